@@ -1,0 +1,31 @@
+// Package audit writes scrim's audit log: one JSON object per line, one line per mediated call.
+package audit
+
+import "time"
+
+// Record is one mediated call as it appears in the audit log.
+type Record struct {
+	Time    time.Time `json:"time"`
+	PID     int       `json:"pid"`
+	TID     int       `json:"tid"`
+	Syscall string    `json:"syscall"`
+	// Spelled is the path as the child passed it; Path is the canonical path it resolved to.
+	// Both are the raw bytes, written as JSON strings (invalid UTF-8 is escaped, not lost).
+	Spelled string `json:"spelled"`
+	Path    string `json:"path"`
+	// Handler is the ID of the handler that decided ("builtin.hosts", "plugin.motd"), or
+	// "root" for the real open.
+	Handler string `json:"handler"`
+	// Verdict is "serve", "deny", "real", "continue" (fast mode) or "error".
+	Verdict string `json:"verdict"`
+	// Errno is the errno name the child got ("EACCES"), empty on success.
+	Errno string `json:"errno,omitempty"`
+	// Micros is the time from receiving the notification to answering it.
+	Micros int64 `json:"us"`
+}
+
+// Sink receives audit records. Record must not block on disk I/O: the child waits for the
+// answer, not for the log.
+type Sink interface {
+	Record(r Record)
+}

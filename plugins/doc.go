@@ -1,0 +1,2 @@
+// Package plugins runs third-party virtual-file shims compiled to WebAssembly, with wazero.
+package plugins

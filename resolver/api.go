@@ -1,0 +1,45 @@
+package resolver
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+// Input is one open-family call decoded from a seccomp notification. Decode builds it from the
+// registers and the child's memory, reading each byte exactly once.
+type Input struct {
+	Syscall shim.Syscall
+	PID     int // thread group id of the caller
+	TID     int // the calling thread (seccomp_notif.pid)
+	Dirfd   int32
+	// Path is the path bytes without the terminating NUL.
+	Path    []byte
+	Flags   uint64
+	Mode    uint64
+	Resolve uint64
+}
+
+// Child gives the resolver what only the supervisor can reach with its own rights. The
+// resolver itself runs on a thread that already carries the child's credentials.
+type Child interface {
+	// Cwd and Root return O_PATH descriptors of the calling thread's working directory and
+	// root directory.
+	Cwd() (*os.File, error)
+	Root() (*os.File, error)
+	// Fd duplicates the calling thread's file descriptor n (an error wrapping unix.EBADF if
+	// it is not open).
+	Fd(n int) (*os.File, error)
+	// Cred returns the calling thread's credentials and umask.
+	Cred() (shim.Cred, uint32, error)
+}
+
+// errnoOf is a helper shared by the decoder and the resolver.
+func errnoOf(err error) unix.Errno {
+	if e, ok := err.(unix.Errno); ok {
+		return e
+	}
+	return unix.EIO
+}

@@ -1,0 +1,331 @@
+// Package shim is the contract between scrim's supervisor and the handlers that decide what a
+// sandboxed program sees when it opens a file.
+//
+// The supervisor decodes each open-family call once, resolves its path as the kernel would for
+// the calling thread, and hands one *Request down a priority-ordered chain of Handlers. The
+// first handler that returns anything but Next decides. Built-in shims (package builtin) and
+// WebAssembly plugins (package plugins) implement the same interfaces; the supervisor cannot tell
+// them apart.
+//
+// This package imports nothing else of scrim.
+package shim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+)
+
+// Syscall names the open-family call that produced a Request.
+type Syscall uint8
+
+// The open-family calls scrim mediates.
+const (
+	SysOpen Syscall = iota + 1
+	SysOpenat
+	SysOpenat2
+	SysCreat
+)
+
+// String returns the kernel's name for the call.
+func (s Syscall) String() string {
+	switch s {
+	case SysOpen:
+		return "open"
+	case SysOpenat:
+		return "openat"
+	case SysOpenat2:
+		return "openat2"
+	case SysCreat:
+		return "creat"
+	}
+	return fmt.Sprintf("syscall(%d)", uint8(s))
+}
+
+// Cred is the calling thread's credentials at the time of the call, read by the supervisor.
+type Cred struct {
+	UID, EUID, FSUID uint32
+	GID, EGID, FSGID uint32
+	Groups           []uint32
+	// CapEffective is the effective capability set, bit N meaning capability N.
+	CapEffective uint64
+}
+
+// Object is the identity of what a path resolved to. Handlers that protect an object match on
+// it (device and inode; for procfs also FsType), never only on how the path was spelled.
+type Object struct {
+	// Exists is false when the last component does not exist (an O_CREAT candidate); the
+	// other fields are then zero.
+	Exists bool
+	Dev    uint64
+	Ino    uint64
+	// Mode is st_mode: the file type and permission bits.
+	Mode uint32
+	// FsType is statfs's f_type of the filesystem holding the object, such as
+	// unix.PROC_SUPER_MAGIC.
+	FsType int64
+}
+
+// IsDir reports whether the object is a directory.
+func (o Object) IsDir() bool { return o.Exists && o.Mode&unix.S_IFMT == unix.S_IFDIR }
+
+// Request is one open-family call, decoded and resolved once, shared read-only by every handler
+// in the chain. Handlers must not keep it after they return.
+type Request struct {
+	Syscall Syscall
+	// PID is the caller's thread group id and TID its thread id, both in scrim's pid namespace.
+	PID, TID int
+	// Spelled is the path exactly as the child passed it, without the terminating NUL. It is
+	// for logs and audit only: decisions are made on Path and Object.
+	Spelled []byte
+	// Dirfd is the directory descriptor the call passed (unix.AT_FDCWD for open and creat).
+	Dirfd int32
+	// Path is the canonical absolute path of the object as the child sees it from its own
+	// root: no "." or "..", no symlinks, no "//", /proc/self and /proc/thread-self replaced by
+	// the caller's ids. It is bytes: Linux paths need not be UTF-8.
+	Path []byte
+	// Object identifies what Path resolved to.
+	Object Object
+	// Flags are the open flags (O_*) as the child passed them; creat's are
+	// O_CREAT|O_WRONLY|O_TRUNC.
+	Flags int
+	// Mode is the creation mode as passed, before the umask.
+	Mode uint32
+	// Resolve holds openat2's RESOLVE_* flags; zero for the other calls.
+	Resolve uint64
+	// Cred and Umask are the caller's at the time of the call.
+	Cred  Cred
+	Umask uint32
+	// Target opens the resolved object for real, as the child. The chain runs on a thread
+	// that already carries the child's credentials, so a handler that calls it (a plugin
+	// reading the real file to transform it) can see only what the child could.
+	Target Target
+}
+
+// PathString returns Path as a string, for logs and matching tables.
+func (r *Request) PathString() string { return string(r.Path) }
+
+// AccessMode returns Flags & O_ACCMODE.
+func (r *Request) AccessMode() int { return r.Flags & unix.O_ACCMODE }
+
+// WantsWrite reports whether the call could change the file or create one: write access,
+// truncation or creation. The supervisor answers EROFS for such calls on served content.
+func (r *Request) WantsWrite() bool {
+	return r.AccessMode() != unix.O_RDONLY || r.Flags&(unix.O_TRUNC|unix.O_CREAT) != 0 ||
+		r.Flags&unix.O_TMPFILE == unix.O_TMPFILE
+}
+
+// Target opens the object a Request resolved to.
+type Target interface {
+	// Open opens the resolved object with flags and mode as the child would have. Errors
+	// wrap a unix.Errno the child may be given.
+	Open(flags int, mode uint32) (*os.File, error)
+}
+
+// Action is what a handler decided.
+type Action uint8
+
+// The actions a handler can take.
+const (
+	// ActNext passes the request to the next handler.
+	ActNext Action = iota
+	// ActDeny fails the call with Result.Errno.
+	ActDeny
+	// ActServe gives the child Result.Content instead of the real file.
+	ActServe
+	// ActReal skips the remaining handlers and opens the real file (root resolution).
+	ActReal
+)
+
+// String names the action for logs and the audit log.
+func (a Action) String() string {
+	switch a {
+	case ActNext:
+		return "next"
+	case ActDeny:
+		return "deny"
+	case ActServe:
+		return "serve"
+	case ActReal:
+		return "real"
+	}
+	return fmt.Sprintf("action(%d)", uint8(a))
+}
+
+// Result is a handler's answer for one Request. Use Next, Deny, Real or Serve to build one.
+type Result struct {
+	Action  Action
+	Errno   unix.Errno
+	Content Content
+}
+
+// Next passes the request on to the next handler in the chain.
+func Next() Result { return Result{Action: ActNext} }
+
+// Deny fails the call with errno.
+func Deny(errno unix.Errno) Result { return Result{Action: ActDeny, Errno: errno} }
+
+// Real ends the chain with the real open, skipping the handlers after this one.
+func Real() Result { return Result{Action: ActReal} }
+
+// Serve gives the child c in place of the real file.
+func Serve(c Content) Result { return Result{Action: ActServe, Content: c} }
+
+// ServeBytes serves data as a read-only regular file.
+func ServeBytes(name string, data []byte) Result {
+	return Serve(Bytes{Name: name, Data: data})
+}
+
+// Content is what a handler serves. It is one of Bytes, Stream or File.
+//
+// For Bytes and Stream the supervisor enforces the rules of a read-only virtual file: a call
+// that wants to write, truncate or create gets EROFS, O_DIRECTORY gets ENOTDIR, and O_CLOEXEC and
+// O_NONBLOCK are honoured. A File is injected as the handler opened it.
+type Content interface{ content() }
+
+// Bytes is complete content, served as a sealed memfd: fstat, lseek, pread and mmap work.
+type Bytes struct {
+	// Name labels the memfd (it shows in /proc/<pid>/fd links as "memfd:Name").
+	Name string
+	Data []byte
+}
+
+// Stream is content without an end or too large to build up front, served through a pipe that
+// a goroutine fills from Reader until the child closes its end or Reader returns an error.
+type Stream struct {
+	Name   string
+	Reader io.Reader
+}
+
+// File is a descriptor the handler opened itself. The supervisor injects it and closes F.
+type File struct {
+	F *os.File
+}
+
+func (Bytes) content()  {}
+func (Stream) content() {}
+func (File) content()   {}
+
+// Handler decides open-family calls. Open is called concurrently from several goroutines and
+// must be safe for that. A returned error means the handler could not decide: the supervisor
+// logs it and the child gets EIO (fail closed). So does a panic.
+type Handler interface {
+	// ID is the handler's namespaced name: "builtin.hosts", "plugin.motd".
+	ID() string
+	Open(ctx context.Context, req *Request) (Result, error)
+}
+
+// Band places a handler in the chain. Bands run in order; within a band, lower Priority runs
+// first, and equal priorities keep registration order. The real open (root resolution) is the
+// supervisor's own last step and belongs to no band.
+type Band uint8
+
+// The bands of the chain.
+const (
+	// BandSecurity holds the shims that deny or hide (/proc deny, per-PID /proc). They always
+	// run first; no configuration can move a handler before them.
+	BandSecurity Band = iota
+	// BandVirtual holds virtual-file shims and WebAssembly plugins, ordered by Priority.
+	BandVirtual
+)
+
+// Priorities conventionally used inside BandVirtual. Plugins may choose any value to run
+// before, between or after the built-in virtual files.
+const (
+	PriorityBuiltin = 100
+	PriorityPlugin  = 500
+)
+
+// Registration is one handler's place in the chain.
+type Registration struct {
+	Handler  Handler
+	Band     Band
+	Priority int
+}
+
+// Call is a non-open system call a SyscallHandler took over, such as getdents64 on /proc or
+// uname. Its arguments are the raw registers; anything behind a pointer must be read once
+// through Mem and never trusted twice.
+type Call struct {
+	Nr   int
+	Args [6]uint64
+	// PID is the caller's thread group id and TID its thread id.
+	PID, TID int
+	// Mem reads and writes the caller's memory. Reads are checked to still belong to a live
+	// notification before they return.
+	Mem Memory
+	// Fd duplicates the caller's file descriptor n into the supervisor (sharing its file
+	// description, offset included). The handler closes the returned file.
+	Fd func(n int) (*os.File, error)
+}
+
+// Memory is access to a child's address space.
+type Memory interface {
+	ReadAt(p []byte, addr uint64) (int, error)
+	WriteAt(p []byte, addr uint64) (int, error)
+}
+
+// SyscallResult answers a Call.
+type SyscallResult struct {
+	Val      int64
+	Errno    unix.Errno
+	Continue bool
+}
+
+// Return makes the call return v.
+func Return(v int64) SyscallResult { return SyscallResult{Val: v} }
+
+// Fail makes the call fail with errno.
+func Fail(errno unix.Errno) SyscallResult { return SyscallResult{Errno: errno} }
+
+// Continue lets the kernel run the call itself. It is only sound when nothing the handler
+// decided depends on memory the child can still change.
+func Continue() SyscallResult { return SyscallResult{Continue: true} }
+
+// SyscallHandler takes over non-open system calls. Each syscall number belongs to at most one
+// handler; two claiming the same number is a start-up error.
+type SyscallHandler interface {
+	ID() string
+	// Syscalls lists the x86_64 syscall numbers the handler takes over.
+	Syscalls() []int
+	Syscall(ctx context.Context, call *Call) (SyscallResult, error)
+}
+
+// Sandbox is what handlers may ask about the sandbox they serve. It is valid from Provision on;
+// its answers describe the running sandbox once the child has started.
+type Sandbox interface {
+	// Contains reports whether pid (a thread group id or a thread id) belongs to the
+	// sandbox's process tree, orphans included, and is not scrim itself.
+	Contains(pid int) bool
+	// Pids lists the thread group ids of the sandbox's processes in ascending order.
+	Pids() []int
+	// Root is the host path of the child's root directory: "/" or the image directory.
+	Root() string
+}
+
+// Env is what a handler receives when it is provisioned.
+type Env struct {
+	Log     hclog.Logger
+	Sandbox Sandbox
+}
+
+// Provisioner is implemented by handlers that need set-up after their options are decoded:
+// reading host files, resolving names, compiling WebAssembly.
+type Provisioner interface {
+	Provision(env Env) error
+}
+
+// Validator is implemented by handlers that check their provisioned state before the child
+// starts. An error stops scrim with exit status 125.
+type Validator interface {
+	Validate() error
+}
+
+// Cleaner is implemented by handlers that hold resources to release when the sandbox ends.
+type Cleaner interface {
+	Cleanup() error
+}
