@@ -65,6 +65,10 @@ type Object struct {
 	Ino    uint64
 	// Mode is st_mode: the file type and permission bits.
 	Mode uint32
+	// Rdev is st_rdev, the device a character or block special file stands for (encoded as
+	// unix.Mkdev does); zero for other files. Device shims match on it, so that a device node
+	// made anywhere, under any name, is still the same device.
+	Rdev uint64
 	// FsType is statfs's f_type of the filesystem holding the object, such as
 	// unix.PROC_SUPER_MAGIC.
 	FsType int64
