@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/scrim-sandbox/scrim/internal/config"
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+const checkUsage = `Usage: scrim check [-c FILE] [flags]
+
+Checks a configuration (the file, the drop-in plugins and any flags given, exactly as
+scrim run would combine them), builds the shims and loads the plugins, and prints what
+would run. Nothing is started. Exits 0 when everything is valid, 125 otherwise.
+`
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	p, err := parseFlags("check", checkUsage, args, stdout)
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	if err != nil {
+		return usageError(stderr, "check", err)
+	}
+	if len(p.args) > 0 {
+		return usageError(stderr, "check", fmt.Errorf("unexpected argument %q: check runs nothing", p.args[0]))
+	}
+	cfg, ok := loadConfig(p, "check", stderr)
+	if !ok {
+		return exitFailure
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "scrim check: %s\n", err)
+		return exitFailure
+	}
+	ctx := context.Background()
+	h, err := buildHandlers(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "scrim check: %s\n", err)
+		return exitFailure
+	}
+	defer h.close(ctx, hclog.NewNullLogger())
+	describe(stdout, cfg, h)
+	return 0
+}
+
+// describe prints what scrim run would do with cfg.
+func describe(w io.Writer, cfg config.Config, h *handlers) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("config", orDefault(cfg.File, "none (built-in defaults)"))
+	row("mode", cfg.Mode)
+	row("hostname", cfg.Hostname)
+	row("cpus", orDefault(zeroAs(cfg.CPUs, ""), "the host's count"))
+	row("memory", orDefault(zeroAs(cfg.Memory, config.FormatSize(cfg.Memory)), "the host's"))
+	if cfg.RandomSeed != nil {
+		row("random", fmt.Sprintf("deterministic, seed %d", *cfg.RandomSeed))
+	} else {
+		row("random", "real")
+	}
+	row("net_allow", orDefault(strings.Join(cfg.NetAllow, ", "), "none (loopback only)"))
+	row("extra_hosts", orDefault(strings.Join(cfg.ExtraHosts, "; "), "none"))
+	row("deny", orDefault(strings.Join(cfg.Deny, ", "), "built-in list only"))
+	root := "the host's /"
+	if cfg.Chroot != "" {
+		root = cfg.Chroot
+		if cfg.ChrootReadonly {
+			root += " (read-only)"
+		}
+	}
+	row("root", root)
+	for _, m := range cfg.Mounts {
+		ro := ""
+		if m.ReadOnly {
+			ro = " (read-only)"
+		}
+		row("mount", fmt.Sprintf("%s at %s%s", m.Host, m.Inside, ro))
+	}
+	row("cwd", orDefault(cfg.Cwd, "scrim's own"))
+	row("audit", orDefault(cfg.Audit, "none"))
+	row("log", cfg.Log.Level+", "+cfg.Log.Format)
+	row("plugin_dirs", orDefault(strings.Join(cfg.PluginDirs, ", "), "none"))
+	row("cache_dir", orDefault(cfg.CacheDir, "none (no compile cache)"))
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nopen chain, first decision wins:")
+	sources := map[string]config.Plugin{}
+	for _, p := range cfg.Plugins {
+		sources["plugin."+p.Name] = p
+	}
+	for i, r := range chainOrder(h.chain) {
+		id := r.Handler.ID()
+		line := fmt.Sprintf("%3d  %-24s %-8s", i+1, id, bandName(r.Band))
+		if r.Band != shim.BandSecurity {
+			line += fmt.Sprintf(" priority %d", r.Priority)
+		}
+		if p, ok := sources[id]; ok {
+			line += fmt.Sprintf("  %s (from %s)", p.Path, p.Source)
+		}
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+	last := "the real file under the host's /"
+	if cfg.Chroot != "" {
+		last = "the real file under " + cfg.Chroot
+	}
+	fmt.Fprintf(w, "last  %s\n", last)
+
+	if len(h.syscalls) > 0 {
+		fmt.Fprintln(w, "\nother system calls taken over:")
+		for _, s := range h.syscalls {
+			fmt.Fprintf(w, "     %-24s %v\n", s.ID(), s.Syscalls())
+		}
+	}
+	if len(cfg.Plugins) > 0 {
+		fmt.Fprintln(w, "\nplugins:")
+		for _, p := range cfg.Plugins {
+			fmt.Fprintf(w, "     %-16s %s  priority %d, timeout %s, memory %s, instances %d, on_error %s  (from %s)\n",
+				p.Name, p.Path, p.Priority, p.Timeout, config.FormatSize(p.Memory), p.Instances, p.OnError, p.Source)
+		}
+	}
+}
+
+func bandName(b shim.Band) string {
+	switch b {
+	case shim.BandSecurity:
+		return "security"
+	case shim.BandVirtual:
+		return "virtual"
+	}
+	return fmt.Sprintf("band(%d)", b)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// zeroAs returns "" for a zero value and s (or the value itself when s is "") otherwise.
+func zeroAs[T int | uint64](v T, s string) string {
+	if v == 0 {
+		return ""
+	}
+	if s == "" {
+		return fmt.Sprint(v)
+	}
+	return s
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/scrim-sandbox/scrim/internal/audit"
+	"github.com/scrim-sandbox/scrim/supervisor"
+)
+
+const runUsage = `Usage: scrim run [flags] -- CMD [ARGS...]
+
+Runs CMD under scrim's supervisor. CMD is looked up in PATH. Its stdin, stdout, stderr and
+terminal are its own; signals sent to scrim are passed on to it. scrim's diagnostics go to
+stderr. The exit status is CMD's own, 128+N if it died of signal N, 125 if scrim failed
+(bad usage, bad configuration, missing kernel feature), 126 if CMD could not be executed
+and 127 if it was not found.
+`
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	p, err := parseFlags("run", runUsage, args, stdout)
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	if err != nil {
+		return usageError(stderr, "run", err)
+	}
+	if len(p.args) == 0 {
+		return usageError(stderr, "run", errors.New("missing CMD: scrim run [flags] -- CMD [ARGS...]"))
+	}
+	cfg, ok := loadConfig(p, "run", stderr)
+	if !ok {
+		return exitFailure
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "scrim run: %s\n", err)
+		return exitFailure
+	}
+	fail := func(msg string, err error) int {
+		log.Error(msg, "error", err)
+		if !log.IsError() {
+			fmt.Fprintf(stderr, "scrim run: %s\n", err)
+		}
+		return exitFailure
+	}
+	// The supervisor cannot give the child another root yet; running it with the host's root
+	// instead would silently widen what it sees, so refuse.
+	if cfg.Chroot != "" || len(cfg.Mounts) > 0 || cfg.ChrootReadonly {
+		return fail("unsupported option", errors.New("run: chroot, chroot_readonly and mount are not supported by this build yet"))
+	}
+
+	ctx := context.Background()
+	var sink audit.Sink
+	if cfg.Audit != "" {
+		w, err := audit.Open(cfg.Audit, audit.Options{Log: log.Named("audit")})
+		if err != nil {
+			return fail("cannot open audit log", err)
+		}
+		defer w.Close()
+		sink = w
+	}
+	h, err := buildHandlers(ctx, cfg, log)
+	if err != nil {
+		return fail("cannot build handlers", err)
+	}
+	defer h.close(ctx, log)
+
+	sup, err := supervisor.New(supervisor.Config{
+		Args:            p.args,
+		Env:             os.Environ(),
+		Dir:             cfg.Cwd,
+		Mode:            supervisorMode(cfg.Mode),
+		Handlers:        h.chain,
+		SyscallHandlers: h.syscalls,
+		Log:             log.Named("supervisor"),
+		Audit:           sink,
+	})
+	if err != nil {
+		return fail("cannot prepare sandbox", err)
+	}
+	status, err := sup.Run(ctx)
+	if err != nil {
+		return fail("sandbox failed", err)
+	}
+	log.Info("child exited", "status", status)
+	return status
+}

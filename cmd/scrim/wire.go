@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/scrim-sandbox/scrim/builtin"
+	"github.com/scrim-sandbox/scrim/internal/config"
+	"github.com/scrim-sandbox/scrim/internal/logging"
+	"github.com/scrim-sandbox/scrim/plugins"
+	"github.com/scrim-sandbox/scrim/supervisor"
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+// loadConfig reads the config file named by the flags, applies the flags on top and checks the
+// result. Problems are printed to stderr, one per line, and reported as ok == false.
+func loadConfig(p parsed, cmd string, stderr io.Writer) (config.Config, bool) {
+	cfg, err := config.Load(p.config)
+	if err == nil {
+		for _, s := range p.settings {
+			if err = cfg.Flag(s.name, s.value); err != nil {
+				break
+			}
+		}
+	}
+	if err == nil {
+		err = cfg.Check()
+	}
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				fmt.Fprintf(stderr, "scrim %s: %s\n", cmd, e)
+			}
+		} else {
+			fmt.Fprintf(stderr, "scrim %s: %s\n", cmd, err)
+		}
+		return config.Config{}, false
+	}
+	return cfg, true
+}
+
+func newLogger(cfg config.Config, stderr io.Writer) (hclog.Logger, error) {
+	return logging.New(stderr, cfg.Log.Level, cfg.Log.Format)
+}
+
+func builtinOptions(cfg config.Config) builtin.Options {
+	return builtin.Options{
+		Hostname:    cfg.Hostname,
+		CPUs:        cfg.CPUs,
+		MemoryBytes: cfg.Memory,
+		RandomSeed:  cfg.RandomSeed,
+		NetAllow:    cfg.NetAllow,
+		ExtraHosts:  cfg.ExtraHosts,
+		Deny:        cfg.Deny,
+		ImageRoot:   cfg.Chroot,
+	}
+}
+
+func pluginSpecs(cfg config.Config) []plugins.Spec {
+	specs := make([]plugins.Spec, 0, len(cfg.Plugins))
+	for _, p := range cfg.Plugins {
+		specs = append(specs, plugins.Spec{
+			Name:        p.Name,
+			Path:        p.Path,
+			Priority:    p.Priority,
+			Paths:       p.Paths,
+			Timeout:     p.Timeout,
+			MemoryBytes: p.Memory,
+			Instances:   p.Instances,
+			OnError:     p.OnError,
+			SHA256:      p.SHA256,
+			Config:      p.Config,
+			Source:      p.Source,
+		})
+	}
+	return specs
+}
+
+func supervisorMode(mode string) supervisor.Mode {
+	if mode == "fast" {
+		return supervisor.ModeFast
+	}
+	return supervisor.ModeStrict
+}
+
+// handlers holds everything built from a config that needs releasing.
+type handlers struct {
+	chain    []shim.Registration
+	syscalls []shim.SyscallHandler
+	host     *plugins.Host
+}
+
+// buildHandlers builds the built-in shims and loads the plugins.
+func buildHandlers(ctx context.Context, cfg config.Config, log hclog.Logger) (*handlers, error) {
+	chain, syscalls, err := builtin.New(builtinOptions(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("build built-in shims: %w", err)
+	}
+	host, err := plugins.Load(ctx, pluginSpecs(cfg), plugins.Options{CacheDir: cfg.CacheDir, Log: log.Named("plugins")})
+	if err != nil {
+		return nil, fmt.Errorf("load plugins: %w", err)
+	}
+	h := &handlers{chain: chain, syscalls: syscalls, host: host}
+	h.chain = append(h.chain, host.Registrations()...)
+	return h, nil
+}
+
+func (h *handlers) close(ctx context.Context, log hclog.Logger) {
+	if err := h.host.Close(ctx); err != nil {
+		log.Warn("closing plugins failed", "error", err)
+	}
+}
+
+// chainOrder returns the registrations in the order the chain consults them: by band, then by
+// priority, equal priorities in registration order (shim.Band's contract).
+func chainOrder(regs []shim.Registration) []shim.Registration {
+	out := append([]shim.Registration(nil), regs...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Band != out[j].Band {
+			return out[i].Band < out[j].Band
+		}
+		return out[i].Priority < out[j].Priority
+	})
+	return out
+}

@@ -1,0 +1,174 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+)
+
+// FlagKeys maps each `scrim run` flag that overrides a config key to that key.
+var FlagKeys = map[string]string{
+	"mode":            "mode",
+	"hostname":        "hostname",
+	"cpus":            "cpus",
+	"memory":          "memory",
+	"random-seed":     "random_seed",
+	"net-allow":       "net_allow",
+	"chroot":          "chroot",
+	"chroot-readonly": "chroot_readonly",
+	"cwd":             "cwd",
+	"mount":           "mount",
+	"plugin":          "plugin",
+	"audit":           "audit",
+	"log-level":       "log.level",
+	"log-format":      "log.format",
+}
+
+// Flag applies one command-line flag on top of the file. A flag replaces the key's value,
+// except the repeatable ones (--net-allow, --mount, --plugin), which add to the file's list.
+// Paths on the command line resolve against the working directory.
+func (c *Config) Flag(name, value string) error {
+	fail := func(err error) error { return &Error{Key: "--" + name, Msg: err.Error()} }
+	abs := func(p string) (string, error) {
+		if p == "" {
+			return "", nil
+		}
+		return filepath.Abs(p)
+	}
+	switch name {
+	case "mode":
+		if err := checkMode(value); err != nil {
+			return fail(err)
+		}
+		c.Mode = value
+	case "hostname":
+		if err := CheckHostname(value); err != nil {
+			return fail(err)
+		}
+		c.Hostname = value
+	case "cpus":
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			return fail(fmt.Errorf("%q is not a whole number; allowed: 0 (keep the host's count) to %d", value, MaxCPUs))
+		}
+		if err := checkCPUs(n); err != nil {
+			return fail(err)
+		}
+		c.CPUs = int(n)
+	case "memory":
+		n, err := ParseSize(value)
+		if err != nil {
+			return fail(err)
+		}
+		c.Memory = n
+	case "random-seed":
+		n, err := strconv.ParseUint(value, 10, 64)
+		if err != nil {
+			return fail(fmt.Errorf("%q is not a whole number from 0 to %d", value, uint64(1<<64-1)))
+		}
+		c.RandomSeed = &n
+	case "net-allow":
+		if err := checkNetAllow(value); err != nil {
+			return fail(err)
+		}
+		c.NetAllow = append(c.NetAllow, value)
+	case "chroot":
+		p, err := abs(value)
+		if err == nil && p != "" {
+			err = checkDir(p)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		c.Chroot = p
+	case "chroot-readonly":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return fail(fmt.Errorf("%q is not a boolean; allowed: true, false", value))
+		}
+		c.ChrootReadonly = b
+	case "cwd":
+		if err := checkAbsPath(value); err != nil && value != "" {
+			return fail(err)
+		}
+		c.Cwd = value
+		if value != "" {
+			c.Cwd = filepath.Clean(value)
+		}
+	case "mount":
+		m, err := ParseMount(value)
+		if err == nil {
+			m.Host, err = abs(m.Host)
+		}
+		if err == nil {
+			err = checkExists(m.Host)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		c.Mounts = append(c.Mounts, m)
+	case "plugin":
+		p, err := abs(value)
+		if err == nil && p == "" {
+			err = fmt.Errorf("is empty; allowed: the path of a .wasm file")
+		}
+		if err == nil {
+			err = checkFile(p)
+		}
+		if err == nil {
+			err = checkPluginName(nameFromPath(p))
+		}
+		if err != nil {
+			return fail(err)
+		}
+		c.Plugins = append(c.Plugins, Plugin{
+			Name:      nameFromPath(p),
+			Path:      p,
+			Priority:  DefaultPluginPriority,
+			Timeout:   DefaultPluginTimeout,
+			Memory:    DefaultPluginMemory,
+			Instances: DefaultPluginInstances,
+			OnError:   DefaultPluginOnError,
+			Source:    "--plugin",
+		})
+	case "audit":
+		p, err := abs(value)
+		if err == nil && p != "" {
+			err = checkParentDir(p)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		c.Audit = p
+	case "log-level":
+		if err := checkLogLevel(value); err != nil {
+			return fail(err)
+		}
+		c.Log.Level = value
+	case "log-format":
+		if err := checkLogFormat(value); err != nil {
+			return fail(err)
+		}
+		c.Log.Format = value
+	default:
+		return fmt.Errorf("config: no key for flag --%s", name)
+	}
+	return nil
+}
+
+// Check reports what only the merged configuration can show: two plugins with one name.
+func (c *Config) Check() error {
+	var errs Errors
+	seen := map[string]Plugin{}
+	for _, p := range c.Plugins {
+		if first, dup := seen[p.Name]; dup {
+			errs = append(errs, &Error{
+				Key: "plugin " + strconv.Quote(p.Name),
+				Msg: fmt.Sprintf("configured twice, at %s (%s) and at %s (%s); plugin names must be unique", first.Source, first.Path, p.Source, p.Path),
+			})
+			continue
+		}
+		seen[p.Name] = p
+	}
+	return errs.err()
+}

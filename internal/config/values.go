@@ -1,0 +1,219 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The checks in this file are shared by the config file and the command line, so a value means
+// the same wherever it is written. Their errors say what is allowed; the caller adds where.
+
+// MaxCPUs is the largest CPU count the sandbox may be shown: x86_64's CONFIG_NR_CPUS limit.
+const MaxCPUs = 8192
+
+var (
+	modes      = []string{"strict", "fast"}
+	logLevels  = []string{"trace", "debug", "info", "warn", "error", "off"}
+	logFormats = []string{"text", "json"}
+)
+
+func oneOf(what, v string, allowed []string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a %s; allowed: %s", v, what, strings.Join(allowed, ", "))
+}
+
+func checkMode(v string) error      { return oneOf("mode", v, modes) }
+func checkLogLevel(v string) error  { return oneOf("log level", v, logLevels) }
+func checkLogFormat(v string) error { return oneOf("log format", v, logFormats) }
+
+func checkCPUs(n int64) error {
+	if n < 0 || n > MaxCPUs {
+		return fmt.Errorf("%d is out of range; allowed: a whole number from 0 (keep the host's count) to %d", n, MaxCPUs)
+	}
+	return nil
+}
+
+// CheckHostname reports whether name is a host name the kernel and resolvers accept: at most 64
+// bytes (HOST_NAME_MAX), dot-separated labels of letters, digits and '-', no label empty, longer
+// than 63 bytes, or starting or ending with '-'.
+func CheckHostname(name string) error {
+	const allowed = "letters, digits, '-' and '.', labels of 1 to 63 bytes not starting or ending with '-', at most 64 bytes"
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("%q is not a valid host name; allowed: %s", name, allowed)
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("%q is not a valid host name; allowed: %s", name, allowed)
+		}
+		for i := 0; i < len(label); i++ {
+			if !isHostByte(label[i]) {
+				return fmt.Errorf("%q is not a valid host name: %q is not allowed; allowed: %s", name, label[i], allowed)
+			}
+		}
+	}
+	return nil
+}
+
+func isHostByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
+}
+
+// ParseSize reads a byte count: a whole number of bytes, or a number with a binary suffix K, M,
+// G or T (also KB, KiB and so on; any case), like "512M" or "1.5G".
+func ParseSize(s string) (uint64, error) {
+	m := sizePattern.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size; allowed: bytes as a whole number, or a number with K, M, G or T (powers of 1024), like 512M or 2G", s)
+	}
+	mult := map[string]float64{"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[strings.ToUpper(m[2])]
+	if n, err := strconv.ParseUint(m[1], 10, 64); err == nil && float64(n)*mult < math.MaxUint64/2 {
+		return n * uint64(mult), nil
+	}
+	f, _ := strconv.ParseFloat(m[1], 64)
+	v := f * mult
+	if v >= math.MaxUint64/2 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	if v != math.Trunc(v) {
+		return 0, fmt.Errorf("%q is not a whole number of bytes", s)
+	}
+	return uint64(v), nil
+}
+
+var sizePattern = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?) ?(?:([KMGTkmgt])(?:[iI]?[bB])?|[bB])?$`)
+
+// FormatSize writes n the way ParseSize reads it, with the largest exact unit.
+func FormatSize(n uint64) string {
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"T", 40}, {"G", 30}, {"M", 20}, {"K", 10}} {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return strconv.FormatUint(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+// checkNetAllow checks a "HOST" or "HOST=IP" entry.
+func checkNetAllow(v string) error {
+	host, ip, hasIP := strings.Cut(v, "=")
+	if err := CheckHostname(host); err != nil {
+		return fmt.Errorf("%q: want HOST or HOST=IP: %w", v, err)
+	}
+	if hasIP {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("%q: want HOST or HOST=IP: %q is not an IP address", v, ip)
+		}
+	}
+	return nil
+}
+
+// checkExtraHost checks an "IP NAME..." line for /etc/hosts.
+func checkExtraHost(v string) error {
+	fields := strings.Fields(v)
+	if len(fields) < 2 {
+		return fmt.Errorf("%q: want \"IP NAME...\", an address and at least one name", v)
+	}
+	if _, err := netip.ParseAddr(fields[0]); err != nil {
+		return fmt.Errorf("%q: want \"IP NAME...\": %q is not an IP address", v, fields[0])
+	}
+	for _, name := range fields[1:] {
+		if err := CheckHostname(name); err != nil {
+			return fmt.Errorf("%q: %w", v, err)
+		}
+	}
+	return nil
+}
+
+func checkAbsPath(v string) error {
+	if !filepath.IsAbs(v) {
+		return fmt.Errorf("%q is not an absolute path", v)
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return fmt.Errorf("%q holds a NUL byte", v)
+	}
+	return nil
+}
+
+// ParseMount reads a HOST:INSIDE[:ro] mount spec. INSIDE must be absolute; HOST is returned as
+// written for the caller to resolve.
+func ParseMount(v string) (Mount, error) {
+	const allowed = "HOST:INSIDE or HOST:INSIDE:ro, INSIDE an absolute path"
+	parts := strings.Split(v, ":")
+	var m Mount
+	switch {
+	case len(parts) == 2:
+	case len(parts) == 3 && parts[2] == "ro":
+		m.ReadOnly = true
+	case len(parts) == 3 && parts[2] == "rw":
+	default:
+		return Mount{}, fmt.Errorf("%q is not a mount; allowed: %s", v, allowed)
+	}
+	m.Host, m.Inside = parts[0], parts[1]
+	if m.Host == "" || m.Inside == "" {
+		return Mount{}, fmt.Errorf("%q is not a mount; allowed: %s", v, allowed)
+	}
+	if !filepath.IsAbs(m.Inside) {
+		return Mount{}, fmt.Errorf("%q: %q is not an absolute path; allowed: %s", v, m.Inside, allowed)
+	}
+	m.Inside = filepath.Clean(m.Inside)
+	return m, nil
+}
+
+// errnos maps errno names ("EIO") to values, built from the x/sys/unix name table.
+var errnos = func() map[string]unix.Errno {
+	m := map[string]unix.Errno{}
+	for e := unix.Errno(1); e < 256; e++ {
+		if name := unix.ErrnoName(e); name != "" {
+			m[name] = e
+		}
+	}
+	return m
+}()
+
+// Errno returns the errno named name ("EACCES").
+func Errno(name string) (unix.Errno, error) {
+	if e, ok := errnos[name]; ok {
+		return e, nil
+	}
+	return 0, fmt.Errorf("%q is not an errno name; allowed: a Linux errno name such as EIO, EACCES, ENOENT, EPERM", name)
+}
+
+var pluginName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func checkPluginName(v string) error {
+	if !pluginName.MatchString(v) {
+		return fmt.Errorf("%q is not a plugin name; allowed: lowercase letters, digits, '_' and '-', starting with a letter or digit, at most 63 bytes", v)
+	}
+	return nil
+}
+
+func checkDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration; allowed: a number with a unit, like 250ms or 2s", v)
+	}
+	return d, nil
+}
+
+var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+func checkSHA256(v string) error {
+	if !hexDigest.MatchString(v) {
+		return fmt.Errorf("%q is not a SHA-256 digest; allowed: 64 lowercase hex digits", v)
+	}
+	return nil
+}
