@@ -2,45 +2,189 @@ package plugins
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
 
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 // Spec is one configured plugin: a [[plugin]] table, a drop-in NAME.toml or a --plugin flag.
 type Spec struct {
-	Name        string
-	Path        string // the .wasm file
-	Priority    int
-	Paths       []string // path claims added to the plugin's own
-	Timeout     time.Duration
+	Name string
+	Path string // the .wasm file
+	// Priority orders the plugin inside shim.BandVirtual; 0 means shim.PriorityPlugin.
+	Priority int
+	Paths    []string // path claims added to the plugin's own
+	// Timeout bounds one scrim_open call; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// MemoryBytes caps one instance's linear memory; 0 means DefaultMemory.
 	MemoryBytes uint64
-	Instances   int
-	OnError     string // what the child gets when the plugin fails
-	SHA256      string // optional pin of the .wasm file
-	Config      map[string]any
-	Source      string // the file the spec came from, for messages
+	// Instances is the pool size, the number of opens the plugin decides at once; 0 means
+	// the number of CPUs, at most 4.
+	Instances int
+	OnError   string // what the child gets when the plugin fails: "deny", "deny:ERRNO", "next"
+	SHA256    string // optional pin of the .wasm file, hexadecimal
+	Config    map[string]any
+	Source    string // the file the spec came from, for messages
 }
+
+// Defaults for the Spec fields left zero.
+const (
+	DefaultTimeout = 100 * time.Millisecond
+	DefaultMemory  = 128 << 20
+	// initTimeout bounds _initialize, scrim_describe and scrim_init of one instance.
+	initTimeout = 10 * time.Second
+)
 
 // Options configures the plugin host.
 type Options struct {
 	// CacheDir holds wazero's compilation cache; "" disables it.
 	CacheDir string
 	Log      hclog.Logger
+	// Sandbox is the sandbox name plugins see in each request; "" means "scrim".
+	Sandbox string
 }
 
 // Host runs a set of loaded plugins.
-type Host struct{}
+type Host struct {
+	log     hclog.Logger
+	cache   wazero.CompilationCache
+	plugins []*plugin
+}
 
-// Load compiles and checks every plugin in specs.
+// Load compiles and checks every plugin in specs, and starts each one's first instance so
+// that a plugin that rejects its configuration stops scrim before the child starts. On error
+// nothing stays loaded.
 func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
-	return &Host{}, nil
+	h := &Host{log: opts.Log}
+	if h.log == nil {
+		h.log = hclog.NewNullLogger()
+	}
+	if opts.CacheDir != "" {
+		if err := os.MkdirAll(opts.CacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create plugin cache %s: %w", opts.CacheDir, err)
+		}
+		// The cache holds native code scrim will run: it must be scrim's alone.
+		if err := os.Chmod(opts.CacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("chmod plugin cache %s: %w", opts.CacheDir, err)
+		}
+		c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("open plugin cache %s: %w", opts.CacheDir, err)
+		}
+		h.cache = c
+	} else {
+		h.cache = wazero.NewCompilationCache()
+	}
+	sandbox := opts.Sandbox
+	if sandbox == "" {
+		sandbox = "scrim"
+	}
+	seen := map[string]string{}
+	for _, s := range specs {
+		if prev, ok := seen[s.Name]; ok {
+			h.Close(ctx)
+			return nil, fmt.Errorf("load plugin %q from %s: the name is already used by %s", s.Name, where(s), prev)
+		}
+		seen[s.Name] = where(s)
+		p, err := loadPlugin(ctx, s, h.cache, h.log, sandbox)
+		if err != nil {
+			h.Close(ctx)
+			return nil, err
+		}
+		h.plugins = append(h.plugins, p)
+	}
+	return h, nil
+}
+
+func where(s Spec) string {
+	if s.Source != "" {
+		return s.Source
+	}
+	return s.Path
 }
 
 // Registrations returns one chain entry per plugin.
-func (h *Host) Registrations() []shim.Registration { return nil }
+func (h *Host) Registrations() []shim.Registration {
+	regs := make([]shim.Registration, 0, len(h.plugins))
+	for _, p := range h.plugins {
+		regs = append(regs, shim.Registration{Handler: p, Band: shim.BandVirtual, Priority: p.priority})
+	}
+	return regs
+}
 
-// Close releases the compiled modules and instances.
-func (h *Host) Close(ctx context.Context) error { return nil }
+// Stats is one plugin's counters since it was loaded.
+type Stats struct {
+	Name string
+	// Calls counts opens that reached the plugin's instances (claimed paths only).
+	Calls uint64
+	// Faults counts calls answered with on_error, of which Traps trapped or exited and
+	// Timeouts ran out of time; Broken counts calls refused while the circuit breaker was open.
+	Faults, Traps, Timeouts, Broken uint64
+	// Replaced counts instances discarded and started anew.
+	Replaced uint64
+	// Latency is the total and MaxLatency the longest time of a call.
+	Latency, MaxLatency time.Duration
+}
+
+// Stats returns every plugin's counters, in load order.
+func (h *Host) Stats() []Stats {
+	out := make([]Stats, 0, len(h.plugins))
+	for _, p := range h.plugins {
+		out = append(out, p.stats.snapshot(p.spec.Name))
+	}
+	return out
+}
+
+// Close logs each plugin's counters at debug level and releases the compiled modules and
+// instances.
+func (h *Host) Close(ctx context.Context) error {
+	var errs []error
+	for _, p := range h.plugins {
+		s := p.stats.snapshot(p.spec.Name)
+		var mean time.Duration
+		if s.Calls > 0 {
+			mean = s.Latency / time.Duration(s.Calls)
+		}
+		h.log.Debug("plugin counters", "shim", p.id, "calls", s.Calls, "faults", s.Faults,
+			"traps", s.Traps, "timeouts", s.Timeouts, "broken", s.Broken, "replaced", s.Replaced,
+			"mean_latency", mean, "max_latency", s.MaxLatency)
+		if err := p.close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	h.plugins = nil
+	if h.cache != nil {
+		if err := h.cache.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close plugin cache: %w", err))
+		}
+		h.cache = nil
+	}
+	return errors.Join(errs...)
+}
+
+// readModule reads a plugin's .wasm file and checks its pin.
+func readModule(s Spec) ([]byte, error) {
+	wasm, err := os.ReadFile(s.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read plugin %q: %w", s.Name, err)
+	}
+	if s.SHA256 != "" {
+		sum := sha256.Sum256(wasm)
+		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, s.SHA256) {
+			return nil, fmt.Errorf("check plugin %q: %s has sha256 %s, the configuration pins %s", s.Name, s.Path, got, s.SHA256)
+		}
+	}
+	return wasm, nil
+}
+
+func defaultInstances() int { return min(runtime.GOMAXPROCS(0), 4) }

@@ -1,0 +1,126 @@
+package plugins
+
+import (
+	"encoding/binary"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+// The names ABI.md fixes for version 1.
+const (
+	abiMajor    = 1
+	abiMinor    = 0
+	markerV1    = "scrim_abi_v1"
+	importV1    = "scrim_v1"
+	exportDesc  = "scrim_describe"
+	exportInit  = "scrim_init"
+	exportOpen  = "scrim_open"
+	exportInitz = "_initialize"
+	exportStart = "_start"
+)
+
+// Verdicts scrim_open returns (ABI.md §7). Negative values deny with that errno.
+const (
+	verdictNext     = 0
+	verdictServe    = 1
+	verdictReal     = 2
+	verdictReadReal = 3
+	verdictFail     = 4
+)
+
+// Status codes imports return (ABI.md §9).
+const (
+	statusOK          = 0
+	statusBadArgument = -1
+	statusOutOfBounds = -2
+	statusWrongPhase  = -3
+	statusLimit       = -4
+	statusNotFound    = -5
+)
+
+// Limits (ABI.md §10).
+const (
+	maxPath     = 4096
+	maxDescribe = 64 << 10
+	maxConfig   = 64 << 10
+	maxContent  = 1 << 20
+	maxText     = 1 << 10
+	maxErrno    = 133 // EHWPOISON, the highest errno Linux defines
+)
+
+// The request header (ABI.md §6).
+const (
+	reqHeaderSize = 80
+
+	offHeaderSize = 0
+	offABIMajor   = 4
+	offABIMinor   = 6
+	offPhase      = 8
+	offSyscall    = 12
+	offFlags      = 16
+	offMode       = 24
+	offObjectMode = 28
+	offPID        = 32
+	offTID        = 36
+	offUID        = 40
+	offGID        = 44
+	offPathOff    = 48
+	offPathLen    = 52
+	offSandboxOff = 56
+	offSandboxLen = 60
+	offRealLen    = 64
+	offRealErrno  = 68
+	offRealFlags  = 72
+
+	realTruncated = 1
+)
+
+// phase says which imports are valid while a call into the plugin runs.
+type phase uint8
+
+const (
+	phaseIdle phase = iota
+	phaseDescribe
+	phaseInit
+	phaseOpen
+	phaseOpenReal
+)
+
+// abiSyscall maps the contract's syscall to the ABI's number; they happen to agree.
+func abiSyscall(s shim.Syscall) uint32 { return uint32(s) }
+
+// encodeRequest writes req's ABI form into buf (reusing its storage) and returns it. real
+// describes the result of READ_REAL in phase 1.
+func encodeRequest(buf []byte, req *shim.Request, sandbox string, ph uint32, realLen int, realErrno int32, realFlags uint32) []byte {
+	n := reqHeaderSize + len(req.Path) + len(sandbox)
+	if cap(buf) < n {
+		buf = make([]byte, n, n+256)
+	}
+	buf = buf[:n]
+	clear(buf[:reqHeaderSize])
+	le := binary.LittleEndian
+	le.PutUint32(buf[offHeaderSize:], reqHeaderSize)
+	le.PutUint16(buf[offABIMajor:], abiMajor)
+	le.PutUint16(buf[offABIMinor:], abiMinor)
+	le.PutUint32(buf[offPhase:], ph)
+	le.PutUint32(buf[offSyscall:], abiSyscall(req.Syscall))
+	le.PutUint64(buf[offFlags:], uint64(uint32(req.Flags)))
+	le.PutUint32(buf[offMode:], req.Mode)
+	if req.Object.Exists {
+		le.PutUint32(buf[offObjectMode:], req.Object.Mode)
+	}
+	le.PutUint32(buf[offPID:], uint32(int32(req.PID)))
+	le.PutUint32(buf[offTID:], uint32(int32(req.TID)))
+	le.PutUint32(buf[offUID:], req.Cred.FSUID)
+	le.PutUint32(buf[offGID:], req.Cred.FSGID)
+	le.PutUint32(buf[offPathOff:], reqHeaderSize)
+	le.PutUint32(buf[offPathLen:], uint32(len(req.Path)))
+	le.PutUint32(buf[offSandboxOff:], uint32(reqHeaderSize+len(req.Path)))
+	le.PutUint32(buf[offSandboxLen:], uint32(len(sandbox)))
+	le.PutUint32(buf[offRealLen:], uint32(realLen))
+	le.PutUint32(buf[offRealErrno:], uint32(realErrno))
+	le.PutUint32(buf[offRealFlags:], realFlags)
+	copy(buf[reqHeaderSize:], req.Path)
+	copy(buf[reqHeaderSize+len(req.Path):], sandbox)
+	return buf
+}

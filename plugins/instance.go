@@ -1,0 +1,218 @@
+package plugins
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+// instance is one instantiated copy of a plugin. Calls into it never overlap: the pool hands
+// it to one goroutine at a time. The host functions find it through the call's context.
+type instance struct {
+	p      *plugin
+	mod    api.Module
+	fnOpen api.Function
+	stack  []uint64
+	cctx   callCtx
+	// watchdog closes the module when a call overruns: one reusable timer per instance
+	// instead of a context (and wazero's goroutine watching it) per call.
+	watchdog *time.Timer
+	timedOut atomic.Bool
+	failed   bool
+
+	// State of the call in progress, read and written by the host functions.
+	ph       phase
+	req      []byte
+	real     []byte
+	realBuf  []byte
+	content  []byte
+	mode     uint32
+	oob      bool
+	limit    bool
+	errText  string
+	describe []byte
+}
+
+// instKey finds the instance in a call's context.
+type instKey struct{}
+
+// callCtx is the context of every call into an instance. It carries no deadline (the
+// watchdog is the deadline) and its Done is nil, so wazero starts no goroutine per call.
+type callCtx struct{ inst *instance }
+
+func (c *callCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *callCtx) Done() <-chan struct{}       { return nil }
+func (c *callCtx) Err() error                  { return nil }
+func (c *callCtx) Value(k any) any {
+	if _, ok := k.(instKey); ok {
+		return c.inst
+	}
+	return nil
+}
+
+// newInstance instantiates the module and runs _initialize, scrim_describe (when first) and
+// scrim_init on it.
+func (p *plugin) newInstance(ctx context.Context, first bool) (*instance, error) {
+	inst := &instance{p: p, stack: make([]uint64, 1)}
+	inst.cctx.inst = inst
+	out := outputLog{log: p.log, id: p.id}
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithStdout(out.stream("stdout")).
+		WithStderr(out.stream("stderr"))
+	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("instantiate: %w", err)
+	}
+	inst.mod = mod
+	inst.fnOpen = mod.ExportedFunction(exportOpen)
+	inst.watchdog = time.AfterFunc(time.Hour, func() {
+		inst.timedOut.Store(true)
+		mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
+	})
+	inst.watchdog.Stop()
+	if err := inst.setup(first); err != nil {
+		inst.close()
+		return nil, err
+	}
+	return inst, nil
+}
+
+func (inst *instance) setup(first bool) error {
+	p := inst.p
+	if fn := inst.mod.ExportedFunction(exportInitz); fn != nil {
+		if _, f := inst.call(fn, initTimeout, 0); f != nil {
+			return fmt.Errorf("_initialize: %w", f.err)
+		}
+	}
+	if first {
+		inst.ph = phaseDescribe
+		ret, f := inst.call(inst.mod.ExportedFunction(exportDesc), initTimeout, 0)
+		inst.ph = phaseIdle
+		switch {
+		case f != nil:
+			return fmt.Errorf("%s: %w", exportDesc, f.err)
+		case inst.oob:
+			return fmt.Errorf("%s: passed an out-of-bounds pointer to describe_set", exportDesc)
+		case ret != 0:
+			return fmt.Errorf("%s returned %d%s", exportDesc, ret, inst.reason())
+		}
+		if err := p.describe(inst.describe); err != nil {
+			return err
+		}
+		inst.describe = nil
+	}
+	inst.ph = phaseInit
+	ret, f := inst.call(inst.mod.ExportedFunction(exportInit), initTimeout, uint64(len(p.config)))
+	inst.ph = phaseIdle
+	switch {
+	case f != nil:
+		return fmt.Errorf("%s: %w", exportInit, f.err)
+	case inst.oob:
+		return fmt.Errorf("%s: passed an out-of-bounds pointer to an import", exportInit)
+	case ret != 0:
+		return fmt.Errorf("rejected its configuration (%s returned %d)%s", exportInit, ret, inst.reason())
+	}
+	inst.errText = ""
+	return nil
+}
+
+func (inst *instance) reason() string {
+	if inst.errText == "" {
+		return ""
+	}
+	return ": " + inst.errText
+}
+
+// call runs fn with one i32 argument under a deadline and returns its i32 result.
+func (inst *instance) call(fn api.Function, d time.Duration, arg uint64) (int32, *fault) {
+	if inst.failed || inst.timedOut.Load() {
+		return 0, faultf(faultTrap, "instance already stopped")
+	}
+	inst.stack[0] = arg
+	inst.watchdog.Reset(d)
+	err := fn.CallWithStack(&inst.cctx, inst.stack)
+	inst.watchdog.Stop()
+	if err != nil {
+		inst.failed = true
+		var ee *sys.ExitError
+		switch {
+		case inst.timedOut.Load():
+			return 0, faultf(faultTimeout, "ran longer than %s and was stopped", d)
+		case errors.As(err, &ee):
+			return 0, faultf(faultTrap, "exited with code %d", ee.ExitCode())
+		}
+		return 0, &fault{kind: faultTrap, err: fmt.Errorf("trapped: %w", err)}
+	}
+	return api.DecodeI32(inst.stack[0]), nil
+}
+
+// open runs scrim_open once. Phase 1 carries the real file's content (ABI.md §7).
+func (inst *instance) open(req *shim.Request, ph uint32, real []byte, realErrno int32, realFlags uint32) (int32, *fault) {
+	p := inst.p
+	inst.req = encodeRequest(inst.req, req, p.sandbox, ph, len(real), realErrno, realFlags)
+	inst.real = real
+	inst.content = inst.content[:0]
+	inst.mode = 0o444
+	inst.oob, inst.limit, inst.errText = false, false, ""
+	inst.ph = phaseOpen
+	if ph == 1 {
+		inst.ph = phaseOpenReal
+	}
+	v, f := inst.call(inst.fnOpen, p.timeout, uint64(len(inst.req)))
+	inst.ph = phaseIdle
+	inst.real = nil
+	switch {
+	case f != nil:
+		return 0, f
+	case inst.oob:
+		return 0, faultf(faultInvalid, "passed an out-of-bounds pointer to an import")
+	case inst.limit:
+		return 0, faultf(faultInvalid, "wrote more than %d bytes of content", maxContent)
+	}
+	return v, nil
+}
+
+// dead reports whether the instance can no longer be called.
+func (inst *instance) dead() bool { return inst.failed || inst.timedOut.Load() }
+
+func (inst *instance) close() {
+	if inst.watchdog != nil {
+		inst.watchdog.Stop()
+	}
+	if inst.mod != nil {
+		inst.mod.Close(context.Background())
+	}
+}
+
+// outputLog turns a plugin's stdout and stderr into debug log lines.
+type outputLog struct {
+	log hclog.Logger
+	id  string
+}
+
+type outputStream struct {
+	outputLog
+	name string
+}
+
+func (o outputLog) stream(name string) outputStream { return outputStream{o, name} }
+
+func (o outputStream) Write(b []byte) (int, error) {
+	if o.log.IsDebug() {
+		text := bytes.TrimRight(b[:min(len(b), maxText)], "\n")
+		o.log.Debug("plugin output", "shim", o.id, "stream", o.name, "text", string(text))
+	}
+	return len(b), nil
+}

@@ -1,0 +1,546 @@
+package plugins
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/assemblyscript"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+// The circuit breaker: after breakAfter faults in a row a plugin is switched off for
+// breakFor; the first call after that is the trial that switches it on again or off anew.
+const (
+	breakAfter = 5
+	breakFor   = 10 * time.Second
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// plugin is one loaded plugin: a shim.Handler backed by a pool of instances.
+type plugin struct {
+	spec     Spec
+	id       string
+	priority int
+	log      hclog.Logger
+	sandbox  string
+	timeout  time.Duration
+	onError  onError
+
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	claims   *claimSet
+	doc      describeDoc
+
+	config     []byte            // the configuration as JSON
+	configVals map[string][]byte // top-level values as config_get returns them
+
+	pool     chan *instance
+	live     atomic.Int32 // instances alive, in the pool or in use
+	closing  atomic.Bool
+	refills  sync.WaitGroup
+	faultRun atomic.Int32 // faults in a row
+	openTill atomic.Int64 // breaker open until this UnixNano
+	stats    counters
+}
+
+var _ shim.Handler = (*plugin)(nil)
+
+// describeDoc is the describe document (ABI.md §4).
+type describeDoc struct {
+	Name     string   `json:"name"`
+	Version  string   `json:"version"`
+	ABIMinor int      `json:"abi_minor"`
+	Claims   []string `json:"claims"`
+}
+
+// ID implements shim.Handler.
+func (p *plugin) ID() string { return p.id }
+
+func loadPlugin(ctx context.Context, s Spec, cache wazero.CompilationCache, log hclog.Logger, sandbox string) (*plugin, error) {
+	if !nameRE.MatchString(s.Name) {
+		return nil, fmt.Errorf("load plugin %q from %s: the name must be 1-64 letters, digits, '_', '.' or '-'", s.Name, where(s))
+	}
+	p := &plugin{
+		spec:     s,
+		id:       "plugin." + s.Name,
+		priority: s.Priority,
+		sandbox:  sandbox,
+		timeout:  s.Timeout,
+	}
+	p.log = log.Named("plugin").Named(s.Name)
+	if p.priority == 0 {
+		p.priority = shim.PriorityPlugin
+	}
+	if p.timeout <= 0 {
+		p.timeout = DefaultTimeout
+	}
+	var err error
+	if p.onError, err = parseOnError(s.OnError); err != nil {
+		return nil, fmt.Errorf("load plugin %q: %w", s.Name, err)
+	}
+	if p.config, p.configVals, err = encodeConfig(s.Config); err != nil {
+		return nil, fmt.Errorf("load plugin %q: %w", s.Name, err)
+	}
+	wasm, err := readModule(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.compile(ctx, wasm, cache); err != nil {
+		return nil, fmt.Errorf("load plugin %q from %s: %w", s.Name, s.Path, err)
+	}
+	if err := p.start(ctx); err != nil {
+		p.close(ctx)
+		return nil, fmt.Errorf("load plugin %q from %s: %w", s.Name, s.Path, err)
+	}
+	return p, nil
+}
+
+// compile builds the plugin's runtime (one per plugin, so that each has its own memory cap),
+// compiles the module once and checks it against the ABI.
+func (p *plugin) compile(ctx context.Context, wasm []byte, cache wazero.CompilationCache) error {
+	mem := p.spec.MemoryBytes
+	if mem == 0 {
+		mem = DefaultMemory
+	}
+	pages := (mem + 65535) / 65536
+	pages = max(1, min(pages, 65536))
+	cfg := wazero.NewRuntimeConfig().
+		WithMemoryLimitPages(uint32(pages)).
+		WithCloseOnContextDone(true)
+	if cache != nil {
+		cfg = cfg.WithCompilationCache(cache)
+	}
+	p.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
+	compiled, err := p.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		p.rt.Close(ctx)
+		return fmt.Errorf("compile (memory cap %d pages): %w", pages, err)
+	}
+	p.compiled = compiled
+	if problems := moduleProblems(compiled); len(problems) > 0 {
+		p.rt.Close(ctx)
+		return errors.New(joinProblems(problems))
+	}
+	if err := p.instantiateImports(ctx); err != nil {
+		p.rt.Close(ctx)
+		return err
+	}
+	return nil
+}
+
+func joinProblems(problems []string) string {
+	if len(problems) == 1 {
+		return problems[0]
+	}
+	var b bytes.Buffer
+	for i, pr := range problems {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(pr)
+	}
+	return b.String()
+}
+
+// instantiateImports provides the three import modules a plugin may use.
+func (p *plugin) instantiateImports(ctx context.Context) error {
+	wasi := p.rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wasi)
+	if _, err := wasi.Instantiate(ctx); err != nil {
+		return fmt.Errorf("instantiate wasi: %w", err)
+	}
+	env := p.rt.NewHostModuleBuilder("env")
+	assemblyscript.NewFunctionExporter().WithTraceToStderr().ExportFunctions(env)
+	if _, err := env.Instantiate(ctx); err != nil {
+		return fmt.Errorf("instantiate env: %w", err)
+	}
+	if _, err := newHostModule(p.rt).Instantiate(ctx); err != nil {
+		return fmt.Errorf("instantiate %s: %w", importV1, err)
+	}
+	return nil
+}
+
+// start runs the first instance through describe and init, then fills the rest of the pool
+// in the background: start-up waits for one instance, not for all of them.
+func (p *plugin) start(ctx context.Context) error {
+	n := p.spec.Instances
+	if n <= 0 {
+		n = defaultInstances()
+	}
+	p.pool = make(chan *instance, n)
+	first, err := p.newInstance(ctx, true)
+	if err != nil {
+		return err
+	}
+	p.pool <- first
+	for i := 1; i < n; i++ {
+		p.refill()
+	}
+	return nil
+}
+
+// Open implements shim.Handler. An open no claim matches returns before anything else.
+func (p *plugin) Open(ctx context.Context, req *shim.Request) (shim.Result, error) {
+	if !p.claims.match(req.Path) {
+		return shim.Next(), nil
+	}
+	start := time.Now()
+	res, f := p.decide(req)
+	p.stats.record(time.Since(start), f)
+	if f != nil {
+		p.tripped(f)
+		p.log.Warn("plugin failed", "shim", p.id, "pid", req.PID, "path", req.PathString(),
+			"error", f.err, "on_error", p.onError.String())
+		return p.onError.result(), nil
+	}
+	p.faultRun.Store(0)
+	if p.log.IsDebug() {
+		p.log.Debug("plugin decided", "shim", p.id, "pid", req.PID, "path", req.PathString(),
+			"action", res.Action.String(), "errno", res.Errno)
+	}
+	return res, nil
+}
+
+// faultKind classifies a failed decision for the counters.
+type faultKind uint8
+
+const (
+	faultInvalid faultKind = iota // the plugin answered outside the ABI
+	faultTrap                     // trapped, aborted or exited
+	faultTimeout                  // ran out of time, or no instance was free in time
+	faultBroken                   // refused without a call: the circuit breaker is open
+)
+
+type fault struct {
+	kind faultKind
+	err  error
+}
+
+func faultf(kind faultKind, format string, args ...any) *fault {
+	return &fault{kind: kind, err: fmt.Errorf(format, args...)}
+}
+
+func (p *plugin) tripped(f *fault) {
+	if f.kind == faultBroken {
+		return
+	}
+	if p.faultRun.Add(1) >= breakAfter {
+		if p.openTill.Swap(time.Now().Add(breakFor).UnixNano()) == 0 {
+			p.log.Error("plugin switched off after repeated failures", "shim", p.id, "for", breakFor)
+		}
+	}
+}
+
+// decide runs one claimed open through an instance.
+func (p *plugin) decide(req *shim.Request) (shim.Result, *fault) {
+	if t := p.openTill.Load(); t != 0 {
+		if time.Now().UnixNano() < t {
+			return shim.Result{}, faultf(faultBroken, "plugin switched off after repeated failures")
+		}
+		p.openTill.CompareAndSwap(t, 0)
+	}
+	if len(req.Path) > maxPath {
+		return shim.Result{}, faultf(faultInvalid, "path of %d bytes exceeds the ABI's %d", len(req.Path), maxPath)
+	}
+	inst, f := p.acquire()
+	if f != nil {
+		return shim.Result{}, f
+	}
+	res, f := p.run(inst, req)
+	if f != nil || inst.dead() {
+		p.retire(inst)
+	} else {
+		p.pool <- inst
+	}
+	return res, f
+}
+
+// acquire takes a free instance, waiting at most the call timeout.
+func (p *plugin) acquire() (*instance, *fault) {
+	select {
+	case inst := <-p.pool:
+		return inst, nil
+	default:
+	}
+	if p.live.Load() == 0 {
+		return nil, faultf(faultTrap, "no instance is running (the last ones failed to start)")
+	}
+	t := time.NewTimer(p.timeout)
+	defer t.Stop()
+	select {
+	case inst := <-p.pool:
+		return inst, nil
+	case <-t.C:
+		return nil, faultf(faultTimeout, "no instance free within %s", p.timeout)
+	}
+}
+
+// run asks inst for a verdict and applies the host's rules to it (ABI.md §7).
+func (p *plugin) run(inst *instance, req *shim.Request) (shim.Result, *fault) {
+	v, f := inst.open(req, 0, nil, 0, 0)
+	if f != nil {
+		return shim.Result{}, f
+	}
+	if v == verdictReadReal {
+		data, errno, flags := readReal(req, inst.realBuf)
+		inst.realBuf = data[:0]
+		v, f = inst.open(req, 1, data, errno, flags)
+		if f != nil {
+			return shim.Result{}, f
+		}
+		if v == verdictReadReal {
+			return shim.Result{}, faultf(faultInvalid, "returned READ_REAL again after reading the real file")
+		}
+	}
+	switch {
+	case v == verdictNext:
+		return shim.Next(), nil
+	case v == verdictReal:
+		return shim.Real(), nil
+	case v == verdictServe:
+		if req.WantsWrite() {
+			return shim.Deny(unix.EROFS), nil
+		}
+		if req.Flags&unix.O_DIRECTORY != 0 {
+			return shim.Deny(unix.ENOTDIR), nil
+		}
+		return shim.ServeBytes(p.spec.Name, bytes.Clone(inst.content)), nil
+	case v == verdictFail:
+		msg := inst.errText
+		if msg == "" {
+			msg = "no reason given"
+		}
+		return shim.Result{}, faultf(faultInvalid, "plugin could not decide: %s", msg)
+	case v < 0 && v >= -maxErrno:
+		return shim.Deny(unix.Errno(-v)), nil
+	case v < 0:
+		return shim.Result{}, faultf(faultInvalid, "denied with errno %d, outside 1..%d", -v, maxErrno)
+	}
+	return shim.Result{}, faultf(faultInvalid, "returned the unknown verdict %d", v)
+}
+
+// readReal reads the object req resolved to as the child would (req.Target opens it on the
+// child-credential thread), at most maxContent bytes. It reuses buf's storage.
+func readReal(req *shim.Request, buf []byte) (data []byte, errno int32, flags uint32) {
+	if req.Target == nil {
+		return buf[:0], int32(unix.ENOENT), 0
+	}
+	// O_NONBLOCK: a FIFO or a terminal must not stall the decision.
+	f, err := req.Target.Open(unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return buf[:0], int32(errnoOf(err)), 0
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return buf[:0], int32(errnoOf(err)), 0
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
+		return buf[:0], int32(unix.EISDIR), 0
+	default:
+		return buf[:0], int32(unix.EINVAL), 0
+	}
+	// Read one byte past the cap to learn whether the content was cut.
+	const limit = maxContent + 1
+	buf = buf[:0]
+	for len(buf) < limit {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(cap(buf), 64<<10), limit-len(buf)))
+		}
+		n, err := f.Read(buf[len(buf):min(cap(buf), limit)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF || (n == 0 && err == nil) {
+			break
+		}
+		if err != nil {
+			return buf[:0], int32(errnoOf(err)), 0
+		}
+	}
+	if len(buf) > maxContent {
+		return buf[:maxContent], 0, realTruncated
+	}
+	return buf, 0, 0
+}
+
+func errnoOf(err error) unix.Errno {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return unix.EIO
+}
+
+// retire discards a failed instance and starts a replacement.
+func (p *plugin) retire(inst *instance) {
+	inst.close()
+	p.live.Add(-1)
+	p.stats.replaced.Add(1)
+	p.refill()
+}
+
+// refill starts one instance in the background and adds it to the pool.
+func (p *plugin) refill() {
+	if p.closing.Load() {
+		return
+	}
+	p.live.Add(1)
+	p.refills.Add(1)
+	go func() {
+		defer p.refills.Done()
+		backoff := 50 * time.Millisecond
+		for try := 0; try < 3 && !p.closing.Load(); try++ {
+			inst, err := p.newInstance(context.Background(), false)
+			if err == nil {
+				if p.closing.Load() {
+					inst.close()
+					break
+				}
+				p.pool <- inst
+				return
+			}
+			p.log.Error("plugin instance failed to start", "shim", p.id, "error", err)
+			time.Sleep(backoff)
+			backoff *= 4
+		}
+		p.live.Add(-1)
+	}()
+}
+
+func (p *plugin) close(ctx context.Context) error {
+	if p.closing.Swap(true) {
+		return nil
+	}
+	p.refills.Wait()
+	if p.pool != nil {
+	drain:
+		for {
+			select {
+			case inst := <-p.pool:
+				inst.close()
+			default:
+				break drain
+			}
+		}
+	}
+	if p.rt != nil {
+		if err := p.rt.Close(ctx); err != nil {
+			return fmt.Errorf("close plugin %q: %w", p.spec.Name, err)
+		}
+	}
+	return nil
+}
+
+// describe parses and checks the describe document, and builds the claim set with the
+// configured paths.
+func (p *plugin) describe(raw []byte) error {
+	var doc describeDoc
+	if len(raw) == 0 {
+		return errors.New("scrim_describe set no describe document")
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return fmt.Errorf("describe document: %w", err)
+	}
+	if doc.ABIMinor > abiMinor {
+		return fmt.Errorf("needs ABI 1.%d, this scrim implements 1.%d", doc.ABIMinor, abiMinor)
+	}
+	all := append(append([]string(nil), doc.Claims...), p.spec.Paths...)
+	claims, err := newClaimSet(all)
+	if err != nil {
+		return err
+	}
+	if claims.empty() {
+		return errors.New("claims no path: neither its describe document nor the configuration's paths name one")
+	}
+	p.doc = doc
+	p.claims = claims
+	return nil
+}
+
+// encodeConfig turns the decoded TOML table into the JSON scrim_init reads and the values
+// config_get returns (ABI.md §5). encoding/json sorts map keys, so equal tables give equal
+// bytes.
+func encodeConfig(cfg map[string]any) ([]byte, map[string][]byte, error) {
+	if cfg == nil {
+		cfg = map[string]any{}
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode config: %w", err)
+	}
+	if len(raw) > maxConfig {
+		return nil, nil, fmt.Errorf("encode config: %d bytes of JSON exceed the ABI's %d", len(raw), maxConfig)
+	}
+	vals := make(map[string][]byte, len(cfg))
+	keys := make([]string, 0, len(cfg))
+	for k := range cfg {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if s, ok := cfg[k].(string); ok {
+			vals[k] = []byte(s)
+			continue
+		}
+		b, err := json.Marshal(cfg[k])
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode config key %q: %w", k, err)
+		}
+		vals[k] = b
+	}
+	return raw, vals, nil
+}
+
+// counters are one plugin's statistics, updated without locks on the hot path.
+type counters struct {
+	calls, faults, traps, timeouts, broken, replaced atomic.Uint64
+	latency, maxLatency                              atomic.Int64
+}
+
+func (c *counters) record(d time.Duration, f *fault) {
+	if f != nil {
+		c.faults.Add(1)
+		switch f.kind {
+		case faultTrap:
+			c.traps.Add(1)
+		case faultTimeout:
+			c.timeouts.Add(1)
+		case faultBroken:
+			c.broken.Add(1)
+			return
+		}
+	}
+	c.calls.Add(1)
+	c.latency.Add(int64(d))
+	for {
+		m := c.maxLatency.Load()
+		if int64(d) <= m || c.maxLatency.CompareAndSwap(m, int64(d)) {
+			break
+		}
+	}
+}
+
+func (c *counters) snapshot(name string) Stats {
+	return Stats{
+		Name: name, Calls: c.calls.Load(), Faults: c.faults.Load(), Traps: c.traps.Load(),
+		Timeouts: c.timeouts.Load(), Broken: c.broken.Load(), Replaced: c.replaced.Load(),
+		Latency: time.Duration(c.latency.Load()), MaxLatency: time.Duration(c.maxLatency.Load()),
+	}
+}
