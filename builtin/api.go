@@ -1,6 +1,10 @@
 package builtin
 
-import "github.com/scrim-sandbox/scrim/supervisor/shim"
+import (
+	"fmt"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
 
 // Options selects and configures the built-in shims. cmd/scrim fills it from the config file
 // and the command line; the zero value is scrim's defaults.
@@ -23,8 +27,57 @@ type Options struct {
 	ImageRoot string
 }
 
+// DefaultHostname is the name the sandbox gets when Options.Hostname is empty.
+const DefaultHostname = "scrim"
+
+// entry is one line of the registry: a shim, the condition that turns it on and where it sits
+// in the chain. Order matters only between entries of the same band and priority.
+type entry struct {
+	id       string
+	band     shim.Band
+	priority int
+	enabled  func(Options) bool
+	build    func(Options, *listing) (shim.Handler, error)
+}
+
+func always(Options) bool { return true }
+
+// registry is every built-in shim, in chain order.
+var registry = []entry{
+	{idProcDeny, shim.BandSecurity, 0, always, newProcDeny},
+	{idProcPID, shim.BandSecurity, 10, always, newProcPID},
+	{idHosts, shim.BandVirtual, shim.PriorityBuiltin, always, newHosts},
+	{idHostname, shim.BandVirtual, shim.PriorityBuiltin, always, newHostname},
+	{idCPU, shim.BandVirtual, shim.PriorityBuiltin, func(o Options) bool { return o.CPUs > 0 }, newCPU},
+	{idMemory, shim.BandVirtual, shim.PriorityBuiltin, func(o Options) bool { return o.MemoryBytes > 0 }, newMemory},
+	{idRandom, shim.BandVirtual, shim.PriorityBuiltin, func(o Options) bool { return o.RandomSeed != nil }, newRandom},
+}
+
 // New builds the built-in shims for opts: the open handlers in chain order and the handlers of
-// the other system calls they take over.
+// the other system calls they take over. Nothing touches the host until the supervisor calls
+// Provision.
 func New(opts Options) ([]shim.Registration, []shim.SyscallHandler, error) {
-	return nil, nil, nil
+	if opts.CPUs < 0 {
+		return nil, nil, fmt.Errorf("builtin: cpus %d: must not be negative", opts.CPUs)
+	}
+	// getdents belongs to one handler, but two shims hide directory entries (foreign pids in
+	// /proc, absent CPUs in /sys/devices/system/cpu): they share one listing.
+	list := &listing{}
+	var regs []shim.Registration
+	var calls []shim.SyscallHandler
+	for _, e := range registry {
+		if !e.enabled(opts) {
+			continue
+		}
+		h, err := e.build(opts, list)
+		if err != nil {
+			return nil, nil, fmt.Errorf("builtin: configure %s: %w", e.id, err)
+		}
+		regs = append(regs, shim.Registration{Handler: h, Band: e.band, Priority: e.priority})
+		if sh, ok := h.(shim.SyscallHandler); ok {
+			calls = append(calls, sh)
+		}
+	}
+	calls = append(calls, list)
+	return regs, calls, nil
 }

@@ -1,0 +1,497 @@
+package builtin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+const idCPU = "builtin.cpu"
+
+const sysCPU = "/sys/devices/system/cpu"
+
+// cpuTopology lists the files below sysCPU/cpuK/topology that lscpu and hwloc read, and
+// whether each is a list ("0-3") or a mask ("f").
+var cpuTopology = map[string]struct {
+	list bool
+	// own is true when the set is just the CPU itself; otherwise it is every virtual CPU:
+	// the view is one package with one core per CPU and one thread per core.
+	own bool
+}{
+	"thread_siblings":      {false, true},
+	"thread_siblings_list": {true, true},
+	"core_cpus":            {false, true},
+	"core_cpus_list":       {true, true},
+	"cluster_cpus":         {false, true},
+	"cluster_cpus_list":    {true, true},
+	"core_siblings":        {false, false},
+	"core_siblings_list":   {true, false},
+	"die_cpus":             {false, false},
+	"die_cpus_list":        {true, false},
+	"package_cpus":         {false, false},
+	"package_cpus_list":    {true, false},
+}
+
+// cpuView makes the sandbox see n processors: /proc/cpuinfo, /proc/stat, the sysfs CPU lists,
+// topology and directory, and sched_getaffinity. When n is no more than the CPUs scrim may use,
+// every thread of the sandbox is also really confined to n of them.
+type cpuView struct {
+	n       int
+	log     hclog.Logger
+	sandbox shim.Sandbox
+	// hostCPUs are the host CPUs scrim may run on; virtual CPU i is hostCPUs[i].
+	hostCPUs []int
+	// limit is true when n <= len(hostCPUs): the sandbox is pinned to hostCPUs[:n].
+	limit bool
+	// maskBytes is what the kernel's sched_getaffinity returns: its cpumask size.
+	maskBytes int
+	// readHost reads a host file; tests replace it.
+	readHost func(name string) ([]byte, error)
+	// pinned holds the tids already confined.
+	pinned sync.Map
+	// pseudo identifies /proc/cpuinfo and /proc/stat in any procfs mount.
+	pseudo map[pseudoID]string
+	dirIno uint64
+}
+
+var (
+	_ shim.Handler        = (*cpuView)(nil)
+	_ shim.SyscallHandler = (*cpuView)(nil)
+	_ shim.Provisioner    = (*cpuView)(nil)
+)
+
+func newCPU(opts Options, list *listing) (shim.Handler, error) {
+	if opts.CPUs > 8192 {
+		return nil, fmt.Errorf("cpus %d: more than the kernel supports", opts.CPUs)
+	}
+	c := &cpuView{n: opts.CPUs, readHost: os.ReadFile}
+	list.add(c)
+	return c, nil
+}
+
+func (c *cpuView) ID() string { return idCPU }
+
+// Provision learns which CPUs scrim may use and the kernel's cpumask size.
+func (c *cpuView) Provision(env shim.Env) error {
+	c.log = env.Log
+	c.sandbox = env.Sandbox
+	if c.log == nil {
+		c.log = hclog.NewNullLogger()
+	}
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return fmt.Errorf("cpu: sched_getaffinity: %w", err)
+	}
+	c.hostCPUs = c.hostCPUs[:0]
+	for i := 0; i < len(set)*64; i++ {
+		if set.IsSet(i) {
+			c.hostCPUs = append(c.hostCPUs, i)
+		}
+	}
+	if len(c.hostCPUs) == 0 {
+		return fmt.Errorf("cpu: sched_getaffinity: empty set")
+	}
+	c.limit = c.n <= len(c.hostCPUs)
+	size, err := kernelMaskBytes()
+	if err != nil {
+		return fmt.Errorf("cpu: sched_getaffinity: %w", err)
+	}
+	c.maskBytes = size
+	if !c.limit {
+		c.log.Warn("cpu view larger than the host: the sandbox sees more CPUs than it can use",
+			"shim", idCPU, "cpus", c.n, "host_cpus", len(c.hostCPUs))
+	}
+	root := rootOf(env, "")
+	c.pseudo = map[pseudoID]string{}
+	for _, p := range []string{"/proc/cpuinfo", "/proc/stat"} {
+		if obj, ok, err := objectInRoot(root, p); err == nil && ok && obj.FsType == unix.PROC_SUPER_MAGIC {
+			c.pseudo[pseudoID{obj.FsType, obj.Ino}] = p
+		}
+	}
+	if obj, ok, err := objectInRoot(root, sysCPU); err == nil && ok && obj.FsType == unix.SYSFS_MAGIC {
+		c.dirIno = obj.Ino
+	}
+	return nil
+}
+
+// Open serves the CPU files and hides the directories of CPUs outside the view.
+func (c *cpuView) Open(_ context.Context, req *shim.Request) (shim.Result, error) {
+	c.pin(req.TID)
+	obj := req.Object
+	p := string(req.Path)
+	if obj.Exists && isPseudoFS(obj.FsType) {
+		if name, ok := c.pseudo[pseudoID{obj.FsType, obj.Ino}]; ok {
+			p = name
+		}
+	}
+	onProc := !obj.Exists || obj.FsType == unix.PROC_SUPER_MAGIC
+	onSys := !obj.Exists || obj.FsType == unix.SYSFS_MAGIC
+	switch {
+	case p == "/proc/cpuinfo" && onProc:
+		host, err := c.readHost("/proc/cpuinfo")
+		if err != nil {
+			return shim.Result{}, fmt.Errorf("cpu: read host /proc/cpuinfo: %w", err)
+		}
+		return shim.ServeBytes("cpuinfo", renderCPUInfo(host, c.n)), nil
+	case p == "/proc/stat" && onProc:
+		host, err := c.readHost("/proc/stat")
+		if err != nil {
+			return shim.Result{}, fmt.Errorf("cpu: read host /proc/stat: %w", err)
+		}
+		return shim.ServeBytes("stat", renderStat(host, c.n, c.hostCPUs)), nil
+	case !onSys || !strings.HasPrefix(p, "/sys/devices/system/"):
+		return shim.Next(), nil
+	}
+	switch p {
+	case sysCPU + "/online", sysCPU + "/possible", sysCPU + "/present":
+		return shim.ServeBytes(p[len(sysCPU)+1:], []byte(cpuList(c.n)+"\n")), nil
+	case sysCPU + "/offline":
+		return shim.ServeBytes("offline", []byte("\n")), nil
+	}
+	if rest, ok := strings.CutPrefix(p, sysCPU+"/cpu"); ok {
+		num, sub, _ := strings.Cut(rest, "/")
+		k, err := strconv.Atoi(num)
+		if err != nil || strconv.Itoa(k) != num {
+			return shim.Next(), nil // cpufreq, cpuidle, ...
+		}
+		if k >= c.n {
+			return shim.Deny(unix.ENOENT), nil
+		}
+		if file, ok := strings.CutPrefix(sub, "topology/"); ok {
+			if t, ok := cpuTopology[file]; ok {
+				return shim.ServeBytes(file, []byte(cpuSet(c.n, k, t.own, t.list)+"\n")), nil
+			}
+		}
+		return shim.Next(), nil
+	}
+	if rest, ok := strings.CutPrefix(p, "/sys/devices/system/node/node"); ok {
+		num, file, _ := strings.Cut(rest, "/")
+		if file != "cpulist" && file != "cpumap" {
+			return shim.Next(), nil
+		}
+		var out string
+		switch {
+		case num != "0" && file == "cpulist":
+			out = ""
+		case num != "0":
+			out = cpuMask(c.n, nil)
+		default:
+			out = cpuSet(c.n, 0, false, file == "cpulist")
+		}
+		return shim.ServeBytes(file, []byte(out+"\n")), nil
+	}
+	return shim.Next(), nil
+}
+
+// filter hides cpuK entries of sysCPU for K outside the view.
+func (c *cpuView) filter(st *unix.Stat_t, fs int64) func(name []byte) bool {
+	if fs != unix.SYSFS_MAGIC || c.dirIno == 0 || st.Ino != c.dirIno {
+		return nil
+	}
+	return func(name []byte) bool {
+		num, ok := bytes.CutPrefix(name, []byte("cpu"))
+		if !ok {
+			return true
+		}
+		k, err := strconv.Atoi(string(num))
+		if err != nil || strconv.Itoa(k) != string(num) {
+			return true
+		}
+		return k < c.n
+	}
+}
+
+// Syscalls are sched_setaffinity and sched_getaffinity.
+func (c *cpuView) Syscalls() []int {
+	return []int{unix.SYS_SCHED_SETAFFINITY, unix.SYS_SCHED_GETAFFINITY}
+}
+
+// Syscall answers the affinity calls in the view's numbering: virtual CPU i is host CPU
+// hostCPUs[i].
+func (c *cpuView) Syscall(_ context.Context, call *shim.Call) (shim.SyscallResult, error) {
+	c.pin(call.TID)
+	pid := int(int32(call.Args[0]))
+	size := call.Args[1]
+	addr := call.Args[2]
+	switch {
+	case pid < 0:
+		return shim.Fail(unix.EINVAL), nil
+	case pid == 0:
+		pid = call.TID
+	default:
+		if !c.contains(pid) {
+			return shim.Fail(unix.ESRCH), nil
+		}
+	}
+	if call.Nr == unix.SYS_SCHED_GETAFFINITY {
+		return c.getaffinity(call, pid, size, addr)
+	}
+	return c.setaffinity(call, pid, size, addr)
+}
+
+// contains reports whether pid is the sandbox's; without a sandbox nothing is.
+func (c *cpuView) contains(pid int) bool {
+	return c.sandbox != nil && c.sandbox.Contains(pid)
+}
+
+func (c *cpuView) getaffinity(call *shim.Call, pid int, size, addr uint64) (shim.SyscallResult, error) {
+	// kernel/sched/syscalls.c: the length must cover nr_cpu_ids and be a multiple of a long.
+	if size%8 != 0 || size*8 < uint64(c.n) {
+		return shim.Fail(unix.EINVAL), nil
+	}
+	var real unix.CPUSet
+	if err := unix.SchedGetaffinity(pid, &real); err != nil {
+		return shim.Fail(errnoOf(err)), nil
+	}
+	ret := max(uint64(c.maskBytes), uint64((c.n+63)/64*8))
+	ret = min(ret, size, 8192)
+	mask := make([]byte, ret)
+	for i := 0; i < c.n; i++ {
+		if !c.limit || real.IsSet(c.hostCPUs[i]) {
+			mask[i/8] |= 1 << (i % 8)
+		}
+	}
+	if _, err := call.Mem.WriteAt(mask, addr); err != nil {
+		return shim.Fail(unix.EFAULT), nil
+	}
+	return shim.Return(int64(ret)), nil
+}
+
+func (c *cpuView) setaffinity(call *shim.Call, pid int, size, addr uint64) (shim.SyscallResult, error) {
+	mask := make([]byte, min(size, 8192))
+	if len(mask) > 0 {
+		if _, err := call.Mem.ReadAt(mask, addr); err != nil {
+			return shim.Fail(unix.EFAULT), nil
+		}
+	}
+	var set unix.CPUSet
+	for i := 0; i < c.n && i/8 < len(mask); i++ {
+		if mask[i/8]&(1<<(i%8)) == 0 {
+			continue
+		}
+		if c.limit {
+			set.Set(c.hostCPUs[i])
+		} else {
+			set.Set(c.hostCPUs[i%len(c.hostCPUs)])
+		}
+	}
+	if set.Count() == 0 {
+		return shim.Fail(unix.EINVAL), nil
+	}
+	if err := unix.SchedSetaffinity(pid, &set); err != nil {
+		return shim.Fail(errnoOf(err)), nil
+	}
+	return shim.Return(0), nil
+}
+
+// pin confines tid to the view's CPUs the first time scrim hears from it. Affinity is
+// inherited by every thread and process a task creates, so confining each task before it
+// creates others covers the sandbox; pinning every new tid on sight covers the rest.
+func (c *cpuView) pin(tid int) {
+	if !c.limit || tid <= 0 {
+		return
+	}
+	if _, seen := c.pinned.LoadOrStore(tid, true); seen {
+		return
+	}
+	var set unix.CPUSet
+	for _, h := range c.hostCPUs[:c.n] {
+		set.Set(h)
+	}
+	if err := unix.SchedSetaffinity(tid, &set); err != nil && c.log != nil {
+		c.log.Warn("cannot confine thread to the CPU view", "shim", idCPU, "tid", tid, "error", err)
+	}
+}
+
+// kernelMaskBytes is the length the kernel's sched_getaffinity reports: its cpumask size.
+func kernelMaskBytes() (int, error) {
+	var set unix.CPUSet
+	n, err := schedGetaffinityRaw(0, &set)
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// errnoOf extracts the errno of err, EIO when there is none.
+func errnoOf(err error) unix.Errno {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return unix.EIO
+}
+
+// cpuList renders 0..n-1 as the kernel's cpulist format ("0", "0-3").
+func cpuList(n int) string {
+	if n == 1 {
+		return "0"
+	}
+	return fmt.Sprintf("0-%d", n-1)
+}
+
+// cpuSet renders a CPU's topology set: the CPU alone (own) or all n, as a list or a mask.
+func cpuSet(n, k int, own, list bool) string {
+	if list {
+		if own {
+			return strconv.Itoa(k)
+		}
+		return cpuList(n)
+	}
+	if own {
+		return cpuMask(n, []int{k})
+	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	return cpuMask(n, all)
+}
+
+// cpuMask renders bits as the kernel's "%*pb" bitmap of nbits: hex, in comma-separated
+// 32-bit groups, the first group only as wide as it needs to be.
+func cpuMask(nbits int, bits []int) string {
+	words := make([]uint32, (nbits+31)/32)
+	for _, b := range bits {
+		words[b/32] |= 1 << (b % 32)
+	}
+	var parts []string
+	for i := len(words) - 1; i >= 0; i-- {
+		width := 8
+		if i == len(words)-1 && nbits%32 != 0 {
+			width = (nbits%32 + 3) / 4
+		}
+		parts = append(parts, fmt.Sprintf("%0*x", width, words[i]))
+	}
+	return strings.Join(parts, ",")
+}
+
+// renderCPUInfo rebuilds /proc/cpuinfo for n processors from the host's own blocks, in the
+// host's format: block i is host block i (cycling when n exceeds the host), renumbered as one
+// package with n cores of one thread each.
+func renderCPUInfo(host []byte, n int) []byte {
+	var blocks [][]byte
+	for _, b := range bytes.Split(host, []byte("\n\n")) {
+		if len(bytes.TrimSpace(b)) > 0 {
+			blocks = append(blocks, b)
+		}
+	}
+	if len(blocks) == 0 {
+		return nil
+	}
+	var out bytes.Buffer
+	for i := 0; i < n; i++ {
+		for _, line := range bytes.Split(blocks[i%len(blocks)], []byte("\n")) {
+			key, _, ok := bytes.Cut(line, []byte(":"))
+			if !ok {
+				out.Write(line)
+				out.WriteByte('\n')
+				continue
+			}
+			var v string
+			switch string(bytes.TrimRight(key, " \t")) {
+			case "processor", "core id", "apicid", "initial apicid":
+				v = strconv.Itoa(i)
+			case "physical id":
+				v = "0"
+			case "siblings", "cpu cores":
+				v = strconv.Itoa(n)
+			default:
+				out.Write(line)
+				out.WriteByte('\n')
+				continue
+			}
+			out.Write(key)
+			out.WriteString(": ")
+			out.WriteString(v)
+			out.WriteByte('\n')
+		}
+		out.WriteByte('\n')
+	}
+	return out.Bytes()
+}
+
+// renderStat rebuilds /proc/stat with n per-CPU lines (virtual CPU i shows host CPU
+// hostCPUs[i], cycling past the host's count) and an aggregate line that is their sum. The
+// other lines are the host's.
+func renderStat(host []byte, n int, hostCPUs []int) []byte {
+	lines := strings.Split(strings.TrimSuffix(string(host), "\n"), "\n")
+	perCPU := map[int][]uint64{}
+	var order []int
+	aggregate := -1
+	for i, l := range lines {
+		f := strings.Fields(l)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "cpu") {
+			continue
+		}
+		if f[0] == "cpu" {
+			aggregate = i
+			continue
+		}
+		k, err := strconv.Atoi(f[0][3:])
+		if err != nil {
+			continue
+		}
+		vals := make([]uint64, len(f)-1)
+		for j, s := range f[1:] {
+			vals[j], _ = strconv.ParseUint(s, 10, 64)
+		}
+		perCPU[k] = vals
+		order = append(order, k)
+	}
+	if aggregate < 0 || len(order) == 0 {
+		return host
+	}
+	pick := func(i int) []uint64 {
+		if i < len(hostCPUs) {
+			if v, ok := perCPU[hostCPUs[i]]; ok {
+				return v
+			}
+		}
+		return perCPU[order[i%len(order)]]
+	}
+	var sum []uint64
+	cpuLines := make([]string, n)
+	for i := 0; i < n; i++ {
+		v := pick(i)
+		if len(sum) < len(v) {
+			sum = append(sum, make([]uint64, len(v)-len(sum))...)
+		}
+		s := make([]string, len(v))
+		for j, x := range v {
+			sum[j] += x
+			s[j] = strconv.FormatUint(x, 10)
+		}
+		cpuLines[i] = fmt.Sprintf("cpu%d %s", i, strings.Join(s, " "))
+	}
+	agg := make([]string, len(sum))
+	for j, x := range sum {
+		agg[j] = strconv.FormatUint(x, 10)
+	}
+	var out strings.Builder
+	for i, l := range lines {
+		f := strings.Fields(l)
+		switch {
+		case i == aggregate:
+			out.WriteString("cpu  " + strings.Join(agg, " ") + "\n")
+			for _, cl := range cpuLines {
+				out.WriteString(cl + "\n")
+			}
+		case len(f) > 0 && strings.HasPrefix(f[0], "cpu"):
+			// replaced by cpuLines
+		default:
+			out.WriteString(l + "\n")
+		}
+	}
+	return []byte(out.String())
+}

@@ -1,0 +1,157 @@
+package builtin
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+const idProcDeny = "builtin.procdeny"
+
+// DefaultDeny is the list of kernel-sensitive paths no sandbox may open, whole subtrees
+// included. Options.Deny adds to it; nothing removes from it.
+var DefaultDeny = []string{
+	"/proc/kcore",         // physical memory as an ELF core
+	"/proc/kmsg",          // the kernel log, consumed on read
+	"/proc/kallsyms",      // kernel symbol addresses (KASLR)
+	"/proc/keys",          // the keyrings the caller can view
+	"/proc/key-users",     // per-user key quotas
+	"/proc/sysrq-trigger", // magic SysRq: reboot, crash, OOM kill
+	"/proc/sched_debug",   // every task on the host
+	"/proc/timer_list",    // every timer, with task names and addresses
+	"/proc/modules",       // loaded modules and their addresses
+	"/proc/kpagecount",    // physical page maps
+	"/proc/kpageflags",
+	"/proc/kpagecgroup",
+	"/proc/vmallocinfo", // kernel virtual addresses
+	"/proc/slabinfo",    // allocator state, a heap-spray aid
+	"/proc/iomem",       // physical memory map
+	"/proc/ioports",
+	"/proc/sys/kernel/core_pattern", // a pipe here runs as root on the host
+	"/proc/sys/kernel/modprobe",
+	"/proc/sys/fs/binfmt_misc",
+	"/sys/firmware",        // ACPI tables, EFI variables, DMI
+	"/sys/kernel/security", // securityfs: LSM policy
+	"/sys/kernel/debug",    // debugfs
+	"/sys/kernel/tracing",  // tracefs
+	"/sys/kernel/config",   // configfs
+	"/sys/fs/pstore",       // crash logs of earlier boots
+	"/sys/power",           // suspend and hibernate
+	"/dev/mem",             // physical memory
+	"/dev/kmem",
+	"/dev/port",
+	"/dev/kmsg",
+}
+
+// writeProtected are trees the sandbox may read but never open for writing: writing there
+// changes the host kernel, not the sandbox.
+var writeProtected = []string{"/proc/sys", "/sys"}
+
+// deniedFS are filesystems denied wherever they are mounted: every object on them is kernel
+// state, so their default mount points above are not the only way in.
+var deniedFS = map[int64]string{
+	unix.DEBUGFS_MAGIC:    "debugfs",
+	unix.TRACEFS_MAGIC:    "tracefs",
+	unix.SECURITYFS_MAGIC: "securityfs",
+	unix.PSTOREFS_MAGIC:   "pstore",
+	unix.EFIVARFS_MAGIC:   "efivarfs",
+}
+
+// procDeny answers EACCES for the denied paths, matched on the canonical path (subtrees
+// included) and on identity, so a hard link, a bind mount or a second procfs mount of a denied
+// entry is denied too.
+type procDeny struct {
+	paths  []string
+	ids    map[fileID]string
+	pseudo map[pseudoID]string
+}
+
+var (
+	_ shim.Handler     = (*procDeny)(nil)
+	_ shim.Provisioner = (*procDeny)(nil)
+)
+
+func newProcDeny(opts Options, _ *listing) (shim.Handler, error) {
+	d := &procDeny{}
+	seen := map[string]bool{}
+	for _, p := range append(append([]string{}, DefaultDeny...), opts.Deny...) {
+		if !strings.HasPrefix(p, "/") {
+			return nil, fmt.Errorf("deny %q: not an absolute path", p)
+		}
+		p = path.Clean(p)
+		if p == "/" {
+			return nil, fmt.Errorf("deny %q: would deny everything", p)
+		}
+		if !seen[p] {
+			seen[p] = true
+			d.paths = append(d.paths, p)
+		}
+	}
+	return d, nil
+}
+
+func (d *procDeny) ID() string { return idProcDeny }
+
+// Provision records the identity of every denied path that exists in the child's root.
+func (d *procDeny) Provision(env shim.Env) error {
+	root := rootOf(env, "")
+	d.ids = map[fileID]string{}
+	d.pseudo = map[pseudoID]string{}
+	for _, p := range d.paths {
+		obj, ok, err := objectInRoot(root, p)
+		if err != nil || !ok {
+			// A path that cannot be looked up now is still denied by name.
+			continue
+		}
+		d.ids[objectID(obj)] = p
+		if isPseudoFS(obj.FsType) {
+			d.pseudo[pseudoID{obj.FsType, obj.Ino}] = p
+		}
+	}
+	return nil
+}
+
+// Open denies what the list names, whatever the flags.
+func (d *procDeny) Open(_ context.Context, req *shim.Request) (shim.Result, error) {
+	if d.denied(req) {
+		return shim.Deny(unix.EACCES), nil
+	}
+	return shim.Next(), nil
+}
+
+func (d *procDeny) denied(req *shim.Request) bool {
+	for _, p := range d.paths {
+		if under(req.Path, p) {
+			return true
+		}
+	}
+	obj := req.Object
+	if obj.Exists {
+		if _, ok := deniedFS[obj.FsType]; ok {
+			return true
+		}
+		if _, ok := d.ids[objectID(obj)]; ok {
+			return true
+		}
+		if _, ok := d.pseudo[pseudoID{obj.FsType, obj.Ino}]; ok && isPseudoFS(obj.FsType) {
+			return true
+		}
+	}
+	if req.WantsWrite() {
+		for _, p := range writeProtected {
+			if under(req.Path, p) {
+				return true
+			}
+		}
+		if obj.Exists && isPseudoFS(obj.FsType) && !under(req.Path, "/proc") {
+			// /proc/sys or /sys mounted elsewhere.
+			return obj.FsType == unix.SYSFS_MAGIC
+		}
+	}
+	return false
+}

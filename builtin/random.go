@@ -1,0 +1,238 @@
+package builtin
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"encoding/binary"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+const idRandom = "builtin.random"
+
+// The devices of the kernel's random driver (drivers/char/mem.c devlist).
+var (
+	devRandom  = unix.Mkdev(1, 8)
+	devURandom = unix.Mkdev(1, 9)
+)
+
+// getrandom's flags (include/uapi/linux/random.h).
+const (
+	grndNonblock = 0x1
+	grndRandom   = 0x2
+	grndInsecure = 0x4
+)
+
+// mapDroppable and mapType are mmap flags of Linux 6.11 (include/uapi/linux/mman.h). Only the
+// vDSO getrandom's state pages are mapped droppable, by glibc ≥ 2.41 and Go ≥ 1.24.
+const (
+	mapType      = 0x0f
+	mapDroppable = 0x08
+)
+
+// getrandomMax bounds one getrandom answer; callers loop on a short count, as they must for
+// the kernel's own (it stops at MAX_RW_COUNT or a signal).
+const getrandomMax = 32 << 20
+
+// random makes /dev/urandom, /dev/random and getrandom deterministic from a seed.
+//
+// Streams are per process, so that what one process reads does not depend on how the
+// scheduler interleaves it with others: the k-th process of the sandbox to draw randomness
+// (by getrandom or by opening a device) gets index k; its getrandom calls read one stream,
+// (seed, k), in call order, and its j-th open of a device reads its own endless stream
+// (seed, k, j). A process whose threads draw concurrently, or processes that start drawing
+// concurrently, are deterministic only as far as their order is.
+type random struct {
+	seed    uint64
+	sandbox shim.Sandbox
+
+	mu    sync.Mutex
+	procs map[int]*randomProc
+	next  uint64
+
+	ids map[fileID]bool
+}
+
+// randomProc is one process's randomness: its index, its getrandom stream and how many device
+// opens it has made.
+type randomProc struct {
+	start uint64 // start time, to notice a reused pid
+	index uint64
+	opens uint64
+
+	mu     sync.Mutex
+	stream *keystream
+}
+
+var (
+	_ shim.Handler        = (*random)(nil)
+	_ shim.SyscallHandler = (*random)(nil)
+	_ shim.Provisioner    = (*random)(nil)
+)
+
+func newRandom(opts Options, _ *listing) (shim.Handler, error) {
+	return &random{seed: *opts.RandomSeed, procs: map[int]*randomProc{}}, nil
+}
+
+func (r *random) ID() string { return idRandom }
+
+// Provision records the identities of the device nodes in the child's root, for a resolver
+// that does not report st_rdev.
+func (r *random) Provision(env shim.Env) error {
+	r.sandbox = env.Sandbox
+	r.ids = map[fileID]bool{}
+	for _, p := range []string{"/dev/urandom", "/dev/random"} {
+		if obj, ok, err := objectInRoot(rootOf(env, ""), p); err == nil && ok && isRandomDevice(obj) {
+			r.ids[objectID(obj)] = true
+		}
+	}
+	return nil
+}
+
+func isRandomDevice(obj shim.Object) bool {
+	return obj.Exists && obj.Mode&unix.S_IFMT == unix.S_IFCHR && (obj.Rdev == devRandom || obj.Rdev == devURandom)
+}
+
+// Open serves an endless stream for either device, under any name.
+func (r *random) Open(_ context.Context, req *shim.Request) (shim.Result, error) {
+	obj := req.Object
+	if !isRandomDevice(obj) && !(obj.Exists && r.ids[objectID(obj)]) {
+		return shim.Next(), nil
+	}
+	p := r.proc(req.PID)
+	p.mu.Lock()
+	j := p.opens
+	p.opens++
+	p.mu.Unlock()
+	return shim.Serve(shim.Stream{Name: "urandom", Reader: newKeystream(r.seed, p.index, j+1)}), nil
+}
+
+// proc returns the randomness of process pid, giving it the next index on its first draw.
+func (r *random) proc(pid int) *randomProc {
+	start := procStartTime(pid)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.procs[pid]
+	if !ok || p.start != start {
+		p = &randomProc{start: start, index: r.next, stream: newKeystream(r.seed, r.next, 0)}
+		r.next++
+		r.procs[pid] = p
+	}
+	return p
+}
+
+// Syscalls are getrandom, and mmap to keep the vDSO getrandom out of use.
+func (r *random) Syscalls() []int { return []int{unix.SYS_GETRANDOM, unix.SYS_MMAP} }
+
+// Syscall answers getrandom from the caller's stream. For mmap it refuses MAP_DROPPABLE
+// mappings and lets the kernel run every other one (the decision reads only registers): the
+// vDSO getrandom of Linux 6.11 runs without a system call, and its users, glibc ≥ 2.41 and
+// Go ≥ 1.24, fall back to the system call when they cannot map its droppable state.
+func (r *random) Syscall(_ context.Context, call *shim.Call) (shim.SyscallResult, error) {
+	if call.Nr == unix.SYS_MMAP {
+		if call.Args[3]&mapType == mapDroppable {
+			return shim.Fail(unix.ENOMEM), nil
+		}
+		return shim.Continue(), nil
+	}
+	addr, count, flags := call.Args[0], call.Args[1], call.Args[2]
+	// drivers/char/random.c: unknown flags, and RANDOM with INSECURE, are invalid. This also
+	// refuses the flags ~0 query of the vDSO parameters, as a kernel without it would.
+	if flags&^(grndNonblock|grndRandom|grndInsecure) != 0 ||
+		flags&(grndRandom|grndInsecure) == grndRandom|grndInsecure {
+		return shim.Fail(unix.EINVAL), nil
+	}
+	count = min(count, getrandomMax)
+	p := r.proc(call.PID)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	buf := make([]byte, min(count, 64<<10))
+	var done uint64
+	for done < count {
+		chunk := buf[:min(uint64(len(buf)), count-done)]
+		// Draw at the stream's position, but advance it only by what reached the caller, so
+		// a fault does not shift the bytes later calls see.
+		p.stream.readAt(chunk, p.stream.pos)
+		n, err := call.Mem.WriteAt(chunk, addr+done)
+		p.stream.pos += uint64(n)
+		done += uint64(n)
+		if err != nil {
+			if done == 0 {
+				return shim.Fail(unix.EFAULT), nil
+			}
+			break
+		}
+	}
+	return shim.Return(int64(done)), nil
+}
+
+// procStartTime is field 22 of /proc/<pid>/stat, 0 when it cannot be read.
+func procStartTime(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	// The command name may hold spaces and parentheses: fields start after the last ')'.
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
+}
+
+// keystream is AES-256 in counter mode under a key derived from the seed and the stream's
+// place: a stream of CSPRNG quality that any position of can be computed directly.
+type keystream struct {
+	block cipher.Block
+	pos   uint64
+}
+
+// newKeystream derives stream (index, sub) of seed. sub 0 is a process's getrandom stream and
+// sub j+1 its j-th device open.
+func newKeystream(seed, index, sub uint64) *keystream {
+	var in [len("scrim random v1") + 24]byte
+	n := copy(in[:], "scrim random v1")
+	binary.LittleEndian.PutUint64(in[n:], seed)
+	binary.LittleEndian.PutUint64(in[n+8:], index)
+	binary.LittleEndian.PutUint64(in[n+16:], sub)
+	key := sha256.Sum256(in[:])
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic("builtin: aes.NewCipher with a 32-byte key: " + err.Error()) // wiring bug
+	}
+	return &keystream{block: block}
+}
+
+// Read fills p with the next bytes of the stream. It never ends.
+func (k *keystream) Read(p []byte) (int, error) {
+	k.readAt(p, k.pos)
+	k.pos += uint64(len(p))
+	return len(p), nil
+}
+
+// readAt fills p with the stream's bytes from position off: byte i of the stream is byte
+// i%16 of AES_key(i/16 as a big-endian 128-bit counter).
+func (k *keystream) readAt(p []byte, off uint64) {
+	var ctr, ks [aes.BlockSize]byte
+	for len(p) > 0 {
+		binary.BigEndian.PutUint64(ctr[8:], off/aes.BlockSize)
+		k.block.Encrypt(ks[:], ctr[:])
+		n := copy(p, ks[off%aes.BlockSize:])
+		p = p[n:]
+		off += uint64(n)
+	}
+}
