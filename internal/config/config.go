@@ -107,10 +107,13 @@ func Defaults() Config {
 	}
 }
 
+// systemPluginDir is the machine-wide drop-in directory; tests point it elsewhere.
+var systemPluginDir = "/etc/scrim/plugins.d"
+
 // DefaultPluginDirs returns /etc/scrim/plugins.d and the user's $XDG_CONFIG_HOME/scrim/plugins.d
 // (~/.config/scrim/plugins.d when XDG_CONFIG_HOME is unset).
 func DefaultPluginDirs() []string {
-	dirs := []string{"/etc/scrim/plugins.d"}
+	dirs := []string{systemPluginDir}
 	if base := xdgDir("XDG_CONFIG_HOME", ".config"); base != "" {
 		dirs = append(dirs, filepath.Join(base, "scrim", "plugins.d"))
 	}

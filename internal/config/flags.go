@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -23,6 +24,8 @@ var FlagKeys = map[string]string{
 	"log-level":       "log.level",
 	"log-format":      "log.format",
 }
+
+var errUnknownFlag = errors.New("no config key for this flag")
 
 // Flag applies one command-line flag on top of the file. A flag replaces the key's value,
 // except the repeatable ones (--net-allow, --mount, --plugin), which add to the file's list.
@@ -151,7 +154,7 @@ func (c *Config) Flag(name, value string) error {
 		}
 		c.Log.Format = value
 	default:
-		return fmt.Errorf("config: no key for flag --%s", name)
+		return fmt.Errorf("config: flag --%s: %w", name, errUnknownFlag)
 	}
 	return nil
 }

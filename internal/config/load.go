@@ -205,6 +205,9 @@ func (d *decoder) strs(key string, v any, each func(string) error) ([]string, bo
 		good = good && ok
 		out = append(out, s)
 	}
+	if len(out) == 0 {
+		return nil, good // an empty list is the default, not a different value
+	}
 	return out, good
 }
 

@@ -1,0 +1,199 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/require"
+)
+
+func record(i int) Record {
+	return Record{
+		Time:    time.Date(2026, 11, 28, 6, 0, 0, i, time.UTC),
+		PID:     100 + i,
+		TID:     200 + i,
+		Syscall: "openat",
+		Spelled: "../etc/hosts",
+		Path:    "/etc/hosts",
+		Handler: "builtin.hosts",
+		Verdict: "serve",
+		Micros:  int64(i),
+	}
+}
+
+func TestAppendJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		rec  Record
+		want string
+	}{
+		{
+			name: "served",
+			rec:  record(7),
+			want: `{"time":"2026-11-28T06:00:00.000000007Z","pid":107,"tid":207,"syscall":"openat","spelled":"../etc/hosts","path":"/etc/hosts","handler":"builtin.hosts","verdict":"serve","us":7}`,
+		},
+		{
+			name: "denied with errno",
+			rec: Record{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), PID: 1, TID: 2, Syscall: "open",
+				Spelled: "/proc/kcore", Path: "/proc/kcore", Handler: "builtin.proc_deny", Verdict: "deny", Errno: "EACCES", Micros: 12},
+			want: `{"time":"2026-01-02T03:04:05Z","pid":1,"tid":2,"syscall":"open","spelled":"/proc/kcore","path":"/proc/kcore","handler":"builtin.proc_deny","verdict":"deny","errno":"EACCES","us":12}`,
+		},
+		{
+			name: "escapes",
+			rec:  Record{Spelled: "a\"b\\c\nd\te\x01\x7f", Path: "/x\u2028y"},
+			want: `{"time":"0001-01-01T00:00:00Z","pid":0,"tid":0,"syscall":"","spelled":"a\"b\\c\nd\te\u0001\u007f","path":"/x\u2028y","handler":"","verdict":"","us":0}`,
+		},
+		{
+			name: "invalid UTF-8 is kept as surrogate escapes",
+			rec:  Record{Spelled: "caf\xe9/\xff\xfe", Path: "/tmp/héllo"},
+			want: `{"time":"0001-01-01T00:00:00Z","pid":0,"tid":0,"syscall":"","spelled":"caf\udce9/\udcff\udcfe","path":"/tmp/héllo","handler":"","verdict":"","us":0}`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(AppendJSON(nil, tc.rec))
+			require.Equal(t, tc.want+"\n", got)
+			require.True(t, json.Valid([]byte(got)), "every line is valid JSON")
+		})
+	}
+}
+
+func TestAppendJSON_MatchesEncodingJSON(t *testing.T) {
+	// For valid UTF-8 the hand-written encoder must agree with encoding/json field for field.
+	rec := record(3)
+	rec.Errno = "ENOENT"
+	var viaStd, viaOurs map[string]any
+	std, err := json.Marshal(rec)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(std, &viaStd))
+	require.NoError(t, json.Unmarshal(AppendJSON(nil, rec), &viaOurs))
+	require.Equal(t, viaStd, viaOurs)
+}
+
+func TestWriter_WritesEveryRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	w, err := Open(path, Options{})
+	require.NoError(t, err)
+	const goroutines, each = 8, 200
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				w.Record(record(g*each + i))
+				if i%50 == 0 {
+					time.Sleep(time.Millisecond) // let the writer catch up: nothing may drop
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, w.Close())
+	require.Zero(t, w.Dropped())
+	require.EqualValues(t, goroutines*each, w.Written())
+
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	fi, err := f.Stat()
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the audit log is private")
+	seen := map[int]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r Record
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &r))
+		seen[r.PID] = true
+	}
+	require.NoError(t, sc.Err())
+	require.Len(t, seen, goroutines*each)
+}
+
+// blockingWriter holds every write until release is closed, like a disk that stalls.
+type blockingWriter struct {
+	release chan struct{}
+	buf     bytes.Buffer
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	<-b.release
+	return b.buf.Write(p)
+}
+
+func TestWriter_FullBufferDropsAndCounts(t *testing.T) {
+	out := &blockingWriter{release: make(chan struct{})}
+	var logs bytes.Buffer
+	w := NewWriter(out, Options{Buffer: 4, Log: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})})
+
+	// The disk is stuck: Record must still return at once every time.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 1000 {
+			w.Record(record(i))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Record blocked on a stalled disk")
+	}
+	// 1000 records are far more than the queue and the writer's 64 KiB buffer can hold.
+	require.Positive(t, w.Dropped())
+
+	close(out.release)
+	require.NoError(t, w.Close())
+	require.EqualValues(t, 1000, w.Dropped()+w.Written())
+	lines := strings.Count(out.buf.String(), "\n")
+	require.EqualValues(t, w.Written(), lines)
+	require.Equal(t, 1, strings.Count(logs.String(), "audit records dropped"), "the count is reported once, at close: %s", logs.String())
+	require.Contains(t, logs.String(), "dropped=")
+}
+
+func TestWriter_FullDisk(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("skipped: this system has no /dev/full to simulate a full disk")
+	}
+	var logs bytes.Buffer
+	w, err := Open("/dev/full", Options{Log: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})})
+	require.NoError(t, err)
+	for i := range 100 {
+		w.Record(record(i))
+		if i%10 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	err = w.Close()
+	require.ErrorContains(t, err, "no space left on device")
+	require.EqualValues(t, 100, w.Dropped(), "nothing reached the disk")
+	require.Zero(t, w.Written())
+	require.Equal(t, 1, strings.Count(logs.String(), "audit log write failed"), "a full disk is logged once: %s", logs.String())
+	require.Equal(t, 1, strings.Count(logs.String(), "audit records dropped"))
+}
+
+func TestWriter_RecordAfterClose(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out, Options{})
+	w.Record(record(1))
+	require.NoError(t, w.Close())
+	require.NoError(t, w.Close(), "Close is idempotent")
+	w.Record(record(2)) // must neither panic nor block
+	require.EqualValues(t, 1, w.Written())
+	require.EqualValues(t, 1, w.Dropped())
+	require.Equal(t, 1, strings.Count(out.String(), "\n"))
+}
+
+func TestOpen_Error(t *testing.T) {
+	_, err := Open(filepath.Join(t.TempDir(), "no", "such", "dir", "audit.jsonl"), Options{})
+	require.ErrorIs(t, err, os.ErrNotExist)
+	require.ErrorContains(t, err, "open audit log ")
+}
