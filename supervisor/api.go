@@ -3,11 +3,15 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/internal/audit"
+	"github.com/scrim-sandbox/scrim/internal/kernel"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
@@ -27,8 +31,10 @@ const (
 type Config struct {
 	// Args is the command and its arguments; Args[0] is looked up in PATH as execvp does.
 	Args []string
-	Env  []string
-	Dir  string
+	// Env is the child's environment; nil means scrim's own.
+	Env []string
+	// Dir is the child's working directory; empty means scrim's own.
+	Dir string
 	// Stdin, Stdout and Stderr are the child's; nil means scrim's own.
 	Stdin, Stdout, Stderr *os.File
 	Mode                  Mode
@@ -40,16 +46,152 @@ type Config struct {
 }
 
 // Supervisor runs one sandboxed program.
-type Supervisor struct{ cfg Config }
+type Supervisor struct {
+	cfg         Config
+	log         hclog.Logger
+	features    kernel.Features
+	sandbox     *sandbox
+	chain       *chain
+	sysHandlers map[int]shim.SyscallHandler
+	filter      []unix.SockFilter
+	self        fsCred
+
+	listener int
+	tgids    tgidCache
+	// credDirty is set forever once any sandboxed thread makes a call that can change its
+	// credentials or umask; until then baseCred describes every thread.
+	credDirty atomic.Bool
+	baseCred  atomic.Pointer[credSnapshot]
+	ran       atomic.Bool
+}
 
 // New checks cfg, provisions and validates every handler, and prepares the sandbox.
-func New(cfg Config) (*Supervisor, error) { return &Supervisor{cfg: cfg}, nil }
+func New(cfg Config) (*Supervisor, error) {
+	if len(cfg.Args) == 0 || cfg.Args[0] == "" {
+		return nil, errors.New("new supervisor: no command to run")
+	}
+	log := cfg.Log
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	s := &Supervisor{cfg: cfg, log: log, sysHandlers: map[int]shim.SyscallHandler{}}
+	s.features = kernel.Detect()
+	if err := s.features.Require(); err != nil {
+		return nil, fmt.Errorf("new supervisor: %w", err)
+	}
+	if !s.features.WaitKillableRecv {
+		log.Warn("kernel lacks SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (5.19): signals can interrupt mediated calls, which then restart")
+	}
+	if !s.features.SyncWakeUp {
+		log.Warn("kernel lacks SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6): each answer costs a cross-CPU wake-up")
+	}
+	if !s.features.ProcessVMReadv {
+		log.Warn("process_vm_readv unavailable: reading child memory through /proc/<pid>/mem")
+	}
+	self, err := supervisorCred()
+	if err != nil {
+		return nil, fmt.Errorf("new supervisor: %w", err)
+	}
+	s.self = self
+	s.sandbox = &sandbox{self: os.Getpid(), root: "/"}
+
+	var notify []int
+	for _, h := range cfg.SyscallHandlers {
+		if h == nil {
+			return nil, errors.New("new supervisor: nil syscall handler")
+		}
+		for _, nr := range h.Syscalls() {
+			if prev, ok := s.sysHandlers[nr]; ok {
+				return nil, fmt.Errorf("new supervisor: syscall %d claimed by both %s and %s", nr, prev.ID(), h.ID())
+			}
+			s.sysHandlers[nr] = h
+			notify = append(notify, nr)
+		}
+	}
+	prog, err := buildFilter(notify)
+	if err != nil {
+		return nil, fmt.Errorf("new supervisor: %w", err)
+	}
+	s.filter = prog
+	if s.chain, err = newChain(cfg.Handlers, log); err != nil {
+		return nil, fmt.Errorf("new supervisor: %w", err)
+	}
+	for _, x := range s.lifecycle() {
+		if p, ok := x.h.(shim.Provisioner); ok {
+			env := shim.Env{Log: log.Named("shim").Named(x.id), Sandbox: s.sandbox}
+			if err := p.Provision(env); err != nil {
+				return nil, fmt.Errorf("new supervisor: provision %s: %w", x.id, err)
+			}
+		}
+		if v, ok := x.h.(shim.Validator); ok {
+			if err := v.Validate(); err != nil {
+				return nil, fmt.Errorf("new supervisor: validate %s: %w", x.id, err)
+			}
+		}
+	}
+	return s, nil
+}
+
+type lifecycleItem struct {
+	id string
+	h  any
+}
+
+// lifecycle lists every handler once, open handlers first, in registration order.
+func (s *Supervisor) lifecycle() []lifecycleItem {
+	var out []lifecycleItem
+	seen := map[any]bool{}
+	add := func(id string, h any) {
+		if !isComparable(h) {
+			out = append(out, lifecycleItem{id, h})
+			return
+		}
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, lifecycleItem{id, h})
+		}
+	}
+	for _, r := range s.cfg.Handlers {
+		add(r.Handler.ID(), r.Handler)
+	}
+	for _, h := range s.cfg.SyscallHandlers {
+		add(h.ID(), h)
+	}
+	return out
+}
+
+func isComparable(h any) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	_ = map[any]bool{h: true}
+	return true
+}
 
 // Sandbox describes the sandbox to handlers.
-func (s *Supervisor) Sandbox() shim.Sandbox { return nil }
+func (s *Supervisor) Sandbox() shim.Sandbox { return s.sandbox }
+
+// Features reports the kernel features the supervisor detected.
+func (s *Supervisor) Features() kernel.Features { return s.features }
 
 // Run starts the program, supervises it until it ends and returns scrim's exit status
 // (DESIGN.md §4). A non-nil error comes with status 125: scrim itself failed.
 func (s *Supervisor) Run(ctx context.Context) (int, error) {
-	return 125, errors.New("supervisor: run: not built yet")
+	if !s.ran.CompareAndSwap(false, true) {
+		return 125, errors.New("run supervisor: already ran")
+	}
+	status, err := s.run(ctx)
+	for _, x := range s.lifecycle() {
+		if c, ok := x.h.(shim.Cleaner); ok {
+			if cerr := c.Cleanup(); cerr != nil {
+				s.log.Error("cleanup failed", "shim", x.id, "error", cerr)
+			}
+		}
+	}
+	if err != nil {
+		return 125, err
+	}
+	return status, nil
 }

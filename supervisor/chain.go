@@ -1,0 +1,209 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"slices"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+// rootHandlerID names the chain's last step, the real open, in logs and the audit log.
+const rootHandlerID = "root"
+
+// chain is the ordered list of handlers: BandSecurity, then BandVirtual by Priority, stable
+// within equal priorities (registration order).
+type chain struct {
+	regs []shim.Registration
+	log  hclog.Logger
+}
+
+func newChain(regs []shim.Registration, log hclog.Logger) (*chain, error) {
+	for i, r := range regs {
+		if r.Handler == nil {
+			return nil, fmt.Errorf("build chain: registration %d has no handler", i)
+		}
+		if r.Band != shim.BandSecurity && r.Band != shim.BandVirtual {
+			return nil, fmt.Errorf("build chain: handler %s: unknown band %d", r.Handler.ID(), r.Band)
+		}
+	}
+	sorted := slices.Clone(regs)
+	slices.SortStableFunc(sorted, func(a, b shim.Registration) int {
+		if a.Band != b.Band {
+			return int(a.Band) - int(b.Band)
+		}
+		switch {
+		case a.Priority < b.Priority:
+			return -1
+		case a.Priority > b.Priority:
+			return 1
+		}
+		return 0
+	})
+	return &chain{regs: sorted, log: log}, nil
+}
+
+// decision is the chain's verdict and who made it.
+type decision struct {
+	res     shim.Result
+	handler string
+	err     error // the handler failed; res is then Deny(EIO)
+}
+
+// run asks each handler in turn until one decides. A handler that errs or panics ends the
+// chain with EIO: scrim fails closed rather than guess.
+func (c *chain) run(ctx context.Context, req *shim.Request) decision {
+	for _, r := range c.regs {
+		res, err := c.call(ctx, r.Handler, req)
+		if err != nil {
+			return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: err}
+		}
+		switch res.Action {
+		case shim.ActNext:
+			continue
+		case shim.ActDeny:
+			if res.Errno == 0 {
+				return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: errors.New("deny without an errno")}
+			}
+			return decision{res: res, handler: r.Handler.ID()}
+		case shim.ActServe:
+			if res.Content == nil {
+				return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: errors.New("serve without content")}
+			}
+			return decision{res: res, handler: r.Handler.ID()}
+		case shim.ActReal:
+			return decision{res: res, handler: r.Handler.ID()}
+		default:
+			return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: fmt.Errorf("unknown action %d", res.Action)}
+		}
+	}
+	return decision{res: shim.Next(), handler: rootHandlerID}
+}
+
+func (c *chain) call(ctx context.Context, h shim.Handler, req *shim.Request) (res shim.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler %s panicked: %v\n%s", h.ID(), p, debug.Stack())
+		}
+	}()
+	return h.Open(ctx, req)
+}
+
+// contentFile turns served content into the descriptor to inject. Bytes and Stream are
+// read-only virtual files: writes get EROFS and O_DIRECTORY gets ENOTDIR before anything is
+// made.
+func contentFile(req *shim.Request, c shim.Content, log hclog.Logger) (*os.File, unix.Errno, error) {
+	switch c := c.(type) {
+	case shim.File:
+		if c.F == nil {
+			return nil, unix.EIO, errors.New("serve a nil file")
+		}
+		return c.F, 0, nil
+	case shim.Bytes, *shim.Bytes, shim.Stream, *shim.Stream:
+		if req.WantsWrite() {
+			closeContent(c)
+			return nil, unix.EROFS, nil
+		}
+		if req.Flags&unix.O_DIRECTORY != 0 {
+			closeContent(c)
+			return nil, unix.ENOTDIR, nil
+		}
+	}
+	nonblock := req.Flags & unix.O_NONBLOCK
+	switch c := c.(type) {
+	case shim.Bytes:
+		f, err := sealedMemfd(c.Name, c.Data, nonblock)
+		return f, 0, err
+	case *shim.Bytes:
+		f, err := sealedMemfd(c.Name, c.Data, nonblock)
+		return f, 0, err
+	case shim.Stream:
+		f, err := streamPipe(c, nonblock, log)
+		return f, 0, err
+	case *shim.Stream:
+		f, err := streamPipe(*c, nonblock, log)
+		return f, 0, err
+	}
+	return nil, unix.EIO, fmt.Errorf("serve content of type %T: unknown", c)
+}
+
+func closeContent(c shim.Content) {
+	switch c := c.(type) {
+	case shim.Stream:
+		if cl, ok := c.Reader.(io.Closer); ok {
+			cl.Close()
+		}
+	case *shim.Stream:
+		if cl, ok := c.Reader.(io.Closer); ok {
+			cl.Close()
+		}
+	}
+}
+
+// sealedMemfd puts data in a memfd that can never change again and returns a read-only
+// description of it, so fcntl(F_GETFL) in the child says O_RDONLY like a real file would.
+func sealedMemfd(name string, data []byte, nonblock int) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create %q: %w", name, err)
+	}
+	defer unix.Close(fd)
+	for p := data; len(p) > 0; {
+		n, err := unix.Write(fd, p)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("write memfd %q: %w", name, err)
+		}
+		p = p[n:]
+	}
+	seals := unix.F_SEAL_WRITE | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
+		return nil, fmt.Errorf("seal memfd %q: %w", name, err)
+	}
+	// /proc/thread-self is this worker; its fd table is the process's.
+	ro, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDONLY|unix.O_CLOEXEC|nonblock, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reopen memfd %q read-only: %w", name, err)
+	}
+	return os.NewFile(uintptr(ro), "memfd:"+name), nil
+}
+
+// streamPipe serves a Stream through a pipe a goroutine fills until the child closes its end
+// (EPIPE) or the reader ends.
+func streamPipe(s shim.Stream, nonblock int, log hclog.Logger) (*os.File, error) {
+	if s.Reader == nil {
+		return nil, errors.New("serve stream without a reader")
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("pipe2 for stream %q: %w", s.Name, err)
+	}
+	r := os.NewFile(uintptr(p[0]), "pipe:"+s.Name)
+	w := os.NewFile(uintptr(p[1]), "pipe:"+s.Name)
+	if nonblock != 0 {
+		if err := unix.SetNonblock(p[0], true); err != nil {
+			r.Close()
+			w.Close()
+			return nil, fmt.Errorf("set stream %q non-blocking: %w", s.Name, err)
+		}
+	}
+	go func() {
+		defer w.Close()
+		if c, ok := s.Reader.(io.Closer); ok {
+			defer c.Close()
+		}
+		if _, err := io.Copy(w, s.Reader); err != nil && !errors.Is(err, unix.EPIPE) {
+			log.Debug("stream ended with an error", "shim", s.Name, "error", err)
+		}
+	}()
+	return r, nil
+}

@@ -1,0 +1,232 @@
+package supervisor
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+// fsCred is what the kernel checks when a thread opens a file: fsuid, fsgid, supplementary
+// groups, effective capabilities, and the umask for what it creates.
+type fsCred struct {
+	FSUID, FSGID uint32
+	Groups       []uint32
+	CapEff       uint64
+	Umask        uint32
+}
+
+func (c *fsCred) equal(o *fsCred) bool {
+	return c.FSUID == o.FSUID && c.FSGID == o.FSGID && c.CapEff == o.CapEff && c.Umask == o.Umask &&
+		slices.Equal(c.Groups, o.Groups)
+}
+
+func fsCredOf(c shim.Cred, umask uint32) fsCred {
+	return fsCred{FSUID: c.FSUID, FSGID: c.FSGID, Groups: c.Groups, CapEff: c.CapEffective, Umask: umask}
+}
+
+// readStatus parses the credentials and umask of one thread from /proc/<tid>/status.
+func readStatus(tid int) (shim.Cred, uint32, error) {
+	var c shim.Cred
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return c, 0, fmt.Errorf("read credentials of tid %d: %w", tid, err)
+	}
+	umask := uint32(0o022)
+	seen := 0
+	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		key, val, ok := bytes.Cut(line, []byte{':'})
+		if !ok {
+			continue
+		}
+		fields := bytes.Fields(val)
+		switch string(key) {
+		case "Umask":
+			if len(fields) == 1 {
+				v, err := strconv.ParseUint(string(fields[0]), 8, 32)
+				if err != nil {
+					return c, 0, fmt.Errorf("read credentials of tid %d: umask: %w", tid, err)
+				}
+				umask = uint32(v)
+			}
+		case "Uid", "Gid":
+			if len(fields) != 4 {
+				return c, 0, fmt.Errorf("read credentials of tid %d: %s has %d fields", tid, key, len(fields))
+			}
+			var ids [4]uint32
+			for i, f := range fields {
+				v, err := strconv.ParseUint(string(f), 10, 32)
+				if err != nil {
+					return c, 0, fmt.Errorf("read credentials of tid %d: %s: %w", tid, key, err)
+				}
+				ids[i] = uint32(v)
+			}
+			if key[0] == 'U' {
+				c.UID, c.EUID, c.FSUID = ids[0], ids[1], ids[3]
+			} else {
+				c.GID, c.EGID, c.FSGID = ids[0], ids[1], ids[3]
+			}
+			seen++
+		case "Groups":
+			c.Groups = make([]uint32, 0, len(fields))
+			for _, f := range fields {
+				v, err := strconv.ParseUint(string(f), 10, 32)
+				if err != nil {
+					return c, 0, fmt.Errorf("read credentials of tid %d: groups: %w", tid, err)
+				}
+				c.Groups = append(c.Groups, uint32(v))
+			}
+			seen++
+		case "CapEff":
+			if len(fields) != 1 {
+				return c, 0, fmt.Errorf("read credentials of tid %d: CapEff malformed", tid)
+			}
+			v, err := strconv.ParseUint(string(fields[0]), 16, 64)
+			if err != nil {
+				return c, 0, fmt.Errorf("read credentials of tid %d: CapEff: %w", tid, err)
+			}
+			c.CapEffective = v
+			seen++
+		}
+	}
+	if seen != 4 {
+		// A thread that exited mid-read leaves a short file; deciding on it would guess.
+		return c, 0, fmt.Errorf("read credentials of tid %d: %w", tid, unix.ESRCH)
+	}
+	slices.Sort(c.Groups)
+	return c, umask, nil
+}
+
+// thread is a worker's OS thread with the credentials it currently carries. A worker goroutine
+// locks itself to the thread and never unlocks, so the runtime destroys the thread with the
+// goroutine instead of handing its changed credentials to other code.
+type thread struct {
+	self fsCred // the supervisor's own
+	cur  fsCred
+	perm uint64 // permitted capabilities, the ceiling for the effective set
+}
+
+// newThread must run on the locked thread it describes. It gives the thread its own fs_struct
+// so umask changes stay on it.
+func newThread(self fsCred) (*thread, error) {
+	runtime.LockOSThread()
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return nil, fmt.Errorf("unshare(CLONE_FS) worker thread: %w", err)
+	}
+	d, e := capGet()
+	if e != 0 {
+		return nil, fmt.Errorf("capget worker thread: %w", e)
+	}
+	t := &thread{self: self, cur: self, perm: uint64(d[0].Permitted) | uint64(d[1].Permitted)<<32}
+	return t, nil
+}
+
+// supervisorCred reads the calling process's own credentials; scrim never changes them
+// process-wide, so this is also what every fresh thread carries.
+func supervisorCred() (fsCred, error) {
+	c, umask, err := readStatus(unix.Gettid())
+	if err != nil {
+		return fsCred{}, err
+	}
+	return fsCredOf(c, umask), nil
+}
+
+// become switches this thread to c. Each step is the raw per-thread system call: the libc and
+// Go wrappers (syscall.Setuid and friends) would change every thread of scrim. On failure the
+// thread is put back to the supervisor's credentials and the caller fails closed.
+func (t *thread) become(c *fsCred) error {
+	if t.cur.equal(c) {
+		return nil
+	}
+	if err := t.apply(c); err != nil {
+		if rerr := t.apply(&t.self); rerr != nil {
+			// A thread whose identity is unknown must not serve another call.
+			panic(fmt.Sprintf("supervisor: restore worker credentials: %v (after %v)", rerr, err))
+		}
+		return err
+	}
+	return nil
+}
+
+func (t *thread) apply(c *fsCred) error {
+	// Raise the effective set to everything permitted first: setgroups, setfsgid and setfsuid
+	// to another id need CAP_SETGID and CAP_SETUID.
+	if t.cur.CapEff != t.perm {
+		if err := setCapEff(t.perm); err != nil {
+			return err
+		}
+		t.cur.CapEff = t.perm
+	}
+	if !slices.Equal(t.cur.Groups, c.Groups) {
+		if e := setgroupsThread(c.Groups); e != 0 {
+			return fmt.Errorf("setgroups worker thread: %w", e)
+		}
+		t.cur.Groups = c.Groups
+	}
+	if t.cur.FSGID != c.FSGID {
+		unix.RawSyscall(unix.SYS_SETFSGID, uintptr(c.FSGID), 0, 0)
+		// setfsgid reports the previous value, never an error; ask again with an invalid id.
+		if got, _, _ := unix.RawSyscall(unix.SYS_SETFSGID, ^uintptr(0), 0, 0); uint32(got) != c.FSGID {
+			return fmt.Errorf("setfsgid worker thread to %d: %w", c.FSGID, unix.EPERM)
+		}
+		t.cur.FSGID = c.FSGID
+	}
+	if t.cur.FSUID != c.FSUID {
+		unix.RawSyscall(unix.SYS_SETFSUID, uintptr(c.FSUID), 0, 0)
+		if got, _, _ := unix.RawSyscall(unix.SYS_SETFSUID, ^uintptr(0), 0, 0); uint32(got) != c.FSUID {
+			return fmt.Errorf("setfsuid worker thread to %d: %w", c.FSUID, unix.EPERM)
+		}
+		t.cur.FSUID = c.FSUID
+	}
+	// Changing fsuid to or from 0 also changes the file capabilities in the effective set,
+	// so the set is written last, to exactly the child's (what it has, within what we may).
+	want := c.CapEff & t.perm
+	if c.CapEff&^t.perm != 0 {
+		return fmt.Errorf("capset worker thread: child has capabilities %#x scrim lacks: %w", c.CapEff&^t.perm, unix.EPERM)
+	}
+	if err := setCapEff(want); err != nil {
+		return err
+	}
+	t.cur.CapEff = want
+	if t.cur.Umask != c.Umask {
+		unix.Umask(int(c.Umask))
+		t.cur.Umask = c.Umask
+	}
+	return nil
+}
+
+func setCapEff(eff uint64) error {
+	d, e := capGet()
+	if e != 0 {
+		return fmt.Errorf("capget worker thread: %w", e)
+	}
+	d[0].Effective, d[1].Effective = uint32(eff), uint32(eff>>32)
+	if e := capSet(d); e != 0 {
+		return fmt.Errorf("capset worker thread: %w", e)
+	}
+	return nil
+}
+
+// asSupervisor runs f with the supervisor's own credentials (for what only scrim may do:
+// reading /proc/<tid>/cwd, pidfd_getfd) and then puts the child's back.
+func (t *thread) asSupervisor(f func() error) error {
+	if t.cur.equal(&t.self) {
+		return f()
+	}
+	child := t.cur
+	child.Groups = slices.Clone(child.Groups)
+	if err := t.become(&t.self); err != nil {
+		return err
+	}
+	ferr := f()
+	if err := t.become(&child); err != nil {
+		return err
+	}
+	return ferr
+}

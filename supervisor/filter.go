@@ -1,0 +1,282 @@
+package supervisor
+
+import (
+	"fmt"
+	"sort"
+
+	"golang.org/x/sys/unix"
+)
+
+// The filter is built as data: a list of rules turned into classic BPF by a tiny assembler
+// whose every jump is short and forward, so the program can be checked (and interpreted in
+// tests) without a kernel.
+
+// auditArchX86_64 is AUDIT_ARCH_X86_64: EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE.
+const auditArchX86_64 = 0xc000003e
+
+// x32SyscallBit marks x32 system call numbers on x86_64 (__X32_SYSCALL_BIT).
+const x32SyscallBit = 0x40000000
+
+// Offsets into struct seccomp_data.
+const (
+	offNr   = 0
+	offArch = 4
+	offArg0 = 16
+)
+
+// maxFilterLen is BPF_MAXINSNS.
+const maxFilterLen = 4096
+
+// retErrno is the filter's answer for a denied call.
+func retErrno(e unix.Errno) uint32 { return unix.SECCOMP_RET_ERRNO | uint32(e)&unix.SECCOMP_RET_DATA }
+
+const (
+	retAllow  = unix.SECCOMP_RET_ALLOW
+	retNotify = unix.SECCOMP_RET_USER_NOTIF
+)
+
+// x86_64 syscall numbers the filter names. x/sys has them all, but naming them here keeps the
+// filter readable as one table.
+const (
+	sysOpen            = unix.SYS_OPEN
+	sysOpenat          = unix.SYS_OPENAT
+	sysOpenat2         = unix.SYS_OPENAT2
+	sysCreat           = unix.SYS_CREAT
+	sysClone           = unix.SYS_CLONE
+	sysClone3          = unix.SYS_CLONE3
+	sysUnshare         = unix.SYS_UNSHARE
+	sysSeccomp         = unix.SYS_SECCOMP
+	sysPrctl           = unix.SYS_PRCTL
+	sysOpenTreeAttr    = 467 // open_tree_attr(2), Linux 6.15; not in x/sys v0.50.0
+	cloneNamespaceMask = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
+		unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
+	// unshareNamespaceMask adds CLONE_NEWTIME, which for clone(2) would be part of the exit
+	// signal byte (CSIGNAL) and is only a namespace flag for unshare and clone3.
+	unshareNamespaceMask = cloneNamespaceMask | unix.CLONE_NEWTIME
+)
+
+// denied lists the bypass system calls of DESIGN.md §2.8 and the errno each gets. ENOSYS goes
+// to calls programs probe and fall back from (io_uring to read/write, clone3 to clone); the
+// rest get EPERM, what an unprivileged process would see, except name_to_handle_at, whose
+// callers already handle EOPNOTSUPP from filesystems without handles.
+var denied = []struct {
+	nr    int
+	errno unix.Errno
+}{
+	{unix.SYS_IO_URING_SETUP, unix.ENOSYS},
+	{unix.SYS_IO_URING_ENTER, unix.ENOSYS},
+	{unix.SYS_IO_URING_REGISTER, unix.ENOSYS},
+	{sysClone3, unix.ENOSYS},
+	{unix.SYS_OPEN_BY_HANDLE_AT, unix.EPERM},
+	{unix.SYS_NAME_TO_HANDLE_AT, unix.EOPNOTSUPP},
+	{unix.SYS_MOUNT, unix.EPERM},
+	{unix.SYS_UMOUNT2, unix.EPERM},
+	{unix.SYS_FSOPEN, unix.EPERM},
+	{unix.SYS_FSCONFIG, unix.EPERM},
+	{unix.SYS_FSMOUNT, unix.EPERM},
+	{unix.SYS_FSPICK, unix.EPERM},
+	{unix.SYS_MOVE_MOUNT, unix.EPERM},
+	{unix.SYS_OPEN_TREE, unix.EPERM},
+	{sysOpenTreeAttr, unix.EPERM},
+	{unix.SYS_MOUNT_SETATTR, unix.EPERM},
+	{unix.SYS_PIVOT_ROOT, unix.EPERM},
+	{unix.SYS_CHROOT, unix.EPERM},
+	{unix.SYS_SETNS, unix.EPERM},
+	{unix.SYS_PTRACE, unix.EPERM},
+	{unix.SYS_PROCESS_VM_READV, unix.EPERM},
+	{unix.SYS_PROCESS_VM_WRITEV, unix.EPERM},
+	{unix.SYS_BPF, unix.EPERM},
+	{unix.SYS_USERFAULTFD, unix.EPERM},
+	{unix.SYS_PERF_EVENT_OPEN, unix.EPERM},
+	{unix.SYS_KEXEC_LOAD, unix.EPERM},
+	{unix.SYS_KEXEC_FILE_LOAD, unix.EPERM},
+	{unix.SYS_INIT_MODULE, unix.EPERM},
+	{unix.SYS_FINIT_MODULE, unix.EPERM},
+	{unix.SYS_DELETE_MODULE, unix.EPERM},
+	{unix.SYS_USELIB, unix.EPERM},
+}
+
+// openFamily are the calls every mode mediates.
+var openFamily = []int{sysOpen, sysOpenat, sysOpenat2, sysCreat}
+
+// credCalls change a thread's credentials or umask. They are notified only so the supervisor
+// learns that its cached credentials may be stale; it answers CONTINUE, deciding nothing.
+var credCalls = []int{
+	unix.SYS_SETUID, unix.SYS_SETGID, unix.SYS_SETREUID, unix.SYS_SETREGID,
+	unix.SYS_SETRESUID, unix.SYS_SETRESGID, unix.SYS_SETFSUID, unix.SYS_SETFSGID,
+	unix.SYS_SETGROUPS, unix.SYS_CAPSET, unix.SYS_UMASK,
+}
+
+// credPrctls are the prctl options that change what the next execve grants.
+var credPrctls = []uint32{unix.PR_SET_KEEPCAPS, unix.PR_CAPBSET_DROP, unix.PR_SET_SECUREBITS, unix.PR_CAP_AMBIENT}
+
+// isCredCall reports whether nr is one of the calls that only mark credentials stale.
+func isCredCall(nr int) bool {
+	if nr == sysPrctl {
+		return true
+	}
+	for _, c := range credCalls {
+		if c == nr {
+			return true
+		}
+	}
+	return false
+}
+
+// asm builds a BPF program.
+type asm struct{ prog []unix.SockFilter }
+
+func (a *asm) ldAbs(off uint32) {
+	a.prog = append(a.prog, unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: off})
+}
+
+func (a *asm) jmp(op uint16, k uint32, jt, jf int) {
+	a.prog = append(a.prog, unix.SockFilter{Code: unix.BPF_JMP | op | unix.BPF_K, K: k, Jt: uint8(jt), Jf: uint8(jf)})
+}
+
+func (a *asm) ret(k uint32) {
+	a.prog = append(a.prog, unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: k})
+}
+
+// buildFilter assembles scrim's seccomp program. notify lists the extra syscall numbers that
+// SyscallHandlers take over.
+func buildFilter(notify []int) ([]unix.SockFilter, error) {
+	seen := map[int]string{}
+	claim := func(nr int, what string) error {
+		if prev, ok := seen[nr]; ok {
+			return fmt.Errorf("build filter: syscall %d is both %s and %s", nr, prev, what)
+		}
+		seen[nr] = what
+		return nil
+	}
+	for _, d := range denied {
+		if err := claim(d.nr, "denied"); err != nil {
+			return nil, err
+		}
+	}
+	for _, nr := range []int{sysClone, sysUnshare, sysSeccomp} {
+		if err := claim(nr, "argument-checked"); err != nil {
+			return nil, err
+		}
+	}
+	for _, nr := range openFamily {
+		if err := claim(nr, "the open family"); err != nil {
+			return nil, err
+		}
+	}
+	for _, nr := range append(append([]int{}, credCalls...), sysPrctl) {
+		if err := claim(nr, "a credential change"); err != nil {
+			return nil, err
+		}
+	}
+	extra := append([]int{}, notify...)
+	sort.Ints(extra)
+	for _, nr := range extra {
+		if nr < 0 || nr >= x32SyscallBit {
+			return nil, fmt.Errorf("build filter: syscall %d: not an x86_64 syscall number", nr)
+		}
+		if err := claim(nr, "handled"); err != nil {
+			return nil, err
+		}
+	}
+
+	var a asm
+	// Anything but x86_64 (i386 through int 0x80, a 32-bit binary) is refused whole: the
+	// numbers differ per arch, so one table cannot describe two.
+	a.ldAbs(offArch)
+	a.jmp(unix.BPF_JEQ, auditArchX86_64, 1, 0)
+	a.ret(retErrno(unix.ENOSYS))
+	a.ldAbs(offNr)
+	a.jmp(unix.BPF_JSET, x32SyscallBit, 0, 1)
+	a.ret(retErrno(unix.ENOSYS))
+
+	// The open family first: it is by far the most frequent notified call.
+	for _, nr := range openFamily {
+		a.jmp(unix.BPF_JEQ, uint32(nr), 0, 1)
+		a.ret(retNotify)
+	}
+	for _, nr := range extra {
+		a.jmp(unix.BPF_JEQ, uint32(nr), 0, 1)
+		a.ret(retNotify)
+	}
+	for _, d := range denied {
+		a.jmp(unix.BPF_JEQ, uint32(d.nr), 0, 1)
+		a.ret(retErrno(d.errno))
+	}
+	for _, nr := range credCalls {
+		a.jmp(unix.BPF_JEQ, uint32(nr), 0, 1)
+		a.ret(retNotify)
+	}
+	// Argument checks load A with an argument and end in returns, so they come last and
+	// never fall through to a rule that expects A to hold the number.
+	//
+	// clone(2) and unshare(2) with a namespace flag. The kernel reads only the low 32 bits of
+	// clone's flags (lower_32_bits in kernel_clone), and unshare rejects high bits itself.
+	a.jmp(unix.BPF_JEQ, sysClone, 0, 4)
+	a.ldAbs(offArg0)
+	a.jmp(unix.BPF_JSET, cloneNamespaceMask, 0, 1)
+	a.ret(retErrno(unix.EPERM))
+	a.ret(retAllow)
+	a.jmp(unix.BPF_JEQ, sysUnshare, 0, 4)
+	a.ldAbs(offArg0)
+	a.jmp(unix.BPF_JSET, unshareNamespaceMask, 0, 1)
+	a.ret(retErrno(unix.EPERM))
+	a.ret(retAllow)
+	// seccomp(SECCOMP_SET_MODE_FILTER, flags with NEW_LISTENER): a second listener could answer
+	// CONTINUE for calls scrim must decide. Plain filters stay allowed: they can only add
+	// restrictions, and programs that sandbox themselves need them.
+	a.jmp(unix.BPF_JEQ, sysSeccomp, 0, 6)
+	a.ldAbs(offArg0)
+	a.jmp(unix.BPF_JEQ, unix.SECCOMP_SET_MODE_FILTER, 0, 3)
+	a.ldAbs(offArg0 + 8)
+	a.jmp(unix.BPF_JSET, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, 0, 1)
+	a.ret(retErrno(unix.EPERM))
+	a.ret(retAllow)
+	// prctl options that change the credentials a later execve grants.
+	n := len(credPrctls)
+	a.jmp(unix.BPF_JEQ, sysPrctl, 0, n+3)
+	a.ldAbs(offArg0)
+	for i, opt := range credPrctls {
+		a.jmp(unix.BPF_JEQ, opt, n-i, 0)
+	}
+	a.ret(retAllow)
+	a.ret(retNotify)
+	a.ret(retAllow)
+
+	if err := validateFilter(a.prog); err != nil {
+		return nil, err
+	}
+	return a.prog, nil
+}
+
+// validateFilter checks what the kernel's checker would: length, jump targets inside the
+// program, and that the program cannot run off its end.
+func validateFilter(prog []unix.SockFilter) error {
+	if len(prog) == 0 || len(prog) > maxFilterLen {
+		return fmt.Errorf("validate filter: %d instructions, want 1..%d", len(prog), maxFilterLen)
+	}
+	for pc, in := range prog {
+		switch in.Code & 0x07 {
+		case unix.BPF_JMP:
+			if in.Code&0xf0 == unix.BPF_JA {
+				return fmt.Errorf("validate filter: instruction %d: unconditional jump not used", pc)
+			}
+			for _, off := range []uint8{in.Jt, in.Jf} {
+				if pc+1+int(off) >= len(prog) {
+					return fmt.Errorf("validate filter: instruction %d: jump by %d leaves the program", pc, off)
+				}
+			}
+		case unix.BPF_RET:
+		case unix.BPF_LD:
+			if in.Code != unix.BPF_LD|unix.BPF_W|unix.BPF_ABS || in.K%4 != 0 || in.K >= 64 {
+				return fmt.Errorf("validate filter: instruction %d: bad load %#x of %d", pc, in.Code, in.K)
+			}
+		default:
+			return fmt.Errorf("validate filter: instruction %d: opcode %#x not used", pc, in.Code)
+		}
+	}
+	if last := prog[len(prog)-1]; last.Code&0x07 != unix.BPF_RET {
+		return fmt.Errorf("validate filter: program does not end in a return")
+	}
+	return nil
+}

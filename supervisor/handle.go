@@ -1,0 +1,376 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/audit"
+	"github.com/scrim-sandbox/scrim/resolver"
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+func sysOf(nr int32) (shim.Syscall, bool) {
+	switch nr {
+	case sysOpen:
+		return shim.SysOpen, true
+	case sysOpenat:
+		return shim.SysOpenat, true
+	case sysOpenat2:
+		return shim.SysOpenat2, true
+	case sysCreat:
+		return shim.SysCreat, true
+	}
+	return 0, false
+}
+
+// handle answers one notification on the worker's thread t. Every path ends in exactly one
+// answer (or none when the call is gone).
+func (s *Supervisor) handle(ctx context.Context, t *thread, n *notif, start time.Time) {
+	if s.log.IsTrace() {
+		s.log.Trace("notification", "tid", n.Pid, "syscall", n.Data.Nr, "id", n.ID)
+	}
+	if sys, ok := sysOf(n.Data.Nr); ok {
+		s.handleOpen(ctx, t, n, sys, start)
+		return
+	}
+	if isCredCall(int(n.Data.Nr)) {
+		// The call may change credentials or the umask: from now on read them per call.
+		// Nothing was decided, so letting the kernel run it is sound.
+		s.credDirty.Store(true)
+		s.respond(n.ID, 0, 0, true)
+		return
+	}
+	if h, ok := s.sysHandlers[int(n.Data.Nr)]; ok {
+		s.handleSyscall(ctx, t, n, h)
+		return
+	}
+	// The filter notified a call no one handles: a wiring bug. Fail closed.
+	s.log.Error("notification for an unhandled syscall", "syscall", n.Data.Nr, "tid", n.Pid)
+	s.respond(n.ID, 0, unix.ENOSYS, false)
+}
+
+func (s *Supervisor) respond(id uint64, val int64, errno unix.Errno, cont bool) {
+	r := notifResp{ID: id, Val: val}
+	if errno != 0 {
+		r.Error = -int32(errno)
+	}
+	if cont {
+		r.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
+	}
+	if e := notifSend(s.listener, &r); e != 0 && e != unix.ENOENT {
+		s.log.Error("cannot answer a notification", "error", e)
+	}
+}
+
+// opCall is what is known about one open-family call, for its answer and its audit record.
+type opCall struct {
+	n       *notif
+	sys     shim.Syscall
+	tgid    int
+	spelled []byte
+	path    []byte
+	handler string
+	verdict string
+	errno   unix.Errno
+	start   time.Time
+}
+
+func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys shim.Syscall, start time.Time) {
+	tid := int(n.Pid)
+	c := &opCall{n: n, sys: sys, start: start, handler: rootHandlerID}
+	defer s.audit(c)
+	tgid, err := s.tgids.tgid(tid)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.tgid = tgid
+	mem := &memory{listener: s.listener, id: n.ID, tid: tid, procMem: !s.features.ProcessVMReadv}
+	in, errno := interimDecode(sys, n.Data.Args, tid, tgid, mem)
+	c.spelled = in.Path
+	if errno != 0 {
+		c.verdict = "deny"
+		s.answerErrno(c, errno)
+		return
+	}
+	ch := &child{s: s, t: t, tid: tid, tgid: tgid, id: n.ID}
+	cred, umask, err := ch.Cred()
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	want := fsCredOf(cred, umask)
+	if err := t.become(&want); err != nil {
+		s.fail(c, err)
+		return
+	}
+	req, errno := interimResolve(in, ch)
+	if tg, ok := req.Target.(*interimTarget); ok {
+		defer tg.close()
+	}
+	c.path = req.Path
+	if errno != 0 {
+		c.verdict = "deny"
+		s.answerErrno(c, errno)
+		return
+	}
+	d := s.chain.run(ctx, req)
+	c.handler = d.handler
+	if d.err != nil {
+		s.log.Error("handler failed", "shim", d.handler, "tid", tid, "path", string(req.Path), "error", d.err)
+		c.verdict = "error"
+		s.answerErrno(c, unix.EIO)
+		return
+	}
+	if s.log.IsDebug() {
+		s.log.Debug("decided", "shim", d.handler, "tid", tid, "syscall", sys.String(), "path", string(req.Path), "action", d.res.Action.String())
+	}
+	switch d.res.Action {
+	case shim.ActDeny:
+		c.verdict = "deny"
+		s.answerErrno(c, d.res.Errno)
+	case shim.ActServe:
+		c.verdict = "serve"
+		f, errno, err := contentFile(req, d.res.Content, s.log)
+		if err != nil {
+			s.fail(c, fmt.Errorf("serve %s: %w", req.Path, err))
+			return
+		}
+		if errno != 0 {
+			s.answerErrno(c, errno)
+			return
+		}
+		s.inject(c, f, req.Flags)
+	default:
+		c.verdict = "real"
+		if s.cfg.Mode == ModeFast && d.res.Action == shim.ActNext {
+			// Not race-proof, by the user's choice (--mode fast): the kernel reads the path
+			// again and another thread may have changed it.
+			c.verdict = "continue"
+			s.respond(n.ID, 0, 0, true)
+			return
+		}
+		s.openReal(c, req)
+	}
+}
+
+// openReal performs the open as the child and injects the result.
+func (s *Supervisor) openReal(c *opCall, req *shim.Request) {
+	flags := req.Flags
+	if flags&unix.O_PATH != 0 {
+		// ADDFD refuses O_PATH files (EBADF, fget skips FMODE_PATH). Directories and regular
+		// files are given as read-only descriptors instead; see RATIONALE.md.
+		if !req.Object.Exists {
+			s.answerErrno(c, unix.ENOENT)
+			return
+		}
+		switch req.Object.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			flags = unix.O_RDONLY | unix.O_DIRECTORY
+		case unix.S_IFREG:
+			flags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY
+		case unix.S_IFLNK:
+			s.answerErrno(c, unix.ELOOP)
+			return
+		default:
+			s.answerErrno(c, unix.EACCES)
+			return
+		}
+		flags |= req.Flags & (unix.O_CLOEXEC | unix.O_NOFOLLOW)
+	}
+	f, err := req.Target.Open(flags, req.Mode)
+	if err != nil {
+		var e unix.Errno
+		if errors.As(err, &e) {
+			s.answerErrno(c, e)
+			return
+		}
+		s.fail(c, err)
+		return
+	}
+	s.inject(c, f, req.Flags)
+}
+
+// inject gives f to the child and answers the call with its number, then closes scrim's copy.
+func (s *Supervisor) inject(c *opCall, f *os.File, flags int) {
+	defer f.Close()
+	fd, e := notifAddfdSend(s.listener, c.n.ID, int(f.Fd()), flags&unix.O_CLOEXEC != 0)
+	switch e {
+	case 0:
+		_ = fd
+	case unix.ENOENT:
+		// The call is gone (signal, exit); nothing was installed.
+		c.errno = unix.EINTR
+	default:
+		// Most often EMFILE/EBADF: the child is at RLIMIT_NOFILE. Never CONTINUE.
+		if e == unix.EBADF {
+			e = unix.EMFILE
+		}
+		s.answerErrno(c, e)
+	}
+}
+
+func (s *Supervisor) answerErrno(c *opCall, e unix.Errno) {
+	c.errno = e
+	s.respond(c.n.ID, 0, e, false)
+}
+
+// fail answers EIO for a supervisor-side failure, unless the call is already gone.
+func (s *Supervisor) fail(c *opCall, err error) {
+	if errors.Is(err, errGone) || !notifIDValid(s.listener, c.n.ID) {
+		c.verdict = "error"
+		c.errno = unix.EINTR
+		return
+	}
+	s.log.Error("cannot answer an open", "tid", c.n.Pid, "syscall", c.sys.String(), "path", string(c.spelled), "error", err)
+	c.verdict = "error"
+	s.answerErrno(c, unix.EIO)
+}
+
+func (s *Supervisor) audit(c *opCall) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	r := audit.Record{
+		Time: c.start, PID: c.tgid, TID: int(c.n.Pid), Syscall: c.sys.String(),
+		Spelled: string(c.spelled), Path: string(c.path), Handler: c.handler, Verdict: c.verdict,
+		Micros: time.Since(c.start).Microseconds(),
+	}
+	if c.errno != 0 {
+		r.Errno = unix.ErrnoName(c.errno)
+	}
+	s.cfg.Audit.Record(r)
+}
+
+// handleSyscall runs a SyscallHandler with the supervisor's own credentials.
+func (s *Supervisor) handleSyscall(ctx context.Context, t *thread, n *notif, h shim.SyscallHandler) {
+	if err := t.become(&t.self); err != nil {
+		s.log.Error("cannot restore worker credentials", "error", err)
+		s.respond(n.ID, 0, unix.EIO, false)
+		return
+	}
+	tid := int(n.Pid)
+	tgid, err := s.tgids.tgid(tid)
+	if err != nil {
+		s.respond(n.ID, 0, unix.EIO, false)
+		return
+	}
+	call := &shim.Call{
+		Nr: int(n.Data.Nr), Args: n.Data.Args, PID: tgid, TID: tid,
+		Mem: &memory{listener: s.listener, id: n.ID, tid: tid, procMem: !s.features.ProcessVMReadv},
+		Fd: func(fd int) (*os.File, error) {
+			f, err := pidfdGetfd(tid, tgid, fd)
+			if err == nil && !notifIDValid(s.listener, n.ID) {
+				f.Close()
+				return nil, errGone
+			}
+			return f, err
+		},
+	}
+	res, err := func() (res shim.SyscallResult, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("handler %s panicked: %v\n%s", h.ID(), p, debug.Stack())
+			}
+		}()
+		return h.Syscall(ctx, call)
+	}()
+	if err != nil {
+		if !errors.Is(err, errGone) {
+			s.log.Error("syscall handler failed", "shim", h.ID(), "tid", tid, "syscall", n.Data.Nr, "error", err)
+		}
+		s.respond(n.ID, 0, unix.EIO, false)
+		return
+	}
+	s.respond(n.ID, res.Val, res.Errno, res.Continue)
+}
+
+// child is resolver.Child for one notification. Its methods reach the child's state with
+// scrim's own rights, then check the notification is still live, so a reused tid can never
+// lend its state to another process.
+type child struct {
+	s         *Supervisor
+	t         *thread
+	tid, tgid int
+	id        uint64
+}
+
+var _ resolver.Child = (*child)(nil)
+
+func (c *child) openProc(name string) (*os.File, error) {
+	var f *os.File
+	err := c.t.asSupervisor(func() error {
+		fd, err := unix.Open("/proc/"+strconv.Itoa(c.tid)+"/"+name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open %s of tid %d: %w", name, c.tid, err)
+		}
+		f = os.NewFile(uintptr(fd), name)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !notifIDValid(c.s.listener, c.id) {
+		f.Close()
+		return nil, errGone
+	}
+	return f, nil
+}
+
+// Cwd returns the calling thread's working directory.
+func (c *child) Cwd() (*os.File, error) { return c.openProc("cwd") }
+
+// Root returns the calling thread's root directory.
+func (c *child) Root() (*os.File, error) { return c.openProc("root") }
+
+// Fd duplicates the calling thread's descriptor n.
+func (c *child) Fd(n int) (*os.File, error) {
+	var f *os.File
+	err := c.t.asSupervisor(func() error {
+		var err error
+		f, err = pidfdGetfd(c.tid, c.tgid, n)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !notifIDValid(c.s.listener, c.id) {
+		f.Close()
+		return nil, errGone
+	}
+	return f, nil
+}
+
+// Cred returns the calling thread's credentials and umask. Until any process in the sandbox
+// makes a call that can change them (all notified), every thread has those of the first
+// call, read once.
+func (c *child) Cred() (shim.Cred, uint32, error) {
+	if !c.s.credDirty.Load() {
+		if b := c.s.baseCred.Load(); b != nil {
+			return b.cred, b.umask, nil
+		}
+	}
+	cred, umask, err := readStatus(c.tid)
+	if err != nil {
+		return cred, 0, err
+	}
+	if !notifIDValid(c.s.listener, c.id) {
+		return cred, 0, errGone
+	}
+	if !c.s.credDirty.Load() {
+		c.s.baseCred.CompareAndSwap(nil, &credSnapshot{cred: cred, umask: umask})
+	}
+	return cred, umask, nil
+}
+
+type credSnapshot struct {
+	cred  shim.Cred
+	umask uint32
+}

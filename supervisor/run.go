@@ -1,0 +1,279 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// forwarded are the signals scrim passes on to the child (DESIGN.md §4).
+var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+
+func (s *Supervisor) run(ctx context.Context) (int, error) {
+	// PR_SET_PDEATHSIG fires when the thread that forked the child exits, not the process:
+	// keep this goroutine, and so that thread, alive and locked until the child is gone.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// Orphans inside the sandbox must stay scrim's descendants, to be reaped, counted by
+	// Sandbox.Contains and killed at the end.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return 125, fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 125, fmt.Errorf("socketpair for the stub: %w", err)
+	}
+	sock := os.NewFile(uintptr(pair[0]), "stub-socket")
+	defer sock.Close()
+	stubEnd := os.NewFile(uintptr(pair[1]), "stub-socket")
+
+	cmd := &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        append([]string{stubArg0}, s.cfg.Args...),
+		Env:         s.cfg.Env,
+		Dir:         s.cfg.Dir,
+		Stdin:       orDefault(s.cfg.Stdin, os.Stdin),
+		Stdout:      orDefault(s.cfg.Stdout, os.Stdout),
+		Stderr:      orDefault(s.cfg.Stderr, os.Stderr),
+		ExtraFiles:  []*os.File{stubEnd},
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	}
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	// Signals arriving while the child starts are kept and delivered once it runs.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+
+	if err := cmd.Start(); err != nil {
+		stubEnd.Close()
+		return 125, fmt.Errorf("start stub: %w", err)
+	}
+	stubEnd.Close()
+	pid := cmd.Process.Pid
+	// From here on scrim reaps with wait4 itself; exec.Cmd would race it for the status.
+	cmd.Process.Release()
+	s.log.Debug("child started", "pid", pid)
+
+	status, err := s.supervise(ctx, sock, pid, sigs)
+	if err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		s.reapAll(pid)
+		return 125, err
+	}
+	return status, nil
+}
+
+func orDefault(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}
+
+// supervise completes the stub handshake, serves the child and returns its exit status.
+func (s *Supervisor) supervise(ctx context.Context, sock *os.File, pid int, sigs chan os.Signal) (int, error) {
+	sfd := int(sock.Fd())
+	var flags uint32
+	if s.features.WaitKillableRecv {
+		flags |= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+	}
+	msg := binary.LittleEndian.AppendUint32(nil, uint32(len(s.filter)))
+	msg = binary.LittleEndian.AppendUint32(msg, flags)
+	msg = append(msg, encodeFilter(s.filter)...)
+	if _, err := unix.Write(sfd, msg); err != nil {
+		return 0, fmt.Errorf("send filter to stub: %w", err)
+	}
+
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, err := recvmsg(sfd, buf, oob)
+	if err != nil {
+		return 0, fmt.Errorf("receive listener from stub: %w", err)
+	}
+	if n == 0 {
+		return 0, errors.New("receive listener from stub: stub exited")
+	}
+	if buf[0] == msgFailed {
+		return s.stubFailed(buf[:n], pid)
+	}
+	if buf[0] != msgListener || n < 2 {
+		return 0, fmt.Errorf("receive listener from stub: unexpected message %q", buf[:n])
+	}
+	cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(cmsgs) != 1 {
+		return 0, fmt.Errorf("receive listener from stub: no descriptor: %v", err)
+	}
+	fds, err := unix.ParseUnixRights(&cmsgs[0])
+	if err != nil || len(fds) != 1 {
+		return 0, fmt.Errorf("receive listener from stub: no descriptor: %v", err)
+	}
+	s.listener = fds[0]
+	defer unix.Close(s.listener)
+	if flags != 0 && buf[1]&listenerKillable == 0 {
+		s.log.Warn("filter installed without WAIT_KILLABLE_RECV: the kernel refused it")
+	}
+	if s.features.SyncWakeUp {
+		if e := notifSetSyncWakeUp(s.listener); e != 0 {
+			s.log.Warn("cannot set SYNC_WAKE_UP on the listener", "error", e)
+		}
+	}
+
+	l, err := newLoop(s, s.listener)
+	if err != nil {
+		return 0, fmt.Errorf("start notification loop: %w", err)
+	}
+	l.start(ctx)
+	defer l.stop()
+
+	if _, err := unix.Write(sfd, []byte{msgGo}); err != nil {
+		return 0, fmt.Errorf("tell stub to exec: %w", err)
+	}
+	// The socket is close-on-exec in the stub: end of stream means the exec happened.
+	n, _, err = recvmsg(sfd, buf, nil)
+	if err != nil {
+		return 0, fmt.Errorf("wait for exec: %w", err)
+	}
+	if n > 0 && buf[0] == msgFailed {
+		return s.stubFailed(buf[:n], pid)
+	}
+	s.log.Info("child running", "pid", pid)
+
+	done := make(chan struct{})
+	defer close(done)
+	go s.forward(pid, sigs, done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.log.Info("stopping the sandbox", "error", ctx.Err())
+			s.killSandbox()
+			unix.Kill(pid, unix.SIGKILL)
+		case <-done:
+		}
+	}()
+	return s.reapAll(pid), nil
+}
+
+func recvmsg(fd int, buf, oob []byte) (int, int, error) {
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		return n, oobn, err
+	}
+}
+
+// stubFailed reports a command that could not be found or executed: the stub's status (126,
+// 127) is scrim's, and its reason goes to the log.
+func (s *Supervisor) stubFailed(msg []byte, pid int) (int, error) {
+	status := 125
+	if len(msg) >= 2 {
+		status = int(msg[1])
+	}
+	reason := ""
+	if len(msg) > 2 {
+		reason = string(msg[2:])
+	}
+	s.reapAll(pid)
+	if status == 125 {
+		return 0, fmt.Errorf("start child: %s", reason)
+	}
+	s.log.Error("cannot execute the command", "error", reason, "status", status)
+	return status, nil
+}
+
+// reapAll waits for the main child, then kills and reaps whatever remains of the sandbox, and
+// returns the main child's status in the shell's convention.
+func (s *Supervisor) reapAll(pid int) int {
+	status := 125
+	mainDone := false
+	for {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.ECHILD {
+			return status
+		}
+		if err != nil {
+			s.log.Error("wait4 failed", "error", err)
+			return status
+		}
+		s.tgids.forget(wpid)
+		if wpid != pid {
+			continue
+		}
+		if ws.Exited() {
+			status = ws.ExitStatus()
+		} else if ws.Signaled() {
+			status = 128 + int(ws.Signal())
+		}
+		if !mainDone {
+			mainDone = true
+			s.log.Info("child exited", "pid", pid, "status", status)
+			// What the child left behind dies with it.
+			go s.killSandbox()
+		}
+	}
+}
+
+// killSandbox SIGKILLs every process of the sandbox until none is left; forks racing the
+// scan are caught by the next round.
+func (s *Supervisor) killSandbox() {
+	for range 100 {
+		pids := s.sandbox.Pids()
+		if len(pids) == 0 {
+			return
+		}
+		for _, p := range pids {
+			unix.Kill(p, unix.SIGKILL)
+		}
+	}
+}
+
+// forward passes signals sent to scrim on to the child. A terminal's INT and QUIT already
+// reach the child when it shares scrim's foreground process group; passing them again would
+// deliver them twice, so those are skipped.
+func (s *Supervisor) forward(pid int, sigs chan os.Signal, done chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case sig := <-sigs:
+			ss := sig.(syscall.Signal)
+			if (ss == unix.SIGINT || ss == unix.SIGQUIT) && fromOwnTerminal() {
+				continue
+			}
+			if s.log.IsDebug() {
+				s.log.Debug("forwarding signal", "pid", pid, "signal", ss.String())
+			}
+			unix.Kill(pid, ss)
+		}
+	}
+}
+
+// fromOwnTerminal reports whether scrim's process group is the foreground of its terminal,
+// so a keyboard INT or QUIT reached the whole group, the child included.
+func fromOwnTerminal() bool {
+	pgrp := unix.Getpgrp()
+	for _, fd := range []int{0, 1, 2} {
+		fg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+		if err == nil {
+			return fg == pgrp
+		}
+	}
+	return false
+}

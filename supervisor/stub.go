@@ -1,0 +1,185 @@
+package supervisor
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The stub is the program that becomes the sandboxed child. Run starts /proc/self/exe with
+// argv[0] set to stubArg0; the init function below notices it before main runs, so every binary
+// that imports supervisor (scrim itself, test binaries) can serve as the stub. The stub
+// installs the filter on its own thread, hands the listener to the supervisor and execs the
+// command in place: the child keeps the stub's pid.
+
+// stubArg0 marks a stub process. A NUL-free string no one types as a command name.
+const stubArg0 = "[scrim-stub]"
+
+// stubFd is the stub's end of the socket pair to the supervisor (ExtraFiles[0]).
+const stubFd = 3
+
+// Messages on the stub socket.
+const (
+	msgListener = 'L' // stub → supervisor: the listener fd (SCM_RIGHTS) and one flags byte
+	msgFailed   = 'E' // stub → supervisor: exit status byte, then an error text
+	msgGo       = 'G' // supervisor → stub: the supervisor is listening, exec now
+)
+
+// Flags byte of msgListener.
+const listenerKillable = 1 // installed with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+
+func init() {
+	if len(os.Args) < 2 || os.Args[0] != stubArg0 {
+		return
+	}
+	// The filter belongs to one thread and execve must run on that same thread.
+	runtime.LockOSThread()
+	status, err := stub(os.Args[1:])
+	msg := append([]byte{msgFailed, byte(status)}, err.Error()...)
+	unix.Write(stubFd, msg)
+	os.Exit(status)
+}
+
+// stub runs in the child. It returns only on failure, with the exit status to report.
+func stub(args []string) (int, error) {
+	// The socket must not survive execve: its EOF tells the supervisor the exec happened.
+	if _, err := unix.FcntlInt(stubFd, unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+		return 125, fmt.Errorf("stub: set close-on-exec on the supervisor socket: %w", err)
+	}
+	prog, flags, err := readFilter()
+	if err != nil {
+		return 125, err
+	}
+	// Resolve the command before the filter exists: after it, only calls that are not
+	// notified may run, and a lookup stats and opens.
+	path, err := lookPath(args[0])
+	if err != nil {
+		return lookStatus(err), err
+	}
+	env := os.Environ()
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return 125, fmt.Errorf("stub: prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	install := func(f uintptr) (int, unix.Errno) {
+		r, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, f, uintptr(unsafe.Pointer(&fprog)))
+		return int(r), e
+	}
+	var sent byte
+	listener, errno := install(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | uintptr(flags))
+	if errno == unix.EINVAL && flags != 0 {
+		// The supervisor logs the downgrade when it sees the flags byte.
+		listener, errno = install(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER)
+	} else if errno == 0 && flags&unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV != 0 {
+		sent = listenerKillable
+	}
+	if errno != 0 {
+		return 125, fmt.Errorf("stub: seccomp(SECCOMP_SET_MODE_FILTER): %w", errno)
+	}
+	// From here on: sendmsg, read, close and execve, none of them notified.
+	rights := unix.UnixRights(listener)
+	if err := unix.Sendmsg(stubFd, []byte{msgListener, sent}, rights, nil, 0); err != nil {
+		return 125, fmt.Errorf("stub: send listener: %w", err)
+	}
+	unix.Close(listener)
+	var b [1]byte
+	for {
+		n, err := unix.Read(stubFd, b[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n != 1 || b[0] != msgGo {
+			// The supervisor went away; exiting is the only safe thing left.
+			return 125, errors.New("stub: supervisor did not start listening")
+		}
+		break
+	}
+	err = syscall.Exec(path, args, env)
+	return execStatus(err), fmt.Errorf("exec %s: %w", args[0], err)
+}
+
+// readFilter reads the one message the supervisor sends first: a uint32 count of
+// instructions, a uint32 of seccomp flags, then the instructions. The socket keeps message
+// boundaries (SOCK_SEQPACKET), so the message is read whole.
+func readFilter() ([]unix.SockFilter, uint32, error) {
+	buf := make([]byte, 8+8*maxFilterLen)
+	var n int
+	var err error
+	for {
+		n, err = unix.Read(stubFd, buf)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("stub: read filter: %w", err)
+	}
+	if n < 8 {
+		return nil, 0, fmt.Errorf("stub: read filter: short message of %d bytes", n)
+	}
+	count := binary.LittleEndian.Uint32(buf[:4])
+	flags := binary.LittleEndian.Uint32(buf[4:])
+	if count == 0 || count > maxFilterLen || n != 8+8*int(count) {
+		return nil, 0, fmt.Errorf("stub: read filter: %d instructions in %d bytes", count, n)
+	}
+	return decodeFilter(buf[8:n]), flags, nil
+}
+
+func encodeFilter(prog []unix.SockFilter) []byte {
+	out := make([]byte, 0, 8*len(prog))
+	for _, in := range prog {
+		out = binary.LittleEndian.AppendUint16(out, in.Code)
+		out = append(out, in.Jt, in.Jf)
+		out = binary.LittleEndian.AppendUint32(out, in.K)
+	}
+	return out
+}
+
+func decodeFilter(raw []byte) []unix.SockFilter {
+	prog := make([]unix.SockFilter, len(raw)/8)
+	for i := range prog {
+		b := raw[8*i:]
+		prog[i] = unix.SockFilter{Code: binary.LittleEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.LittleEndian.Uint32(b[4:])}
+	}
+	return prog
+}
+
+// lookPath finds the command as execvp would, in the PATH the child will have.
+func lookPath(name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if errors.Is(err, exec.ErrDot) {
+		// A PATH entry of "." is the user's choice; execvp honours it.
+		err = nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up %s: %w", name, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return "", fmt.Errorf("look up %s: %w", name, syscall.EISDIR)
+	}
+	return path, nil
+}
+
+// lookStatus maps a lookup failure to the shell's convention: 127 not found, 126 found but
+// not executable.
+func lookStatus(err error) int {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return 127
+	}
+	return 126
+}
+
+func execStatus(err error) int {
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return 127
+	}
+	return 126
+}
