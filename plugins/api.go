@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -29,7 +28,7 @@ type Spec struct {
 	// MemoryBytes caps one instance's linear memory; 0 means DefaultMemory.
 	MemoryBytes uint64
 	// Instances is the pool size, the number of opens the plugin decides at once; 0 means
-	// the number of CPUs, at most 4.
+	// DefaultInstances.
 	Instances int
 	OnError   string // what the child gets when the plugin fails: "deny", "deny:ERRNO", "next"
 	SHA256    string // optional pin of the .wasm file, hexadecimal
@@ -39,8 +38,9 @@ type Spec struct {
 
 // Defaults for the Spec fields left zero.
 const (
-	DefaultTimeout = 100 * time.Millisecond
-	DefaultMemory  = 128 << 20
+	DefaultTimeout   = 250 * time.Millisecond
+	DefaultMemory    = 16 << 20
+	DefaultInstances = 2
 	// initTimeout bounds _initialize, scrim_describe and scrim_init of one instance.
 	initTimeout = 10 * time.Second
 )
@@ -186,5 +186,3 @@ func readModule(s Spec) ([]byte, error) {
 	}
 	return wasm, nil
 }
-
-func defaultInstances() int { return min(runtime.GOMAXPROCS(0), 4) }

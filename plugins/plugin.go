@@ -181,13 +181,14 @@ func (p *plugin) instantiateImports(ctx context.Context) error {
 func (p *plugin) start(ctx context.Context) error {
 	n := p.spec.Instances
 	if n <= 0 {
-		n = defaultInstances()
+		n = DefaultInstances
 	}
 	p.pool = make(chan *instance, n)
 	first, err := p.newInstance(ctx, true)
 	if err != nil {
 		return err
 	}
+	p.live.Add(1)
 	p.pool <- first
 	for i := 1; i < n; i++ {
 		p.refill()
@@ -320,7 +321,11 @@ func (p *plugin) run(inst *instance, req *shim.Request) (shim.Result, *fault) {
 		if req.Flags&unix.O_DIRECTORY != 0 {
 			return shim.Deny(unix.ENOTDIR), nil
 		}
-		return shim.ServeBytes(p.spec.Name, bytes.Clone(inst.content)), nil
+		f, err := servedFile(p.spec.Name, inst.content, inst.mode, req.Flags)
+		if err != nil {
+			return shim.Result{}, &fault{kind: faultInvalid, err: err}
+		}
+		return shim.Serve(shim.File{F: f}), nil
 	case v == verdictFail:
 		msg := inst.errText
 		if msg == "" {

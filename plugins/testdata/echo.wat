@@ -1,0 +1,20 @@
+;; Serves the request it received, byte for byte, with mode 0640: tests read it back to check
+;; the request layout of ABI.md §6.
+(module
+  (import "scrim_v1" "describe_set" (func $describe_set (param i32 i32) (result i32)))
+  (import "scrim_v1" "request_read" (func $request_read (param i32 i32) (result i32)))
+  (import "scrim_v1" "content_write" (func $content_write (param i32 i32) (result i32)))
+  (import "scrim_v1" "set_mode" (func $set_mode (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "{\"claims\":[\"/t/**\"]}")
+  (func (export "scrim_abi_v1"))
+  (func (export "scrim_describe") (result i32)
+    (drop (call $describe_set (i32.const 0) (i32.const 20)))
+    (i32.const 0))
+  (func (export "scrim_init") (param i32) (result i32) (i32.const 0))
+  (func (export "scrim_open") (param $len i32) (result i32)
+    (local $n i32)
+    (local.set $n (call $request_read (i32.const 1024) (i32.const 8192)))
+    (drop (call $content_write (i32.const 1024) (local.get $n)))
+    (drop (call $set_mode (i32.const 0x1a0)))
+    (i32.const 1)))
