@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// scrimBin is the scrim binary built once for all tests: exit statuses, signals and the
+// terminal are properties of the real process, so the tests run it, not dispatch.
+var scrimBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "scrim-cmd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "create temp dir:", err)
+		os.Exit(1)
+	}
+	scrimBin = filepath.Join(dir, "scrim")
+	build := exec.Command("go", "build", "-o", scrimBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build scrim:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is one finished scrim process.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// scrim runs the binary with args and an environment without the user's drop-in plugins.
+func scrim(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(scrimBin, args...)
+	cmd.Env = testEnv(t)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	require.NoError(t, cmd.Start())
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("scrim %q did not finish within 60s; stderr: %s", args, stderr.String())
+	}
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// testEnv points the user's config and cache directories at an empty temporary directory, so
+// the developer's own drop-in plugins do not change what the tests see.
+func testEnv(t *testing.T) []string {
+	t.Helper()
+	home := t.TempDir()
+	env := []string{"XDG_CONFIG_HOME=" + home, "XDG_CACHE_HOME=" + home}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") && !strings.HasPrefix(kv, "XDG_CACHE_HOME=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func TestCheck_Example(t *testing.T) {
+	r := scrim(t, "check", "-c", "../../config.toml.example")
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	require.Empty(t, r.stderr)
+	for _, want := range []string{"config       ../../config.toml.example", "mode         strict", "hostname     scrim", "open chain, first decision wins:", "last  the real file under the host's /"} {
+		require.Contains(t, r.stdout, want)
+	}
+}
+
+func TestCheck_NoConfig(t *testing.T) {
+	r := scrim(t, "check", "--hostname", "box", "--cpus", "2", "--memory", "1G", "--mode", "fast")
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	for _, want := range []string{"config       none (built-in defaults)", "hostname     box", "cpus         2", "memory       1G", "mode         fast"} {
+		require.Contains(t, r.stdout, want)
+	}
+}
+
+// TestBadConfigs runs scrim on every broken config of internal/config's testdata. Each file's
+// first line holds the expected message; check and run must both print it and exit 125.
+func TestBadConfigs(t *testing.T) {
+	files, err := filepath.Glob("../../internal/config/testdata/bad/*.toml")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 10)
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".toml"), func(t *testing.T) {
+			want := wantedError(t, file)
+			for _, cmd := range [][]string{{"check", "-c", file}, {"run", "-c", file, "--", "true"}} {
+				r := scrim(t, cmd...)
+				require.Equal(t, exitFailure, r.code, "scrim %s: stdout %q stderr %q", cmd, r.stdout, r.stderr)
+				require.Equal(t, "scrim "+cmd[0]+": "+want+"\n", r.stderr)
+				require.Empty(t, r.stdout, "nothing ran, nothing was printed for the child")
+			}
+		})
+	}
+}
+
+// wantedError reads a testdata/bad file's "# want: LINE: KEY: MSG" line and returns the full
+// message, the file's name in front, {{dir}} replaced by the file's absolute directory.
+func wantedError(t *testing.T, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	first, _, _ := strings.Cut(string(data), "\n")
+	want, ok := strings.CutPrefix(first, "# want: ")
+	require.True(t, ok, "%s must start with a # want: line", file)
+	dir, err := filepath.Abs(filepath.Dir(file))
+	require.NoError(t, err)
+	return file + ":" + strings.ReplaceAll(want, "{{dir}}", dir)
+}
+
+func TestHelp(t *testing.T) {
+	flags := []string{
+		"-c, --config FILE", "--mode MODE", "--hostname NAME", "--cpus N", "--memory SIZE",
+		"--random-seed N", "--net-allow HOST[=IP]", "--chroot DIR", "--chroot-readonly", "--cwd DIR",
+		"--mount HOST:INSIDE[:ro]", "--plugin FILE.wasm", "--audit FILE", "--log-level LEVEL",
+		"--log-format FORMAT",
+	}
+	tests := []struct {
+		name      string
+		args      []string
+		wantFlags bool
+		want      string
+	}{
+		{name: "run --help", args: []string{"run", "--help"}, wantFlags: true, want: "Usage: scrim run [flags] -- CMD [ARGS...]"},
+		{name: "run -h", args: []string{"run", "-h"}, wantFlags: true, want: "Usage: scrim run"},
+		{name: "check --help", args: []string{"check", "--help"}, wantFlags: true, want: "Usage: scrim check [-c FILE] [flags]"},
+		{name: "help run", args: []string{"help", "run"}, wantFlags: true, want: "Usage: scrim run"},
+		{name: "version --help", args: []string{"version", "--help"}, want: "Usage: scrim version"},
+		{name: "help", args: []string{"help"}, want: "Usage: scrim COMMAND [ARGS...]"},
+		{name: "--help", args: []string{"--help"}, want: "Usage: scrim COMMAND [ARGS...]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := scrim(t, tc.args...)
+			require.Equal(t, 0, r.code)
+			require.Empty(t, r.stderr)
+			require.Contains(t, r.stdout, tc.want)
+			if !tc.wantFlags {
+				return
+			}
+			for _, f := range flags {
+				require.Contains(t, r.stdout, f)
+			}
+			// Every flag shows its default.
+			require.Equal(t, len(flags), strings.Count(r.stdout, "(default: "), r.stdout)
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{name: "no command", args: nil, wantCode: exitFailure, want: "Usage: scrim COMMAND"},
+		{name: "unknown command", args: []string{"frobnicate"}, wantCode: exitFailure, want: `scrim: unknown command "frobnicate"`},
+		{name: "run without CMD", args: []string{"run"}, wantCode: exitFailure, want: "scrim run: missing CMD: scrim run [flags] -- CMD [ARGS...]\nRun 'scrim run --help' for usage.\n"},
+		{name: "run with only --", args: []string{"run", "--"}, wantCode: exitFailure, want: "scrim run: missing CMD"},
+		{name: "unknown flag", args: []string{"run", "--no-such-flag", "--", "true"}, wantCode: exitFailure, want: "scrim run: unknown flag --no-such-flag\n"},
+		{name: "flag without value", args: []string{"run", "--cpus"}, wantCode: exitFailure, want: "scrim run: flag needs an argument: -cpus\n"},
+		{name: "bad flag value", args: []string{"run", "--memory", "lots", "--", "true"}, wantCode: exitFailure, want: `scrim run: --memory: "lots" is not a size`},
+		{name: "missing config", args: []string{"run", "-c", "/nonexistent/scrim.toml", "--", "true"}, wantCode: exitFailure, want: "scrim run: read config: open /nonexistent/scrim.toml: no such file or directory\n"},
+		{name: "missing plugin", args: []string{"check", "--plugin", "/nonexistent/p.wasm"}, wantCode: exitFailure, want: "scrim check: --plugin: /nonexistent/p.wasm does not exist\n"},
+		{name: "check with an argument", args: []string{"check", "extra"}, wantCode: exitFailure, want: `scrim check: unexpected argument "extra": check runs nothing`},
+		{name: "version with an argument", args: []string{"version", "extra"}, wantCode: exitFailure, want: `scrim version: unexpected argument "extra"`},
+		{name: "help for an unknown command", args: []string{"help", "frobnicate"}, wantCode: exitFailure, want: `scrim help: unknown command "frobnicate"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := scrim(t, tc.args...)
+			require.Equal(t, tc.wantCode, r.code)
+			require.Contains(t, r.stderr, tc.want)
+			require.Empty(t, r.stdout)
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := scrim(t, "version")
+	require.Equal(t, 0, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.GreaterOrEqual(t, len(lines), 4, r.stdout)
+	require.Regexp(t, `^scrim \S+$`, lines[0])
+	require.Regexp(t, `^go go1\.\d+\S* linux/amd64$`, lines[1])
+	require.Regexp(t, `^kernel \d+\.\d+\S* x86_64$`, lines[2])
+}
+
+func TestVersion_Ldflags(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "scrim")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.8.7-test", "-o", bin, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+	got, err := exec.Command(bin, "version").Output()
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(got), "scrim v9.8.7-test\n"), string(got))
+}
