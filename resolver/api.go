@@ -3,8 +3,6 @@ package resolver
 import (
 	"os"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
@@ -16,9 +14,14 @@ type Input struct {
 	TID     int // the calling thread (seccomp_notif.pid)
 	Dirfd   int32
 	// Path is the path bytes without the terminating NUL.
-	Path    []byte
-	Flags   uint64
-	Mode    uint64
+	Path []byte
+	// Flags and Mode are what the kernel acts on: for open, openat and creat what
+	// build_open_how keeps (unknown bits dropped, only O_PATH_FLAGS with O_PATH, no mode
+	// without O_CREAT or O_TMPFILE); for openat2 open_how's as passed, validated.
+	// O_LARGEFILE, which the kernel adds on 64-bit, is not added.
+	Flags uint64
+	Mode  uint64
+	// Resolve holds openat2's RESOLVE_* flags; zero for the other calls.
 	Resolve uint64
 }
 
@@ -34,12 +37,4 @@ type Child interface {
 	Fd(n int) (*os.File, error)
 	// Cred returns the calling thread's credentials and umask.
 	Cred() (shim.Cred, uint32, error)
-}
-
-// errnoOf is a helper shared by the decoder and the resolver.
-func errnoOf(err error) unix.Errno {
-	if e, ok := err.(unix.Errno); ok {
-		return e
-	}
-	return unix.EIO
 }

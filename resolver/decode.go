@@ -1,0 +1,265 @@
+package resolver
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+// x86_64 numbers of the open-family calls.
+const (
+	SysOpen    = unix.SYS_OPEN    // 2
+	SysCreat   = unix.SYS_CREAT   // 85
+	SysOpenat  = unix.SYS_OPENAT  // 257
+	SysOpenat2 = unix.SYS_OPENAT2 // 437
+)
+
+// Open flags the kernel spells with leading underscores in include/uapi/asm-generic/fcntl.h
+// and that golang.org/x/sys/unix does not name (or names as 0 on amd64).
+const (
+	oLargefile = 0o100000
+	oSync      = 0o4000000 // __O_SYNC; unix.O_SYNC is __O_SYNC|O_DSYNC
+	oTmpfile   = 0o20000000
+	oFasync    = 0o20000
+)
+
+// validOpenFlags mirrors VALID_OPEN_FLAGS in include/linux/fcntl.h for x86_64.
+const validOpenFlags = unix.O_RDONLY | unix.O_WRONLY | unix.O_RDWR | unix.O_CREAT | unix.O_EXCL |
+	unix.O_NOCTTY | unix.O_TRUNC | unix.O_APPEND | unix.O_NONBLOCK | oSync | unix.O_DSYNC |
+	oFasync | unix.O_DIRECT | oLargefile | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_NOATIME |
+	unix.O_CLOEXEC | unix.O_PATH | oTmpfile
+
+// oPathFlags mirrors O_PATH_FLAGS in fs/open.c: the only flags O_PATH keeps.
+const oPathFlags = unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_PATH | unix.O_CLOEXEC
+
+// RESOLVE_* bits (include/uapi/linux/openat2.h). RESOLVE_CACHED is missing from x/sys.
+const (
+	resolveNoXdev       = unix.RESOLVE_NO_XDEV
+	resolveNoMagiclinks = unix.RESOLVE_NO_MAGICLINKS
+	resolveNoSymlinks   = unix.RESOLVE_NO_SYMLINKS
+	resolveBeneath      = unix.RESOLVE_BENEATH
+	resolveInRoot       = unix.RESOLVE_IN_ROOT
+	resolveCached       = 0x20
+	validResolveFlags   = resolveNoXdev | resolveNoMagiclinks | resolveNoSymlinks |
+		resolveBeneath | resolveInRoot | resolveCached
+)
+
+const (
+	sIALLUGO        = 0o7777 // S_IALLUGO: permission, setuid, setgid and sticky bits
+	openHowSizeVer0 = 24     // OPEN_HOW_SIZE_VER0
+	pathMax         = unix.PathMax
+)
+
+var pageSize = uint64(os.Getpagesize())
+
+// Decode reads one open-family call from the registers of a seccomp notification and the
+// caller's memory, exactly once: open(path, flags, mode), openat(dirfd, path, flags, mode),
+// openat2(dirfd, path, how, size) and creat(path, mode).
+//
+// It checks what the kernel checks before it looks anything up, in the kernel's order
+// (fs/open.c: the syscall entry, build_open_how, copy_struct_from_user, build_open_flags,
+// then getname), and fails with the same errno. An error the child should get is returned
+// as a bare unix.Errno (see ChildErrno); any other error means scrim could not decode the
+// call (for example the notification went away) and the supervisor must fail closed.
+//
+// mem errors that satisfy errors.Is(err, unix.EFAULT) or errors.Is(err, unix.EIO), and short
+// reads, are taken to mean the address is not readable in the child: the child gets EFAULT.
+func Decode(nr int, args [6]uint64, pid, tid int, mem shim.Memory) (Input, error) {
+	in := Input{PID: pid, TID: tid, Dirfd: unix.AT_FDCWD}
+	var pathAddr uint64
+	switch nr {
+	case SysOpen:
+		in.Syscall = shim.SysOpen
+		pathAddr = args[0]
+		in.Flags, in.Mode = buildOpenHow(args[1], args[2])
+	case SysCreat:
+		in.Syscall = shim.SysCreat
+		pathAddr = args[0]
+		in.Flags, in.Mode = buildOpenHow(unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, args[1])
+	case SysOpenat:
+		in.Syscall = shim.SysOpenat
+		in.Dirfd = int32(args[0])
+		pathAddr = args[1]
+		in.Flags, in.Mode = buildOpenHow(args[2], args[3])
+	case SysOpenat2:
+		in.Syscall = shim.SysOpenat2
+		in.Dirfd = int32(args[0])
+		pathAddr = args[1]
+		how, err := readOpenHow(mem, args[2], args[3])
+		if err != nil {
+			return Input{}, err
+		}
+		in.Flags, in.Mode, in.Resolve = how.Flags, how.Mode, how.Resolve
+	default:
+		return Input{}, fmt.Errorf("decode syscall %d: not an open-family call", nr)
+	}
+	if err := buildOpenFlags(in.Flags, in.Mode, in.Resolve); err != nil {
+		return Input{}, err
+	}
+	path, err := readPath(mem, pathAddr)
+	if err != nil {
+		return Input{}, err
+	}
+	in.Path = path
+	return in, nil
+}
+
+// ChildErrno reports whether err is an answer for the child rather than a failure of scrim:
+// Decode and Resolve return those as bare unix.Errno values.
+func ChildErrno(err error) (unix.Errno, bool) {
+	e, ok := err.(unix.Errno)
+	return e, ok
+}
+
+// buildOpenHow mirrors build_open_how in fs/open.c for open, openat and creat, which take
+// flags as int and mode as umode_t and silently drop what they do not know.
+func buildOpenHow(flags, mode uint64) (uint64, uint64) {
+	f := uint64(uint32(flags)) & validOpenFlags
+	m := uint64(uint16(mode)) & sIALLUGO
+	if f&unix.O_PATH != 0 {
+		f &= oPathFlags
+	}
+	if !willCreate(f) {
+		m = 0
+	}
+	return f, m
+}
+
+func willCreate(flags uint64) bool { return flags&(unix.O_CREAT|oTmpfile) != 0 }
+
+// buildOpenFlags mirrors the checks of build_open_flags in fs/open.c (Linux 6.4 and later,
+// which refuse O_DIRECTORY|O_CREAT). For open, openat and creat, buildOpenHow has already
+// removed what openat2 would refuse.
+func buildOpenFlags(flags, mode, resolve uint64) error {
+	flags &^= unix.O_CLOEXEC
+	if flags&^validOpenFlags != 0 {
+		return unix.EINVAL
+	}
+	if resolve&^validResolveFlags != 0 {
+		return unix.EINVAL
+	}
+	if resolve&resolveBeneath != 0 && resolve&resolveInRoot != 0 {
+		return unix.EINVAL
+	}
+	if willCreate(flags) {
+		if mode&^sIALLUGO != 0 {
+			return unix.EINVAL
+		}
+	} else if mode != 0 {
+		return unix.EINVAL
+	}
+	if flags&(unix.O_DIRECTORY|unix.O_CREAT) == unix.O_DIRECTORY|unix.O_CREAT {
+		return unix.EINVAL
+	}
+	if flags&oTmpfile != 0 {
+		if flags&unix.O_DIRECTORY == 0 {
+			return unix.EINVAL
+		}
+		if acc := flags & unix.O_ACCMODE; acc != unix.O_WRONLY && acc != unix.O_RDWR {
+			return unix.EINVAL
+		}
+	}
+	if flags&unix.O_PATH != 0 && flags&^oPathFlags != 0 {
+		return unix.EINVAL
+	}
+	if resolve&resolveCached != 0 && flags&(unix.O_TRUNC|unix.O_CREAT|oTmpfile) != 0 {
+		return unix.EAGAIN
+	}
+	return nil
+}
+
+// readOpenHow mirrors the openat2 syscall entry and copy_struct_from_user: size below
+// OPEN_HOW_SIZE_VER0 is EINVAL, above a page E2BIG, and bytes past the struct the kernel
+// knows must be zero (E2BIG). The struct is read once, in one piece.
+func readOpenHow(mem shim.Memory, addr, size uint64) (unix.OpenHow, error) {
+	if size < openHowSizeVer0 {
+		return unix.OpenHow{}, unix.EINVAL
+	}
+	if size > pageSize {
+		return unix.OpenHow{}, unix.E2BIG
+	}
+	buf := make([]byte, size)
+	if err := readFull(mem, buf, addr); err != nil {
+		return unix.OpenHow{}, err
+	}
+	for _, b := range buf[openHowSizeVer0:] {
+		if b != 0 {
+			return unix.OpenHow{}, unix.E2BIG
+		}
+	}
+	return unix.OpenHow{
+		Flags:   binary.LittleEndian.Uint64(buf[0:]),
+		Mode:    binary.LittleEndian.Uint64(buf[8:]),
+		Resolve: binary.LittleEndian.Uint64(buf[16:]),
+	}, nil
+}
+
+// readFull reads len(p) bytes at addr; an unreadable byte is EFAULT for the child.
+func readFull(mem shim.Memory, p []byte, addr uint64) error {
+	if addr == 0 || addr+uint64(len(p)) < addr {
+		return unix.EFAULT
+	}
+	n, err := mem.ReadAt(p, addr)
+	if err != nil && !unreadable(err) {
+		return fmt.Errorf("read child memory at %#x: %w", addr, err)
+	}
+	if n < len(p) {
+		return unix.EFAULT
+	}
+	return nil
+}
+
+func unreadable(err error) bool {
+	return errors.Is(err, unix.EFAULT) || errors.Is(err, unix.EIO)
+}
+
+// readPath mirrors getname (fs/namei.c) for open's path argument: it reads up to PATH_MAX
+// bytes up to the first NUL, one page at a time so that a string ending just before an
+// unmapped page is read whole, and never reads past the NUL's page. NULL or unreadable
+// before the NUL is EFAULT, no NUL within PATH_MAX bytes is ENAMETOOLONG, and an empty
+// path is ENOENT.
+func readPath(mem shim.Memory, addr uint64) ([]byte, error) {
+	if addr == 0 {
+		return nil, unix.EFAULT
+	}
+	var buf [pathMax]byte
+	got := 0
+	for got < pathMax {
+		at := addr + uint64(got)
+		if at < addr {
+			return nil, unix.EFAULT
+		}
+		n := int(pageSize - at%pageSize)
+		if n > pathMax-got {
+			n = pathMax - got
+		}
+		chunk := buf[got : got+n]
+		r, err := mem.ReadAt(chunk, at)
+		if err != nil && !unreadable(err) {
+			return nil, fmt.Errorf("read child memory at %#x: %w", at, err)
+		}
+		if r > n {
+			r = n
+		}
+		for i, b := range chunk[:r] {
+			if b == 0 {
+				if got+i == 0 {
+					return nil, unix.ENOENT
+				}
+				out := make([]byte, got+i)
+				copy(out, buf[:got+i])
+				return out, nil
+			}
+		}
+		if r < n {
+			return nil, unix.EFAULT
+		}
+		got += n
+	}
+	return nil, unix.ENAMETOOLONG
+}

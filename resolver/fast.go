@@ -1,0 +1,177 @@
+package resolver
+
+import (
+	"bytes"
+
+	"golang.org/x/sys/unix"
+)
+
+// fastEligible reports whether in's spelling allows the fast path at all. The fast path's
+// answer rests on no symlink having been crossed, so that the walk was lexical; two spellings
+// still need the component walk:
+//   - ".." together with a numeric component: a lexical walk through the supervisor's own
+//     /proc/<pid> and back out would pass procfs checks that let any thread into its own
+//     process's entries, which the caller would not pass;
+//   - O_CREAT with a trailing slash, which the kernel refuses with EISDIR before it looks at
+//     the last component.
+func fastEligible(in *Input) bool {
+	if in.Flags&unix.O_CREAT != 0 && in.Path[len(in.Path)-1] == '/' {
+		return false
+	}
+	var dotdot, numeric bool
+	for p := in.Path; len(p) > 0; {
+		p = skipSlashes(p)
+		name := p
+		if i := bytes.IndexByte(p, '/'); i >= 0 {
+			name, p = p[:i], p[i:]
+		} else {
+			p = nil
+		}
+		switch {
+		case len(name) == 2 && name[0] == '.' && name[1] == '.':
+			dotdot = true
+		case len(name) > 0 && isDigits(name):
+			numeric = true
+		}
+	}
+	return !(dotdot && numeric)
+}
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// fast lets the kernel resolve the whole path in one openat2 when the children share the
+// supervisor's root. RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS make that resolution purely
+// lexical, so it cannot differ from the caller's: no /proc/self to mean the supervisor, no
+// magic link to reach the supervisor's objects, and every ".." is the lexical parent. The
+// canonical path is then the lexical join of the start's path and the spelling, with no
+// readlink. Anything the fast path cannot decide (a symlink, a missing component, a result
+// on procfs) returns done=false and the component walk starts over from w.cur.
+//
+// A missing or symlinked last component is common (ENOENT probes, versioned library
+// links): then the parent is resolved the fast way and only the last component is walked.
+func (w *walker) fast() (done bool, err error) {
+	in := w.in
+	how := unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_NOFOLLOW,
+		Resolve: resolveNoSymlinks | resolveNoMagiclinks | in.Resolve&resolveNoXdev,
+	}
+	pathz := cpath(w.namez, in.Path)
+	w.namez = pathz
+	fd, err := openat2(w.cur.fd, pathz, &how)
+	switch err {
+	case nil:
+		var st unix.Statx_t
+		if err := statFd(fd, &st); err != nil {
+			unix.Close(fd)
+			return true, err
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK && in.Flags&unix.O_NOFOLLOW == 0 &&
+			in.Flags&(unix.O_CREAT|unix.O_EXCL) != unix.O_CREAT|unix.O_EXCL {
+			unix.Close(fd)
+			return w.fastParent()
+		}
+		if onProc(fd) {
+			unix.Close(fd)
+			return false, nil
+		}
+		path := lexical(w.path, in.Path)
+		w.setCur(handle{fd: fd}, &st)
+		w.path = path
+		return true, nil
+	case unix.ENOENT:
+		return w.fastParent()
+	case unix.ELOOP, unix.EXDEV, unix.EAGAIN:
+		return false, nil
+	}
+	return true, err
+}
+
+// fastParent resolves all but the last component the fast way, then walks the last one.
+func (w *walker) fastParent() (bool, error) {
+	in := w.in
+	dir, last := splitLast(in.Path)
+	if len(last) == 0 || last[0] == '.' && (len(last) == 1 || last[1] == '/' ||
+		last[1] == '.' && (len(last) == 2 || last[2] == '/')) {
+		return false, nil
+	}
+	if len(dir) > 0 {
+		how := unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_DIRECTORY,
+			Resolve: resolveNoSymlinks | resolveNoMagiclinks | in.Resolve&resolveNoXdev,
+		}
+		w.namez = cpath(w.namez, dir)
+		fd, err := openat2(w.cur.fd, w.namez, &how)
+		switch err {
+		case nil:
+		case unix.ENOENT, unix.ELOOP, unix.EXDEV, unix.EAGAIN:
+			return false, nil
+		default:
+			return true, err
+		}
+		var st unix.Statx_t
+		if err := statFd(fd, &st); err != nil {
+			unix.Close(fd)
+			return true, err
+		}
+		if onProc(fd) {
+			unix.Close(fd)
+			return false, nil
+		}
+		path := lexical(w.path, dir)
+		w.setCur(handle{fd: fd}, &st)
+		w.path = path
+	}
+	return true, w.walk(last)
+}
+
+func onProc(fd int) bool {
+	var sfs unix.Statfs_t
+	return unix.Fstatfs(fd, &sfs) != nil || sfs.Type == unix.PROC_SUPER_MAGIC
+}
+
+// splitLast splits p before its last component; last keeps its trailing slashes.
+func splitLast(p []byte) (dir, last []byte) {
+	end := len(p)
+	for end > 0 && p[end-1] == '/' {
+		end--
+	}
+	i := bytes.LastIndexByte(p[:end], '/')
+	if i < 0 {
+		return nil, p
+	}
+	return p[:i+1], p[i+1:]
+}
+
+// lexical joins base (a canonical path, "" for "/") and p as a walk without symlinks does.
+func lexical(base, p []byte) []byte {
+	var out []byte
+	if len(p) == 0 || p[0] != '/' {
+		out = append(out, base...)
+	}
+	for len(p) > 0 {
+		p = skipSlashes(p)
+		name := p
+		if i := bytes.IndexByte(p, '/'); i >= 0 {
+			name, p = p[:i], p[i:]
+		} else {
+			p = nil
+		}
+		switch {
+		case len(name) == 0 || len(name) == 1 && name[0] == '.':
+		case len(name) == 2 && name[0] == '.' && name[1] == '.':
+			if i := bytes.LastIndexByte(out, '/'); i >= 0 {
+				out = out[:i]
+			}
+		default:
+			out = appendName(out, name)
+		}
+	}
+	return out
+}

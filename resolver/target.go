@@ -1,0 +1,154 @@
+package resolver
+
+import (
+	"os"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+// finish turns where the walk ended into the Request and its Target.
+func (w *walker) finish() error {
+	req, t := &w.res.Request, &w.res.t
+	// Hand the walk's position to the target; cleanup must not close it.
+	h := w.cur
+	if h.fd == w.scope.fd {
+		w.scope = noHandle
+	}
+	w.cur = noHandle
+
+	if w.missing {
+		req.Path = appendName(w.path, w.last)
+		t.parent = h
+		t.name = w.last
+		t.missingDir = w.missingDir
+		t.trailing = w.trailing
+		return nil
+	}
+	t.h = h
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(h.fd, &sfs); err != nil {
+		return err
+	}
+	req.Object = shim.Object{
+		Exists: true,
+		Dev:    unix.Mkdev(w.st.Dev_major, w.st.Dev_minor),
+		Ino:    w.st.Ino,
+		Mode:   uint32(w.st.Mode),
+		FsType: int64(sfs.Type),
+	}
+	if typ := w.st.Mode & unix.S_IFMT; typ == unix.S_IFCHR || typ == unix.S_IFBLK {
+		req.Object.Rdev = unix.Mkdev(w.st.Rdev_major, w.st.Rdev_minor)
+	}
+	req.Path = w.path
+	if len(req.Path) == 0 {
+		req.Path = []byte{'/'}
+	}
+	t.obj = req.Object
+	return checkOpen(req.Object, int(w.in.Flags))
+}
+
+// checkOpen mirrors the checks do_open and may_open (fs/namei.c) make on an existing object
+// before they open it, in their order. O_PATH skips may_open (do_o_path).
+func checkOpen(obj shim.Object, flags int) error {
+	typ := obj.Mode & unix.S_IFMT
+	if flags&unix.O_CREAT != 0 {
+		if flags&unix.O_EXCL != 0 {
+			return unix.EEXIST
+		}
+		if typ == unix.S_IFDIR {
+			return unix.EISDIR
+		}
+	}
+	if flags&unix.O_DIRECTORY != 0 && typ != unix.S_IFDIR {
+		return unix.ENOTDIR
+	}
+	if flags&(unix.O_PATH|oTmpfile) != 0 {
+		return nil
+	}
+	switch typ {
+	case unix.S_IFLNK:
+		return unix.ELOOP
+	case unix.S_IFDIR:
+		if flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0 {
+			return unix.EISDIR
+		}
+	}
+	return nil
+}
+
+// target opens what a Resolution resolved to. It is the Request's shim.Target.
+type target struct {
+	r *Resolver
+
+	mu sync.Mutex
+	// h is the resolved object (O_PATH), when it exists.
+	h   handle
+	obj shim.Object
+	// parent is the directory that lacks name, when the object does not exist; missingDir
+	// means a directory on the way was already missing.
+	parent     handle
+	name       []byte
+	missingDir bool
+	trailing   bool
+	closed     bool
+}
+
+var _ shim.Target = (*target)(nil)
+
+// Open opens the resolved object with flags and mode as the caller would have, on the
+// calling OS thread's credentials. An existing object is reopened through the supervisor's
+// /proc/self/fd/N, which reaches exactly the inode the walk found; a missing last component is
+// created in the directory the walk found, never through a symlink that appeared since.
+func (t *target) Open(flags int, mode uint32) (*os.File, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, unix.EBADF
+	}
+	if !t.obj.Exists {
+		return t.create(flags, mode)
+	}
+	if err := checkOpen(t.obj, flags); err != nil {
+		return nil, err
+	}
+	var nb [24]byte
+	namez := append(strconv.AppendInt(nb[:0], int64(t.h.fd), 10), 0)
+	// The checks above did what O_CREAT, O_EXCL and O_NOFOLLOW ask of an existing object;
+	// passed on, they would act on the magic link instead.
+	fd, err := openat(t.r.procFd, namez, flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW), mode)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), ""), nil
+}
+
+func (t *target) create(flags int, mode uint32) (*os.File, error) {
+	if t.missingDir || flags&unix.O_CREAT == 0 || t.parent.fd < 0 {
+		return nil, unix.ENOENT
+	}
+	if t.trailing {
+		return nil, unix.EISDIR
+	}
+	// O_NOFOLLOW: a symlink created at name since the walk would be followed by the
+	// supervisor's kernel, outside what the handlers decided on. The caller then gets ELOOP.
+	fd, err := openat(t.parent.fd, cpath(nil, t.name), flags|unix.O_NOFOLLOW, mode)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), ""), nil
+}
+
+func (t *target) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	t.closed = true
+	t.h.close()
+	t.parent.close()
+}
