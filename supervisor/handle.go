@@ -185,7 +185,13 @@ func (s *Supervisor) openReal(c *opCall, req *shim.Request) {
 		}
 		flags |= req.Flags & (unix.O_CLOEXEC | unix.O_NOFOLLOW)
 	}
-	f, err := req.Target.Open(flags, req.Mode)
+	var f *os.File
+	var err error
+	if blockingFifo(req, flags) {
+		f, err = s.openFifo(c, req, flags)
+	} else {
+		f, err = req.Target.Open(flags, req.Mode)
+	}
 	if err != nil {
 		var e unix.Errno
 		if errors.As(err, &e) {
@@ -196,6 +202,50 @@ func (s *Supervisor) openReal(c *opCall, req *shim.Request) {
 		return
 	}
 	s.inject(c, f, req.Flags)
+}
+
+// blockingFifo reports whether opening req would wait for the other end of a FIFO.
+func blockingFifo(req *shim.Request, flags int) bool {
+	return req.Object.Exists && req.Object.Mode&unix.S_IFMT == unix.S_IFIFO &&
+		flags&(unix.O_NONBLOCK|unix.O_PATH) == 0 && flags&unix.O_ACCMODE != unix.O_RDWR
+}
+
+// fifoPoll is how often a worker blocked in a FIFO open checks that its caller still waits.
+const fifoPoll = 20 * time.Millisecond
+
+// openFifo opens a FIFO that blocks until its other end is opened, as the child would. If the
+// child gives up meanwhile (a signal, its death), the worker would stay blocked for good, so a
+// watcher opens the other end itself, non-blocking, which releases the open.
+func (s *Supervisor) openFifo(c *opCall, req *shim.Request, flags int) (*os.File, error) {
+	done := make(chan struct{})
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		tick := time.NewTicker(fifoPoll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if notifIDValid(s.listener, c.n.ID) {
+					continue
+				}
+				other := unix.O_RDONLY
+				if flags&unix.O_ACCMODE == unix.O_RDONLY {
+					other = unix.O_WRONLY
+				}
+				if f, err := req.Target.Open(other|unix.O_NONBLOCK, 0); err == nil {
+					f.Close()
+				}
+				return
+			}
+		}
+	}()
+	f, err := req.Target.Open(flags, req.Mode)
+	close(done)
+	<-released
+	return f, err
 }
 
 // inject gives f to the child and answers the call with its number, then closes scrim's copy.

@@ -1,0 +1,93 @@
+// Package testprog builds the small C and Go programs that integration tests run inside the
+// sandbox. Each program is built once per test binary and cached by its source.
+package testprog
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var (
+	mu    sync.Mutex
+	dir   string
+	built = map[string]string{}
+)
+
+func cacheDir(t testing.TB) string {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "scrim-testprog-")
+		if err != nil {
+			t.Fatalf("create testprog dir: %v", err)
+		}
+		// World-readable so tests that drop to nobody can still run the programs.
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatalf("chmod testprog dir: %v", err)
+		}
+		dir = d
+	}
+	return dir
+}
+
+// C compiles src with gcc (extra flags appended) and returns the executable's path. The test
+// is skipped when gcc is missing, which .ci/run installs.
+func C(t testing.TB, src string, flags ...string) string {
+	t.Helper()
+	return build(t, "c", src, flags, func(out, in string) *exec.Cmd {
+		args := append([]string{"-O1", "-Wall", "-o", out, in, "-lpthread"}, flags...)
+		return exec.Command("gcc", args...)
+	})
+}
+
+// Go builds src as a main package and returns the executable's path.
+func Go(t testing.TB, src string) string {
+	t.Helper()
+	return build(t, "go", src, nil, func(out, in string) *exec.Cmd {
+		cmd := exec.Command("go", "build", "-o", out, in)
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GO111MODULE=off")
+		return cmd
+	})
+}
+
+func build(t testing.TB, lang, src string, flags []string, cmdFor func(out, in string) *exec.Cmd) string {
+	t.Helper()
+	tool := "gcc"
+	if lang == "go" {
+		tool = "go"
+	}
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Skipf("needs %s to build test programs: %v", tool, err)
+	}
+	h := sha256.New()
+	h.Write([]byte(lang))
+	h.Write([]byte(src))
+	for _, f := range flags {
+		h.Write([]byte{0})
+		h.Write([]byte(f))
+	}
+	key := hex.EncodeToString(h.Sum(nil))[:16]
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[key]; ok {
+		return p
+	}
+	d := cacheDir(t)
+	in := filepath.Join(d, key+"."+lang)
+	out := filepath.Join(d, key)
+	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
+		t.Fatalf("write %s: %v", in, err)
+	}
+	cmd := cmdFor(out, in)
+	if lang == "go" {
+		cmd.Dir = d
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build test program: %v\n%s", err, b)
+	}
+	built[key] = out
+	return out
+}

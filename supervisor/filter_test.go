@@ -1,0 +1,164 @@
+package supervisor
+
+import (
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// bpfRun interprets the subset of classic BPF the filter uses, over a struct seccomp_data, the
+// way the kernel's seccomp checker and interpreter would. Any other instruction fails the test.
+func bpfRun(t *testing.T, prog []unix.SockFilter, nr int32, arch uint32, args [6]uint64) uint32 {
+	t.Helper()
+	var data [64]byte
+	binary.LittleEndian.PutUint32(data[0:], uint32(nr))
+	binary.LittleEndian.PutUint32(data[4:], arch)
+	for i, a := range args {
+		binary.LittleEndian.PutUint64(data[16+8*i:], a)
+	}
+	var acc uint32
+	for pc := 0; pc < len(prog); pc++ {
+		in := prog[pc]
+		switch in.Code {
+		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
+			require.Less(t, int(in.K)+4, len(data)+1, "load out of seccomp_data at %d", pc)
+			acc = binary.LittleEndian.Uint32(data[in.K:])
+		case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K:
+			pc += jump(acc == in.K, in)
+		case unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K:
+			pc += jump(acc&in.K != 0, in)
+		case unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K:
+			pc += jump(acc >= in.K, in)
+		case unix.BPF_RET | unix.BPF_K:
+			return in.K
+		default:
+			t.Fatalf("instruction %d: opcode %#x not interpreted", pc, in.Code)
+		}
+	}
+	t.Fatal("program ran off its end")
+	return 0
+}
+
+func jump(cond bool, in unix.SockFilter) int {
+	if cond {
+		return int(in.Jt)
+	}
+	return int(in.Jf)
+}
+
+const auditArchI386 = 0x40000003
+
+func TestFilter(t *testing.T) {
+	const getrandom = unix.SYS_GETRANDOM
+	prog, err := buildFilter([]int{getrandom})
+	require.NoError(t, err)
+	require.NoError(t, validateFilter(prog))
+
+	type tc struct {
+		name string
+		nr   int32
+		arch uint32
+		args [6]uint64
+		want uint32
+	}
+	x := uint32(auditArchX86_64)
+	cases := []tc{
+		{"open notified", unix.SYS_OPEN, x, [6]uint64{}, retNotify},
+		{"openat notified", unix.SYS_OPENAT, x, [6]uint64{}, retNotify},
+		{"openat2 notified", unix.SYS_OPENAT2, x, [6]uint64{}, retNotify},
+		{"creat notified", unix.SYS_CREAT, x, [6]uint64{}, retNotify},
+		{"handler syscall notified", getrandom, x, [6]uint64{}, retNotify},
+		{"read allowed", unix.SYS_READ, x, [6]uint64{}, retAllow},
+		{"stat allowed", unix.SYS_NEWFSTATAT, x, [6]uint64{}, retAllow},
+		{"execve allowed", unix.SYS_EXECVE, x, [6]uint64{}, retAllow},
+		{"i386 open refused", 5, auditArchI386, [6]uint64{}, retErrno(unix.ENOSYS)},
+		{"i386 getpid refused", 20, auditArchI386, [6]uint64{}, retErrno(unix.ENOSYS)},
+		{"x32 open refused", x32SyscallBit | unix.SYS_OPEN, x, [6]uint64{}, retErrno(unix.ENOSYS)},
+		{"x32 openat refused", x32SyscallBit | unix.SYS_OPENAT, x, [6]uint64{}, retErrno(unix.ENOSYS)},
+		{"x32 read refused", x32SyscallBit | unix.SYS_READ, x, [6]uint64{}, retErrno(unix.ENOSYS)},
+		{"clone thread allowed", unix.SYS_CLONE, x, [6]uint64{unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND}, retAllow},
+		{"clone fork allowed", unix.SYS_CLONE, x, [6]uint64{uint64(unix.SIGCHLD)}, retAllow},
+		{"clone with exit signal 0x80 bits allowed", unix.SYS_CLONE, x, [6]uint64{0x80 | uint64(unix.SIGCHLD)}, retAllow},
+		{"clone NEWUSER denied", unix.SYS_CLONE, x, [6]uint64{unix.CLONE_NEWUSER}, retErrno(unix.EPERM)},
+		{"clone NEWNS denied", unix.SYS_CLONE, x, [6]uint64{unix.CLONE_NEWNS | uint64(unix.SIGCHLD)}, retErrno(unix.EPERM)},
+		{"clone NEWPID in high word ignored like the kernel", unix.SYS_CLONE, x, [6]uint64{1 << 40}, retAllow},
+		{"clone3 ENOSYS", unix.SYS_CLONE3, x, [6]uint64{}, retErrno(unix.ENOSYS)},
+		{"unshare FILES allowed", unix.SYS_UNSHARE, x, [6]uint64{unix.CLONE_FILES}, retAllow},
+		{"unshare NEWUSER denied", unix.SYS_UNSHARE, x, [6]uint64{unix.CLONE_NEWUSER}, retErrno(unix.EPERM)},
+		{"unshare NEWTIME denied", unix.SYS_UNSHARE, x, [6]uint64{unix.CLONE_NEWTIME}, retErrno(unix.EPERM)},
+		{"unshare NEWNET denied", unix.SYS_UNSHARE, x, [6]uint64{unix.CLONE_NEWNET}, retErrno(unix.EPERM)},
+		{"seccomp plain filter allowed", unix.SYS_SECCOMP, x, [6]uint64{unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC}, retAllow},
+		{"seccomp listener denied", unix.SYS_SECCOMP, x, [6]uint64{unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER}, retErrno(unix.EPERM)},
+		{"seccomp get action allowed", unix.SYS_SECCOMP, x, [6]uint64{unix.SECCOMP_GET_ACTION_AVAIL, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER}, retAllow},
+		{"prctl set name allowed", unix.SYS_PRCTL, x, [6]uint64{unix.PR_SET_NAME}, retAllow},
+		{"prctl capbset drop notified", unix.SYS_PRCTL, x, [6]uint64{unix.PR_CAPBSET_DROP}, retNotify},
+		{"prctl ambient notified", unix.SYS_PRCTL, x, [6]uint64{unix.PR_CAP_AMBIENT}, retNotify},
+		{"setuid notified", unix.SYS_SETUID, x, [6]uint64{}, retNotify},
+		{"umask notified", unix.SYS_UMASK, x, [6]uint64{}, retNotify},
+		{"capset notified", unix.SYS_CAPSET, x, [6]uint64{}, retNotify},
+	}
+	for _, d := range denied {
+		cases = append(cases, tc{fmt.Sprintf("denied %d", d.nr), int32(d.nr), x, [6]uint64{}, retErrno(d.errno)})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			require.Equal(t, fmt.Sprintf("%#x", c.want), fmt.Sprintf("%#x", bpfRun(t, prog, c.nr, c.arch, c.args)))
+		})
+	}
+
+	t.Run("every syscall number has one answer", func(t *testing.T) {
+		notified := map[int32]bool{}
+		for nr := int32(0); nr < 600; nr++ {
+			if bpfRun(t, prog, nr, x, [6]uint64{}) == retNotify {
+				notified[nr] = true
+			}
+		}
+		want := map[int32]bool{unix.SYS_OPEN: true, unix.SYS_OPENAT: true, unix.SYS_OPENAT2: true, unix.SYS_CREAT: true, getrandom: true}
+		for _, nr := range credCalls {
+			want[int32(nr)] = true
+		}
+		require.Equal(t, want, notified)
+	})
+}
+
+func TestFilterErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		notify []int
+	}{
+		{"a handler claims open", []int{unix.SYS_OPEN}},
+		{"a handler claims a denied call", []int{unix.SYS_MOUNT}},
+		{"a handler claims the same call twice", []int{unix.SYS_UNAME, unix.SYS_UNAME}},
+		{"an x32 number", []int{x32SyscallBit | 1}},
+		{"a negative number", []int{-1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := buildFilter(tt.notify)
+			require.Error(t, err)
+		})
+	}
+}
+
+func TestValidateFilter(t *testing.T) {
+	ret := unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: retAllow}
+	tests := []struct {
+		name string
+		prog []unix.SockFilter
+	}{
+		{"empty", nil},
+		{"jump past the end", []unix.SockFilter{{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 5}, ret}},
+		{"no final return", []unix.SockFilter{ret, {Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS}}},
+		{"load past seccomp_data", []unix.SockFilter{{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 64}, ret}},
+		{"unaligned load", []unix.SockFilter{{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 2}, ret}},
+		{"too long", make([]unix.SockFilter, maxFilterLen+1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Error(t, validateFilter(tt.prog))
+		})
+	}
+}
