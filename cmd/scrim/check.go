@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/internal/config"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
@@ -116,7 +117,11 @@ func describe(w io.Writer, cfg config.Config, h *handlers) {
 	if len(h.syscalls) > 0 {
 		fmt.Fprintln(w, "\nother system calls taken over:")
 		for _, s := range h.syscalls {
-			fmt.Fprintf(w, "     %-24s %v\n", s.ID(), s.Syscalls())
+			names := make([]string, 0, len(s.Syscalls()))
+			for _, nr := range s.Syscalls() {
+				names = append(names, syscallName(nr))
+			}
+			fmt.Fprintf(w, "     %-24s %s\n", s.ID(), strings.Join(names, ", "))
 		}
 	}
 	if len(cfg.Plugins) > 0 {
@@ -154,4 +159,22 @@ func zeroAs[T int | uint64](v T, s string) string {
 		return fmt.Sprint(v)
 	}
 	return s
+}
+
+// syscallNames names the x86_64 system calls shims are known to take over; others print as
+// numbers.
+var syscallNames = map[int]string{
+	unix.SYS_UNAME: "uname", unix.SYS_SETHOSTNAME: "sethostname", unix.SYS_SETDOMAINNAME: "setdomainname",
+	unix.SYS_GETDENTS: "getdents", unix.SYS_GETDENTS64: "getdents64", unix.SYS_GETRANDOM: "getrandom",
+	unix.SYS_SYSINFO: "sysinfo", unix.SYS_SCHED_GETAFFINITY: "sched_getaffinity",
+	unix.SYS_READLINK: "readlink", unix.SYS_READLINKAT: "readlinkat", unix.SYS_STATFS: "statfs",
+	unix.SYS_STAT: "stat", unix.SYS_LSTAT: "lstat", unix.SYS_NEWFSTATAT: "newfstatat", unix.SYS_STATX: "statx",
+	unix.SYS_ACCESS: "access", unix.SYS_FACCESSAT: "faccessat", unix.SYS_FACCESSAT2: "faccessat2",
+}
+
+func syscallName(nr int) string {
+	if name, ok := syscallNames[nr]; ok {
+		return name
+	}
+	return fmt.Sprintf("syscall %d", nr)
 }

@@ -3,9 +3,29 @@ package main
 import (
 	"fmt"
 	"io"
+
+	"github.com/scrim-sandbox/scrim/internal/kernel"
 )
 
-// printKernelFeatures lists the kernel features scrim probed for.
+// printKernelFeatures lists the kernel features scrim probed for, one a line.
 func printKernelFeatures(w io.Writer) {
-	fmt.Fprintln(w, "kernel features: not probed by this build")
+	f := kernel.Detect()
+	fmt.Fprintln(w, "kernel features:")
+	for _, r := range f.Table() {
+		state := "no"
+		if r.Present {
+			state = "yes"
+		}
+		if r.Value != "" {
+			state = r.Value
+		}
+		req := ""
+		if r.Required {
+			req = ", required"
+		}
+		fmt.Fprintf(w, "  %-28s %-8s (Linux %s%s)\n", r.Name, state, r.Since, req)
+	}
+	if err := f.Require(); err != nil {
+		fmt.Fprintf(w, "scrim cannot run here: %s\n", err)
+	}
 }

@@ -210,6 +210,9 @@ func TestVersion(t *testing.T) {
 	require.Regexp(t, `^scrim \S+$`, lines[0])
 	require.Regexp(t, `^go go1\.\d+\S* linux/amd64$`, lines[1])
 	require.Regexp(t, `^kernel \d+\.\d+\S* x86_64$`, lines[2])
+	require.Equal(t, "kernel features:", lines[3])
+	require.Contains(t, r.stdout, "seccomp ADDFD+SEND")
+	require.Regexp(t, `(?m)^  seccomp ADDFD\+SEND\s+(yes|no)\s+\(Linux 5\.14, required\)$`, r.stdout)
 }
 
 func TestVersion_Ldflags(t *testing.T) {
