@@ -107,8 +107,15 @@ func FormatSize(n uint64) string {
 	return strconv.FormatUint(n, 10)
 }
 
-// checkNetAllow checks a "HOST" or "HOST=IP" entry.
+// checkNetAllow checks a "HOST" or "HOST=IP" entry. An address or a CIDR network is accepted
+// too: builtin.hosts writes no line for it.
 func checkNetAllow(v string) error {
+	if _, err := netip.ParsePrefix(v); err == nil {
+		return nil
+	}
+	if _, err := netip.ParseAddr(v); err == nil {
+		return nil
+	}
 	host, ip, hasIP := strings.Cut(v, "=")
 	if err := CheckHostname(host); err != nil {
 		return fmt.Errorf("%q: want HOST or HOST=IP: %w", v, err)

@@ -175,3 +175,30 @@ func TestKeyLines(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckNetAllow(t *testing.T) {
+	tests := []struct {
+		in string
+		ok bool
+	}{
+		{"example.com", true},
+		{"db.internal=10.0.0.7", true},
+		{"v6=fd00::1", true},
+		{"10.0.0.0/8", true},
+		{"192.0.2.1", true},
+		{"::1", true},
+		{"example.com=", false},
+		{"=1.2.3.4", false},
+		{"a/b", false},
+		{"host=not-an-ip", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			if tc.ok {
+				require.NoError(t, checkNetAllow(tc.in))
+			} else {
+				require.Error(t, checkNetAllow(tc.in))
+			}
+		})
+	}
+}
