@@ -44,28 +44,32 @@ const getrandomMax = 32 << 20
 
 // random makes /dev/urandom, /dev/random and getrandom deterministic from a seed.
 //
-// Streams are per process, so that what one process reads does not depend on how the
-// scheduler interleaves it with others: the k-th process of the sandbox to draw randomness
-// (by getrandom or by opening a device) gets index k; its getrandom calls read one stream,
-// (seed, k), in call order, and its j-th open of a device reads its own endless stream
-// (seed, k, j). A process whose threads draw concurrently, or processes that start drawing
-// concurrently, are deterministic only as far as their order is.
+// Streams are per process, and a process is named by where it stands in the sandbox's process
+// tree, not by when it first drew: its key is derived from its parent's key, its command line
+// and how many siblings with that command line the parent started before it. So in
+// "head -c 16 /dev/urandom | od", head's bytes do not depend on whether od (whose malloc draws 8
+// bytes at start-up) ran first. A process's getrandom calls read one stream, in call order; its
+// j-th open of a device reads its own endless stream. Threads of one process drawing
+// concurrently, and identical siblings started concurrently, are deterministic only as far as
+// their order is.
 type random struct {
 	seed    uint64
 	sandbox shim.Sandbox
 
 	mu    sync.Mutex
 	procs map[int]*randomProc
-	next  uint64
+	// started counts, per parent key and command line, the children named so far.
+	started map[[64]byte]uint64
 
 	ids map[fileID]bool
 }
 
-// randomProc is one process's randomness: its index, its getrandom stream and how many device
+// randomProc is one process's randomness: its key, its getrandom stream and how many device
 // opens it has made.
 type randomProc struct {
-	start uint64 // start time, to notice a reused pid
-	index uint64
+	start uint64   // start time, to notice a reused pid
+	cmd   [32]byte // hash of the command line, to notice an exec
+	key   [32]byte
 	opens uint64
 
 	mu     sync.Mutex
@@ -79,7 +83,7 @@ var (
 )
 
 func newRandom(opts Options, _ *listing) (shim.Handler, error) {
-	return &random{seed: *opts.RandomSeed, procs: map[int]*randomProc{}}, nil
+	return &random{seed: *opts.RandomSeed, procs: map[int]*randomProc{}, started: map[[64]byte]uint64{}}, nil
 }
 
 func (r *random) ID() string { return idRandom }
@@ -112,21 +116,68 @@ func (r *random) Open(_ context.Context, req *shim.Request) (shim.Result, error)
 	j := p.opens
 	p.opens++
 	p.mu.Unlock()
-	return shim.Serve(shim.Stream{Name: "urandom", Reader: newKeystream(r.seed, p.index, j+1)}), nil
+	return shim.Serve(shim.Stream{Name: "urandom", Reader: newKeystream(r.seed, p.key, j+1)}), nil
 }
 
-// proc returns the randomness of process pid, giving it the next index on its first draw.
+// proc returns the randomness of process pid, naming it on its first draw (and again after
+// an exec or when its pid is reused).
 func (r *random) proc(pid int) *randomProc {
-	start := procStartTime(pid)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p, ok := r.procs[pid]
-	if !ok || p.start != start {
-		p = &randomProc{start: start, index: r.next, stream: newKeystream(r.seed, r.next, 0)}
-		r.next++
-		r.procs[pid] = p
+	return r.procLocked(pid, 0)
+}
+
+// maxTreeDepth bounds the walk up the process tree.
+const maxTreeDepth = 256
+
+func (r *random) procLocked(pid, depth int) *randomProc {
+	info := readProcInfo(pid)
+	if p, ok := r.procs[pid]; ok && p.start == info.start && p.cmd == info.cmd {
+		return p
 	}
+	var parent [32]byte // the sandbox's root: the parent is outside it
+	if depth < maxTreeDepth && info.ppid > 0 && info.ppid != pid && r.sandbox != nil && r.sandbox.Contains(info.ppid) {
+		parent = r.procLocked(info.ppid, depth+1).key
+	}
+	var sib [64]byte
+	copy(sib[:32], parent[:])
+	copy(sib[32:], info.cmd[:])
+	n := r.started[sib]
+	r.started[sib] = n + 1
+	var in [72]byte
+	copy(in[:], sib[:])
+	binary.LittleEndian.PutUint64(in[64:], n)
+	p := &randomProc{start: info.start, cmd: info.cmd, key: sha256.Sum256(in[:])}
+	p.stream = newKeystream(r.seed, p.key, 0)
+	r.procs[pid] = p
 	return p
+}
+
+// procInfo is what names a process: its start time, parent and command line.
+type procInfo struct {
+	start uint64
+	ppid  int
+	cmd   [32]byte
+}
+
+// readProcInfo reads pid's procInfo; a process that is gone reads as zero.
+func readProcInfo(pid int) procInfo {
+	var info procInfo
+	dir := "/proc/" + strconv.Itoa(pid)
+	if b, err := os.ReadFile(dir + "/stat"); err == nil {
+		s := string(b)
+		// The command name may hold spaces and parentheses: fields start after the last ')'.
+		if i := strings.LastIndexByte(s, ')'); i >= 0 {
+			if f := strings.Fields(s[i+1:]); len(f) >= 20 {
+				info.ppid, _ = strconv.Atoi(f[1])
+				info.start, _ = strconv.ParseUint(f[19], 10, 64)
+			}
+		}
+	}
+	if b, err := os.ReadFile(dir + "/cmdline"); err == nil {
+		info.cmd = sha256.Sum256(b)
+	}
+	return info
 }
 
 // Syscalls are getrandom, and mmap to keep the vDSO getrandom out of use.
@@ -174,26 +225,6 @@ func (r *random) Syscall(_ context.Context, call *shim.Call) (shim.SyscallResult
 	return shim.Return(int64(done)), nil
 }
 
-// procStartTime is field 22 of /proc/<pid>/stat, 0 when it cannot be read.
-func procStartTime(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	// The command name may hold spaces and parentheses: fields start after the last ')'.
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(f[19], 10, 64)
-	return v
-}
-
 // keystream is AES-256 in counter mode under a key derived from the seed and the stream's
 // place: a stream of CSPRNG quality that any position of can be computed directly.
 type keystream struct {
@@ -201,14 +232,15 @@ type keystream struct {
 	pos   uint64
 }
 
-// newKeystream derives stream (index, sub) of seed. sub 0 is a process's getrandom stream and
-// sub j+1 its j-th device open.
-func newKeystream(seed, index, sub uint64) *keystream {
-	var in [len("scrim random v1") + 24]byte
+// newKeystream derives stream sub of the process named proc. sub 0 is the process's getrandom
+// stream and sub j+1 its j-th device open.
+func newKeystream(seed uint64, proc [32]byte, sub uint64) *keystream {
+	var in [len("scrim random v1") + 8 + 32 + 8]byte
 	n := copy(in[:], "scrim random v1")
 	binary.LittleEndian.PutUint64(in[n:], seed)
-	binary.LittleEndian.PutUint64(in[n+8:], index)
-	binary.LittleEndian.PutUint64(in[n+16:], sub)
+	n += 8
+	n += copy(in[n:], proc[:])
+	binary.LittleEndian.PutUint64(in[n:], sub)
 	key := sha256.Sum256(in[:])
 	block, err := aes.NewCipher(key[:])
 	if err != nil {

@@ -224,14 +224,14 @@ func TestKeystream(t *testing.T) {
 	for _, seed := range []uint64{42, 43} {
 		for _, sub := range []uint64{0, 1} {
 			buf := make([]byte, 32)
-			_, _ = newKeystream(seed, 0, sub).Read(buf)
-			fmt.Fprintf(&b, "seed=%d index=0 sub=%d %s\n", seed, sub, hex.EncodeToString(buf))
+			_, _ = newKeystream(seed, [32]byte{}, sub).Read(buf)
+			fmt.Fprintf(&b, "seed=%d proc=0 sub=%d %s\n", seed, sub, hex.EncodeToString(buf))
 		}
 	}
 	golden(t, "random_stream.golden", []byte(b.String()))
 
 	t.Run("read_equals_read_at", func(t *testing.T) {
-		k := newKeystream(7, 3, 0)
+		k := newKeystream(7, [32]byte{3}, 0)
 		whole := make([]byte, 1000)
 		k.readAt(whole, 0)
 		var pieces []byte
@@ -243,7 +243,7 @@ func TestKeystream(t *testing.T) {
 		require.Equal(t, whole, pieces)
 	})
 	t.Run("never_ends", func(t *testing.T) {
-		n, err := io.CopyN(io.Discard, newKeystream(1, 0, 1), 10<<20)
+		n, err := io.CopyN(io.Discard, newKeystream(1, [32]byte{}, 1), 10<<20)
 		require.NoError(t, err)
 		require.Equal(t, int64(10<<20), n)
 	})
@@ -322,4 +322,40 @@ func TestGetrandom(t *testing.T) {
 		}
 		require.Equal(t, shim.ActNext, open(t, r, "/dev/null", unix.O_RDONLY).Action)
 	})
+}
+
+func TestRandomStreamsFollowTheProcessTree(t *testing.T) {
+	seed := uint64(42)
+	var kids []*exec.Cmd
+	for _, arg := range []string{"30", "31", "30"} {
+		c := exec.Command("sleep", arg)
+		require.NoError(t, c.Start())
+		kids = append(kids, c)
+	}
+	t.Cleanup(func() {
+		for _, c := range kids {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	})
+	a, b, a2 := kids[0].Process.Pid, kids[1].Process.Pid, kids[2].Process.Pid
+	sb := &fakeSandbox{pids: []int{os.Getpid(), a, b, a2}}
+	draw := func(r *random, pid int) string {
+		mem := &bufMem{base: 0x4000, buf: make([]byte, 8)}
+		res, err := r.Syscall(context.Background(), &shim.Call{
+			Nr: unix.SYS_GETRANDOM, Args: [6]uint64{mem.base, 8, 0}, PID: pid, TID: pid, Mem: mem})
+		require.NoError(t, err)
+		require.Equal(t, shim.Return(8), res)
+		return hex.EncodeToString(mem.buf)
+	}
+	fresh := func() *random {
+		return build(t, Options{RandomSeed: &seed}, idRandom, sb).(*random)
+	}
+	r1 := fresh()
+	first := map[int]string{a: draw(r1, a), b: draw(r1, b)}
+	r2 := fresh()
+	second := map[int]string{b: draw(r2, b), a: draw(r2, a)}
+	require.Equal(t, first, second, "siblings with different command lines do not depend on who draws first")
+	require.NotEqual(t, first[a], first[b])
+	require.NotEqual(t, first[a], draw(r1, a2), "an identical sibling gets its own stream")
 }
