@@ -31,7 +31,7 @@ func runOut(t *testing.T, cfg Config) (int, string, string) {
 		cfg.Stdin = devnull
 	}
 	if cfg.Log == nil {
-		cfg.Log = hclog.New(&hclog.LoggerOptions{Level: hclog.LevelFromString(os.Getenv("SCRIM_TEST_LOG")), Output: os.Stderr})
+		cfg.Log = testLogger()
 	}
 	s, err := New(cfg)
 	require.NoError(t, err)
@@ -42,6 +42,15 @@ func runOut(t *testing.T, cfg Config) (int, string, string) {
 	serr, err := os.ReadFile(errf.Name())
 	require.NoError(t, err)
 	return status, string(out), string(serr)
+}
+
+// testLogger logs warnings and errors, or the level SCRIM_TEST_LOG names.
+func testLogger() hclog.Logger {
+	level := hclog.Warn
+	if l := os.Getenv("SCRIM_TEST_LOG"); l != "" {
+		level = hclog.LevelFromString(l)
+	}
+	return hclog.New(&hclog.LoggerOptions{Level: level, Output: os.Stderr})
 }
 
 type fixedShim struct {
