@@ -74,7 +74,7 @@ func spellings(t *testing.T, target, links, read, write string) []probeCase {
 		rdonly   = "0"
 		wronly   = "0x1"
 		trunc    = "0x200"
-		creatx   = "0xc1"  // O_CREAT|O_EXCL|O_WRONLY
+		creatx   = "0xc1" // O_CREAT|O_EXCL|O_WRONLY
 		nofollow = "0x20000"
 		opath    = "0x200000"
 		odir     = "0x10000"
