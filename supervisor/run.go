@@ -37,14 +37,17 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	defer sock.Close()
 	stubEnd := os.NewFile(uintptr(pair[1]), "stub-socket")
 
+	s.cfg.Stdin = orDefault(s.cfg.Stdin, os.Stdin)
+	s.cfg.Stdout = orDefault(s.cfg.Stdout, os.Stdout)
+	s.cfg.Stderr = orDefault(s.cfg.Stderr, os.Stderr)
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        append([]string{stubArg0}, s.cfg.Args...),
 		Env:         s.cfg.Env,
 		Dir:         s.cfg.Dir,
-		Stdin:       orDefault(s.cfg.Stdin, os.Stdin),
-		Stdout:      orDefault(s.cfg.Stdout, os.Stdout),
-		Stderr:      orDefault(s.cfg.Stderr, os.Stderr),
+		Stdin:       s.cfg.Stdin,
+		Stdout:      s.cfg.Stdout,
+		Stderr:      s.cfg.Stderr,
 		ExtraFiles:  []*os.File{stubEnd},
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
@@ -254,7 +257,7 @@ func (s *Supervisor) forward(pid int, sigs chan os.Signal, done chan struct{}) {
 			return
 		case sig := <-sigs:
 			ss := sig.(syscall.Signal)
-			if (ss == unix.SIGINT || ss == unix.SIGQUIT) && fromOwnTerminal() {
+			if (ss == unix.SIGINT || ss == unix.SIGQUIT) && s.sharesTerminal() {
 				continue
 			}
 			if s.log.IsDebug() {
@@ -265,12 +268,17 @@ func (s *Supervisor) forward(pid int, sigs chan os.Signal, done chan struct{}) {
 	}
 }
 
-// fromOwnTerminal reports whether scrim's process group is the foreground of its terminal,
-// so a keyboard INT or QUIT reached the whole group, the child included.
-func fromOwnTerminal() bool {
+// sharesTerminal reports whether the child's terminal has scrim's process group in the
+// foreground, so a keyboard INT or QUIT reached the whole group, the child included. A child
+// that moved to its own group (an interactive shell with job control) gets everything
+// forwarded.
+func (s *Supervisor) sharesTerminal() bool {
 	pgrp := unix.Getpgrp()
-	for _, fd := range []int{0, 1, 2} {
-		fg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	for _, f := range []*os.File{s.cfg.Stdin, s.cfg.Stdout, s.cfg.Stderr} {
+		if f == nil {
+			continue
+		}
+		fg, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPGRP)
 		if err == nil {
 			return fg == pgrp
 		}

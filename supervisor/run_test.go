@@ -3,9 +3,16 @@ package supervisor
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
@@ -75,4 +82,68 @@ func TestRunSmoke(t *testing.T) {
 	t.Log(serr)
 	require.Equal(t, 3, status)
 	require.True(t, bytes.HasPrefix([]byte(out), []byte("127.0.0.1 fixed\nroot:")), out)
+}
+
+func TestExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	noexec := filepath.Join(dir, "noexec")
+	require.NoError(t, os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644))
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"own status", []string{"sh", "-c", "exit 3"}, 3},
+		{"success", []string{"true"}, 0},
+		{"killed by SIGKILL", []string{"sh", "-c", "kill -KILL $$"}, 137},
+		{"killed by SIGTERM", []string{"sh", "-c", "kill -TERM $$"}, 143},
+		{"not found in PATH", []string{"scrim-no-such-command"}, 127},
+		{"absolute path not found", []string{"/nonexistent"}, 127},
+		{"not executable", []string{noexec}, 126},
+		{"a directory", []string{dir}, 126},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, _, _ := runOut(t, Config{Args: tt.args})
+			require.Equal(t, tt.want, status)
+		})
+	}
+}
+
+func TestSignalsForwarded(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT, syscall.SIGWINCH} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			ready := filepath.Join(dir, "ready")
+			name := strings.TrimPrefix(unix.SignalName(sig), "SIG")
+			script := fmt.Sprintf("trap 'exit 42' %s; echo > %s; while :; do sleep 0.02; done", name, ready)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					if _, err := os.Stat(ready); err == nil {
+						syscall.Kill(os.Getpid(), sig)
+						return
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}()
+			status, _, _ := runOut(t, Config{Args: []string{"sh", "-c", script}})
+			<-done
+			require.Equal(t, 42, status)
+		})
+	}
+}
+
+func TestOrphansReapedAndKilled(t *testing.T) {
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "pid")
+	// The background sleep is orphaned when sh exits; scrim must kill and reap it.
+	status, _, _ := runOut(t, Config{Args: []string{"sh", "-c", fmt.Sprintf("sleep 1000 & echo $! > %s; exit 5", pidfile)}})
+	require.Equal(t, 5, status)
+	b, err := os.ReadFile(pidfile)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	require.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "orphan %d still exists", pid)
 }
