@@ -115,7 +115,7 @@ func TestRun_Audit(t *testing.T) {
 
 // TestRun_Signals sends each signal to scrim and expects the child's trap to see it.
 func TestRun_Signals(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGQUIT} {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT, syscall.SIGWINCH} {
 		name := strings.TrimPrefix(sigName(sig), "SIG")
 		t.Run(name, func(t *testing.T) {
 			script := `trap 'echo got ` + name + `; exit 7' ` + name + `; echo ready; while :; do sleep 0.05; done`
@@ -171,8 +171,12 @@ func sigName(s syscall.Signal) string {
 		return "SIGHUP"
 	case syscall.SIGUSR1:
 		return "SIGUSR1"
+	case syscall.SIGUSR2:
+		return "SIGUSR2"
 	case syscall.SIGQUIT:
 		return "SIGQUIT"
+	case syscall.SIGWINCH:
+		return "SIGWINCH"
 	}
 	return s.String()
 }
