@@ -55,6 +55,8 @@ type Resolver struct {
 	// protectedSymlinks is fs.protected_symlinks, read once: the walk follows symlinks
 	// itself and must apply may_follow_link like the kernel.
 	protectedSymlinks bool
+	// noFast turns the fast path off, so that tests cover the component walk alone.
+	noFast bool
 }
 
 // ident is what namei's path_equal compares: the mount and the directory entry (a directory

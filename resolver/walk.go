@@ -70,7 +70,7 @@ func (w *walker) run() error {
 	if err := w.start(); err != nil {
 		return err
 	}
-	if w.r.shared && in.Resolve&(resolveBeneath|resolveInRoot) == 0 && fastEligible(in) {
+	if !w.r.noFast && w.r.shared && in.Resolve&(resolveBeneath|resolveInRoot) == 0 && fastEligible(in) {
 		if done, err := w.fast(); done || err != nil {
 			return err
 		}
