@@ -1,0 +1,509 @@
+package builtin
+
+// End-to-end tests: each runs `scrim run [flags] -- CMD` with the scrim binary built once in
+// TestMain, and asserts what real programs print. They import nothing of the supervisor.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	scrimBin string // the scrim binary, built by TestMain
+	scrimErr error  // why it could not be built
+	scrimTmp string
+	python   = "/usr/bin/python3"
+	goHelper struct {
+		once sync.Once
+		path string
+		err  error
+	}
+	javaHelper struct {
+		once sync.Once
+		dir  string
+		err  error
+	}
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "scrim-builtin-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: make temp dir:", err)
+		os.Exit(2)
+	}
+	scrimTmp = dir
+	scrimBin = filepath.Join(dir, "scrim")
+	cmd := exec.Command("go", "build", "-o", scrimBin, "github.com/scrim-sandbox/scrim/cmd/scrim")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		scrimErr = fmt.Errorf("go build ./cmd/scrim: %w\n%s", err, out)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// scrimResult is what one sandboxed run printed.
+type scrimResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// runScrim runs `scrim run flags -- args` and returns its output and exit status.
+func runScrim(t *testing.T, flags []string, args ...string) scrimResult {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: skipped with -short")
+	}
+	require.NoError(t, scrimErr)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	argv := append(append([]string{"run"}, flags...), "--")
+	cmd := exec.CommandContext(ctx, scrimBin, append(argv, args...)...)
+	cmd.Dir = scrimTmp
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		require.True(t, ok, "run scrim: %v", err)
+		code = ee.ExitCode()
+	}
+	return scrimResult{stdout.String(), stderr.String(), code}
+}
+
+// sh runs a shell script in the sandbox and requires it to succeed.
+func sh(t *testing.T, flags []string, script string) string {
+	t.Helper()
+	r := runScrim(t, flags, "/bin/sh", "-c", script)
+	require.Equal(t, 0, r.code, "script %q\nstdout: %s\nstderr: %s", script, r.stdout, r.stderr)
+	return r.stdout
+}
+
+// py runs a Python program in the sandbox and requires it to succeed.
+func py(t *testing.T, flags []string, program string) string {
+	t.Helper()
+	if _, err := os.Stat(python); err != nil {
+		t.Skipf("needs %s: %v", python, err)
+	}
+	r := runScrim(t, flags, python, "-I", "-c", program)
+	require.Equal(t, 0, r.code, "python %q\nstdout: %s\nstderr: %s", program, r.stdout, r.stderr)
+	return r.stdout
+}
+
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("needs %s in PATH (apt-get install it)", name)
+	}
+	return p
+}
+
+// buildGoHelper builds a static Go program that prints runtime.NumCPU() and 16 bytes of
+// crypto/rand, the latter through the vDSO getrandom when the runtime can map its state.
+func buildGoHelper(t *testing.T) string {
+	t.Helper()
+	goHelper.once.Do(func() {
+		dir := filepath.Join(scrimTmp, "gohelper")
+		if goHelper.err = os.MkdirAll(dir, 0o755); goHelper.err != nil {
+			return
+		}
+		src := `package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+)
+
+func main() {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	fmt.Println(runtime.NumCPU(), hex.EncodeToString(b))
+}
+`
+		files := map[string]string{"main.go": src, "go.mod": "module gohelper\n\ngo 1.24\n"}
+		for name, body := range files {
+			if goHelper.err = os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); goHelper.err != nil {
+				return
+			}
+		}
+		goHelper.path = filepath.Join(dir, "gohelper")
+		cmd := exec.Command("go", "build", "-o", goHelper.path, ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			goHelper.err = fmt.Errorf("go build helper: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, goHelper.err)
+	return goHelper.path
+}
+
+// buildJavaHelper compiles a class that prints Runtime.availableProcessors().
+func buildJavaHelper(t *testing.T) string {
+	t.Helper()
+	javac := needTool(t, "javac")
+	needTool(t, "java")
+	javaHelper.once.Do(func() {
+		dir := filepath.Join(scrimTmp, "java")
+		if javaHelper.err = os.MkdirAll(dir, 0o755); javaHelper.err != nil {
+			return
+		}
+		src := "public class Cpus { public static void main(String[] a) { " +
+			"System.out.println(Runtime.getRuntime().availableProcessors()); } }\n"
+		if javaHelper.err = os.WriteFile(filepath.Join(dir, "Cpus.java"), []byte(src), 0o644); javaHelper.err != nil {
+			return
+		}
+		if out, err := exec.Command(javac, "-d", dir, filepath.Join(dir, "Cpus.java")).CombinedOutput(); err != nil {
+			javaHelper.err = fmt.Errorf("javac: %w\n%s", err, out)
+		}
+		javaHelper.dir = dir
+	})
+	require.NoError(t, javaHelper.err)
+	return javaHelper.dir
+}
+
+func TestE2EHosts(t *testing.T) {
+	hostHosts, err := os.ReadFile("/etc/hosts")
+	require.NoError(t, err)
+	// Names the host's own file has that the sandbox's must not.
+	var hostOnly []string
+	for _, line := range strings.Split(string(hostHosts), "\n") {
+		_, names, err := parseHostsLine(line)
+		if err != nil {
+			continue
+		}
+		for _, n := range names {
+			if n != "localhost" {
+				hostOnly = append(hostOnly, n)
+			}
+		}
+	}
+
+	t.Run("cat_every_spelling", func(t *testing.T) {
+		out := sh(t, nil, `for p in /etc/hosts //etc//hosts /etc/../etc/hosts /etc/./hosts /proc/self/root/etc/hosts; do
+			echo "== $p"; cat "$p" || exit 1; done; cd /etc && echo "== relative" && cat hosts`)
+		for _, block := range strings.Split(out, "== ")[1:] {
+			_, body, _ := strings.Cut(block, "\n")
+			require.Equal(t, hostsLoopback, body, "block %q", block)
+		}
+	})
+	t.Run("dirfd_and_openat2", func(t *testing.T) {
+		out := py(t, nil, `import os
+d = os.open("/etc", os.O_RDONLY | os.O_DIRECTORY)
+fd = os.open("hosts", os.O_RDONLY, dir_fd=d)
+print(os.read(fd, 4096).decode(), end="")`)
+		require.Equal(t, hostsLoopback, out)
+	})
+	t.Run("getent", func(t *testing.T) {
+		needTool(t, "getent")
+		out := sh(t, nil, "getent hosts localhost")
+		require.Regexp(t, `^(::1|127\.0\.0\.1)\s+localhost\n$`, out)
+		for _, n := range hostOnly {
+			r := runScrim(t, nil, "getent", "hosts", n)
+			require.NotEqual(t, 0, r.code, "the host's entry %s must not resolve: %s", n, r.stdout)
+		}
+	})
+	t.Run("getaddrinfo", func(t *testing.T) {
+		out := py(t, nil, `import socket
+print(sorted({a[4][0] for a in socket.getaddrinfo("localhost", 80)}))`)
+		require.Equal(t, "['127.0.0.1', '::1']\n", out)
+	})
+	t.Run("net_allow", func(t *testing.T) {
+		flags := []string{"--net-allow", "pinned.test=198.51.100.7", "--net-allow", "localhost"}
+		out := sh(t, flags, "cat /etc/hosts; getent hosts pinned.test")
+		require.Contains(t, out, "198.51.100.7 pinned.test\n")
+		require.True(t, strings.HasPrefix(out, hostsLoopback), out)
+		require.Equal(t, 1, strings.Count(out, "127.0.0.1 localhost\n"), "no duplicate lines")
+		require.Regexp(t, `198\.51\.100\.7\s+pinned\.test\n$`, out)
+		for _, n := range hostOnly {
+			require.NotContains(t, out, n)
+		}
+	})
+	t.Run("net_allow_unresolvable_is_startup_error", func(t *testing.T) {
+		r := runScrim(t, []string{"--net-allow", "no-such-host.invalid"}, "true")
+		require.Equal(t, 125, r.code)
+		require.Contains(t, r.stderr, "no-such-host.invalid")
+	})
+}
+
+func TestE2EWritesToServedFilesFail(t *testing.T) {
+	before, err := os.ReadFile("/etc/hosts")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		after, err := os.ReadFile("/etc/hosts")
+		if err == nil && !bytes.Equal(before, after) {
+			_ = os.WriteFile("/etc/hosts", before, 0o644)
+			t.Errorf("the host's /etc/hosts changed: restored it")
+		}
+	})
+	out := py(t, []string{"--hostname", "box", "--cpus", "1"}, `import errno, os
+for path in ["/etc/hosts", "/etc/hostname", "/proc/cpuinfo"]:
+    for name, flags in [("wronly", os.O_WRONLY), ("rdwr", os.O_RDWR), ("trunc", os.O_RDONLY | os.O_TRUNC),
+                        ("creat", os.O_WRONLY | os.O_CREAT), ("append", os.O_WRONLY | os.O_APPEND)]:
+        try:
+            os.close(os.open(path, flags, 0o644))
+            print(path, name, "opened")
+        except OSError as e:
+            print(path, name, errno.errorcode[e.errno])
+    try:
+        os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        print(path, "directory", "opened")
+    except OSError as e:
+        print(path, "directory", errno.errorcode[e.errno])
+fd = os.open("/etc/hosts", os.O_RDONLY)
+st = os.fstat(fd)
+import mmap
+m = mmap.mmap(fd, st.st_size, prot=mmap.PROT_READ)
+print("size", st.st_size, "mmap", m[:9].decode(), "seek", os.lseek(fd, 10, os.SEEK_SET), os.read(fd, 9).decode())`)
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case f[0] == "size":
+			require.Equal(t, fmt.Sprintf("size %d mmap 127.0.0.1 seek 10 localhost", len(hostsLoopback)), line)
+		case f[1] == "directory":
+			require.Equal(t, "ENOTDIR", f[2], line)
+		default:
+			require.Equal(t, "EROFS", f[2], line)
+		}
+	}
+	after, err := os.ReadFile("/etc/hosts")
+	require.NoError(t, err)
+	require.Equal(t, before, after, "the host's /etc/hosts is byte-for-byte unchanged")
+}
+
+func TestE2EHostname(t *testing.T) {
+	probe := `hostname; uname -n; cat /etc/hostname; cat /proc/sys/kernel/hostname; cat /etc/../etc/hostname`
+	tests := []struct {
+		name  string
+		flags []string
+		want  string
+	}{
+		{"flag", []string{"--hostname", "box"}, "box"},
+		{"default", nil, DefaultHostname},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := sh(t, tt.flags, probe)
+			require.Equal(t, strings.Repeat(tt.want+"\n", 5), out)
+			require.Equal(t, tt.want+"\n", py(t, tt.flags, "import socket; print(socket.gethostname())"))
+		})
+	}
+	t.Run("sethostname_fails", func(t *testing.T) {
+		out := py(t, nil, `import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+print(libc.sethostname(b"evil", 4), errno.errorcode[ctypes.get_errno()])`)
+		require.Equal(t, "-1 EPERM\n", out)
+	})
+}
+
+func TestE2ECPU(t *testing.T) {
+	flags := []string{"--cpus", "1"}
+	t.Run("coreutils_and_getconf", func(t *testing.T) {
+		out := sh(t, flags, "nproc; nproc --all; getconf _NPROCESSORS_ONLN; getconf _NPROCESSORS_CONF")
+		require.Equal(t, "1\n1\n1\n1\n", out)
+	})
+	t.Run("python", func(t *testing.T) {
+		require.Equal(t, "1 1\n", py(t, flags, "import os; print(os.cpu_count(), len(os.sched_getaffinity(0)))"))
+	})
+	t.Run("go", func(t *testing.T) {
+		r := runScrim(t, flags, buildGoHelper(t))
+		require.Equal(t, 0, r.code, r.stderr)
+		require.True(t, strings.HasPrefix(r.stdout, "1 "), r.stdout)
+	})
+	t.Run("node", func(t *testing.T) {
+		node := needTool(t, "node")
+		r := runScrim(t, flags, node, "-e", "console.log(require('os').cpus().length)")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, "1\n", r.stdout)
+	})
+	t.Run("java", func(t *testing.T) {
+		dir := buildJavaHelper(t)
+		r := runScrim(t, flags, "java", "-Xshare:auto", "-cp", dir, "Cpus")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, "1\n", r.stdout)
+	})
+	t.Run("lscpu", func(t *testing.T) {
+		needTool(t, "lscpu")
+		out := sh(t, flags, "lscpu")
+		require.Regexp(t, `(?m)^CPU\(s\):\s+1$`, out)
+		require.Regexp(t, `(?m)^On-line CPU\(s\) list:\s+0$`, out)
+		require.Regexp(t, `(?m)^Core\(s\) per socket:\s+1$`, out)
+	})
+	t.Run("files_every_spelling", func(t *testing.T) {
+		out := sh(t, flags, `grep -c ^processor /proc/cpuinfo; grep -c ^processor /proc/self/../cpuinfo;
+			cd /proc && grep -c ^processor ./cpuinfo; grep -c '^cpu[0-9]' /proc/stat;
+			cat /sys/devices/system/cpu/online //sys/devices/system/cpu/possible /sys/devices/system/../system/cpu/present;
+			ls /sys/devices/system/cpu | grep -c '^cpu[0-9][0-9]*$'`)
+		require.Equal(t, "1\n1\n1\n1\n0\n0\n0\n1\n", out)
+	})
+	t.Run("really_confined", func(t *testing.T) {
+		out := sh(t, flags, "grep Cpus_allowed_list /proc/self/status; sh -c 'grep Cpus_allowed_list /proc/self/status'")
+		require.Regexp(t, `^Cpus_allowed_list:\s+\d+\nCpus_allowed_list:\s+\d+\n$`, out)
+	})
+}
+
+func TestE2EMemory(t *testing.T) {
+	flags := []string{"--memory", "256M"}
+	t.Run("free", func(t *testing.T) {
+		needTool(t, "free")
+		out := sh(t, flags, "free -m")
+		require.Regexp(t, `(?m)^Mem:\s+256\s`, out)
+	})
+	t.Run("python_sysconf", func(t *testing.T) {
+		out := py(t, flags, `import os; print(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))`)
+		require.Equal(t, "268435456\n", out)
+	})
+	t.Run("meminfo_spellings", func(t *testing.T) {
+		out := sh(t, flags, "head -1 /proc/meminfo; head -1 /proc/self/../meminfo")
+		require.Equal(t, strings.Repeat("MemTotal:         262144 kB\n", 2), out)
+	})
+}
+
+func TestE2ERandom(t *testing.T) {
+	type sample struct{ head, char, python, goRand string }
+	take := func(t *testing.T, seed string) sample {
+		flags := []string{"--random-seed", seed}
+		var s sample
+		s.head = sh(t, flags, "head -c 16 /dev/urandom | od -An -tx1")
+		s.char = sh(t, flags, "head -c 16 /dev/char/1:9 | od -An -tx1; head -c 16 /dev/random | od -An -tx1")
+		s.python = py(t, flags, "import os, secrets; print(os.urandom(16).hex(), secrets.token_hex(16))")
+		r := runScrim(t, flags, buildGoHelper(t))
+		require.Equal(t, 0, r.code, r.stderr)
+		s.goRand = r.stdout
+		return s
+	}
+	first := take(t, "42")
+	for i := 0; i < 2; i++ {
+		require.Equal(t, first, take(t, "42"), "run %d with the same seed", i+2)
+	}
+	other := take(t, "43")
+	require.NotEqual(t, first.head, other.head)
+	require.NotEqual(t, first.python, other.python)
+	require.NotEqual(t, first.goRand, other.goRand)
+	require.Regexp(t, regexp.MustCompile(`^( [0-9a-f]{2}){16}\n$`), first.head)
+
+	t.Run("never_ends", func(t *testing.T) {
+		out := sh(t, []string{"--random-seed", "42"}, "head -c 10485760 /dev/urandom | wc -c")
+		require.Equal(t, "10485760", strings.TrimSpace(out))
+	})
+	t.Run("unseeded_is_random", func(t *testing.T) {
+		a := sh(t, nil, "head -c 16 /dev/urandom | od -An -tx1")
+		b := sh(t, nil, "head -c 16 /dev/urandom | od -An -tx1")
+		require.NotEqual(t, a, b)
+	})
+}
+
+func TestE2EProcPID(t *testing.T) {
+	sib := exec.Command("sleep", "120")
+	require.NoError(t, sib.Start())
+	t.Cleanup(func() { _ = sib.Process.Kill(); _ = sib.Wait() })
+	sibPid := strconv.Itoa(sib.Process.Pid)
+
+	// The script prints scrim's pid (its parent's parent is not visible: $PPID is scrim,
+	// since sh is the sandbox's first process), the /proc listing, and what opening foreign
+	// pids gives.
+	out := sh(t, nil, `echo "scrim $PPID"; echo "self $$"
+		echo "list $(ls /proc | grep -E '^[0-9]+$' | tr '\n' ' ')"
+		for p in `+sibPid+` $PPID 1; do
+			if cat /proc/$p/cmdline >/dev/null 2>&1; then echo "open $p ok"; else echo "open $p fail"; fi
+			if ls /proc/$p >/dev/null 2>&1; then echo "dir $p ok"; else echo "dir $p fail"; fi
+		done`)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	fields := map[string]string{}
+	for _, l := range lines {
+		k, v, _ := strings.Cut(l, " ")
+		if k == "open" || k == "dir" {
+			fields[l] = ""
+			continue
+		}
+		fields[k] = strings.TrimSpace(v)
+	}
+	scrimPid, self := fields["scrim"], fields["self"]
+	listed := strings.Fields(fields["list"])
+	require.Contains(t, listed, self, "the sandbox sees itself")
+	for _, foreign := range []string{sibPid, scrimPid, "1"} {
+		require.NotContains(t, listed, foreign, "pid %s is listed", foreign)
+		require.Contains(t, fields, "open "+foreign+" fail")
+		require.Contains(t, fields, "dir "+foreign+" fail")
+	}
+
+	t.Run("python_listdir_and_enoent", func(t *testing.T) {
+		out := py(t, nil, `import errno, os
+pids = [n for n in os.listdir("/proc") if n.isdigit()]
+print(sorted(pids) == sorted({str(os.getpid())} | set(pids)) and "`+sibPid+`" not in pids and "1" not in pids)
+for label, p in [("sibling", "`+sibPid+`"), ("init", "1"), ("scrim", str(os.getppid()))]:
+    try:
+        open("/proc/%s/status" % p).close()
+        print(label, "opened")
+    except OSError as e:
+        print(label, errno.errorcode[e.errno])`)
+		require.Equal(t, "True\nsibling ENOENT\ninit ENOENT\nscrim ENOENT\n", out)
+	})
+}
+
+func TestE2EProcDeny(t *testing.T) {
+	// The denied entries this host has; one that does not exist cannot be opened anyway.
+	var present []string
+	for _, p := range []string{"/proc/kallsyms", "/proc/keys", "/proc/kcore", "/proc/modules",
+		"/proc/timer_list", "/proc/sched_debug", "/sys/firmware", "/sys/kernel/security"} {
+		if _, err := os.Lstat(p); err == nil {
+			present = append(present, p)
+		}
+	}
+	if len(present) == 0 {
+		t.Skip("needs a host with at least one of the denied /proc or /sys entries")
+	}
+	secret := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("secret"), 0o644))
+	require.NoError(t, os.Chmod(filepath.Dir(secret), 0o755))
+	link := filepath.Join(filepath.Dir(secret), "link")
+	require.NoError(t, os.Symlink(present[0], link))
+
+	var prog strings.Builder
+	prog.WriteString("import errno, os\n")
+	prog.WriteString("def tryopen(label, path, **kw):\n")
+	prog.WriteString("    try:\n        os.close(os.open(path, os.O_RDONLY, **kw)); print(label, 'opened')\n")
+	prog.WriteString("    except OSError as e:\n        print(label, errno.errorcode[e.errno])\n")
+	for _, p := range present {
+		base := filepath.Base(p)
+		parent := filepath.Dir(p)
+		fmt.Fprintf(&prog, "tryopen(%q, %q)\n", p+" direct", p)
+		fmt.Fprintf(&prog, "tryopen(%q, %q)\n", p+" dotdot", parent+"/../"+filepath.Base(parent)+"/"+base)
+		fmt.Fprintf(&prog, "tryopen(%q, %q)\n", p+" slashes", "/"+strings.ReplaceAll(p, "/", "//"))
+		fmt.Fprintf(&prog, "tryopen(%q, %q)\n", p+" selfroot", "/proc/self/root"+p)
+		fmt.Fprintf(&prog, "d = os.open(%q, os.O_RDONLY | os.O_DIRECTORY)\n", parent)
+		fmt.Fprintf(&prog, "tryopen(%q, %q, dir_fd=d)\n", p+" dirfd", base)
+		fmt.Fprintf(&prog, "tryopen(%q, '/proc/self/fd/%%d/%s' %% d)\n", p+" fdlink", base)
+	}
+	fmt.Fprintf(&prog, "tryopen('symlink', %q)\n", link)
+	fmt.Fprintf(&prog, "tryopen('config', %q)\n", secret)
+	fmt.Fprintf(&prog, "tryopen('config_dir', %q)\n", filepath.Dir(secret))
+
+	cfg := filepath.Join(t.TempDir(), "scrim.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("deny = [%q]\n", filepath.Dir(secret))), 0o644))
+	require.NoError(t, os.Chmod(filepath.Dir(cfg), 0o755))
+	out := py(t, []string{"-c", cfg}, prog.String())
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		require.True(t, strings.HasSuffix(line, " EACCES"), "want EACCES: %s", line)
+	}
+	require.Equal(t, 6*len(present)+3, len(strings.Split(strings.TrimSpace(out), "\n")))
+}
