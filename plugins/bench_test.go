@@ -73,6 +73,9 @@ func BenchmarkDecision(b *testing.B) {
 		{"deny/plugin-wat", func(b *testing.B) shim.Handler {
 			return load(b, Spec{Name: "deny", Path: testdata("deny"), Paths: []string{"/etc/motd"}})
 		}},
+		{"deny/plugin-go", func(b *testing.B) shim.Handler {
+			return load(b, Spec{Name: "denykeys", Path: example("denykeys"), Paths: []string{"/etc/motd"}})
+		}},
 		{"serve/go", func(*testing.B) shim.Handler { return goHandler{serve: true} }},
 		{"serve/plugin-go", func(b *testing.B) shim.Handler {
 			return load(b, Spec{Name: "motd", Path: example("motd")})
