@@ -52,6 +52,7 @@ func (m *memory) read(p []byte, addr uint64) (int, error) {
 		} else {
 			n, err = processVMRead(m.tid, p[:chunk], addr)
 		}
+		n = max(n, 0)
 		total += n
 		if err != nil {
 			if errors.Is(err, unix.ESRCH) {

@@ -213,6 +213,19 @@ func setCapEff(eff uint64) error {
 	return nil
 }
 
+// capSysPtrace is CAP_SYS_PTRACE's bit: reading a child's memory and descriptors needs it
+// when the child runs as another user.
+const capSysPtrace = 1 << unix.CAP_SYS_PTRACE
+
+// canTrace makes sure the thread may read any child's memory: if scrim holds CAP_SYS_PTRACE
+// but the thread dropped it for the previous caller, the thread becomes scrim again.
+func (t *thread) canTrace() error {
+	if t.cur.CapEff&capSysPtrace == 0 && t.self.CapEff&capSysPtrace != 0 {
+		return t.become(&t.self)
+	}
+	return nil
+}
+
 // asSupervisor runs f with the supervisor's own credentials (for what only scrim may do:
 // reading /proc/<tid>/cwd, pidfd_getfd) and then puts the child's back.
 func (t *thread) asSupervisor(f func() error) error {

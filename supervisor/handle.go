@@ -92,6 +92,12 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys sh
 		return
 	}
 	c.tgid = tgid
+	// Reading another user's memory takes CAP_SYS_PTRACE, which the thread may have dropped
+	// for the previous caller.
+	if err := t.canTrace(); err != nil {
+		s.fail(c, err)
+		return
+	}
 	mem := &memory{listener: s.listener, id: n.ID, tid: tid, procMem: !s.features.ProcessVMReadv}
 	in, errno := interimDecode(sys, n.Data.Args, tid, tgid, mem)
 	c.spelled = in.Path

@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -103,13 +105,32 @@ func (l *loop) worker(ctx context.Context) {
 		if l.idle.Add(-1) == 0 {
 			l.spawn(ctx)
 		}
-		l.s.handle(ctx, t, &n, time.Now())
+		if !l.handle(ctx, t, &n) {
+			// The thread's credentials are unknown after a panic: let it die.
+			l.idle.Add(-1)
+			l.workers.Add(-1)
+			return
+		}
 		if l.idle.Add(1) > keepIdle && l.workers.Load() > minWorkers {
 			l.idle.Add(-1)
 			l.workers.Add(-1)
 			return
 		}
 	}
+}
+
+// handle answers n and reports false if handling panicked, after answering EIO: a bug in
+// scrim must fail the call closed, not take the sandbox down.
+func (l *loop) handle(ctx context.Context, t *thread, n *notif) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.log.Error("panic while answering a notification", "tid", n.Pid, "syscall", n.Data.Nr, "error", fmt.Sprint(p), "stack", string(debug.Stack()))
+			l.s.respond(n.ID, 0, unix.EIO, false)
+			ok = false
+		}
+	}()
+	l.s.handle(ctx, t, n, time.Now())
+	return true
 }
 
 // receive waits for the next notification. It returns false when the loop must stop: the
