@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -96,12 +98,33 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 			return nil, fmt.Errorf("load plugin %q from %s: the name is already used by %s", s.Name, where(s), prev)
 		}
 		seen[s.Name] = where(s)
-		p, err := loadPlugin(ctx, s, h.cache, h.log, sandbox)
+	}
+	// Plugins load in parallel: even from the cache, wazero validates every function of a
+	// module, which for a Go plugin is tens of milliseconds of CPU.
+	loaded := make([]*plugin, len(specs))
+	errs := make([]error, len(specs))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, s := range specs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			loaded[i], errs[i] = loadPlugin(ctx, s, h.cache, h.log, sandbox)
+		}()
+	}
+	wg.Wait()
+	for _, p := range loaded {
+		if p != nil {
+			h.plugins = append(h.plugins, p)
+		}
+	}
+	for _, err := range errs {
 		if err != nil {
 			h.Close(ctx)
 			return nil, err
 		}
-		h.plugins = append(h.plugins, p)
 	}
 	return h, nil
 }
