@@ -45,8 +45,14 @@ type result struct {
 // scrim runs the binary with args and an environment without the user's drop-in plugins.
 func scrim(t *testing.T, args ...string) result {
 	t.Helper()
+	return scrimEnv(t, testEnv(t), args...)
+}
+
+// scrimEnv runs the binary with args in the environment env.
+func scrimEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(scrimBin, args...)
-	cmd.Env = testEnv(t)
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	done := make(chan error, 1)
