@@ -12,6 +12,7 @@ import (
 
 	"github.com/scrim-sandbox/scrim/internal/audit"
 	"github.com/scrim-sandbox/scrim/internal/kernel"
+	"github.com/scrim-sandbox/scrim/resolver"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
@@ -52,6 +53,7 @@ type Supervisor struct {
 	features    kernel.Features
 	sandbox     *sandbox
 	chain       *chain
+	resolver    *resolver.Resolver
 	sysHandlers map[int]shim.SyscallHandler
 	filter      []unix.SockFilter
 	self        fsCred
@@ -182,7 +184,13 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 	if !s.ran.CompareAndSwap(false, true) {
 		return 125, errors.New("run supervisor: already ran")
 	}
+	r, err := resolver.New(resolver.Options{Root: s.sandbox.root, Log: s.log.Named("resolver")})
+	if err != nil {
+		return 125, fmt.Errorf("run supervisor: %w", err)
+	}
+	s.resolver = r
 	status, err := s.run(ctx)
+	r.Close()
 	for _, x := range s.lifecycle() {
 		if c, ok := x.h.(shim.Cleaner); ok {
 			if cerr := c.Cleanup(); cerr != nil {

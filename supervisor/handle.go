@@ -99,11 +99,10 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys sh
 		return
 	}
 	mem := &memory{listener: s.listener, id: n.ID, tid: tid, procMem: !s.features.ProcessVMReadv}
-	in, errno := interimDecode(sys, n.Data.Args, tid, tgid, mem)
+	in, err := resolver.Decode(int(n.Data.Nr), n.Data.Args, tgid, tid, mem)
 	c.spelled = in.Path
-	if errno != 0 {
-		c.verdict = "deny"
-		s.answerErrno(c, errno)
+	if err != nil {
+		s.failOrDeny(c, err)
 		return
 	}
 	ch := &child{s: s, t: t, tid: tid, tgid: tgid, id: n.ID}
@@ -117,16 +116,14 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys sh
 		s.fail(c, err)
 		return
 	}
-	req, errno := interimResolve(in, ch)
-	if tg, ok := req.Target.(*interimTarget); ok {
-		defer tg.close()
-	}
-	c.path = req.Path
-	if errno != 0 {
-		c.verdict = "deny"
-		s.answerErrno(c, errno)
+	res, err := s.resolver.Resolve(&in, ch)
+	if err != nil {
+		s.failOrDeny(c, err)
 		return
 	}
+	defer res.Close()
+	req := &res.Request
+	c.path = req.Path
 	d := s.chain.run(ctx, req)
 	c.handler = d.handler
 	if d.err != nil {
@@ -276,6 +273,17 @@ func (s *Supervisor) inject(c *opCall, f *os.File, flags int) {
 func (s *Supervisor) answerErrno(c *opCall, e unix.Errno) {
 	c.errno = e
 	s.respond(c.n.ID, 0, e, false)
+}
+
+// failOrDeny answers an error from the resolver: an errno meant for the child, or a failure
+// of scrim's (EIO).
+func (s *Supervisor) failOrDeny(c *opCall, err error) {
+	if e, ok := resolver.ChildErrno(err); ok {
+		c.verdict = "deny"
+		s.answerErrno(c, e)
+		return
+	}
+	s.fail(c, err)
 }
 
 // fail answers EIO for a supervisor-side failure, unless the call is already gone.

@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
 			fd = syscall(SYS_openat, dfd, path, flags, 0644);
 		} else if (!strcmp(op, "openat2")) {
 			struct open_how how = {.flags = flags, .resolve = resolve};
-			if (flags & (O_CREAT | __O_TMPFILE)) how.mode = 0644;
+			if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) how.mode = 0644;
 			fd = syscall(SYS_openat2, dfd, path, &how, sizeof how);
 		} else if (!strcmp(op, "creat")) {
 			fd = syscall(SYS_creat, path, 0644);
