@@ -507,3 +507,29 @@ func TestE2EProcDeny(t *testing.T) {
 	}
 	require.Equal(t, 6*len(present)+3, len(strings.Split(strings.TrimSpace(out), "\n")))
 }
+
+// TestE2EHammer lists /proc and reads served files from many processes and threads at once:
+// every listing must show every sandbox process it should and nothing foreign, and every read
+// must be whole.
+func TestE2EHammer(t *testing.T) {
+	out := py(t, []string{"--cpus", "1", "--random-seed", "7"}, `import os, threading, subprocess
+procs = [subprocess.Popen(["/bin/sh", "-c", "for i in 1 2 3 4 5; do ls /proc >/dev/null; cat /etc/hosts /proc/cpuinfo >/dev/null; done"]) for _ in range(8)]
+errors = []
+def worker():
+    for _ in range(30):
+        pids = {n for n in os.listdir("/proc") if n.isdigit()}
+        if str(os.getpid()) not in pids or "1" in pids:
+            errors.append("listing %r" % sorted(pids))
+        with open("/etc/hosts") as f:
+            if f.read() != "127.0.0.1 localhost\n::1 localhost\n":
+                errors.append("hosts")
+        with open("/dev/urandom", "rb") as f:
+            if len(f.read(4096)) != 4096:
+                errors.append("urandom")
+threads = [threading.Thread(target=worker) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+codes = [p.wait() for p in procs]
+print(errors[:3], codes)`)
+	require.Equal(t, "[] [0, 0, 0, 0, 0, 0, 0, 0]\n", out)
+}
