@@ -55,8 +55,8 @@ func TestDecodeRequest(t *testing.T) {
 		},
 		{name: "too short", blob: make([]byte, 10), wantErr: "shorter than its header"},
 		{
-			name: "path outside the request",
-			blob: blob("/x", "", func(b []byte) { binary.LittleEndian.PutUint32(b[52:], 1000) }),
+			name:    "path outside the request",
+			blob:    blob("/x", "", func(b []byte) { binary.LittleEndian.PutUint32(b[52:], 1000) }),
 			wantErr: "path outside the request",
 		},
 	}
