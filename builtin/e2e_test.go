@@ -256,7 +256,7 @@ func TestE2EWritesToServedFilesFail(t *testing.T) {
 		}
 	})
 	out := py(t, []string{"--hostname", "box", "--cpus", "1"}, `import errno, os
-for path in ["/etc/hosts", "/etc/hostname", "/proc/cpuinfo"]:
+for path in ["/etc/hosts", "/etc/hostname", "/proc/cpuinfo", "/proc/sys/kernel/hostname"]:
     for name, flags in [("wronly", os.O_WRONLY), ("rdwr", os.O_RDWR), ("trunc", os.O_RDONLY | os.O_TRUNC),
                         ("creat", os.O_WRONLY | os.O_CREAT), ("append", os.O_WRONLY | os.O_APPEND)]:
         try:

@@ -32,8 +32,6 @@ func TestProcDeny(t *testing.T) {
 		{"config_deny_sibling", "/srv/secretive", unix.O_RDONLY, false},
 		{"cpuinfo", "/proc/cpuinfo", unix.O_RDONLY, false},
 		{"proc_sys_read", "/proc/sys/kernel/ostype", unix.O_RDONLY, false},
-		{"proc_sys_write", "/proc/sys/kernel/ostype", unix.O_WRONLY, true},
-		{"sys_write", "/sys/devices/system/cpu/online", unix.O_RDWR, true},
 		{"core_pattern_read", "/proc/sys/kernel/core_pattern", unix.O_RDONLY, true},
 		{"etc", "/etc/passwd", unix.O_RDONLY, false},
 	}
@@ -45,6 +43,17 @@ func TestProcDeny(t *testing.T) {
 			} else {
 				require.Equal(t, shim.ActNext, res.Action)
 			}
+		})
+	}
+	for _, tt := range []struct{ name, path string }{
+		{"proc_sys", "/proc/sys/kernel/ostype"},
+		{"proc_sys_hostname", "/proc/sys/kernel/hostname"},
+		{"sys", "/sys/devices/system/cpu/online"},
+	} {
+		t.Run("write_protected_"+tt.name, func(t *testing.T) {
+			require.Equal(t, shim.Deny(unix.EROFS), open(t, h, tt.path, unix.O_WRONLY))
+			require.Equal(t, shim.Deny(unix.EROFS), open(t, h, tt.path, unix.O_RDONLY|unix.O_TRUNC))
+			require.Equal(t, shim.ActNext, open(t, h, tt.path, unix.O_RDONLY).Action)
 		})
 	}
 	t.Run("identity_under_another_name", func(t *testing.T) {

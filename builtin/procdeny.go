@@ -116,10 +116,14 @@ func (d *procDeny) Provision(env shim.Env) error {
 	return nil
 }
 
-// Open denies what the list names, whatever the flags.
+// Open denies what the list names, whatever the flags, and answers EROFS for writes to the
+// write-protected trees, as a container with a read-only /proc/sys and /sys would.
 func (d *procDeny) Open(_ context.Context, req *shim.Request) (shim.Result, error) {
 	if d.denied(req) {
 		return shim.Deny(unix.EACCES), nil
+	}
+	if req.WantsWrite() && writeProtectedObject(req) {
+		return shim.Deny(unix.EROFS), nil
 	}
 	return shim.Next(), nil
 }
@@ -131,27 +135,26 @@ func (d *procDeny) denied(req *shim.Request) bool {
 		}
 	}
 	obj := req.Object
-	if obj.Exists {
-		if _, ok := deniedFS[obj.FsType]; ok {
-			return true
-		}
-		if _, ok := d.ids[objectID(obj)]; ok {
-			return true
-		}
-		if _, ok := d.pseudo[pseudoID{obj.FsType, obj.Ino}]; ok && isPseudoFS(obj.FsType) {
+	if !obj.Exists {
+		return false
+	}
+	if _, ok := deniedFS[obj.FsType]; ok {
+		return true
+	}
+	if _, ok := d.ids[objectID(obj)]; ok {
+		return true
+	}
+	_, ok := d.pseudo[pseudoID{obj.FsType, obj.Ino}]
+	return ok && isPseudoFS(obj.FsType)
+}
+
+// writeProtectedObject reports whether req's object lies in /proc/sys or /sys, by path, or on
+// sysfs wherever it is mounted.
+func writeProtectedObject(req *shim.Request) bool {
+	for _, p := range writeProtected {
+		if under(req.Path, p) {
 			return true
 		}
 	}
-	if req.WantsWrite() {
-		for _, p := range writeProtected {
-			if under(req.Path, p) {
-				return true
-			}
-		}
-		if obj.Exists && isPseudoFS(obj.FsType) && !under(req.Path, "/proc") {
-			// /proc/sys or /sys mounted elsewhere.
-			return obj.FsType == unix.SYSFS_MAGIC
-		}
-	}
-	return false
+	return req.Object.Exists && req.Object.FsType == unix.SYSFS_MAGIC
 }
