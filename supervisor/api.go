@@ -44,6 +44,9 @@ type Config struct {
 	Log                   hclog.Logger
 	// Audit receives one record per mediated call; nil writes none.
 	Audit audit.Sink
+	// Image runs the child inside a root filesystem image (image.go); nil runs it on the
+	// host's root.
+	Image *ImageConfig
 }
 
 // Supervisor runs one sandboxed program.
@@ -72,6 +75,9 @@ func New(cfg Config) (*Supervisor, error) {
 	if len(cfg.Args) == 0 || cfg.Args[0] == "" {
 		return nil, errors.New("new supervisor: no command to run")
 	}
+	if err := prepareImage(&cfg); err != nil {
+		return nil, fmt.Errorf("new supervisor: %w", err)
+	}
 	log := cfg.Log
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -95,7 +101,7 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("new supervisor: %w", err)
 	}
 	s.self = self
-	s.sandbox = &sandbox{self: os.Getpid(), root: "/"}
+	s.sandbox = &sandbox{self: os.Getpid(), root: imageRootDir(&cfg)}
 
 	var notify []int
 	for _, h := range cfg.SyscallHandlers {
