@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -53,6 +54,9 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	}
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
+	}
+	if err := s.imageCmd(cmd); err != nil {
+		return 125, err
 	}
 	// Signals arriving while the child starts are kept and delivered once it runs.
 	sigs := make(chan os.Signal, 16)
@@ -133,6 +137,10 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, pid int, sigs
 		}
 	}
 
+	// In image mode the child's root exists only in its own mount namespace, from now on.
+	if err := s.imageResolver(pid); err != nil {
+		return 0, err
+	}
 	l, err := newLoop(s, s.listener)
 	if err != nil {
 		return 0, fmt.Errorf("start notification loop: %w", err)
@@ -202,6 +210,8 @@ func (s *Supervisor) stubFailed(msg []byte, pid int) (int, error) {
 func (s *Supervisor) reapAll(pid int) int {
 	status := 125
 	mainDone := false
+	var killed sync.WaitGroup
+	defer killed.Wait()
 	for {
 		var ws unix.WaitStatus
 		wpid, err := unix.Wait4(-1, &ws, 0, nil)
@@ -227,8 +237,13 @@ func (s *Supervisor) reapAll(pid int) int {
 		if !mainDone {
 			mainDone = true
 			s.log.Info("child exited", "pid", pid, "status", status)
-			// What the child left behind dies with it.
-			go s.killSandbox()
+			// What the child left behind dies with it. The killing runs beside this loop,
+			// which must keep reaping, and is over before the loop returns.
+			killed.Add(1)
+			go func() {
+				defer killed.Done()
+				s.killSandbox()
+			}()
 		}
 	}
 }

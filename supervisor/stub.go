@@ -58,6 +58,10 @@ func stub(args []string) (int, error) {
 	if err != nil {
 		return 125, err
 	}
+	// Enter the image, if any, while mount and pivot_root are still allowed.
+	if status, err := enterImage(args); err != nil {
+		return status, err
+	}
 	// Resolve the command before the filter exists: after it, only calls that are not
 	// notified may run, and a lookup stats and opens.
 	path, err := lookPath(args[0])
