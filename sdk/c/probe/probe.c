@@ -1,0 +1,88 @@
+/*
+ * probe is the C SDK's test plugin. It answers every verdict the ABI has, chosen by the path,
+ * so that one Go table (sdk/conformance) checks the C, Rust and AssemblyScript SDKs alike:
+ *
+ *   /probe/next, /probe/real, /probe/fail   those verdicts
+ *   /probe/deny/N                           deny with errno N
+ *   /probe/greeting                         the configured greeting ("hello" by default)
+ *   /probe/request                          every request field, served with mode 0640
+ *   /probe/upper/...                        the real file in upper case, or its read errno
+ *   /probe/big                              1 MiB + 1 byte, which scrim must refuse
+ *   anything else                           ENOENT
+ *
+ * A configuration key "refuse" makes init refuse with "refused: VALUE".
+ */
+#include <ctype.h>
+
+#include "../scrim.h"
+
+static const char *const claims[] = {"/probe/**", NULL};
+
+static char *greeting = "hello";
+
+static int init(void)
+{
+	char *why = scrim_config_dup("refuse");
+	if (why) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "refused: %s", why);
+		free(why);
+		return scrim_refuse(msg);
+	}
+	char *g = scrim_config_dup("greeting");
+	if (g)
+		greeting = g;
+	return 0;
+}
+
+static bool prefixed(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static scrim_verdict decide(const scrim_request *req)
+{
+	const char *p = req->path;
+	if (strcmp(p, "/probe/next") == 0)
+		return scrim_next();
+	if (strcmp(p, "/probe/real") == 0)
+		return scrim_real();
+	if (strcmp(p, "/probe/fail") == 0)
+		return scrim_fail("probe fails on purpose");
+	if (prefixed(p, "/probe/deny/"))
+		return scrim_deny(atoi(p + strlen("/probe/deny/")));
+	if (strcmp(p, "/probe/greeting") == 0) {
+		scrim_writef("%s\n", greeting);
+		return scrim_serve(NULL, 0);
+	}
+	if (strcmp(p, "/probe/request") == 0) {
+		scrim_writef("path=%s\nsandbox=%s\nsyscall=%d\nflags=%llu\nmode=%u\nobject_mode=%u\n"
+		             "pid=%d\ntid=%d\nuid=%u\ngid=%u\n",
+		             req->path, req->sandbox, (int)req->syscall, (unsigned long long)req->flags,
+		             req->mode, req->object_mode, req->pid, req->tid, req->uid, req->gid);
+		scrim_set_mode(0640);
+		return scrim_serve(NULL, 0);
+	}
+	if (prefixed(p, "/probe/upper/")) {
+		if (!req->has_real)
+			return scrim_read_real();
+		if (req->real_errno)
+			return scrim_deny(req->real_errno);
+		for (size_t i = 0; i < req->real_len; i++) {
+			char c = (char)toupper(req->real[i]);
+			scrim_write(&c, 1);
+		}
+		return scrim_serve(NULL, 0);
+	}
+	if (strcmp(p, "/probe/big") == 0) {
+		static char chunk[64 << 10];
+		memset(chunk, 'x', sizeof chunk);
+		for (int i = 0; i < 16; i++)
+			scrim_write(chunk, sizeof chunk);
+		return scrim_serve("!", 1);
+	}
+	return scrim_deny(SCRIM_ENOENT);
+}
+
+SCRIM_PLUGIN(.name = "probe-c", .version = "1.0.0", .claims = claims, .init = init,
+             .open = decide);

@@ -1,0 +1,179 @@
+// Package conformance_test checks that every guest SDK implements scrim's plugin ABI the same
+// way. Each SDK has a test plugin, its probe (sdk/LANG/probe), that answers every verdict
+// the ABI has, chosen by the path; one table runs against all of them through package
+// plugins, without a sandbox.
+//
+// The probes are checked in, so this test needs no guest toolchain. .ci/sdk-rebuild.sh
+// rebuilds them into a scratch tree and points SCRIM_WASM_ROOT at it to test the fresh builds.
+package conformance_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/plugins"
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+// probes names each SDK's test plugin, relative to the repository root.
+var probes = []struct{ lang, path string }{
+	{"c", "sdk/c/probe/probe.wasm"},
+	{"rust", "sdk/rust/probe/probe.wasm"},
+	{"assemblyscript", "sdk/assemblyscript/probe/probe.wasm"},
+}
+
+// wasmPath finds a checked-in module, or its fresh build under $SCRIM_WASM_ROOT.
+func wasmPath(rel string) string {
+	if root := os.Getenv("SCRIM_WASM_ROOT"); root != "" {
+		return filepath.Join(root, rel)
+	}
+	return filepath.Join("..", "..", rel)
+}
+
+var cacheDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "scrim-conformance-")
+	if err != nil {
+		panic(err)
+	}
+	cacheDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func load(t *testing.T, path string, cfg map[string]any) *plugins.Host {
+	t.Helper()
+	h, err := plugins.Load(context.Background(), []plugins.Spec{{Name: "probe", Path: path, Config: cfg}},
+		plugins.Options{CacheDir: cacheDir, Sandbox: "test-box"})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, h.Close(context.Background())) })
+	return h
+}
+
+// fileTarget opens a host file as the test process, standing in for the supervisor's open
+// with the child's credentials.
+type fileTarget string
+
+func (f fileTarget) Open(flags int, mode uint32) (*os.File, error) {
+	return os.OpenFile(string(f), flags, os.FileMode(mode))
+}
+
+func request(path string) *shim.Request {
+	return &shim.Request{
+		Syscall: shim.SysOpenat, PID: 42, TID: 43, Path: []byte(path),
+		Flags: unix.O_RDONLY | unix.O_CLOEXEC, Mode: 0o600,
+		Object: shim.Object{Exists: true, Mode: unix.S_IFREG | 0o644},
+		Cred:   shim.Cred{FSUID: 1000, FSGID: 100},
+	}
+}
+
+// served returns the content and permission bits of a Serve result.
+func served(t *testing.T, res shim.Result) (string, uint32) {
+	t.Helper()
+	require.Equal(t, shim.ActServe, res.Action)
+	f, ok := res.Content.(shim.File)
+	require.True(t, ok, "content is %T", res.Content)
+	defer f.F.Close()
+	var st unix.Stat_t
+	require.NoError(t, unix.Fstat(int(f.F.Fd()), &st))
+	data, err := io.ReadAll(f.F)
+	require.NoError(t, err)
+	return string(data), st.Mode & 0o777
+}
+
+func TestProbe(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "text")
+	require.NoError(t, os.WriteFile(text, []byte("Hello, World\nline 2\n"), 0o644))
+	missing := filepath.Join(dir, "missing")
+
+	tests := []struct {
+		name    string
+		cfg     map[string]any
+		path    string
+		target  string
+		want    shim.Result // for verdicts other than serve
+		content string      // for serve
+		mode    uint32      // for serve
+		fault   string      // for a plugin fault: text its error contains
+	}{
+		{name: "next", path: "/probe/next", want: shim.Next()},
+		{name: "real", path: "/probe/real", want: shim.Real()},
+		{name: "deny", path: "/probe/deny/13", want: shim.Deny(unix.EACCES)},
+		{name: "deny with the largest errno", path: "/probe/deny/133", want: shim.Deny(133)},
+		{name: "deny out of range is a fault", path: "/probe/deny/134", fault: "outside 1..133"},
+		{name: "fail carries its reason", path: "/probe/fail", fault: "probe fails on purpose"},
+		{name: "unknown path", path: "/probe/other", want: shim.Deny(unix.ENOENT)},
+		{name: "default greeting", path: "/probe/greeting", content: "hello\n", mode: 0o444},
+		{name: "configured greeting", cfg: map[string]any{"greeting": "good morning"},
+			path: "/probe/greeting", content: "good morning\n", mode: 0o444},
+		{name: "a number read as text", cfg: map[string]any{"greeting": int64(42)},
+			path: "/probe/greeting", content: "42\n", mode: 0o444},
+		{name: "every request field", path: "/probe/request", mode: 0o640, content: "path=/probe/request\n" +
+			"sandbox=test-box\nsyscall=2\nflags=524288\nmode=384\nobject_mode=33188\n" +
+			"pid=42\ntid=43\nuid=1000\ngid=100\n"},
+		{name: "transform the real file", path: "/probe/upper/text", target: text,
+			content: "HELLO, WORLD\nLINE 2\n", mode: 0o444},
+		{name: "the real file's errno", path: "/probe/upper/missing", target: missing,
+			want: shim.Deny(unix.ENOENT)},
+		{name: "content past the cap is a fault", path: "/probe/big", fault: "bytes of content"},
+	}
+	for _, p := range probes {
+		t.Run(p.lang, func(t *testing.T) {
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					h := load(t, wasmPath(p.path), tt.cfg)
+					req := request(tt.path)
+					if tt.target != "" {
+						req.Target = fileTarget(tt.target)
+					}
+					res, err := h.Decide(context.Background(), "probe", req)
+					switch {
+					case tt.fault != "":
+						require.Error(t, err)
+						require.Contains(t, err.Error(), tt.fault)
+					case tt.mode != 0:
+						require.NoError(t, err)
+						got, mode := served(t, res)
+						require.Equal(t, tt.content, got)
+						require.Equal(t, tt.mode, mode)
+					default:
+						require.NoError(t, err)
+						require.Equal(t, tt.want, res)
+					}
+				})
+			}
+			t.Run("init refuses with its reason", func(t *testing.T) {
+				_, err := plugins.Load(context.Background(),
+					[]plugins.Spec{{Name: "probe", Path: wasmPath(p.path), Config: map[string]any{"refuse": "no thanks"}}},
+					plugins.Options{CacheDir: cacheDir})
+				require.Error(t, err)
+				require.Contains(t, err.Error(), "refused: no thanks")
+			})
+			t.Run("claims", func(t *testing.T) {
+				h := load(t, wasmPath(p.path), nil)
+				require.Equal(t, []string{"/probe/**"}, h.Claims("probe"))
+				res, err := h.Decide(context.Background(), "probe", request("/elsewhere"))
+				require.ErrorIs(t, err, plugins.ErrNotClaimed)
+				require.Equal(t, shim.Next(), res)
+			})
+			t.Run("inspect", func(t *testing.T) {
+				r, err := plugins.Inspect(context.Background(), wasmPath(p.path), plugins.Options{})
+				require.NoError(t, err)
+				require.Empty(t, r.Problems)
+				require.Equal(t, "1", r.ABI)
+				require.True(t, strings.HasPrefix(r.Name, "probe-"), r.Name)
+				require.Equal(t, "1.0.0", r.Version)
+			})
+		})
+	}
+}
