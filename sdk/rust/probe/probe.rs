@@ -1,0 +1,78 @@
+//! probe is the Rust SDK's test plugin. It answers every verdict the ABI has, chosen by the
+//! path, so that one Go table (sdk/conformance) checks the C, Rust and AssemblyScript SDKs
+//! alike:
+//!
+//! - `/probe/next`, `/probe/real`, `/probe/fail`: those verdicts
+//! - `/probe/deny/N`: deny with errno N
+//! - `/probe/greeting`: the configured greeting ("hello" by default)
+//! - `/probe/request`: every request field, served with mode 0640
+//! - `/probe/upper/...`: the real file in upper case, or its read errno
+//! - `/probe/big`: 1 MiB + 1 byte, which scrim must refuse
+//! - anything else: ENOENT
+//!
+//! A configuration key "refuse" makes init refuse with "refused: VALUE".
+
+use scrim::{Config, Errno, Plugin, Request, Verdict};
+
+struct Probe {
+    greeting: String,
+}
+
+impl Plugin for Probe {
+    fn init(&mut self, config: &Config) -> Result<(), String> {
+        if let Some(why) = config.get("refuse") {
+            return Err(format!("refused: {}", why));
+        }
+        if let Some(g) = config.get("greeting") {
+            self.greeting = g;
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, req: &Request) -> Verdict {
+        let path = req.path_str().unwrap_or("");
+        match path {
+            "/probe/next" => Verdict::Next,
+            "/probe/real" => Verdict::Real,
+            "/probe/fail" => Verdict::Fail("probe fails on purpose".into()),
+            "/probe/greeting" => Verdict::serve(format!("{}\n", self.greeting)),
+            "/probe/request" => Verdict::serve(format!(
+                "path={}\nsandbox={}\nsyscall={}\nflags={}\nmode={}\nobject_mode={}\npid={}\ntid={}\nuid={}\ngid={}\n",
+                path,
+                req.sandbox,
+                req.syscall.number(),
+                req.flags,
+                req.mode,
+                req.object_mode,
+                req.pid,
+                req.tid,
+                req.uid,
+                req.gid
+            ))
+            .with_mode(0o640),
+            "/probe/big" => Verdict::serve(vec![b'x'; (1 << 20) + 1]),
+            _ => {
+                if let Some(n) = path.strip_prefix("/probe/deny/") {
+                    return Verdict::Deny(Errno(n.parse().unwrap_or(0)));
+                }
+                if path.starts_with("/probe/upper/") {
+                    return match &req.real {
+                        None => Verdict::ReadReal,
+                        Some(real) => match real.errno {
+                            Some(e) => Verdict::Deny(e),
+                            None => Verdict::serve(real.data.to_ascii_uppercase()),
+                        },
+                    };
+                }
+                Verdict::Deny(Errno::ENOENT)
+            }
+        }
+    }
+}
+
+scrim::plugin! {
+    name: "probe-rust",
+    version: "1.0.0",
+    claims: ["/probe/**"],
+    plugin: Probe { greeting: String::from("hello") },
+}
