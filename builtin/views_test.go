@@ -187,7 +187,8 @@ func TestSysinfo(t *testing.T) {
 
 func TestHostname(t *testing.T) {
 	h := build(t, Options{Hostname: "box"}, idHostname, &fakeSandbox{}).(*hostname)
-	for _, p := range []string{"/etc/hostname", "/proc/sys/kernel/hostname"} {
+	golden(t, "hostname_box.golden", served(t, h, "/etc/hostname"))
+	for _, p := range []string{"/etc/hostname", "/proc/sys/kernel/hostname", "/etc/../etc/hostname"} {
 		t.Run(p, func(t *testing.T) {
 			require.Equal(t, "box\n", string(served(t, h, p)))
 		})
