@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -59,4 +60,20 @@ func TestClaimErrors(t *testing.T) {
 			require.ErrorContains(t, err, tt.want)
 		})
 	}
+}
+
+func TestRateLimit(t *testing.T) {
+	var r rateLimit
+	now := time.Unix(1000, 0)
+	for i := 0; i < rateBurst; i++ {
+		ok, _ := r.allow(now)
+		require.True(t, ok)
+	}
+	for i := 0; i < 5; i++ {
+		ok, _ := r.allow(now)
+		require.False(t, ok)
+	}
+	ok, dropped := r.allow(now.Add(time.Second))
+	require.True(t, ok)
+	require.Equal(t, int64(5), dropped)
 }

@@ -57,6 +57,7 @@ type plugin struct {
 	faultRun atomic.Int32 // faults in a row
 	openTill atomic.Int64 // breaker open until this UnixNano
 	stats    counters
+	warnings rateLimit
 }
 
 var _ shim.Handler = (*plugin)(nil)
@@ -206,8 +207,10 @@ func (p *plugin) Open(ctx context.Context, req *shim.Request) (shim.Result, erro
 	p.stats.record(time.Since(start), f)
 	if f != nil {
 		p.tripped(f)
-		p.log.Warn("plugin failed", "shim", p.id, "pid", req.PID, "path", req.PathString(),
-			"error", f.err, "on_error", p.onError.String())
+		if ok, dropped := p.warnings.allow(start); ok {
+			p.log.Warn("plugin failed", "shim", p.id, "pid", req.PID, "path", req.PathString(),
+				"error", f.err, "on_error", p.onError.String(), "unlogged_before", dropped)
+		}
 		return p.onError.result(), nil
 	}
 	p.faultRun.Store(0)
@@ -548,4 +551,29 @@ func (c *counters) snapshot(name string) Stats {
 		Timeouts: c.timeouts.Load(), Broken: c.broken.Load(), Replaced: c.replaced.Load(),
 		Latency: time.Duration(c.latency.Load()), MaxLatency: time.Duration(c.maxLatency.Load()),
 	}
+}
+
+// rateLimit lets through at most rateBurst log lines per second, so that a broken plugin
+// under a busy program cannot flood scrim's log; it counts what it holds back.
+type rateLimit struct {
+	second  atomic.Int64
+	n       atomic.Int32
+	dropped atomic.Int64
+}
+
+const rateBurst = 10
+
+// allow reports whether a line may be logged at now, and how many were held back since the
+// last one that was.
+func (r *rateLimit) allow(now time.Time) (bool, int64) {
+	sec := now.Unix()
+	if r.second.Load() != sec {
+		r.second.Store(sec)
+		r.n.Store(0)
+	}
+	if r.n.Add(1) > rateBurst {
+		r.dropped.Add(1)
+		return false, 0
+	}
+	return true, r.dropped.Swap(0)
 }

@@ -156,6 +156,14 @@ func TestExamples(t *testing.T) {
 	}
 }
 
+// waitReady waits until every instance of p has started, so that a test counting traps
+// does not see a call that found no free instance while a replacement was starting.
+func waitReady(t *testing.T, p *plugin) {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(p.pool) == cap(p.pool) },
+		10*time.Second, time.Millisecond, "instances did not start")
+}
+
 func withTarget(r *shim.Request, path string) *shim.Request {
 	r.Target = fileTarget(path)
 	return r
@@ -371,6 +379,7 @@ func TestBrokenAtRun(t *testing.T) {
 			p := load(t, Spec{Name: tt.module, Path: testdata(tt.module), OnError: tt.onError,
 				Timeout: 50 * time.Millisecond, MemoryBytes: 4 << 20, Instances: 1})
 			for i := 0; i < 2; i++ {
+				waitReady(t, p)
 				start := time.Now()
 				res, err := p.Open(context.Background(), request("/t/x", unix.O_RDONLY))
 				require.NoError(t, err)
@@ -395,6 +404,9 @@ func TestBrokenAtRun(t *testing.T) {
 func TestCircuitBreaker(t *testing.T) {
 	p := load(t, Spec{Name: "trap", Path: testdata("trap"), Instances: 1})
 	for i := 0; i < breakAfter+3; i++ {
+		if i < breakAfter {
+			waitReady(t, p)
+		}
 		res, err := p.Open(context.Background(), request("/t/x", unix.O_RDONLY))
 		require.NoError(t, err)
 		require.Equal(t, shim.Deny(unix.EIO), res)
@@ -404,6 +416,7 @@ func TestCircuitBreaker(t *testing.T) {
 	require.Equal(t, uint64(3), s.Broken)
 	// After the pause one trial call goes through again.
 	p.openTill.Store(time.Now().Add(-time.Second).UnixNano())
+	waitReady(t, p)
 	_, err := p.Open(context.Background(), request("/t/x", unix.O_RDONLY))
 	require.NoError(t, err)
 	require.Equal(t, uint64(breakAfter+1), p.stats.snapshot("").Traps)
