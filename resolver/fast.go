@@ -14,12 +14,12 @@ import (
 //     process's entries, which the caller would not pass;
 //   - O_CREAT with a trailing slash, which the kernel refuses with EISDIR before it looks at
 //     the last component.
-func fastEligible(in *Input) bool {
-	if in.Flags&unix.O_CREAT != 0 && in.Path[len(in.Path)-1] == '/' {
+func fastEligible(path []byte, flags uint64) bool {
+	if len(path) == 0 || flags&unix.O_CREAT != 0 && path[len(path)-1] == '/' {
 		return false
 	}
 	var dotdot, numeric bool
-	for p := in.Path; len(p) > 0; {
+	for p := path; len(p) > 0; {
 		p = skipSlashes(p)
 		name := p
 		if i := bytes.IndexByte(p, '/'); i >= 0 {
@@ -77,13 +77,14 @@ func (w *walker) fast() (done bool, err error) {
 			unix.Close(fd)
 			return w.fastParent()
 		}
-		if onProc(fd) {
+		fsType, proc := onProc(fd)
+		if proc {
 			unix.Close(fd)
 			return false, nil
 		}
 		path := lexical(w.path, in.Path)
 		w.setCur(handle{fd: fd}, &st)
-		w.path = path
+		w.path, w.fsType = path, fsType
 		return true, nil
 	case unix.ENOENT:
 		return w.fastParent()
@@ -91,6 +92,43 @@ func (w *walker) fast() (done bool, err error) {
 		return false, nil
 	}
 	return true, err
+}
+
+// fastRest tries to resolve what is left after a symlink in one openat2 from w.cur, with the
+// same reasoning as fast. It reports whether it did; if not, the walk goes on unchanged.
+func (w *walker) fastRest(rest []byte) (bool, error) {
+	in := w.in
+	if !fastEligible(rest, in.Flags) {
+		return false, nil
+	}
+	how := unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_NOFOLLOW,
+		Resolve: resolveNoSymlinks | resolveNoMagiclinks | in.Resolve&resolveNoXdev,
+	}
+	w.namez = cpath(w.namez, rest)
+	fd, err := openat2(w.cur.fd, w.namez, &how)
+	if err != nil {
+		return false, nil
+	}
+	var st unix.Statx_t
+	if err := statFd(fd, &st); err != nil {
+		unix.Close(fd)
+		return true, err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK && in.Flags&unix.O_NOFOLLOW == 0 &&
+		in.Flags&(unix.O_CREAT|unix.O_EXCL) != unix.O_CREAT|unix.O_EXCL {
+		unix.Close(fd)
+		return false, nil
+	}
+	fsType, proc := onProc(fd)
+	if proc {
+		unix.Close(fd)
+		return false, nil
+	}
+	path := lexical(w.path, rest)
+	w.setCur(handle{fd: fd}, &st)
+	w.path, w.fsType = path, fsType
+	return true, nil
 }
 
 // fastParent resolves all but the last component the fast way, then walks the last one.
@@ -120,20 +158,27 @@ func (w *walker) fastParent() (bool, error) {
 			unix.Close(fd)
 			return true, err
 		}
-		if onProc(fd) {
+		if _, proc := onProc(fd); proc {
 			unix.Close(fd)
 			return false, nil
 		}
 		path := lexical(w.path, dir)
 		w.setCur(handle{fd: fd}, &st)
 		w.path = path
+	} else if err := w.statCur(); err != nil {
+		return true, err
 	}
 	return true, w.walk(last)
 }
 
-func onProc(fd int) bool {
+// onProc returns fd's filesystem type and whether the fast path must hand it to the walk:
+// it is on procfs, or its filesystem cannot be told.
+func onProc(fd int) (int64, bool) {
 	var sfs unix.Statfs_t
-	return unix.Fstatfs(fd, &sfs) != nil || sfs.Type == unix.PROC_SUPER_MAGIC
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return 0, true
+	}
+	return sfs.Type, sfs.Type == unix.PROC_SUPER_MAGIC
 }
 
 // splitLast splits p before its last component; last keeps its trailing slashes.

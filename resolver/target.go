@@ -29,16 +29,20 @@ func (w *walker) finish() error {
 		return nil
 	}
 	t.h = h
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(h.fd, &sfs); err != nil {
-		return err
+	fsType := w.fsType
+	if fsType == 0 {
+		var sfs unix.Statfs_t
+		if err := unix.Fstatfs(h.fd, &sfs); err != nil {
+			return err
+		}
+		fsType = int64(sfs.Type)
 	}
 	req.Object = shim.Object{
 		Exists: true,
 		Dev:    unix.Mkdev(w.st.Dev_major, w.st.Dev_minor),
 		Ino:    w.st.Ino,
 		Mode:   uint32(w.st.Mode),
-		FsType: int64(sfs.Type),
+		FsType: fsType,
 	}
 	if typ := w.st.Mode & unix.S_IFMT; typ == unix.S_IFCHR || typ == unix.S_IFBLK {
 		req.Object.Rdev = unix.Mkdev(w.st.Rdev_major, w.st.Rdev_minor)

@@ -33,6 +33,12 @@ type walker struct {
 
 	links int
 	namez []byte
+	// lazySt means st is not read yet: the fast path does not need the start's statx.
+	lazySt bool
+	// fsType is cur's statfs f_type when already known, else 0.
+	fsType int64
+	// fastOK means the fast path's conditions that do not depend on the spelling hold.
+	fastOK bool
 
 	// The outcome when the walk ends on a missing component: cur is the parent.
 	missing    bool
@@ -50,6 +56,7 @@ func (w *walker) setCur(h handle, st *unix.Statx_t) {
 	old := w.cur
 	w.cur = h
 	w.st = *st
+	w.fsType = 0
 	if old.fd != h.fd && old.fd != w.scope.fd {
 		old.close()
 	}
@@ -67,19 +74,41 @@ func (w *walker) cleanup() {
 // run resolves w.in, taking the fast path when it provably gives the same answer.
 func (w *walker) run() error {
 	in := w.in
-	if err := w.start(); err != nil {
+	w.fastOK = !w.r.noFast && w.r.shared && in.Resolve&(resolveBeneath|resolveInRoot) == 0
+	fast := w.fastOK && fastEligible(in.Path, in.Flags)
+	if err := w.start(fast); err != nil {
 		return err
 	}
-	if !w.r.noFast && w.r.shared && in.Resolve&(resolveBeneath|resolveInRoot) == 0 && fastEligible(in) {
+	if fast {
 		if done, err := w.fast(); done || err != nil {
 			return err
 		}
 	}
+	if err := w.statCur(); err != nil {
+		return err
+	}
 	return w.walk(in.Path)
 }
 
-// start opens the walk's starting point and scope as path_init does.
-func (w *walker) start() error {
+// statCur reads the start's statx when start left it for later, and checks that a path can
+// be looked up in it (path_init's ENOTDIR).
+func (w *walker) statCur() error {
+	if !w.lazySt {
+		return nil
+	}
+	w.lazySt = false
+	if err := statFd(w.cur.fd, &w.st); err != nil {
+		return err
+	}
+	if !w.isDir() {
+		return unix.ENOTDIR
+	}
+	return nil
+}
+
+// start opens the walk's starting point and scope as path_init does. With lazy, the start's
+// statx is left to statCur: openat2 checks the start is a directory by itself.
+func (w *walker) start(lazy bool) error {
 	in := w.in
 	w.scope = handle{fd: w.r.root, borrowed: true}
 	w.scopeID = w.r.rootID
@@ -99,13 +128,15 @@ func (w *walker) start() error {
 		return err
 	}
 	var st unix.Statx_t
-	if err := statFd(base.fd, &st); err != nil {
-		base.close()
-		return err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		base.close()
-		return unix.ENOTDIR
+	if !lazy {
+		if err := statFd(base.fd, &st); err != nil {
+			base.close()
+			return err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			base.close()
+			return unix.ENOTDIR
+		}
 	}
 	p, _, err := w.r.viewPath(base.fd)
 	if err != nil {
@@ -113,6 +144,7 @@ func (w *walker) start() error {
 		return err
 	}
 	w.setCur(base, &st)
+	w.lazySt = lazy
 	w.path = p
 	if in.Resolve&(resolveBeneath|resolveInRoot) != 0 {
 		w.scope = base
@@ -209,6 +241,11 @@ func (w *walker) walk(rest []byte) error {
 					return err
 				}
 				rest = next
+				if w.fastOK && len(skipSlashes(rest)) > 0 && w.isDir() {
+					if done, err := w.fastRest(rest); done || err != nil {
+						return err
+					}
+				}
 				continue
 			}
 		}
