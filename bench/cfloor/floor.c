@@ -1,0 +1,173 @@
+// floor: the smallest useful seccomp user-notification supervisor, used by scrim's benchmarks
+// as the floor that no seccomp-notify design can beat.
+//
+// It traps open, openat, openat2 and creat, and answers every notification with
+// SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel then performs the open itself. It reads no
+// memory, resolves nothing and opens nothing, so what it costs is the notification round trip
+// alone. It asks for SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6) so that the kernel wakes the
+// supervisor on the CPU the child is running on; without it each open costs several times more
+// on a VM whose idle CPUs halt.
+//
+// Usage: floor CMD [ARGS...]. Exits with the child's status (128+N if it died of signal N).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// Debian 12's headers predate Linux 6.6; these are the kernel's values.
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+#ifndef __NR_openat2
+#define __NR_openat2 437
+#endif
+
+static void die(const char *what) {
+	fprintf(stderr, "floor: %s: %s\n", what, strerror(errno));
+	exit(125);
+}
+
+// install_filter traps the open family to the listener and allows everything else.
+static int install_filter(void) {
+	struct sock_filter prog[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open, 4, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat, 3, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat2, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_creat, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	};
+	struct sock_fprog fprog = {.len = sizeof(prog) / sizeof(prog[0]), .filter = prog};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("prctl(PR_SET_NO_NEW_PRIVS)");
+	int fd = syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+	                 &fprog);
+	if (fd < 0) die("seccomp(SECCOMP_SET_MODE_FILTER)");
+	return fd;
+}
+
+static void send_fd(int sock, int fd) {
+	char dummy = 0;
+	struct iovec iov = {.iov_base = &dummy, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	                     .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(sock, &msg, 0) < 0) die("sendmsg(listener)");
+}
+
+// reap waits for the child and ends the supervisor with its status. RECV blocks even once the
+// filter has no users left, so the loop itself never sees the end; a separate thread does.
+static void *reap(void *arg) {
+	pid_t pid = *(pid_t *)arg;
+	int status;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) die("waitpid");
+	}
+	if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
+	_exit(WEXITSTATUS(status));
+	return NULL;
+}
+
+static int recv_fd(int sock) {
+	char dummy;
+	struct iovec iov = {.iov_base = &dummy, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	                     .msg_controllen = sizeof(u.buf)};
+	if (recvmsg(sock, &msg, 0) <= 0) die("recvmsg(listener)");
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	if (c == NULL || c->cmsg_type != SCM_RIGHTS) {
+		errno = EPROTO;
+		die("recvmsg(listener)");
+	}
+	int fd;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+int main(int argc, char **argv) {
+	if (argc < 2) {
+		fprintf(stderr, "usage: floor CMD [ARGS...]\n");
+		return 125;
+	}
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) die("socketpair");
+	// The child must not run before the supervisor holds the listener, or its first opens
+	// would block forever; it waits for one byte before exec.
+	pid_t pid = fork();
+	if (pid < 0) die("fork");
+	if (pid == 0) {
+		close(sv[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int lfd = install_filter();
+		send_fd(sv[1], lfd);
+		close(lfd);
+		char go;
+		if (read(sv[1], &go, 1) != 1) _exit(125);
+		close(sv[1]);
+		execvp(argv[1], argv + 1);
+		fprintf(stderr, "floor: exec %s: %s\n", argv[1], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	close(sv[1]);
+	int lfd = recv_fd(sv[0]);
+	if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) < 0)
+		die("ioctl(SECCOMP_IOCTL_NOTIF_SET_FLAGS)");
+	if (write(sv[0], "g", 1) != 1) die("write(go)");
+	close(sv[0]);
+
+	struct seccomp_notif_sizes sizes;
+	if (syscall(__NR_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0)
+		die("seccomp(SECCOMP_GET_NOTIF_SIZES)");
+	struct seccomp_notif *req = calloc(1, sizes.seccomp_notif);
+	struct seccomp_notif_resp *resp = calloc(1, sizes.seccomp_notif_resp);
+	if (req == NULL || resp == NULL) die("calloc");
+
+	pthread_t waiter;
+	if (pthread_create(&waiter, NULL, reap, &pid) != 0) die("pthread_create");
+
+	for (;;) {
+		memset(req, 0, sizes.seccomp_notif);
+		if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, req) < 0) {
+			// EINTR: a signal; ENOENT: the caller died between trap and receive.
+			if (errno == EINTR || errno == ENOENT) continue;
+			die("ioctl(SECCOMP_IOCTL_NOTIF_RECV)");
+		}
+		memset(resp, 0, sizes.seccomp_notif_resp);
+		resp->id = req->id;
+		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+		if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0 && errno != ENOENT)
+			die("ioctl(SECCOMP_IOCTL_NOTIF_SEND)");
+	}
+}

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Sample is one measurement of one scenario for one contender.
+type Sample struct {
+	// Value is nanoseconds per open (KindOpen), seconds (KindWall) or MiB (KindRSS).
+	Value float64
+	// Rate is opens per second (KindOpen only).
+	Rate float64
+}
+
+// Results holds every sample of a run, by scenario key then contender key.
+type Results struct {
+	Samples map[string]map[string][]Sample
+	// Failed holds why a contender failed a scenario; a failed pair is not run again.
+	Failed map[string]map[string]string
+	// Start and End bound the measurement.
+	Start, End time.Time
+}
+
+func (r *Results) add(s, c string, v Sample) {
+	if r.Samples[s] == nil {
+		r.Samples[s] = map[string][]Sample{}
+	}
+	r.Samples[s][c] = append(r.Samples[s][c], v)
+}
+
+func (r *Results) fail(s, c, why string) {
+	if r.Failed[s] == nil {
+		r.Failed[s] = map[string]string{}
+	}
+	r.Failed[s][c] = why
+}
+
+// Median returns the median sample value and rate of a scenario for a contender, and false if
+// there is none.
+func (r *Results) Median(s, c string) (Sample, bool) {
+	xs := r.Samples[s][c]
+	if len(xs) == 0 || r.Failed[s][c] != "" {
+		return Sample{}, false
+	}
+	return Sample{Value: median(xs, func(x Sample) float64 { return x.Value }),
+		Rate: median(xs, func(x Sample) float64 { return x.Rate })}, true
+}
+
+func median(xs []Sample, f func(Sample) float64) float64 {
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	sort.Float64s(v)
+	if n := len(v); n%2 == 1 {
+		return v[n/2]
+	} else {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+}
+
+// Run builds the helpers, measures every scenario for every contender present, and writes
+// benchmarks.md and the charts into cfg.Out. It fails when scrim could not run a scenario;
+// other contenders that fail are reported, not fatal.
+func Run(ctx context.Context, cfg Config) error {
+	say := func(format string, args ...any) { fmt.Fprintf(cfg.Progress, "bench: "+format+"\n", args...) }
+	say("building helpers and scrim")
+	e, err := setup(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer e.cleanup()
+
+	var cs []*Contender
+	for _, c := range contenders() {
+		if cfg.Only != "" && !contains(strings.Split(cfg.Only, ","), c.Key) {
+			continue
+		}
+		c.probe(ctx, e)
+		if c.Skip != "" {
+			if c.Scrim {
+				return fmt.Errorf("probe %s: %s", c.Name, c.Skip)
+			}
+			say("skipping %s: %s", c.Name, c.Skip)
+		}
+		cs = append(cs, c)
+	}
+	scs := scenarios(cfg)
+	res := &Results{Samples: map[string]map[string][]Sample{}, Failed: map[string]map[string]string{}}
+
+	perRound := 0
+	for _, s := range scs {
+		for _, c := range cs {
+			if c.Skip == "" && s.appliesTo(c) {
+				perRound++
+			}
+		}
+	}
+	total := perRound * (cfg.Rounds + 1)
+	done := 0
+	res.Start = time.Now()
+	for round := 0; round <= cfg.Rounds; round++ {
+		label := fmt.Sprintf("round %d/%d", round, cfg.Rounds)
+		if round == 0 {
+			label = "warm-up"
+		}
+		for _, s := range scs {
+			for i := range cs {
+				// Rotate the order each round so no contender always runs right after
+				// the same neighbour.
+				c := cs[(i+round)%len(cs)]
+				if c.Skip != "" || !s.appliesTo(c) {
+					continue
+				}
+				done++
+				if res.Failed[s.Key][c.Key] != "" {
+					continue
+				}
+				v, err := measure(ctx, e, s, c)
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				status := ""
+				if err != nil {
+					res.fail(s.Key, c.Key, err.Error())
+					status = "FAILED: " + err.Error()
+				} else {
+					status = format(s, v)
+					if round > 0 {
+						res.add(s.Key, c.Key, v)
+					}
+				}
+				say("[%s] %d/%d %s · %s: %s (elapsed %s)", label, done, total, s.Key, c.Name, status,
+					time.Since(res.Start).Round(time.Second))
+			}
+		}
+	}
+	res.End = time.Now()
+
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
+	md := report(e, cs, scs, res)
+	if err := os.WriteFile(filepath.Join(cfg.Out, "benchmarks.md"), []byte(md), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := charts(filepath.Join(cfg.Out, chartDir), cs, scs, res); err != nil {
+		return err
+	}
+	var bad []string
+	for _, s := range scs {
+		for _, c := range cs {
+			if why := res.Failed[s.Key][c.Key]; c.Scrim && why != "" {
+				bad = append(bad, fmt.Sprintf("%s under %s: %s", s.Key, c.Name, why))
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("scrim failed %d scenario(s): %s", len(bad), strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if strings.TrimSpace(y) == x {
+			return true
+		}
+	}
+	return false
+}
+
+func format(s *Scenario, v Sample) string {
+	switch s.Kind {
+	case KindOpen:
+		return fmt.Sprintf("%.2f µs/open, %.0f opens/s", v.Value/1e3, v.Rate)
+	case KindRSS:
+		return fmt.Sprintf("%.1f MiB", v.Value)
+	}
+	return fmt.Sprintf("%.3f s", v.Value)
+}
+
+// measure runs scenario s once under contender c.
+func measure(ctx context.Context, e *env, s *Scenario, c *Contender) (Sample, error) {
+	if s.before != nil {
+		if err := s.before(e); err != nil {
+			return Sample{}, err
+		}
+	}
+	timeout := 10 * time.Minute
+	if e.cfg.Smoke {
+		timeout = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	argv := c.wrap(e, s.ScrimCfg, s.argv(e))
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = e.work
+	cmd.Env = append(os.Environ(), s.env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// Kill the whole group on timeout: a sandbox's children must not outlive the run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return Sample{}, fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	var peak chan float64
+	stop := make(chan struct{})
+	if s.Kind == KindRSS {
+		peak = make(chan float64, 1)
+		go sampleHWM(cmd.Process.Pid, stop, peak)
+	}
+	err := cmd.Wait()
+	elapsed := time.Since(start)
+	close(stop)
+	if err != nil {
+		return Sample{}, fmt.Errorf("%w: %s", err, oneLine(stderr.Bytes()))
+	}
+	switch s.Kind {
+	case KindOpen:
+		v, failed, err := parseOpenLoop(stdout.Bytes())
+		if err != nil {
+			return Sample{}, err
+		}
+		// A loop that measured the wrong outcome measured nothing: a passthrough or served
+		// file must open, and scrim must deny the denied one every time.
+		switch {
+		case s.File != fileDenied && failed > 0:
+			return Sample{}, fmt.Errorf("%d opens of %s failed", failed, s.File)
+		case s.File == fileDenied && c.Scrim && failed != int64(e.cfg.Ops/s.Threads*s.Threads):
+			return Sample{}, fmt.Errorf("only %d opens of %s were denied", failed, s.File)
+		}
+		return v, nil
+	case KindRSS:
+		mib := <-peak
+		if mib <= 0 {
+			return Sample{}, errors.New("read VmHWM: no sample before the supervisor exited")
+		}
+		return Sample{Value: mib}, nil
+	}
+	return Sample{Value: elapsed.Seconds()}, nil
+}
+
+// sampleHWM reads the VmHWM (peak resident set) of pid every few milliseconds until the
+// process is gone, and sends the largest value seen, in MiB. VmHWM only grows, so the last
+// read before exit is the peak up to a few milliseconds.
+func sampleHWM(pid int, stop <-chan struct{}, out chan<- float64) {
+	status := fmt.Sprintf("/proc/%d/status", pid)
+	best := 0.0
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if kib, ok := readHWM(status); ok && float64(kib)/1024 > best {
+			best = float64(kib) / 1024
+		}
+		select {
+		case <-stop:
+			out <- best
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func readHWM(path string) (int64, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// parseOpenLoop reads openloop's "ops=N ns=N failed=N" line.
+func parseOpenLoop(out []byte) (Sample, int64, error) {
+	for _, line := range strings.Split(string(out), "\n") {
+		var ops, ns, failed int64
+		if n, _ := fmt.Sscanf(line, "ops=%d ns=%d failed=%d", &ops, &ns, &failed); n == 3 && ops > 0 && ns > 0 {
+			return Sample{Value: float64(ns) / float64(ops), Rate: float64(ops) / (float64(ns) / 1e9)}, failed, nil
+		}
+	}
+	return Sample{}, 0, fmt.Errorf("parse open loop output %q", oneLine(out))
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Contender is one way of running a program: natively, under scrim, or under another sandbox.
+type Contender struct {
+	// Key is the short name used on the command line and in charts; Name is the report's.
+	Key, Name string
+	// Scrim marks scrim's own contenders: their failure fails the run.
+	Scrim bool
+	// Supervisor marks contenders with a supervising process whose peak memory means
+	// something (scrim, the floor, proot).
+	Supervisor bool
+	// wrap returns the command line that runs argv under the contender; cfg names the scrim
+	// configuration the scenario asks for.
+	wrap func(e *env, cfg string, argv []string) []string
+	// Skip is why the contender is not run, or "".
+	Skip string
+	// Version is the first line of its --version, for the report.
+	Version string
+}
+
+func contenders() []*Contender {
+	return []*Contender{
+		{Key: "native", Name: "native", wrap: func(_ *env, _ string, argv []string) []string { return argv }},
+		{Key: "strict", Name: "scrim strict", Scrim: true, Supervisor: true, wrap: func(e *env, cfg string, argv []string) []string {
+			return append([]string{e.scrim, "run", "-c", e.scrimCfg[cfg], "--"}, argv...)
+		}},
+		{Key: "fast", Name: "scrim fast", Scrim: true, Supervisor: true, wrap: func(e *env, cfg string, argv []string) []string {
+			return append([]string{e.scrim, "run", "--mode", "fast", "-c", e.scrimCfg[cfg], "--"}, argv...)
+		}},
+		{Key: "floor", Name: "C floor", Supervisor: true, wrap: func(e *env, _ string, argv []string) []string {
+			return append([]string{e.floor}, argv...)
+		}},
+		{Key: "proot", Name: "proot", Supervisor: true, wrap: func(e *env, _ string, argv []string) []string {
+			return append([]string{"proot", "-b", e.hosts + ":/etc/hosts"}, argv...)
+		}},
+		{Key: "bwrap", Name: "bubblewrap", wrap: func(e *env, _ string, argv []string) []string {
+			return append([]string{"bwrap", "--dev-bind", "/", "/", "--ro-bind", e.hosts, "/etc/hosts"}, argv...)
+		}},
+		{Key: "firejail", Name: "firejail", wrap: func(e *env, _ string, argv []string) []string {
+			return append([]string{"firejail", "--quiet", "--noprofile", "--hosts-file=" + e.hosts}, argv...)
+		}},
+	}
+}
+
+// probe decides whether a contender can run here: it must be installed, and must run a
+// program that reads the hosts file and see the loopback-only content.
+func (c *Contender) probe(ctx context.Context, e *env) {
+	argv := c.wrap(e, "p0", []string{"cat", "/etc/hosts"})
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		c.Skip = fmt.Sprintf("%s is not installed", argv[0])
+		return
+	}
+	if !c.Scrim && c.Key != "native" && c.Key != "floor" {
+		c.Version = version(ctx, argv[0])
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		c.Skip = fmt.Sprintf("refuses to run here: %v: %s", err, oneLine(out))
+		return
+	}
+	if c.Key != "native" && c.Key != "floor" && !strings.Contains(string(out), "127.0.0.1 localhost") {
+		c.Skip = fmt.Sprintf("does not show the bound hosts file: %s", oneLine(out))
+	}
+}
+
+// version returns the first line of `name --version` that holds a version number, as
+// "name 1.2.3" when the line is a banner rather than words (proot draws its name in ASCII art).
+func version(ctx context.Context, name string) string {
+	out, _ := exec.CommandContext(ctx, name, "--version").CombinedOutput()
+	for _, l := range strings.Split(string(out), "\n") {
+		if !versionRE.MatchString(l) {
+			continue
+		}
+		l = strings.TrimSpace(l)
+		if r := l[0]; (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') {
+			f := strings.Fields(l)
+			return name + " " + f[len(f)-1]
+		}
+		return l
+	}
+	return ""
+}
+
+var versionRE = regexp.MustCompile(`\d+\.\d+`)
+
+func oneLine(b []byte) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// Kind says what a scenario measures.
+type Kind uint8
+
+const (
+	// KindOpen runs the open loop; the value is nanoseconds per open and opens per second.
+	KindOpen Kind = iota + 1
+	// KindWall times a whole command, start to exit.
+	KindWall
+	// KindRSS runs a command and records the contender's supervisor's peak resident memory.
+	KindRSS
+)
+
+// Scenario is one thing measured for every contender it applies to.
+type Scenario struct {
+	Key, Title string
+	Kind       Kind
+	// Group puts related scenarios in one table and one chart.
+	Group string
+	// File and Threads describe an open loop.
+	File    string
+	Threads int
+	// ScrimCfg names the scrim configuration to use (see writeScrimConfigs).
+	ScrimCfg string
+	// Only, when not empty, lists the contender keys the scenario applies to.
+	Only []string
+	// argv is the command; env adds to the environment; before runs before each measurement.
+	argv   func(e *env) []string
+	env    []string
+	before func(e *env) error
+}
+
+// appliesTo reports whether the scenario runs for contender c.
+func (s *Scenario) appliesTo(c *Contender) bool {
+	if len(s.Only) == 0 {
+		return true
+	}
+	for _, k := range s.Only {
+		if k == c.Key {
+			return true
+		}
+	}
+	return false
+}
+
+// Open-loop file names, as the report shows them.
+const (
+	filePass   = "passthrough"
+	fileHosts  = "builtin (/etc/hosts)"
+	filePlugin = "plugin (/etc/motd)"
+	fileDenied = "denied (/proc/kcore)"
+)
+
+// Scenario groups.
+const (
+	groupOpen    = "open"
+	groupMacro   = "macro"
+	groupStartup = "startup"
+	groupRSS     = "rss"
+)
+
+var threadCounts = []int{1, 2, 4, 8}
+
+func scenarios(cfg Config) []*Scenario {
+	var out []*Scenario
+	files := []struct {
+		name, key, cfg string
+		path           func(e *env) string
+	}{
+		{filePass, "pass", "p0", func(e *env) string { return e.passthrough }},
+		{fileHosts, "hosts", "p0", func(*env) string { return hostsPath }},
+		{filePlugin, "plugin", "p1", func(*env) string { return motdPath }},
+		{fileDenied, "denied", "p0", func(*env) string { return deniedPath }},
+	}
+	for _, f := range files {
+		for _, n := range threadCounts {
+			f, n := f, n
+			out = append(out, &Scenario{
+				Key: fmt.Sprintf("open-%s-%d", f.key, n), Title: fmt.Sprintf("open+close %s, %d thread(s)", f.name, n),
+				Kind: KindOpen, Group: groupOpen, File: f.name, Threads: n, ScrimCfg: f.cfg,
+				argv: func(e *env) []string {
+					return []string{e.openloop, f.path(e), fmt.Sprint(cfg.Ops), fmt.Sprint(n)}
+				},
+			})
+		}
+	}
+	out = append(out,
+		&Scenario{Key: "python", Title: "Python: " + pythonImports, Kind: KindWall, Group: groupMacro, ScrimCfg: "p0",
+			argv: func(e *env) []string { return []string{e.python, "-c", pythonImports} }},
+		&Scenario{Key: "shell", Title: "shell script, 200 small commands", Kind: KindWall, Group: groupMacro, ScrimCfg: "p0",
+			argv: func(e *env) []string { return []string{e.sh, e.script} }},
+		// GNU tar skips reading the files when its archive is /dev/null itself, so the
+		// archive goes through a pipe to /dev/null.
+		&Scenario{Key: "tar", Title: "tar c " + cfg.TarDir + " > /dev/null", Kind: KindWall, Group: groupMacro, ScrimCfg: "p0",
+			argv: func(e *env) []string {
+				return []string{e.sh, "-c", fmt.Sprintf("%s cf - %s 2>/dev/null | cat >/dev/null", e.tar, cfg.TarDir)}
+			}},
+		&Scenario{Key: "gobuild", Title: "go build, small module, warm cache", Kind: KindWall, Group: groupMacro, ScrimCfg: "p0",
+			env: []string{"GOTOOLCHAIN=local", "GOPROXY=off", "GOFLAGS=-buildvcs=false"},
+			argv: func(e *env) []string {
+				return []string{e.sh, "-c", fmt.Sprintf("cd %s && %s build -o bin .", e.gomod, e.goTool)}
+			}},
+		&Scenario{Key: "true", Title: "start-up: true", Kind: KindWall, Group: groupStartup, ScrimCfg: "p0",
+			argv: func(*env) []string { return []string{"true"} }},
+		&Scenario{Key: "start-p1-warm", Title: "scrim start-up, 1 plugin, warm cache", Kind: KindWall, Group: groupStartup,
+			ScrimCfg: "p1", Only: []string{"strict"}, argv: func(*env) []string { return []string{"true"} }},
+		&Scenario{Key: "start-p1-cold", Title: "scrim start-up, 1 plugin, cold cache", Kind: KindWall, Group: groupStartup,
+			ScrimCfg: "p1-cold", Only: []string{"strict"}, before: emptyColdCache, argv: func(*env) []string { return []string{"true"} }},
+		&Scenario{Key: "start-p5-warm", Title: "scrim start-up, 5 plugins, warm cache", Kind: KindWall, Group: groupStartup,
+			ScrimCfg: "p5", Only: []string{"strict"}, argv: func(*env) []string { return []string{"true"} }},
+		&Scenario{Key: "start-p5-cold", Title: "scrim start-up, 5 plugins, cold cache", Kind: KindWall, Group: groupStartup,
+			ScrimCfg: "p5-cold", Only: []string{"strict"}, before: emptyColdCache, argv: func(*env) []string { return []string{"true"} }},
+		// Peak memory: the Python workload, every plugin's file, then eight threads opening
+		// the plugin's file at once so that the plugin's instance pool is in use.
+		&Scenario{Key: "rss", Title: "supervisor peak RSS, 5 plugins", Kind: KindRSS, Group: groupRSS, ScrimCfg: "p5",
+			Only: []string{"strict", "fast", "floor", "proot"},
+			argv: func(e *env) []string {
+				return []string{e.sh, "-c", fmt.Sprintf("%s -c '%s' && cat %s /run/scrim/info /etc/passwd /etc/hosts >/dev/null; %s %s %d 8 >/dev/null",
+					e.python, pythonImports, motdPath, e.openloop, motdPath, cfg.Ops)}
+			}},
+	)
+	return out
+}
+
+func emptyColdCache(e *env) error {
+	if err := os.RemoveAll(e.coldCache); err != nil {
+		return fmt.Errorf("empty cold cache: %w", err)
+	}
+	return nil
+}
