@@ -22,7 +22,9 @@ import (
 type Spec struct {
 	Name string
 	Path string // the .wasm file
-	// Priority orders the plugin inside shim.BandVirtual; 0 means shim.PriorityPlugin.
+	// Priority orders the plugin inside shim.BandVirtual, used as given: 0 runs before the
+	// built-in virtual files (shim.PriorityBuiltin). The configuration's default is
+	// shim.PriorityPlugin.
 	Priority int
 	Paths    []string // path claims added to the plugin's own
 	// Timeout bounds one scrim_open call; 0 means DefaultTimeout.

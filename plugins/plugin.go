@@ -85,9 +85,6 @@ func loadPlugin(ctx context.Context, s Spec, cache wazero.CompilationCache, log 
 		timeout:  s.Timeout,
 	}
 	p.log = log.Named("plugin").Named(s.Name)
-	if p.priority == 0 {
-		p.priority = shim.PriorityPlugin
-	}
 	if p.timeout <= 0 {
 		p.timeout = DefaultTimeout
 	}

@@ -456,8 +456,8 @@ func TestConcurrentCalls(t *testing.T) {
 
 func TestRegistrations(t *testing.T) {
 	h, err := Load(context.Background(), []Spec{
-		{Name: "a", Path: testdata("deny")},
-		{Name: "b", Path: testdata("deny"), Priority: 50},
+		{Name: "a", Path: testdata("deny"), Priority: shim.PriorityPlugin},
+		{Name: "b", Path: testdata("deny"), Priority: 0},
 	}, Options{CacheDir: cacheDir})
 	require.NoError(t, err)
 	defer h.Close(context.Background())
@@ -466,6 +466,6 @@ func TestRegistrations(t *testing.T) {
 	require.Equal(t, "plugin.a", regs[0].Handler.ID())
 	require.Equal(t, shim.BandVirtual, regs[0].Band)
 	require.Equal(t, shim.PriorityPlugin, regs[0].Priority)
-	require.Equal(t, 50, regs[1].Priority)
+	require.Equal(t, 0, regs[1].Priority, "0 is a priority, not a request for the default")
 	require.Equal(t, []string{"a", "b"}, []string{h.Stats()[0].Name, h.Stats()[1].Name})
 }
