@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -57,11 +56,10 @@ type cpuView struct {
 	maskBytes int
 	// readHost reads a host file; tests replace it.
 	readHost func(name string) ([]byte, error)
-	// pinned holds the tids already confined.
-	pinned sync.Map
 	// pseudo identifies /proc/cpuinfo and /proc/stat in any procfs mount.
 	pseudo map[pseudoID]string
-	dirIno uint64
+	// dirInos are the sysfs directories that list one entry per CPU.
+	dirInos map[uint64]bool
 }
 
 var (
@@ -118,8 +116,11 @@ func (c *cpuView) Provision(env shim.Env) error {
 			c.pseudo[pseudoID{obj.FsType, obj.Ino}] = p
 		}
 	}
-	if obj, ok, err := objectInRoot(root, sysCPU); err == nil && ok && obj.FsType == unix.SYSFS_MAGIC {
-		c.dirIno = obj.Ino
+	c.dirInos = map[uint64]bool{}
+	for _, dir := range []string{sysCPU, "/sys/bus/cpu/devices"} {
+		if obj, ok, err := objectInRoot(root, dir); err == nil && ok && obj.FsType == unix.SYSFS_MAGIC {
+			c.dirInos[obj.Ino] = true
+		}
 	}
 	return nil
 }
@@ -193,9 +194,9 @@ func (c *cpuView) Open(_ context.Context, req *shim.Request) (shim.Result, error
 	return shim.Next(), nil
 }
 
-// filter hides cpuK entries of sysCPU for K outside the view.
+// filter hides cpuK entries of sysCPU and /sys/bus/cpu/devices for K outside the view.
 func (c *cpuView) filter(st *unix.Stat_t, fs int64) func(name []byte) bool {
-	if fs != unix.SYSFS_MAGIC || c.dirIno == 0 || st.Ino != c.dirIno {
+	if fs != unix.SYSFS_MAGIC || !c.dirInos[st.Ino] {
 		return nil
 	}
 	return func(name []byte) bool {
@@ -294,21 +295,34 @@ func (c *cpuView) setaffinity(call *shim.Call, pid int, size, addr uint64) (shim
 	return shim.Return(0), nil
 }
 
-// pin confines tid to the view's CPUs the first time scrim hears from it. Affinity is
-// inherited by every thread and process a task creates, so confining each task before it
-// creates others covers the sandbox; pinning every new tid on sight covers the rest.
+// pin confines tid to the view's CPUs. Affinity is inherited by every thread and process a task
+// creates, so confining each task before it creates others covers the sandbox; checking every
+// caller covers the rest. A thread already inside the view (perhaps narrowed by its own
+// sched_setaffinity) is left as it is; one outside is narrowed to its CPUs inside the view, or
+// to the whole view if it has none there. It keeps no per-thread state, so nothing grows with
+// the number of threads the sandbox ever had.
 func (c *cpuView) pin(tid int) {
 	if !c.limit || tid <= 0 {
 		return
 	}
-	if _, seen := c.pinned.LoadOrStore(tid, true); seen {
+	var real unix.CPUSet
+	if err := unix.SchedGetaffinity(tid, &real); err != nil {
+		return // it exited
+	}
+	var inside, view unix.CPUSet
+	for _, h := range c.hostCPUs[:c.n] {
+		view.Set(h)
+		if real.IsSet(h) {
+			inside.Set(h)
+		}
+	}
+	if inside.Count() == real.Count() {
 		return
 	}
-	var set unix.CPUSet
-	for _, h := range c.hostCPUs[:c.n] {
-		set.Set(h)
+	if inside.Count() == 0 {
+		inside = view
 	}
-	if err := unix.SchedSetaffinity(tid, &set); err != nil && c.log != nil {
+	if err := unix.SchedSetaffinity(tid, &inside); err != nil && c.log != nil {
 		c.log.Warn("cannot confine thread to the CPU view", "shim", idCPU, "tid", tid, "error", err)
 	}
 }

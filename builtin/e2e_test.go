@@ -352,8 +352,8 @@ func TestE2ECPU(t *testing.T) {
 		out := sh(t, flags, `grep -c ^processor /proc/cpuinfo; grep -c ^processor /proc/self/../cpuinfo;
 			cd /proc && grep -c ^processor ./cpuinfo; grep -c '^cpu[0-9]' /proc/stat;
 			cat /sys/devices/system/cpu/online //sys/devices/system/cpu/possible /sys/devices/system/../system/cpu/present;
-			ls /sys/devices/system/cpu | grep -c '^cpu[0-9][0-9]*$'`)
-		require.Equal(t, "1\n1\n1\n1\n0\n0\n0\n1\n", out)
+			ls /sys/devices/system/cpu | grep -c '^cpu[0-9][0-9]*$'; ls /sys/bus/cpu/devices | grep -c '^cpu'`)
+		require.Equal(t, "1\n1\n1\n1\n0\n0\n0\n1\n1\n", out)
 	})
 	t.Run("really_confined", func(t *testing.T) {
 		out := sh(t, flags, "grep Cpus_allowed_list /proc/self/status; sh -c 'grep Cpus_allowed_list /proc/self/status'")

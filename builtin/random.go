@@ -127,6 +127,19 @@ func (r *random) proc(pid int) *randomProc {
 	return r.procLocked(pid, 0)
 }
 
+// randomMaxProcs is how many processes the shim remembers before it forgets those that have
+// exited. Forgetting an exited process changes nothing: its pid, if reused, is a new process.
+const randomMaxProcs = 4096
+
+// forgetExited drops the processes that are no longer the sandbox's.
+func (r *random) forgetExited() {
+	for pid := range r.procs {
+		if r.sandbox == nil || !r.sandbox.Contains(pid) {
+			delete(r.procs, pid)
+		}
+	}
+}
+
 // maxTreeDepth bounds the walk up the process tree.
 const maxTreeDepth = 256
 
@@ -149,6 +162,9 @@ func (r *random) procLocked(pid, depth int) *randomProc {
 	binary.LittleEndian.PutUint64(in[64:], n)
 	p := &randomProc{start: info.start, cmd: info.cmd, key: sha256.Sum256(in[:])}
 	p.stream = newKeystream(r.seed, p.key, 0)
+	if len(r.procs) >= randomMaxProcs {
+		r.forgetExited()
+	}
 	r.procs[pid] = p
 	return p
 }
