@@ -469,3 +469,21 @@ func TestRegistrations(t *testing.T) {
 	require.Equal(t, 0, regs[1].Priority, "0 is a priority, not a request for the default")
 	require.Equal(t, []string{"a", "b"}, []string{h.Stats()[0].Name, h.Stats()[1].Name})
 }
+
+// TestWASISandbox checks what a plugin's WASI sees: deterministic random bytes, a fake clock
+// and no files.
+func TestWASISandbox(t *testing.T) {
+	probe := func() []byte {
+		p := load(t, Spec{Name: "wasi", Path: testdata("wasi")})
+		res, err := p.Open(context.Background(), request("/t/x", unix.O_RDONLY))
+		require.NoError(t, err)
+		got, _ := served(t, res)
+		require.Len(t, got, 28)
+		return []byte(got)
+	}
+	first, second := probe(), probe()
+	require.Equal(t, first[:16], second[:16], "random bytes are deterministic across instances")
+	clock := time.Unix(0, int64(binary.LittleEndian.Uint64(first[16:])))
+	require.True(t, clock.Before(time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)), "the clock is fake: %s", clock)
+	require.NotZero(t, binary.LittleEndian.Uint32(first[24:]), "path_open must fail: plugins have no files")
+}

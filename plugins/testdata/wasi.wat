@@ -1,0 +1,25 @@
+;; Probes the WASI sandbox: serves 16 random bytes, the wall clock (8 bytes, nanoseconds) and
+;; the errno of path_open("etc/passwd") on descriptor 3 (4 bytes), all little-endian.
+(module
+  (import "scrim_v1" "describe_set" (func $describe_set (param i32 i32) (result i32)))
+  (import "scrim_v1" "content_write" (func $content_write (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "{\"claims\":[\"/t/**\"]}")
+  (data (i32.const 32) "etc/passwd")
+  (func (export "scrim_abi_v1"))
+  (func (export "scrim_describe") (result i32)
+    (drop (call $describe_set (i32.const 0) (i32.const 20)))
+    (i32.const 0))
+  (func (export "scrim_init") (param i32) (result i32) (i32.const 0))
+  (func (export "scrim_open") (param i32) (result i32)
+    (drop (call $random_get (i32.const 2048) (i32.const 16)))
+    (drop (call $clock_time_get (i32.const 0) (i64.const 1) (i32.const 2064)))
+    (i32.store (i32.const 2072)
+      (call $path_open (i32.const 3) (i32.const 0) (i32.const 32) (i32.const 10)
+        (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 2080)))
+    (drop (call $content_write (i32.const 2048) (i32.const 28)))
+    (i32.const 1)))
