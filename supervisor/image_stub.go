@@ -103,12 +103,16 @@ func buildImage(spec *imageSpec) error {
 			if err := unix.Mount(m.Host, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 				return err
 			}
-			if m.ReadOnly {
-				return remountReadOnly(target)
-			}
 			return nil
 		}); err != nil {
 			return fmt.Errorf("stub: mount %s:%s: %w", m.Host, m.Inside, err)
+		}
+		if m.ReadOnly {
+			// The descriptor used to mount names the covered directory; the new mount is
+			// what a fresh lookup of the same path finds.
+			if err := b.mountAt(m.Inside, fi.IsDir(), remountReadOnly); err != nil {
+				return fmt.Errorf("stub: mount %s:%s: %w", m.Host, m.Inside, err)
+			}
 		}
 	}
 	if spec.ReadOnly {
