@@ -25,7 +25,7 @@ type instance struct {
 	stack  []uint64
 	cctx   callCtx
 	// watchdog closes the module when a call overruns: one reusable timer per instance
-	// instead of a context (and wazero's goroutine watching it) per call.
+	// instead of a timer and a context per call.
 	watchdog *time.Timer
 	timedOut atomic.Bool
 	failed   bool
@@ -46,8 +46,8 @@ type instance struct {
 // instKey finds the instance in a call's context.
 type instKey struct{}
 
-// callCtx is the context of every call into an instance. It carries no deadline (the
-// watchdog is the deadline) and its Done is nil, so wazero starts no goroutine per call.
+// callCtx is the context of every call into an instance, embedded in the instance so that a
+// call allocates none. It carries no deadline: the watchdog is the deadline.
 type callCtx struct{ inst *instance }
 
 func (c *callCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
