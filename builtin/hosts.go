@@ -246,6 +246,7 @@ func composeHosts(chroot bool, base []byte, entries []hostEntry, extra []string)
 		if err != nil {
 			continue // rejected by newHosts already
 		}
+		addr = addr.Unmap()
 		var fresh []string
 		for _, n := range names {
 			if !have[hostEntry{addr, n}] {
@@ -258,7 +259,7 @@ func composeHosts(chroot bool, base []byte, entries []hostEntry, extra []string)
 		for _, n := range fresh {
 			have[hostEntry{addr, n}] = true
 		}
-		fmt.Fprintf(&b, "%s %s\n", addr.Unmap(), strings.Join(fresh, " "))
+		fmt.Fprintf(&b, "%s %s\n", addr, strings.Join(fresh, " "))
 	}
 	return b.Bytes()
 }
