@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
@@ -33,7 +32,6 @@ type dirFilter interface {
 type listing struct {
 	mu      sync.Mutex
 	filters []dirFilter
-	log     hclog.Logger
 }
 
 var _ shim.SyscallHandler = (*listing)(nil)
@@ -42,12 +40,6 @@ func (l *listing) add(f dirFilter) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.filters = append(l.filters, f)
-}
-
-func (l *listing) provision(env shim.Env) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.log = env.Log
 }
 
 // ID names the listing after the shim it exists for.

@@ -43,7 +43,6 @@ func (p *procPID) Provision(env shim.Env) error {
 	}
 	p.sandbox = env.Sandbox
 	p.mounts = procMounts(rootOf(env, ""))
-	p.list.provision(env)
 	return nil
 }
 
