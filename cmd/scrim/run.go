@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/scrim-sandbox/scrim/internal/audit"
+	"github.com/scrim-sandbox/scrim/internal/config"
 	"github.com/scrim-sandbox/scrim/supervisor"
 )
 
@@ -47,12 +48,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailure
 	}
-	// The supervisor cannot give the child another root yet; running it with the host's root
-	// instead would silently widen what it sees, so refuse.
-	if cfg.Chroot != "" || len(cfg.Mounts) > 0 || cfg.ChrootReadonly {
-		return fail("unsupported option", errors.New("run: chroot, chroot_readonly and mount are not supported by this build yet"))
-	}
-
 	ctx := context.Background()
 	var sink audit.Sink
 	if cfg.Audit != "" {
@@ -72,7 +67,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	sup, err := supervisor.New(supervisor.Config{
 		Args:            p.args,
 		Env:             os.Environ(),
-		Dir:             cfg.Cwd,
+		Dir:             hostDir(cfg),
+		Image:           image(cfg),
 		Mode:            supervisorMode(cfg.Mode),
 		Handlers:        h.chain,
 		SyscallHandlers: h.syscalls,
@@ -88,4 +84,24 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("child exited", "status", status)
 	return status
+}
+
+// hostDir is the child's working directory when it runs on the host's root.
+func hostDir(cfg config.Config) string {
+	if cfg.Chroot != "" {
+		return "" // the image's cwd is inside the image: ImageConfig.Cwd
+	}
+	return cfg.Cwd
+}
+
+// image turns the chroot settings into the supervisor's image config, nil without chroot.
+func image(cfg config.Config) *supervisor.ImageConfig {
+	if cfg.Chroot == "" {
+		return nil
+	}
+	img := &supervisor.ImageConfig{Dir: cfg.Chroot, ReadOnly: cfg.ChrootReadonly, Cwd: cfg.Cwd}
+	for _, m := range cfg.Mounts {
+		img.Mounts = append(img.Mounts, supervisor.ImageMount{Host: m.Host, Inside: m.Inside, ReadOnly: m.ReadOnly})
+	}
+	return img
 }

@@ -299,3 +299,35 @@ func TestFlagKeys_CoverFlag(t *testing.T) {
 	c := Defaults()
 	require.ErrorIs(t, c.Flag("no-such-flag", "1"), errUnknownFlag)
 }
+
+func TestConfig_Check(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(c *Config)
+		wantErr string
+	}{
+		{name: "defaults", edit: func(*Config) {}},
+		{name: "image with mounts", edit: func(c *Config) {
+			c.Chroot, c.ChrootReadonly, c.Mounts = "/srv/img", true, []Mount{{Host: "/tmp", Inside: "/tmp"}}
+		}},
+		{name: "mount without chroot", edit: func(c *Config) { c.Mounts = []Mount{{Host: "/tmp", Inside: "/tmp"}} },
+			wantErr: "mount: needs chroot: mounts go into the image, and there is none"},
+		{name: "read-only without chroot", edit: func(c *Config) { c.ChrootReadonly = true },
+			wantErr: "chroot_readonly: needs chroot: there is no image to make read-only"},
+		{name: "two plugins, one name", edit: func(c *Config) {
+			c.Plugins = []Plugin{{Name: "a", Path: "/x/a.wasm", Source: "s.toml:3"}, {Name: "a", Path: "/y/a.wasm", Source: "--plugin"}}
+		}, wantErr: `plugin "a": configured twice, at s.toml:3 (/x/a.wasm) and at --plugin (/y/a.wasm); plugin names must be unique`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Defaults()
+			tc.edit(&c)
+			err := c.Check()
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, tc.wantErr)
+		})
+	}
+}

@@ -159,9 +159,18 @@ func (c *Config) Flag(name, value string) error {
 	return nil
 }
 
-// Check reports what only the merged configuration can show: two plugins with one name.
+// Check reports what only the merged configuration can show: two plugins with one name,
+// image settings without an image.
 func (c *Config) Check() error {
 	var errs Errors
+	if c.Chroot == "" {
+		if len(c.Mounts) > 0 {
+			errs = append(errs, &Error{Key: "mount", Msg: "needs chroot: mounts go into the image, and there is none"})
+		}
+		if c.ChrootReadonly {
+			errs = append(errs, &Error{Key: "chroot_readonly", Msg: "needs chroot: there is no image to make read-only"})
+		}
+	}
 	seen := map[string]Plugin{}
 	for _, p := range c.Plugins {
 		if first, dup := seen[p.Name]; dup {
