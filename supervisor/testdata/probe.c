@@ -1,7 +1,8 @@
 // probe performs the opens its arguments describe and prints one line per open:
 // "<errno name or OK> <up to 48 bytes read, non-printables as '.'>". Each case is five
 // arguments: op dir path flags resolve.
-//   op      open | openat | openat2 | creat | chdir
+//   op      open | openat | openat2 | creat | chdir | flags (open, then print the fd's flags
+//           instead of its bytes: "OK acc=N cloexec=N nonblock=N")
 //   dir     "-" for AT_FDCWD, or a directory path opened O_PATH for this case
 //   path    the path; "@D" is replaced by the dir's fd number, "@P" by getpid(), "@T" by gettid()
 //   flags   open flags as a C integer literal (0x...)
@@ -47,6 +48,18 @@ int main(int argc, char **argv) {
 		subst(path, sizeof path, argv[i + 2], dfd);
 		int fd = -1;
 		errno = 0;
+		if (!strcmp(op, "flags")) {
+			fd = syscall(SYS_open, path, flags, 0644);
+			if (fd < 0) {
+				printf("%s -\n", strerrorname_np(errno));
+			} else {
+				int fl = fcntl(fd, F_GETFL), fdf = fcntl(fd, F_GETFD);
+				printf("OK acc=%d cloexec=%d nonblock=%d\n", fl & O_ACCMODE, !!(fdf & FD_CLOEXEC), !!(fl & O_NONBLOCK));
+				close(fd);
+			}
+			if (dfd >= 0) close(dfd);
+			continue;
+		}
 		if (!strcmp(op, "open")) {
 			fd = syscall(SYS_open, path, flags, 0644);
 		} else if (!strcmp(op, "openat")) {
