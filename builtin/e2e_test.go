@@ -405,6 +405,18 @@ func TestE2ERandom(t *testing.T) {
 		out := sh(t, []string{"--random-seed", "42"}, "head -c 10485760 /dev/urandom | wc -c")
 		require.Equal(t, "10485760", strings.TrimSpace(out))
 	})
+	t.Run("node_made_elsewhere", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root: mknod of a character device")
+		}
+		dir := t.TempDir()
+		require.NoError(t, os.Chmod(dir, 0o777))
+		script := "mknod " + dir + "/rnd c 1 9 && head -c 16 " + dir + "/rnd | od -An -tx1; rm -f " + dir + "/rnd"
+		a := sh(t, []string{"--random-seed", "42"}, script)
+		b := sh(t, []string{"--random-seed", "42"}, script)
+		require.Equal(t, a, b, "a device node of 1:9 anywhere is the seeded device")
+		require.Regexp(t, `^( [0-9a-f]{2}){16}\n$`, a)
+	})
 	t.Run("unseeded_is_random", func(t *testing.T) {
 		a := sh(t, nil, "head -c 16 /dev/urandom | od -An -tx1")
 		b := sh(t, nil, "head -c 16 /dev/urandom | od -An -tx1")
