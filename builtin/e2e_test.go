@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -354,6 +355,12 @@ func TestE2ECPU(t *testing.T) {
 			cat /sys/devices/system/cpu/online //sys/devices/system/cpu/possible /sys/devices/system/../system/cpu/present;
 			ls /sys/devices/system/cpu | grep -c '^cpu[0-9][0-9]*$'; ls /sys/bus/cpu/devices | grep -c '^cpu'`)
 		require.Equal(t, "1\n1\n1\n1\n0\n0\n0\n1\n1\n", out)
+	})
+	t.Run("more_than_the_host", func(t *testing.T) {
+		n := strconv.Itoa(runtime.NumCPU() + 1)
+		out := sh(t, []string{"--cpus", n}, `nproc; nproc --all; getconf _NPROCESSORS_ONLN; grep -c ^processor /proc/cpuinfo;
+			grep -c '^cpu[0-9]' /proc/stat; lscpu | sed -n 's/^CPU(s): *//p'`)
+		require.Equal(t, strings.Repeat(n+"\n", 6), out)
 	})
 	t.Run("really_confined", func(t *testing.T) {
 		out := sh(t, flags, "grep Cpus_allowed_list /proc/self/status; sh -c 'grep Cpus_allowed_list /proc/self/status'")
