@@ -31,8 +31,8 @@ func testImage(t *testing.T) (string, string) {
 	src, err := os.ReadFile("testdata/imageprobe.go")
 	require.NoError(t, err)
 	probe := testprog.Go(t, string(src))
-	outer := t.TempDir()
-	require.NoError(t, os.Chmod(outer, 0o755))
+	// Every user can reach it: the unprivileged tests run scrim as nobody.
+	outer := worldDir(t)
 	img := filepath.Join(outer, "img")
 	files := map[string]string{
 		"etc/hosts":      "127.0.0.1 localhost\n10.1.2.3 image-only.test\n",
