@@ -1,7 +1,7 @@
-// Package conformance_test checks that every guest SDK implements scrim's plugin ABI the same
-// way. Each SDK has a test plugin, its probe (sdk/LANG/probe), that answers every verdict
-// the ABI has, chosen by the path; one table runs against all of them through package
-// plugins, without a sandbox.
+// Package conformance_test checks that every SDK (C, Rust, AssemblyScript and Go) implements
+// scrim's plugin ABI the same way. Each SDK has a test plugin, its probe (sdk/LANG/probe, and
+// goprobe here for sdk/go), that answers every verdict the ABI has, chosen by the path; one
+// table runs against all of them through package plugins, without a sandbox.
 //
 // The probes are checked in, so this test needs no guest toolchain. .ci/sdk-rebuild.sh
 // rebuilds them into a scratch tree and points SCRIM_WASM_ROOT at it to test the fresh builds.
@@ -27,6 +27,7 @@ var probes = []struct{ lang, path string }{
 	{"c", "sdk/c/probe/probe.wasm"},
 	{"rust", "sdk/rust/probe/probe.wasm"},
 	{"assemblyscript", "sdk/assemblyscript/probe/probe.wasm"},
+	{"go", "sdk/conformance/goprobe/goprobe.wasm"},
 }
 
 // wasmPath finds a checked-in module, or its fresh build under $SCRIM_WASM_ROOT.
@@ -167,7 +168,7 @@ func TestProbe(t *testing.T) {
 				require.Equal(t, shim.Next(), res)
 			})
 			t.Run("inspect", func(t *testing.T) {
-				r, err := plugins.Inspect(context.Background(), wasmPath(p.path), plugins.Options{})
+				r, err := plugins.Inspect(context.Background(), wasmPath(p.path), plugins.Options{CacheDir: cacheDir})
 				require.NoError(t, err)
 				require.Empty(t, r.Problems)
 				require.Equal(t, "1", r.ABI)
