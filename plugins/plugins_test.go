@@ -33,11 +33,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testdata(name string) string { return filepath.Join("testdata", name+".wasm") }
-
-func example(name string) string {
-	return filepath.Join("..", "examples", name, name+".wasm")
+// wasmPath finds a checked-in module by its path from the repository root, or its fresh
+// build under $SCRIM_WASM_ROOT (a rebuilt copy of the tree), so CI can test what the
+// toolchains produce today.
+func wasmPath(rel string) string {
+	if root := os.Getenv("SCRIM_WASM_ROOT"); root != "" {
+		return filepath.Join(root, rel)
+	}
+	return filepath.Join("..", rel)
 }
+
+func testdata(name string) string {
+	return wasmPath(filepath.Join("plugins", "testdata", name+".wasm"))
+}
+
+func example(name string) string { return wasmPath(filepath.Join("examples", name, name+".wasm")) }
 
 // load loads one plugin and closes it when the test ends.
 func load(t testing.TB, s Spec) *plugin {

@@ -40,8 +40,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func example(name string) string { return filepath.Join(root, "examples", name, name+".wasm") }
-func corpus(name string) string  { return filepath.Join(root, "plugins", "testdata", name+".wasm") }
+// wasmPath finds a checked-in module, or its fresh build under $SCRIM_WASM_ROOT.
+func wasmPath(rel string) string {
+	if r := os.Getenv("SCRIM_WASM_ROOT"); r != "" {
+		return filepath.Join(r, rel)
+	}
+	return filepath.Join(root, rel)
+}
+
+func example(name string) string { return wasmPath(filepath.Join("examples", name, name+".wasm")) }
+func corpus(name string) string  { return wasmPath(filepath.Join("plugins", "testdata", name+".wasm")) }
 
 // run writes config (plus a private cache_dir) to a file and runs `scrim run -c FILE -- argv`.
 func run(t *testing.T, config string, argv ...string) (stdout, stderr string, code int) {
