@@ -237,6 +237,11 @@ func (c *cpuView) Syscall(_ context.Context, call *shim.Call) (shim.SyscallResul
 	if call.Nr == unix.SYS_SCHED_GETAFFINITY {
 		return c.getaffinity(call, pid, size, addr)
 	}
+	// scrim makes the call with its own rights, so it checks the caller's as the kernel does
+	// (kernel/sched/syscalls.c check_same_owner, CAP_SYS_NICE).
+	if pid != call.TID && !mayAffect(call.PID, pid) {
+		return shim.Fail(unix.EPERM), nil
+	}
 	return c.setaffinity(call, pid, size, addr)
 }
 
@@ -325,6 +330,49 @@ func (c *cpuView) pin(tid int) {
 	if err := unix.SchedSetaffinity(tid, &inside); err != nil && c.log != nil {
 		c.log.Warn("cannot confine thread to the CPU view", "shim", idCPU, "tid", tid, "error", err)
 	}
+}
+
+// capSysNice is CAP_SYS_NICE's bit in a capability set.
+const capSysNice = 23
+
+// mayAffect reports whether process caller may change the affinity of task target: it has
+// CAP_SYS_NICE, or its effective uid is the target's real or effective uid.
+func mayAffect(caller, target int) bool {
+	c, okc := readStatusIDs(caller)
+	t, okt := readStatusIDs(target)
+	if !okc || !okt {
+		return false
+	}
+	return c.capEff&(1<<capSysNice) != 0 || c.euid == t.euid || c.euid == t.ruid
+}
+
+type statusIDs struct {
+	ruid, euid uint64
+	capEff     uint64
+}
+
+// readStatusIDs reads the uids and effective capabilities of /proc/<pid>/status.
+func readStatusIDs(pid int) (statusIDs, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return statusIDs{}, false
+	}
+	var ids statusIDs
+	var haveUID, haveCap bool
+	for _, line := range strings.Split(string(b), "\n") {
+		key, val, _ := strings.Cut(line, ":")
+		f := strings.Fields(val)
+		switch {
+		case key == "Uid" && len(f) >= 2:
+			ids.ruid, _ = strconv.ParseUint(f[0], 10, 64)
+			ids.euid, _ = strconv.ParseUint(f[1], 10, 64)
+			haveUID = true
+		case key == "CapEff" && len(f) == 1:
+			ids.capEff, _ = strconv.ParseUint(f[0], 16, 64)
+			haveCap = true
+		}
+	}
+	return ids, haveUID && haveCap
 }
 
 // kernelMaskBytes is the length the kernel's sched_getaffinity reports: its cpumask size.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -145,6 +146,30 @@ func TestCPUAffinity(t *testing.T) {
 	t.Run("set_outside_view_is_einval", func(t *testing.T) {
 		mem := &bufMem{base: 0x1000, buf: []byte{2, 0, 0, 0, 0, 0, 0, 0}}
 		require.Equal(t, unix.EINVAL, call(unix.SYS_SCHED_SETAFFINITY, pid, 8, mem).Errno)
+	})
+	t.Run("set_of_another_users_task_is_eperm", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root: starts a process as another user")
+		}
+		other := exec.Command("sleep", "30")
+		other.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		require.NoError(t, other.Start())
+		defer func() { _ = other.Process.Kill(); _ = other.Wait() }()
+		opid := other.Process.Pid
+		sb.mu.Lock()
+		sb.pids = append(sb.pids, opid)
+		sb.mu.Unlock()
+		mem := &bufMem{base: 0x1000, buf: []byte{1, 0, 0, 0, 0, 0, 0, 0}}
+		res, err := h.Syscall(context.Background(), &shim.Call{
+			Nr: unix.SYS_SCHED_SETAFFINITY, Args: [6]uint64{uint64(pid), 8, mem.base}, PID: opid, TID: opid, Mem: mem,
+		})
+		require.NoError(t, err)
+		require.Equal(t, unix.EPERM, res.Errno, "nobody may not move root's task")
+		res, err = h.Syscall(context.Background(), &shim.Call{
+			Nr: unix.SYS_SCHED_SETAFFINITY, Args: [6]uint64{uint64(opid), 8, mem.base}, PID: pid, TID: pid, Mem: mem,
+		})
+		require.NoError(t, err)
+		require.Equal(t, shim.Return(0), res, "root may")
 	})
 	t.Run("set_cannot_widen", func(t *testing.T) {
 		mem := &bufMem{base: 0x1000, buf: []byte{0xff, 0xff, 0, 0, 0, 0, 0, 0}}
