@@ -37,6 +37,22 @@ func fastEligible(path []byte, flags uint64) bool {
 	return !(dotdot && numeric)
 }
 
+func hasDotDot(p []byte) bool {
+	for len(p) > 0 {
+		p = skipSlashes(p)
+		name := p
+		if i := bytes.IndexByte(p, '/'); i >= 0 {
+			name, p = p[:i], p[i:]
+		} else {
+			p = nil
+		}
+		if len(name) == 2 && name[0] == '.' && name[1] == '.' {
+			return true
+		}
+	}
+	return false
+}
+
 func isDigits(b []byte) bool {
 	for _, c := range b {
 		if c < '0' || c > '9' {
@@ -165,6 +181,7 @@ func (w *walker) fastParent() (bool, error) {
 		path := lexical(w.path, dir)
 		w.setCur(handle{fd: fd}, &st)
 		w.path = path
+		w.rootSet = w.rootSet || hasDotDot(dir)
 	} else if err := w.statCur(); err != nil {
 		return true, err
 	}

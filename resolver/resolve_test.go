@@ -211,6 +211,9 @@ func TestResolveMatchesKernel(t *testing.T) {
 		{name: "no magic links plain symlink", path: "chain", resolve: unix.RESOLVE_NO_MAGICLINKS, want: "d/f"},
 		{name: "no xdev into proc", path: "/proc/cpuinfo", resolve: unix.RESOLVE_NO_XDEV, wantErr: unix.EXDEV},
 		{name: "no xdev within", dirfd: "cwd", path: "dir/sub/up/f", resolve: unix.RESOLVE_NO_XDEV, want: "d/f"},
+		{name: "no xdev absolute symlink in a relative lookup", dirfd: "cwd", path: "abs", resolve: unix.RESOLVE_NO_XDEV, wantErr: unix.EXDEV},
+		{name: "no xdev absolute symlink after dotdot", dirfd: "d", path: "../abs", resolve: unix.RESOLVE_NO_XDEV, want: "d/f"},
+		{name: "no xdev absolute symlink in an absolute lookup", path: root + "/abs", resolve: unix.RESOLVE_NO_XDEV, want: "d/f"},
 		{name: "no xdev magic link", dirfd: "cwd", path: "/proc/self/fd/" + d, resolve: unix.RESOLVE_NO_XDEV, wantErr: unix.EXDEV},
 	}
 	for _, walk := range []string{"fast", "walk"} {

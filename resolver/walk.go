@@ -39,6 +39,9 @@ type walker struct {
 	fsType int64
 	// fastOK means the fast path's conditions that do not depend on the spelling hold.
 	fastOK bool
+	// rootSet mirrors nd->root.mnt being set: path_init sets it for absolute paths and
+	// scoped lookups, handle_dots on the first "..", nd_jump_root on the first jump.
+	rootSet bool
 
 	// The outcome when the walk ends on a missing component: cur is the parent.
 	missing    bool
@@ -119,6 +122,7 @@ func (w *walker) start(lazy bool) error {
 		if in.Resolve&resolveBeneath != 0 {
 			return unix.EXDEV
 		}
+		w.rootSet = true
 		w.setCur(w.scope, &w.r.rootSt)
 		w.path = w.path[:0]
 		return nil
@@ -147,6 +151,7 @@ func (w *walker) start(lazy bool) error {
 	w.lazySt = lazy
 	w.path = p
 	if in.Resolve&(resolveBeneath|resolveInRoot) != 0 {
+		w.rootSet = true
 		w.scope = base
 		w.scopeID = identOf(&st)
 		w.scopePath = append([]byte(nil), p...)
@@ -308,6 +313,7 @@ func (w *walker) missingFrom(name, rest []byte, isLast, trailing bool) error {
 // dotdot mirrors follow_dotdot: ".." at the scope's root stays there (EXDEV under
 // RESOLVE_BENEATH), anywhere else the kernel climbs, mounts included.
 func (w *walker) dotdot() error {
+	w.rootSet = true
 	if identOf(&w.st) == w.scopeID {
 		if err := w.mayLookup(); err != nil {
 			return err
@@ -402,9 +408,13 @@ func (w *walker) jumpRoot() error {
 	if w.in.Resolve&resolveBeneath != 0 {
 		return unix.EXDEV
 	}
-	if w.in.Resolve&resolveNoXdev != 0 && w.st.Mnt_id != w.scopeID.mnt {
+	// Under RESOLVE_NO_XDEV the kernel compares with nd->root.mnt, which is still unset in
+	// a relative lookup that has not met ".." yet: such a jump is EXDEV even within one
+	// mount (nd_jump_root, Linux 5.6 to at least 6.18).
+	if w.in.Resolve&resolveNoXdev != 0 && (!w.rootSet || w.st.Mnt_id != w.scopeID.mnt) {
 		return unix.EXDEV
 	}
+	w.rootSet = true
 	st := w.r.rootSt
 	if w.scope.fd != w.r.root {
 		if err := statFd(w.scope.fd, &st); err != nil {

@@ -1,0 +1,126 @@
+package resolver
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// FuzzResolve resolves fuzzed spellings in a tree with two fuzzed symlinks and compares with
+// the kernel's own openat2 of the same call: the same errno, or the same object and the
+// canonical path the kernel reports for it. Only O_PATH opens are compared, so that a fuzzed
+// path can never open a device or block on a FIFO.
+//
+//	go test ./resolver -run '^$' -fuzz FuzzResolve -fuzztime 60s
+func FuzzResolve(f *testing.F) {
+	f.Add("x/f", "d", "y", uint8(0), uint8(0), false)
+	f.Add("y/../x/sub/up/f", "d/sub/..", "x/sub", uint8(1), uint8(0), true)
+	f.Add("/proc/self/cwd/x/f", "/proc/self/fd/5", "..", uint8(0), uint8(2), false)
+	f.Add("x//./y", "y", "x", uint8(3), uint8(4), false)
+	f.Add("x/y/f", "../", "d/sub/up", uint8(2), uint8(16), true)
+	f.Add("/dev/fd/0/x", "/dev/stdin", "/proc/thread-self/root", uint8(1), uint8(8), false)
+
+	root, err := filepath.EvalSymlinks(f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	base := filepath.Join(root, "base")
+	if err := os.MkdirAll(base+"/d/sub", 0o755); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.WriteFile(base+"/d/f", nil, 0o644); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.Symlink("..", base+"/d/sub/up"); err != nil {
+		f.Fatal(err)
+	}
+	r, err := New(Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer r.Close()
+	// The walk's cwd is the tree only while a call runs: the fuzzing engine writes failing
+	// inputs relative to the package directory.
+	pkgDir, err := os.Getwd()
+	if err != nil {
+		f.Fatal(err)
+	}
+	dfd, err := unix.Open(base+"/d", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	flagSet := []uint64{unix.O_PATH, unix.O_PATH | unix.O_NOFOLLOW, unix.O_PATH | unix.O_DIRECTORY,
+		unix.O_PATH | unix.O_NOFOLLOW | unix.O_DIRECTORY}
+
+	f.Fuzz(func(t *testing.T, path, x, y string, flagSel, resolve uint8, useDirfd bool) {
+		if path == "" || len(path) >= pathMax || strings.ContainsRune(path+x+y, 0) || x == "" || y == "" {
+			return
+		}
+		res := uint64(resolve) & validResolveFlags
+		if res&resolveBeneath != 0 && res&resolveInRoot != 0 {
+			return
+		}
+		flags := flagSet[int(flagSel)%len(flagSet)]
+		for _, l := range [][2]string{{x, "x"}, {y, "y"}} {
+			os.Remove(base + "/" + l[1])
+			if err := os.Symlink(l[0], base+"/"+l[1]); err != nil {
+				return
+			}
+		}
+		if err := os.Chdir(base); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Chdir(pkgDir)
+		dirfd := unix.AT_FDCWD
+		if useDirfd {
+			dirfd = dfd
+		}
+		kfd, kerr := kernelOpen(dirfd, path, flags, 0, res)
+		if kerr == nil {
+			defer unix.Close(kfd)
+		}
+		if kerr == unix.EAGAIN {
+			return // RESOLVE_CACHED, or a rename race: either answer is the kernel's
+		}
+		in := Input{Syscall: 3, PID: os.Getpid(), TID: unix.Gettid(), Dirfd: int32(dirfd),
+			Path: []byte(path), Flags: flags, Resolve: res}
+		for _, walk := range []string{"fast", "walk"} {
+			r.noFast = walk == "walk"
+			fl, rs, err := ourOpen(r, Self{}, in)
+			if rs != nil {
+				defer rs.Close()
+			}
+			if kerr != nil {
+				if !errors.Is(err, kerr) {
+					t.Fatalf("%s: %q (x -> %q, y -> %q, flags %#o, resolve %#x, dirfd %v): kernel %v, scrim %v",
+						walk, path, x, y, flags, res, useDirfd, kerr, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: %q (x -> %q, y -> %q, flags %#o, resolve %#x, dirfd %v): kernel opened it, scrim %v",
+					walk, path, x, y, flags, res, useDirfd, err)
+			}
+			defer fl.Close()
+			var kst, ost unix.Statx_t
+			if statFd(kfd, &kst) != nil || statFd(int(fl.Fd()), &ost) != nil {
+				t.Fatal("statx failed")
+			}
+			if identOf(&kst) != identOf(&ost) {
+				t.Fatalf("%s: %q (x -> %q, y -> %q): not the kernel's object", walk, path, x, y)
+			}
+			kp, err := r.fdPath(kfd, nil)
+			if err == nil && len(kp) > 0 && kp[0] == '/' && !bytes.HasSuffix(kp, []byte(" (deleted)")) &&
+				!bytes.Equal(kp, rs.Request.Path) {
+				t.Fatalf("%s: %q (x -> %q, y -> %q): path %q, the kernel says %q", walk, path, x, y,
+					rs.Request.Path, kp)
+			}
+		}
+	})
+}
