@@ -161,10 +161,20 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, pid int, sigs
 	}
 	s.log.Info("child running", "pid", pid)
 
+	// Both helpers are gone before supervise returns: the caller may close the child's
+	// files, and signals after the end must not reach a reused pid.
+	var helpers sync.WaitGroup
+	defer helpers.Wait()
 	done := make(chan struct{})
 	defer close(done)
-	go s.forward(pid, sigs, done)
+	ttys := s.stdioFds()
+	helpers.Add(2)
 	go func() {
+		defer helpers.Done()
+		s.forward(pid, sigs, done, ttys)
+	}()
+	go func() {
+		defer helpers.Done()
 		select {
 		case <-ctx.Done():
 			s.log.Info("stopping the sandbox", "error", ctx.Err())
@@ -265,14 +275,14 @@ func (s *Supervisor) killSandbox() {
 // forward passes signals sent to scrim on to the child. A terminal's INT and QUIT already
 // reach the child when it shares scrim's foreground process group; passing them again would
 // deliver them twice, so those are skipped.
-func (s *Supervisor) forward(pid int, sigs chan os.Signal, done chan struct{}) {
+func (s *Supervisor) forward(pid int, sigs chan os.Signal, done chan struct{}, ttys []int) {
 	for {
 		select {
 		case <-done:
 			return
 		case sig := <-sigs:
 			ss := sig.(syscall.Signal)
-			if (ss == unix.SIGINT || ss == unix.SIGQUIT) && s.sharesTerminal() {
+			if (ss == unix.SIGINT || ss == unix.SIGQUIT) && sharesTerminal(ttys) {
 				continue
 			}
 			if s.log.IsDebug() {
@@ -283,17 +293,25 @@ func (s *Supervisor) forward(pid int, sigs chan os.Signal, done chan struct{}) {
 	}
 }
 
+// stdioFds are the child's standard descriptors as scrim holds them.
+func (s *Supervisor) stdioFds() []int {
+	var fds []int
+	for _, f := range []*os.File{s.cfg.Stdin, s.cfg.Stdout, s.cfg.Stderr} {
+		if f != nil {
+			fds = append(fds, int(f.Fd()))
+		}
+	}
+	return fds
+}
+
 // sharesTerminal reports whether the child's terminal has scrim's process group in the
 // foreground, so a keyboard INT or QUIT reached the whole group, the child included. A child
 // that moved to its own group (an interactive shell with job control) gets everything
 // forwarded.
-func (s *Supervisor) sharesTerminal() bool {
+func sharesTerminal(fds []int) bool {
 	pgrp := unix.Getpgrp()
-	for _, f := range []*os.File{s.cfg.Stdin, s.cfg.Stdout, s.cfg.Stderr} {
-		if f == nil {
-			continue
-		}
-		fg, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPGRP)
+	for _, fd := range fds {
+		fg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
 		if err == nil {
 			return fg == pgrp
 		}
