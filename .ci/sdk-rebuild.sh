@@ -1,0 +1,55 @@
+#!/bin/sh
+# Rebuilds every plugin written with the guest SDKs (the C, Rust, AssemblyScript and Go probes
+# and the C, Rust and AssemblyScript examples) from source into a scratch tree, then runs the
+# cross-language tests against those fresh builds instead of the checked-in .wasm files.
+#
+# It installs nothing. It needs, on PATH or where Debian puts them:
+#   clang, lld, wasi-libc, libclang-rt-dev-wasm32   (C)
+#   rustc 1.63+ and libstd-rust-dev-wasm32           (Rust; /usr/bin/rustc is preferred)
+#   node, and `npm ci` done in sdk/assemblyscript    (AssemblyScript)
+#   go                                               (the Go probe and the tests)
+#
+# A checked-in .wasm that differs from its fresh build is reported: rebuild it with its
+# build.sh and commit it. With SCRIM_SDK_STRICT=1 that is an error.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+out=$(mktemp -d "${TMPDIR:-/tmp}/scrim-sdk-rebuild.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+
+if [ ! -x sdk/assemblyscript/node_modules/.bin/asc ]; then
+	echo "sdk-rebuild: sdk/assemblyscript/node_modules is missing: run npm ci --prefix sdk/assemblyscript" >&2
+	exit 1
+fi
+
+# Each line: the module's path in the repository, then the script that builds it.
+modules='
+sdk/c/probe/probe.wasm sdk/c/probe/build.sh
+sdk/rust/probe/probe.wasm sdk/rust/probe/build.sh
+sdk/assemblyscript/probe/probe.wasm sdk/assemblyscript/probe/build.sh
+sdk/conformance/goprobe/goprobe.wasm sdk/conformance/goprobe/build.sh
+examples/secrets/secrets.wasm examples/secrets/build.sh
+examples/users/users.wasm examples/users/build.sh
+examples/banner/banner.wasm examples/banner/build.sh
+'
+
+stale=0
+echo "$modules" | while read -r wasm script; do
+	[ -n "$wasm" ] || continue
+	mkdir -p "$out/$(dirname "$wasm")"
+	echo "sdk-rebuild: $script -> $wasm"
+	"./$script" "$out/$wasm"
+	if ! cmp -s "$wasm" "$out/$wasm"; then
+		echo "sdk-rebuild: $wasm differs from its fresh build; run $script and commit it" >&2
+		touch "$out/.stale"
+	fi
+done
+[ -e "$out/.stale" ] && stale=1
+
+SCRIM_WASM_ROOT="$out" go test -count=1 ./sdk/conformance/ ./examples/
+
+if [ "$stale" = 1 ] && [ "${SCRIM_SDK_STRICT:-0}" = 1 ]; then
+	echo "sdk-rebuild: checked-in modules are stale (SCRIM_SDK_STRICT=1)" >&2
+	exit 1
+fi
+echo "sdk-rebuild: ok"
