@@ -410,3 +410,43 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// TestResolveLeaksNoDescriptors resolves every kind of outcome many times and checks the
+// process holds no more descriptors afterwards.
+func TestResolveLeaksNoDescriptors(t *testing.T) {
+	root := tree(t)
+	r := newResolver(t)
+	t.Chdir(root)
+	dfd, err := unix.Open(root+"/d", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer unix.Close(dfd)
+	d := strconv.Itoa(dfd)
+	count := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		require.NoError(t, err)
+		return len(ents)
+	}
+	paths := []string{"d/f", "rel", "chain", "loop1", "c0", "d/nope", "d/nope/x", "d/nope/../f",
+		"d/f/", "/proc/self/fd/" + d + "/f", "/proc/self/cwd/dir/sub/up/f", "/proc/self/status",
+		"/dev/stdin", ".", "/", "dangling"}
+	before := count()
+	for range 10 {
+		for _, walk := range []bool{false, true} {
+			r.noFast = walk
+			for _, p := range paths {
+				for _, dirfd := range []int32{unix.AT_FDCWD, int32(dfd), 9999} {
+					in := Input{Syscall: 3, PID: os.Getpid(), TID: unix.Gettid(), Dirfd: dirfd, Path: []byte(p)}
+					f, res, _ := ourOpen(r, Self{}, in)
+					if f != nil {
+						f.Close()
+					}
+					if res != nil {
+						res.Close()
+						res.Close()
+					}
+				}
+			}
+		}
+	}
+	require.Equal(t, before, count())
+}
