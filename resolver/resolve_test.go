@@ -184,6 +184,8 @@ func TestResolveMatchesKernel(t *testing.T) {
 		{name: "dev fd", path: "/dev/fd/" + d + "/sub/../f", want: "d/f"},
 		{name: "proc self fd of a file", path: "/proc/self/fd/" + g, want: "d/sub/g"},
 		{name: "proc self fd of a file then more", path: "/proc/self/fd/" + g + "/x", wantErr: unix.ENOTDIR},
+		{name: "trailing slash on a magic link to a file", path: "/proc/self/fd/" + g + "/", wantErr: unix.ENOTDIR},
+		{name: "trailing slash on a magic link to a dir", path: "/proc/self/fd/" + d + "/", want: "d"},
 		{name: "proc self fd not open", path: "/proc/self/fd/9999", wantErr: unix.ENOENT},
 		{name: "proc self cwd", path: "/proc/self/cwd/d/f", want: "d/f"},
 		{name: "proc thread-self cwd", path: "/proc/thread-self/cwd/rel", want: "d/f"},

@@ -246,6 +246,10 @@ func (w *walker) walk(rest []byte) error {
 					return err
 				}
 				rest = next
+				if len(skipSlashes(rest)) == 0 && trailing && !w.isDir() {
+					// A magic link's object, where the trailing slash asks for a directory.
+					return unix.ENOTDIR
+				}
 				if w.fastOK && len(skipSlashes(rest)) > 0 && w.isDir() {
 					if done, err := w.fastRest(rest); done || err != nil {
 						return err
