@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -110,7 +111,7 @@ func prepareImage(cfg *Config) error {
 	// The image's mount of its own root shows the host path of DIR in mountinfo's root
 	// field; this shim hides it. It is a security shim: nothing may reorder it after a
 	// handler that serves the real file.
-	cfg.Handlers = append(cfg.Handlers, shim.Registration{Handler: &mountinfoShim{}, Band: shim.BandSecurity, Priority: 1000})
+	cfg.Handlers = append(slices.Clip(cfg.Handlers), shim.Registration{Handler: &mountinfoShim{}, Band: shim.BandSecurity, Priority: 1000})
 	return nil
 }
 
