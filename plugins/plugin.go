@@ -28,6 +28,8 @@ import (
 const (
 	breakAfter = 5
 	breakFor   = 10 * time.Second
+	// busyWait is how many call timeouts an open waits for a free instance.
+	busyWait = 8
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -226,6 +228,7 @@ const (
 	faultTrap                     // trapped, aborted or exited
 	faultTimeout                  // ran out of time, or no instance was free in time
 	faultBroken                   // refused without a call: the circuit breaker is open
+	faultBusy                     // every instance stayed busy: overload, not the plugin's fault
 )
 
 type fault struct {
@@ -238,7 +241,7 @@ func faultf(kind faultKind, format string, args ...any) *fault {
 }
 
 func (p *plugin) tripped(f *fault) {
-	if f.kind == faultBroken {
+	if f.kind == faultBroken || f.kind == faultBusy {
 		return
 	}
 	if p.faultRun.Add(1) >= breakAfter {
@@ -272,7 +275,9 @@ func (p *plugin) decide(req *shim.Request) (shim.Result, *fault) {
 	return res, f
 }
 
-// acquire takes a free instance, waiting at most the call timeout.
+// acquire takes a free instance. It waits longer than one call may take, so that a burst of
+// opens queues behind busy instances instead of failing; only a plugin that stays busy for
+// busyWait call timeouts fails the open.
 func (p *plugin) acquire() (*instance, *fault) {
 	select {
 	case inst := <-p.pool:
@@ -282,13 +287,14 @@ func (p *plugin) acquire() (*instance, *fault) {
 	if p.live.Load() == 0 {
 		return nil, faultf(faultTrap, "no instance is running (the last ones failed to start)")
 	}
-	t := time.NewTimer(p.timeout)
+	wait := busyWait * p.timeout
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case inst := <-p.pool:
 		return inst, nil
 	case <-t.C:
-		return nil, faultf(faultTimeout, "no instance free within %s", p.timeout)
+		return nil, faultf(faultBusy, "no instance free within %s", wait)
 	}
 }
 
