@@ -412,6 +412,31 @@ func TestImageBadInput(t *testing.T) {
 			})
 		}
 	})
+	t.Run("start errors", func(t *testing.T) {
+		bare := filepath.Join(outer, "bare")
+		require.NoError(t, os.MkdirAll(filepath.Join(bare, "bin"), 0o755))
+		probe, err := os.ReadFile(filepath.Join(img, "bin/probe"))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(bare, "bin/probe"), probe, 0o755))
+		for _, tt := range []struct {
+			name string
+			img  ImageConfig
+			want string
+		}{
+			{"missing cwd", ImageConfig{Dir: img, Cwd: "/nope"}, "change to /nope in the image: no such file or directory"},
+			{"read-only image without /proc", ImageConfig{Dir: bare, ReadOnly: true}, "the read-only image has no /proc to mount on"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				before := snapshot(t, tt.img.Dir)
+				s, err := New(Config{Args: []string{"/bin/probe"}, Image: &tt.img})
+				require.NoError(t, err)
+				status, err := s.Run(context.Background())
+				require.Equal(t, 125, status)
+				require.ErrorContains(t, err, tt.want)
+				require.Equal(t, before, snapshot(t, tt.img.Dir))
+			})
+		}
+	})
 	for _, tt := range []struct {
 		name   string
 		args   []string
