@@ -29,7 +29,7 @@ func main() {
 		full   = flag.Bool("full", false, "run every scenario with full counts and write the report into the repository")
 		smoke  = flag.Bool("smoke", false, "run every scenario once with tiny counts, report into a temporary directory")
 		out    = flag.String("out", "", "directory that receives benchmarks.md and the charts (default: docs/ for -full, a temporary directory for -smoke)")
-		rounds = flag.Int("rounds", 0, "measured rounds after the warm-up round (default: 5 for -full, 1 for -smoke)")
+		rounds = flag.Int("rounds", 0, "measured rounds after the warm-up round (default: 7 for -full, 1 for -smoke)")
 		only   = flag.String("contenders", "", "comma-separated contender keys to run (default: all present)")
 	)
 	flag.Parse()

@@ -100,15 +100,18 @@ func Run(ctx context.Context, cfg Config) error {
 	scs := scenarios(cfg)
 	res := &Results{Samples: map[string]map[string][]Sample{}, Failed: map[string]map[string]string{}}
 
-	perRound := 0
+	perRound, cold := 0, 0
 	for _, s := range scs {
 		for _, c := range cs {
 			if c.Skip == "" && s.appliesTo(c) {
 				perRound++
+				if s.before != nil {
+					cold++
+				}
 			}
 		}
 	}
-	total := perRound * (cfg.Rounds + 1)
+	total := perRound*(cfg.Rounds+1) - cold
 	done := 0
 	res.Start = time.Now()
 	for round := 0; round <= cfg.Rounds; round++ {
@@ -121,7 +124,8 @@ func Run(ctx context.Context, cfg Config) error {
 				// Rotate the order each round so no contender always runs right after
 				// the same neighbour.
 				c := cs[(i+round)%len(cs)]
-				if c.Skip != "" || !s.appliesTo(c) {
+				// A cold scenario starts from nothing each time: warming it up is waste.
+				if c.Skip != "" || !s.appliesTo(c) || (round == 0 && s.before != nil) {
 					continue
 				}
 				done++

@@ -30,7 +30,7 @@ type Config struct {
 }
 
 func fullConfig() Config {
-	return Config{Rounds: 5, Ops: 20000, TarDir: "/usr/include"}
+	return Config{Rounds: 7, Ops: 20000, TarDir: "/usr/include"}
 }
 
 func smokeConfig() Config {
