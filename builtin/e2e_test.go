@@ -128,11 +128,42 @@ func buildGoHelper(t *testing.T) string {
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
 	"runtime"
+	"syscall"
 )
 
+// With no arguments: runtime.NumCPU() and 16 bytes of crypto/rand. "cat FILE..." prints each
+// file or the errno it fails with; "ls DIR" prints the names in DIR, one a line.
 func main() {
+	if len(os.Args) > 2 && os.Args[1] == "cat" {
+		for _, p := range os.Args[2:] {
+			b, err := os.ReadFile(p)
+			var errno syscall.Errno
+			switch {
+			case errors.As(err, &errno):
+				fmt.Printf("%s: errno %d\n", p, int(errno))
+			case err != nil:
+				fmt.Printf("%s: %v\n", p, err)
+			default:
+				fmt.Print(string(b))
+			}
+		}
+		return
+	}
+	if len(os.Args) == 3 && os.Args[1] == "ls" {
+		names, err := os.ReadDir(os.Args[2])
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		for _, n := range names {
+			fmt.Println(n.Name())
+		}
+		return
+	}
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
@@ -562,4 +593,70 @@ for t in threads: t.join()
 codes = [p.wait() for p in procs]
 print(errors[:3], codes)`)
 	require.Equal(t, "[] [0, 0, 0, 0, 0, 0, 0, 0]\n", out)
+}
+
+// TestE2EChroot runs the shims in image mode, where the child's root is a directory holding
+// nothing but a static helper and the files each case needs.
+func TestE2EChroot(t *testing.T) {
+	helper := buildGoHelper(t)
+	image := func(t *testing.T, files map[string]string, links map[string]string) string {
+		t.Helper()
+		dir := t.TempDir()
+		require.NoError(t, os.Chmod(dir, 0o755))
+		for _, d := range []string{"bin", "etc", "proc", "dev", "tmp"} {
+			require.NoError(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
+		}
+		b, err := os.ReadFile(helper)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "bin", "helper"), b, 0o755))
+		for name, body := range files {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+		}
+		for name, to := range links {
+			require.NoError(t, os.Symlink(to, filepath.Join(dir, name)))
+		}
+		return dir
+	}
+	run := func(t *testing.T, dir string, flags []string, args ...string) string {
+		t.Helper()
+		r := runScrim(t, append([]string{"--chroot", dir}, flags...), append([]string{"/bin/helper"}, args...)...)
+		if r.code == 125 && strings.Contains(r.stderr, "user namespace") {
+			t.Skipf("needs root or unprivileged user namespaces for image mode: %s", r.stderr)
+		}
+		require.Equal(t, 0, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
+		return r.stdout
+	}
+
+	t.Run("hosts_symlink_out_of_the_image_does_not_leak", func(t *testing.T) {
+		secret := filepath.Join(t.TempDir(), "secret-hosts")
+		require.NoError(t, os.WriteFile(secret, []byte("10.9.9.9 host-secret\n"), 0o644))
+		dir := image(t, nil, map[string]string{"etc/hosts": secret})
+		out := run(t, dir, nil, "cat", "/etc/hosts", "/etc/../etc/hosts")
+		require.Equal(t, hostsLoopback+hostsLoopback, out)
+	})
+	t.Run("hosts_image_base", func(t *testing.T) {
+		dir := image(t, map[string]string{"etc/hosts": "# image\n127.0.0.1 localhost\n10.0.0.5 db"}, nil)
+		out := run(t, dir, []string{"--net-allow", "pinned.test=198.51.100.7", "--net-allow", "db=10.0.0.5"}, "cat", "/etc/hosts")
+		require.Equal(t, "# image\n127.0.0.1 localhost\n10.0.0.5 db\n::1 localhost\n198.51.100.7 pinned.test\n", out)
+	})
+	t.Run("views", func(t *testing.T) {
+		dir := image(t, map[string]string{"etc/hostname": "image-name\n"}, nil)
+		out := run(t, dir, []string{"--hostname", "box", "--cpus", "1", "--memory", "256M"},
+			"cat", "/etc/hostname", "/proc/sys/kernel/hostname", "/sys/devices/system/cpu/online", "/proc/kallsyms")
+		require.Equal(t, "box\nbox\n0\n/proc/kallsyms: errno 13\n", out)
+		info := run(t, dir, []string{"--cpus", "1", "--memory", "256M"}, "cat", "/proc/cpuinfo", "/proc/meminfo")
+		require.Equal(t, 1, strings.Count(info, "processor\t:"))
+		require.Contains(t, info, "MemTotal:         262144 kB\n")
+	})
+	t.Run("proc_listing", func(t *testing.T) {
+		dir := image(t, nil, nil)
+		out := run(t, dir, nil, "ls", "/proc")
+		var pids []string
+		for _, n := range strings.Fields(out) {
+			if _, ok := procEntry([]byte(n)); ok {
+				pids = append(pids, n)
+			}
+		}
+		require.Len(t, pids, 1, "only the helper itself: %v", pids)
+	})
 }

@@ -22,6 +22,8 @@ type hostname struct {
 	name   string
 	ids    map[fileID]string
 	pseudo map[pseudoID]string
+	// target is where /etc/hostname leads in the child's root when it is a symlink.
+	target string
 }
 
 var (
@@ -60,16 +62,16 @@ func (h *hostname) Provision(env shim.Env) error {
 	root := rootOf(env, "")
 	h.ids = map[fileID]string{}
 	h.pseudo = map[pseudoID]string{}
-	for _, p := range []string{"/etc/hostname", "/proc/sys/kernel/hostname"} {
-		obj, ok, err := objectInRoot(root, p)
-		if err != nil || !ok {
-			continue
-		}
-		if isPseudoFS(obj.FsType) {
-			h.pseudo[pseudoID{obj.FsType, obj.Ino}] = p
-		} else {
-			h.ids[objectID(obj)] = p
-		}
+	id, ok, target, err := regularTarget(root, "/etc/hostname")
+	if err != nil {
+		return fmt.Errorf("hostname: %w", err)
+	}
+	if ok {
+		h.ids[id] = "/etc/hostname"
+	}
+	h.target = target
+	if obj, ok, err := objectInRoot(root, "/proc/sys/kernel/hostname"); err == nil && ok && isPseudoFS(obj.FsType) {
+		h.pseudo[pseudoID{obj.FsType, obj.Ino}] = "/proc/sys/kernel/hostname"
 	}
 	return nil
 }
@@ -78,7 +80,7 @@ func (h *hostname) Provision(env shim.Env) error {
 func (h *hostname) Open(_ context.Context, req *shim.Request) (shim.Result, error) {
 	p := string(req.Path)
 	obj := req.Object
-	match := p == "/etc/hostname" ||
+	match := p == "/etc/hostname" || servedTarget(req, h.target) ||
 		(p == "/proc/sys/kernel/hostname" && (!obj.Exists || obj.FsType == unix.PROC_SUPER_MAGIC))
 	if !match && obj.Exists {
 		_, byID := h.ids[objectID(obj)]

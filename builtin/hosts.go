@@ -37,6 +37,8 @@ type hosts struct {
 	data  []byte
 	id    fileID
 	hasID bool
+	// target is where /etc/hosts leads in the child's root when it is a symlink.
+	target string
 }
 
 var (
@@ -87,21 +89,20 @@ func (h *hosts) Provision(env shim.Env) error {
 	h.data = composeHosts(chroot, base, entries, h.extraHosts)
 
 	root := rootOf(env, h.imageRoot)
-	obj, ok, err := objectInRoot(root, "/etc/hosts")
+	h.id, h.hasID, h.target, err = regularTarget(root, "/etc/hosts")
 	if err != nil {
-		return fmt.Errorf("hosts: look up /etc/hosts in %s: %w", root, err)
-	}
-	if ok {
-		h.id, h.hasID = objectID(obj), true
+		return fmt.Errorf("hosts: %w", err)
 	}
 	log.Debug("hosts file built", "shim", idHosts, "bytes", len(h.data), "entries", len(entries))
 	return nil
 }
 
-// Open serves the virtual file for /etc/hosts by name (so a missing file is still served) and
-// by identity (so a hard link or another spelling of the same inode is too).
+// Open serves the virtual file for /etc/hosts by name (so a missing file is still served, and
+// so is the missing target of an /etc/hosts symlink) and by identity (so a hard link or
+// another spelling of the same inode is too).
 func (h *hosts) Open(_ context.Context, req *shim.Request) (shim.Result, error) {
-	if string(req.Path) == "/etc/hosts" || (h.hasID && req.Object.Exists && objectID(req.Object) == h.id) {
+	if string(req.Path) == "/etc/hosts" || servedTarget(req, h.target) ||
+		(h.hasID && req.Object.Exists && objectID(req.Object) == h.id) {
 		return shim.ServeBytes("hosts", h.data), nil
 	}
 	return shim.Next(), nil

@@ -128,3 +128,70 @@ func TestHostsChrootImageSymlinkStaysInside(t *testing.T) {
 	h = build(t, Options{ImageRoot: image}, idHosts, &fakeSandbox{root: image})
 	require.Equal(t, "10.1.1.1 image-host\n"+hostsLoopback, string(served(t, h, "/etc/hosts")))
 }
+
+func TestCanonicalInRoot(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "etc", "real"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "etc", "real", "hosts"), nil, 0o644))
+	links := map[string]string{
+		"etc/abs":     "/tmp/missing",
+		"etc/rel":     "real/hosts",
+		"etc/chain":   "rel",
+		"etc/climb":   "../../../../etc/real/hosts",
+		"etc/loop":    "loop",
+		"etc/dirlink": "real",
+		"etc/devnull": "/dev/null",
+		"etc/viadir":  "dirlink/hosts",
+		"etc/nowhere": "nodir/hosts",
+	}
+	for name, to := range links {
+		require.NoError(t, os.Symlink(to, filepath.Join(root, name)))
+	}
+	tests := []struct {
+		name, want string
+		err        bool
+	}{
+		{"/etc/real/hosts", "/etc/real/hosts", false},
+		{"/etc/missing", "/etc/missing", false},
+		{"/etc/abs", "/tmp/missing", false},
+		{"/etc/rel", "/etc/real/hosts", false},
+		{"/etc/chain", "/etc/real/hosts", false},
+		{"/etc/climb", "/etc/real/hosts", false},
+		{"/etc/viadir", "/etc/real/hosts", false},
+		{"/etc/dirlink/hosts", "/etc/real/hosts", false},
+		{"/etc/nowhere", "/etc/nodir/hosts", false},
+		{"/etc/loop", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := canonicalInRoot(root, tt.name)
+			if tt.err {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+	t.Run("device_at_target_is_not_served", func(t *testing.T) {
+		_, hasID, target, err := regularTarget(root, "/etc/devnull")
+		require.NoError(t, err)
+		require.False(t, hasID, "nothing exists at the target in this root")
+		require.Equal(t, "/dev/null", target)
+		dev := &shim.Request{Path: []byte("/dev/null"), Object: shim.Object{Exists: true, Mode: unix.S_IFCHR | 0o666}}
+		require.False(t, servedTarget(dev, target))
+		require.True(t, servedTarget(&shim.Request{Path: []byte("/dev/null")}, target))
+	})
+}
+
+func TestHostsChrootDanglingSymlinkIsServed(t *testing.T) {
+	image := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(image, "etc"), 0o755))
+	require.NoError(t, os.Symlink("/run/hosts-from-host", filepath.Join(image, "etc", "hosts")))
+	h := build(t, Options{ImageRoot: image}, idHosts, &fakeSandbox{root: image})
+	// The resolver reports the missing target as the canonical path.
+	res, err := h.Open(context.Background(), &shim.Request{Path: []byte("/run/hosts-from-host")})
+	require.NoError(t, err)
+	require.Equal(t, shim.ActServe, res.Action)
+	require.Equal(t, hostsLoopback, string(res.Content.(shim.Bytes).Data))
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -223,4 +224,90 @@ func procEntry(name []byte) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// maxSymlinks is the kernel's limit on symlinks followed in one lookup (MAXSYMLINKS).
+const maxSymlinks = 40
+
+// canonicalInRoot returns the canonical path, in the child's view from root, that name resolves
+// to, following symlinks inside root even when the final target does not exist: the path the
+// resolver reports for an open of name. A missing directory on the way ends the walk there.
+func canonicalInRoot(root, name string) (string, error) {
+	cur := path.Clean("/" + name)
+	for i := 0; i <= maxSymlinks; i++ {
+		dir, base := path.Split(cur)
+		d, err := openInRoot(root, dir, unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+				return cur, nil
+			}
+			return "", err
+		}
+		hostDir, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(d.Fd())))
+		if err != nil {
+			d.Close()
+			return "", fmt.Errorf("readlink %s in %s: %w", dir, root, err)
+		}
+		inside, ok := strings.CutPrefix(hostDir, strings.TrimSuffix(root, "/"))
+		if root == "/" {
+			inside, ok = hostDir, true
+		}
+		if !ok || (inside != "" && inside[0] != '/') {
+			d.Close()
+			return "", fmt.Errorf("resolve %s in %s: directory %s is outside the root", name, root, hostDir)
+		}
+		if inside == "" {
+			inside = "/"
+		}
+		cur = path.Join(inside, base)
+		buf := make([]byte, unix.PathMax)
+		n, err := unix.Readlinkat(int(d.Fd()), base, buf)
+		d.Close()
+		if err != nil {
+			// Not a symlink (EINVAL) or missing (ENOENT): cur is where the walk ends.
+			return cur, nil
+		}
+		link := string(buf[:n])
+		if strings.HasPrefix(link, "/") {
+			cur = path.Clean(link)
+		} else {
+			cur = path.Join(inside, link)
+		}
+	}
+	return "", fmt.Errorf("resolve %s in %s: %w", name, root, unix.ELOOP)
+}
+
+// regularTarget looks up name, a file a shim serves, in the child's root: the identity of the
+// regular file it leads to, and the path a symlink at name leads to when that is not name
+// itself. Anything else at the end of the symlinks (a device, a directory) is not recorded, so
+// that an image whose /etc/hosts points at /dev/null does not turn every /dev/null into it.
+func regularTarget(root, name string) (id fileID, hasID bool, target string, err error) {
+	obj, ok, err := objectInRoot(root, name)
+	if err != nil {
+		return fileID{}, false, "", fmt.Errorf("look up %s in %s: %w", name, root, err)
+	}
+	if ok && obj.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fileID{}, false, "", nil
+	}
+	if ok {
+		id, hasID = objectID(obj), true
+	}
+	t, err := canonicalInRoot(root, name)
+	if err != nil {
+		return fileID{}, false, "", err
+	}
+	if t != name {
+		target = t
+	}
+	return id, hasID, target, nil
+}
+
+// servedTarget reports whether req opens target, the path a served file's symlink leads to, and
+// finds there nothing or a regular file: never a device or directory that happens to sit at
+// that path in the child's mount namespace.
+func servedTarget(req *shim.Request, target string) bool {
+	if target == "" || string(req.Path) != target {
+		return false
+	}
+	return !req.Object.Exists || req.Object.Mode&unix.S_IFMT == unix.S_IFREG
 }
