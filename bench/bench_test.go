@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestSmoke runs the whole harness with tiny counts so that it never rots: every scenario for
@@ -130,4 +131,12 @@ func TestTargets(t *testing.T) {
 			require.Equal(t, want[tg.Name], tg.verdict())
 		})
 	}
+}
+
+// TestNiceness checks the report's priority against the kernel's answer; getpriority(2)'s raw
+// system call returns 20 minus the nice value.
+func TestNiceness(t *testing.T) {
+	raw, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	require.NoError(t, err)
+	require.Equal(t, 20-raw, niceness())
 }

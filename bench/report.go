@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -167,7 +169,8 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 	p("| date | %s (run took %s) |\n", res.Start.UTC().Format("2006-01-02 15:04 MST"), res.End.Sub(res.Start).Round(time.Second))
 	p("| machine | %s |\n", machine())
 	p("| kernel | %s |\n", kernel())
-	p("| load average at start | %s (other work on the machine adds noise) |\n", e.load)
+	p("| load average | %s at start, %s at the end (other work on the machine adds noise) |\n", e.load, loadavg())
+	p("| priority | nice %d |\n", niceness())
 	p("| scrim | %s, commit %s |\n", e.tools["scrim"], commit(e.cfg.Root))
 	p("| tools | %s; %s; %s |\n", e.tools["go"], e.tools["python3"], e.tools["gcc"])
 	for _, c := range cs {
@@ -433,6 +436,31 @@ func machine() string {
 		mem = fmt.Sprintf(", %.1f GiB RAM", float64(si.Totalram)*float64(si.Unit)/(1<<30))
 	}
 	return fmt.Sprintf("%s, %d CPUs%s, %s/%s", model, runtime.NumCPU(), mem, runtime.GOOS, runtime.GOARCH)
+}
+
+// loadavg returns /proc/loadavg's 1, 5 and 15 minute averages.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}
+
+// niceness returns the harness's nice value, which every measured process inherits.
+func niceness() int {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces: fields count from after its closing parenthesis.
+	rest := string(b[bytes.LastIndexByte(b, ')')+1:])
+	f := strings.Fields(rest)
+	if len(f) < 17 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[16])
+	return n
 }
 
 func kernel() string {

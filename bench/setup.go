@@ -140,11 +140,7 @@ func setup(ctx context.Context, cfg Config) (*env, error) {
 	e.tools["go"] = firstLine(ctx, e.goTool, "version")
 	e.tools["python3"] = firstLine(ctx, e.python, "--version")
 	e.tools["scrim"] = firstLine(ctx, e.scrim, "version")
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			e.load = strings.Join(f[:3], " ")
-		}
-	}
+	e.load = loadavg()
 	return e, nil
 }
 
