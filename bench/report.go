@@ -201,7 +201,8 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 		}
 	}
 	p("| rounds | %d measured after 1 warm-up; medians shown |\n", e.cfg.Rounds)
-	p("| open loop | %d opens per run, split across the threads |\n\n", e.cfg.Ops)
+	p("| open loop | %d opens per run, split across the threads |\n", e.cfg.Ops)
+	p("| every sample | [%s/samples.json](%s/samples.json) |\n\n", chartDir, chartDir)
 
 	if skipped := skippedList(cs); skipped != "" {
 		p("Not measured: %s\n\n", skipped)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -162,6 +163,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if err := charts(filepath.Join(cfg.Out, chartDir), cs, scs, res); err != nil {
 		return err
+	}
+	// Every sample, not only the medians, for whoever wants to look at the spread.
+	raw, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode samples: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Out, chartDir, "samples.json"), append(raw, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write samples: %w", err)
 	}
 	var bad []string
 	for _, s := range scs {
