@@ -147,30 +147,40 @@ func TestResolveInChrootRoot(t *testing.T) {
 		{name: "relative symlink", path: "/chain", want: "/d/f"},
 		{name: "host path is not", path: root + "/d/f", wantErr: unix.ENOENT},
 		{name: "missing keeps the child's view", path: "/run/scrim/info", want: "/run/scrim/info"},
+		{name: "relative", path: "sub/g", want: "/d/sub/g"},
+		{name: "relative through a symlink", path: "sub/up/sub/up/../rel", want: "/d/f"},
+		{name: "absolute through a climbing symlink", path: "/d/sub/up/../../../d/f", want: "/d/f"},
+		{name: "absolute symlink after climbing", path: "/dir/sub/up/../inroot", want: "/d/f"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			in := Input{Syscall: shim.SysOpen, PID: os.Getpid(), TID: unix.Gettid(), Dirfd: unix.AT_FDCWD, Path: []byte(tc.path)}
-			res, err := r.Resolve(&in, Self{})
-			if err == nil {
-				defer res.Close()
-			}
-			if tc.wantErr != 0 && !errors.Is(err, tc.wantErr) {
-				require.NoError(t, err)
-				require.False(t, res.Request.Object.Exists, "want %v", tc.wantErr)
-				_, err = res.Request.Target.Open(0, 0)
-			}
-			if tc.wantErr != 0 {
-				require.ErrorIs(t, err, tc.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tc.want, string(res.Request.Path))
-			if res.Request.Object.Exists {
-				var st unix.Stat_t
-				require.NoError(t, unix.Stat(filepath.Join(root, tc.want), &st))
-				require.Equal(t, st.Ino, res.Request.Object.Ino)
-			}
-		})
+	for _, walk := range []string{"fast", "walk"} {
+		r.noFast = walk == "walk"
+		for _, tc := range cases {
+			t.Run(walk+"/"+tc.name, func(t *testing.T) { checkChroot(t, r, root, tc.path, tc.want, tc.wantErr) })
+		}
+	}
+}
+
+func checkChroot(t *testing.T, r *Resolver, root, path, want string, wantErr unix.Errno) {
+	t.Helper()
+	in := Input{Syscall: shim.SysOpen, PID: os.Getpid(), TID: unix.Gettid(), Dirfd: unix.AT_FDCWD, Path: []byte(path)}
+	res, err := r.Resolve(&in, Self{})
+	if err == nil {
+		defer res.Close()
+	}
+	if wantErr != 0 && !errors.Is(err, wantErr) {
+		require.NoError(t, err)
+		require.False(t, res.Request.Object.Exists, "want %v", wantErr)
+		_, err = res.Request.Target.Open(0, 0)
+	}
+	if wantErr != 0 {
+		require.ErrorIs(t, err, wantErr)
+		return
+	}
+	require.NoError(t, err)
+	require.Equal(t, want, string(res.Request.Path))
+	if res.Request.Object.Exists {
+		var st unix.Stat_t
+		require.NoError(t, unix.Stat(filepath.Join(root, want), &st))
+		require.Equal(t, st.Ino, res.Request.Object.Ino)
 	}
 }

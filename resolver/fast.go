@@ -53,6 +53,30 @@ func hasDotDot(p []byte) bool {
 	return false
 }
 
+// fastHow returns the openat2 arguments that resolve path from w.cur the fast way, or false
+// when the spelling needs the walk. Under a chroot root an absolute path is resolved with
+// RESOLVE_IN_ROOT from the root, whose ".." semantics are the caller's; a relative path with
+// ".." could climb above that root on scrim's side, so it takes the walk.
+func (w *walker) fastHow(path []byte) (unix.OpenHow, bool) {
+	in := w.in
+	if !fastEligible(path, in.Flags) {
+		return unix.OpenHow{}, false
+	}
+	how := unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_NOFOLLOW,
+		Resolve: resolveNoSymlinks | resolveNoMagiclinks | in.Resolve&resolveNoXdev,
+	}
+	if !w.r.shared {
+		switch {
+		case path[0] == '/' && w.cur.fd == w.r.root:
+			how.Resolve |= resolveInRoot
+		case path[0] == '/' || hasDotDot(path):
+			return unix.OpenHow{}, false
+		}
+	}
+	return how, true
+}
+
 func isDigits(b []byte) bool {
 	for _, c := range b {
 		if c < '0' || c > '9' {
@@ -62,8 +86,8 @@ func isDigits(b []byte) bool {
 	return true
 }
 
-// fast lets the kernel resolve the whole path in one openat2 when the children share the
-// supervisor's root. RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS make that resolution purely
+// fast lets the kernel resolve the whole path in one openat2 (see fastHow for a chroot
+// root). RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS make that resolution purely
 // lexical, so it cannot differ from the caller's: no /proc/self to mean the supervisor, no
 // magic link to reach the supervisor's objects, and every ".." is the lexical parent. The
 // canonical path is then the lexical join of the start's path and the spelling, with no
@@ -74,9 +98,9 @@ func isDigits(b []byte) bool {
 // links): then the parent is resolved the fast way and only the last component is walked.
 func (w *walker) fast() (done bool, err error) {
 	in := w.in
-	how := unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_NOFOLLOW,
-		Resolve: resolveNoSymlinks | resolveNoMagiclinks | in.Resolve&resolveNoXdev,
+	how, ok := w.fastHow(in.Path)
+	if !ok {
+		return false, nil
 	}
 	pathz := cpath(w.namez, in.Path)
 	w.namez = pathz
@@ -114,12 +138,9 @@ func (w *walker) fast() (done bool, err error) {
 // same reasoning as fast. It reports whether it did; if not, the walk goes on unchanged.
 func (w *walker) fastRest(rest []byte) (bool, error) {
 	in := w.in
-	if !fastEligible(rest, in.Flags) {
+	how, ok := w.fastHow(rest)
+	if !ok {
 		return false, nil
-	}
-	how := unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_NOFOLLOW,
-		Resolve: resolveNoSymlinks | resolveNoMagiclinks | in.Resolve&resolveNoXdev,
 	}
 	w.namez = cpath(w.namez, rest)
 	fd, err := openat2(w.cur.fd, w.namez, &how)
@@ -156,10 +177,11 @@ func (w *walker) fastParent() (bool, error) {
 		return false, nil
 	}
 	if len(dir) > 0 {
-		how := unix.OpenHow{
-			Flags:   unix.O_PATH | unix.O_DIRECTORY,
-			Resolve: resolveNoSymlinks | resolveNoMagiclinks | in.Resolve&resolveNoXdev,
+		how, ok := w.fastHow(dir)
+		if !ok {
+			return false, nil
 		}
+		how.Flags = unix.O_PATH | unix.O_DIRECTORY
 		w.namez = cpath(w.namez, dir)
 		fd, err := openat2(w.cur.fd, w.namez, &how)
 		switch err {

@@ -77,8 +77,8 @@ func (w *walker) cleanup() {
 // run resolves w.in, taking the fast path when it provably gives the same answer.
 func (w *walker) run() error {
 	in := w.in
-	w.fastOK = !w.r.noFast && w.r.shared && in.Resolve&(resolveBeneath|resolveInRoot) == 0
-	fast := w.fastOK && fastEligible(in.Path, in.Flags)
+	w.fastOK = !w.r.noFast && in.Resolve&(resolveBeneath|resolveInRoot) == 0
+	fast := w.fastOK
 	if err := w.start(fast); err != nil {
 		return err
 	}
