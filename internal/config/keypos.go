@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -229,11 +230,39 @@ func (s *keyScanner) basicString() string {
 	s.next()
 	var b strings.Builder
 	for !s.eof() && s.peek() != '"' && s.peek() != '\n' {
-		if s.peek() == '\\' {
-			s.next()
-		}
-		b.WriteByte(s.peek())
+		c := s.peek()
 		s.next()
+		if c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		e := s.peek()
+		s.next()
+		switch e {
+		case 'b':
+			b.WriteByte('\b')
+		case 't':
+			b.WriteByte('\t')
+		case 'n':
+			b.WriteByte('\n')
+		case 'f':
+			b.WriteByte('\f')
+		case 'r':
+			b.WriteByte('\r')
+		case 'e':
+			b.WriteByte(0x1b)
+		case 'x', 'u', 'U':
+			n := map[byte]int{'x': 2, 'u': 4, 'U': 8}[e]
+			start := s.i
+			for range n {
+				s.next()
+			}
+			if r, err := strconv.ParseUint(string(s.src[start:min(s.i, len(s.src))]), 16, 32); err == nil {
+				b.WriteRune(rune(r))
+			}
+		default: // '"' and '\\'
+			b.WriteByte(e)
+		}
 	}
 	s.next()
 	return b.String()
@@ -280,13 +309,12 @@ func (s *keyScanner) record(path string, line int) {
 	}
 }
 
-// join builds a dotted key path, leaving out empty parts.
+// join builds a dotted key path below prefix ("" for the top level). A key may itself be
+// empty: TOML allows "" as a key.
 func join(prefix string, keys ...string) string {
-	parts := make([]string, 0, len(keys)+1)
-	for _, k := range append([]string{prefix}, keys...) {
-		if k != "" {
-			parts = append(parts, k)
-		}
+	parts := keys
+	if prefix != "" {
+		parts = append([]string{prefix}, keys...)
 	}
 	return strings.Join(parts, ".")
 }
