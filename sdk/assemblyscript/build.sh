@@ -16,4 +16,4 @@ if [ ! -x "$asc" ]; then
 	echo "$0: $asc not found: run npm ci in $sdk" >&2
 	exit 1
 fi
-"$asc" "$1" --outFile "$2" --exportStart _initialize -O3 --noAssert --converge
+"$asc" "$1" --outFile "$2" --exportStart _initialize -O3 --noAssert
