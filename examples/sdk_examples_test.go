@@ -41,6 +41,10 @@ func wasm(name string) string {
 	return p
 }
 
+// callTimeout replaces the 250 ms default per call: these tests check decisions, not speed,
+// and a loaded CI machine can take longer to push a megabyte through a plugin.
+const callTimeout = 10 * time.Second
+
 var (
 	tmpRoot  string
 	scrimBin string
@@ -77,7 +81,7 @@ func (f fileTarget) Open(flags int, mode uint32) (*os.File, error) {
 // decide loads one example with cfg and returns its decision for path.
 func decide(t *testing.T, name string, cfg map[string]any, req *shim.Request) shim.Result {
 	t.Helper()
-	h, err := plugins.Load(context.Background(), []plugins.Spec{{Name: name, Path: wasm(name), Config: cfg}},
+	h, err := plugins.Load(context.Background(), []plugins.Spec{{Name: name, Path: wasm(name), Config: cfg, Timeout: callTimeout}},
 		plugins.Options{CacheDir: filepath.Join(tmpRoot, "cache"), Sandbox: "test-box"})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, h.Close(context.Background())) }()
@@ -248,11 +252,13 @@ func scrimRun(t *testing.T, args ...string) result {
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
-// config writes a scrim configuration that loads one example with a config table.
+// config writes a scrim configuration that loads one example with a config table (and a
+// call timeout for a loaded machine).
 func config(t *testing.T, example, table string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "scrim.toml")
-	body := fmt.Sprintf("[[plugin]]\nname = %q\npath = %q\n[plugin.config]\n%s", example, wasm(example), table)
+	body := fmt.Sprintf("[[plugin]]\nname = %q\npath = %q\ntimeout = %q\n[plugin.config]\n%s",
+		example, wasm(example), callTimeout.String(), table)
 	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
 	return p
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -40,6 +41,10 @@ func wasmPath(rel string) string {
 
 var cacheDir string
 
+// callTimeout replaces the 250 ms default per call: these tests check decisions, not speed,
+// and a loaded CI machine can take longer to push a megabyte through a plugin.
+const callTimeout = 10 * time.Second
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "scrim-conformance-")
 	if err != nil {
@@ -53,7 +58,7 @@ func TestMain(m *testing.M) {
 
 func load(t *testing.T, path string, cfg map[string]any) *plugins.Host {
 	t.Helper()
-	h, err := plugins.Load(context.Background(), []plugins.Spec{{Name: "probe", Path: path, Config: cfg}},
+	h, err := plugins.Load(context.Background(), []plugins.Spec{{Name: "probe", Path: path, Config: cfg, Timeout: callTimeout}},
 		plugins.Options{CacheDir: cacheDir, Sandbox: "test-box"})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, h.Close(context.Background())) })
