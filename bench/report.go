@@ -343,6 +343,11 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 	}
 	p("\n")
 
+	if lost := failedOpens(e.cfg.Ops, cs, scs, res); lost != "" {
+		p("## Opens that failed\n\nOpens of a file that should have opened, summed over the measured rounds. " +
+			"scrim fails closed: when a plugin has no free instance within its timeout (250 ms by " +
+			"default), the open fails with EIO instead of blocking.\n\n%s\n", lost)
+	}
 	if fails := failures(cs, scs, res); fails != "" {
 		p("## Failures\n\n%s\n", fails)
 	}
@@ -426,6 +431,23 @@ func skippedList(cs []*Contender) string {
 		}
 	}
 	return strings.Join(xs, "; ")
+}
+
+func failedOpens(ops int, cs []*Contender, scs []*Scenario, res *Results) string {
+	var b strings.Builder
+	for _, s := range scs {
+		for _, c := range cs {
+			var n int64
+			for _, x := range res.Samples[s.Key][c.Key] {
+				n += x.Failed
+			}
+			if n > 0 {
+				fmt.Fprintf(&b, "- %s under %s: %d of %d\n", s.Title, c.Name, n,
+					int64(len(res.Samples[s.Key][c.Key]))*int64(ops/s.Threads*s.Threads))
+			}
+		}
+	}
+	return b.String()
 }
 
 func failures(cs []*Contender, scs []*Scenario, res *Results) string {
