@@ -93,6 +93,9 @@ func prepareImage(cfg *Config) error {
 		if !filepath.IsAbs(m.Inside) {
 			return fmt.Errorf("mount %s:%s: %q is not an absolute path inside the image", m.Host, m.Inside, m.Inside)
 		}
+		if filepath.Clean(m.Inside) == "/" {
+			return fmt.Errorf("mount %s:%s: the image's root cannot be replaced by a mount; use chroot", m.Host, m.Inside)
+		}
 		host, err := filepath.Abs(m.Host)
 		if err != nil {
 			return fmt.Errorf("mount %s: %w", m.Host, err)

@@ -404,6 +404,7 @@ func TestImageBadInput(t *testing.T) {
 			{"missing", ImageConfig{Dir: filepath.Join(outer, "nope")}, "chroot " + filepath.Join(outer, "nope") + ": no such file or directory"},
 			{"not a directory", ImageConfig{Dir: notDir}, "chroot " + notDir + ": not a directory"},
 			{"relative cwd", ImageConfig{Dir: img, Cwd: "work"}, `chroot cwd "work": not an absolute path inside the image`},
+			{"mount over the root", ImageConfig{Dir: img, Mounts: []ImageMount{{Host: outer, Inside: "/"}}}, "the image's root cannot be replaced by a mount"},
 			{"missing mount source", ImageConfig{Dir: img, Mounts: []ImageMount{{Host: filepath.Join(outer, "nope"), Inside: "/mnt"}}}, "no such file or directory"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
