@@ -344,8 +344,8 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 	p("\n")
 
 	if lost := failedOpens(e.cfg.Ops, cs, scs, res); lost != "" {
-		p("## Opens that failed\n\nOpens of a file that should have opened, summed over the measured rounds. " +
-			"scrim fails closed: when a plugin has no free instance within its timeout (250 ms by " +
+		p("## Opens that failed\n\nOpens of a file that should have opened, summed over the measured rounds. "+
+			"scrim fails closed: when a plugin has no free instance within its timeout (250 ms by "+
 			"default), the open fails with EIO instead of blocking.\n\n%s\n", lost)
 	}
 	if fails := failures(cs, scs, res); fails != "" {
