@@ -3,6 +3,7 @@ package resolver
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,16 @@ func FuzzResolve(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer r.Close()
+	rc, err := New(Options{Root: base})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer rc.Close()
+	bfd, err := unix.Open(base, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer unix.Close(bfd)
 	// The walk's cwd is the tree only while a call runs: the fuzzing engine writes failing
 	// inputs relative to the package directory.
 	pkgDir, err := os.Getwd()
@@ -81,46 +92,72 @@ func FuzzResolve(f *testing.F) {
 		if useDirfd {
 			dirfd = dfd
 		}
-		kfd, kerr := kernelOpen(dirfd, path, flags, 0, res)
-		if kerr == nil {
-			defer unix.Close(kfd)
-		}
-		if kerr == unix.EAGAIN {
-			return // RESOLVE_CACHED, or a rename race: either answer is the kernel's
-		}
+		call := fmt.Sprintf("%q (x -> %q, y -> %q, flags %#o, resolve %#x, dirfd %v)", path, x, y, flags, res, useDirfd)
 		in := Input{Syscall: 3, PID: os.Getpid(), TID: unix.Gettid(), Dirfd: int32(dirfd),
 			Path: []byte(path), Flags: flags, Resolve: res}
-		for _, walk := range []string{"fast", "walk"} {
-			r.noFast = walk == "walk"
-			fl, rs, err := ourOpen(r, Self{}, in)
-			if rs != nil {
-				defer rs.Close()
+		kfd, kerr := kernelOpen(dirfd, path, flags, 0, res)
+		compareKernel(t, r, call, in, kfd, kerr, nil)
+
+		// The same call for children whose root is the tree, against the kernel's
+		// RESOLVE_IN_ROOT from the tree: the same answer while no magic link is involved
+		// (the tree has no /proc) and the lookup is relative to the root.
+		if useDirfd || res&(resolveBeneath|resolveInRoot|resolveNoXdev) != 0 {
+			return
+		}
+		kfd, kerr = kernelOpen(bfd, path, flags, 0, res|resolveInRoot)
+		compareKernel(t, rc, "chroot: "+call, in, kfd, kerr, []byte(base))
+	})
+}
+
+// compareKernel checks that scrim's resolution of in, through the fast path and the walk
+// alone, ends where the kernel's (kfd, kerr) did. root is the children's root in the host's
+// view, nil for the host's own.
+func compareKernel(t *testing.T, r *Resolver, call string, in Input, kfd int, kerr error, root []byte) {
+	t.Helper()
+	if kerr == nil {
+		defer unix.Close(kfd)
+	}
+	if kerr == unix.EAGAIN {
+		return // RESOLVE_CACHED, or a rename race: either answer is the kernel's
+	}
+	for _, walk := range []string{"fast", "walk"} {
+		r.noFast = walk == "walk"
+		fl, rs, err := ourOpen(r, Self{}, in)
+		if rs != nil {
+			defer rs.Close()
+		}
+		if kerr != nil {
+			if !errors.Is(err, kerr) {
+				t.Fatalf("%s %s: kernel %v, scrim %v", walk, call, kerr, err)
 			}
-			if kerr != nil {
-				if !errors.Is(err, kerr) {
-					t.Fatalf("%s: %q (x -> %q, y -> %q, flags %#o, resolve %#x, dirfd %v): kernel %v, scrim %v",
-						walk, path, x, y, flags, res, useDirfd, kerr, err)
-				}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s %s: kernel opened it, scrim %v", walk, call, err)
+		}
+		defer fl.Close()
+		var kst, ost unix.Statx_t
+		if statFd(kfd, &kst) != nil || statFd(int(fl.Fd()), &ost) != nil {
+			t.Fatal("statx failed")
+		}
+		if identOf(&kst) != identOf(&ost) {
+			t.Fatalf("%s %s: not the kernel's object", walk, call)
+		}
+		kp, err := r.fdPath(kfd, nil)
+		if err != nil || len(kp) == 0 || kp[0] != '/' || bytes.HasSuffix(kp, []byte(" (deleted)")) {
+			continue
+		}
+		if root != nil {
+			if bytes.Equal(kp, root) {
+				kp = []byte("/")
+			} else if !bytes.HasPrefix(kp, append(root, '/')) {
 				continue
-			}
-			if err != nil {
-				t.Fatalf("%s: %q (x -> %q, y -> %q, flags %#o, resolve %#x, dirfd %v): kernel opened it, scrim %v",
-					walk, path, x, y, flags, res, useDirfd, err)
-			}
-			defer fl.Close()
-			var kst, ost unix.Statx_t
-			if statFd(kfd, &kst) != nil || statFd(int(fl.Fd()), &ost) != nil {
-				t.Fatal("statx failed")
-			}
-			if identOf(&kst) != identOf(&ost) {
-				t.Fatalf("%s: %q (x -> %q, y -> %q): not the kernel's object", walk, path, x, y)
-			}
-			kp, err := r.fdPath(kfd, nil)
-			if err == nil && len(kp) > 0 && kp[0] == '/' && !bytes.HasSuffix(kp, []byte(" (deleted)")) &&
-				!bytes.Equal(kp, rs.Request.Path) {
-				t.Fatalf("%s: %q (x -> %q, y -> %q): path %q, the kernel says %q", walk, path, x, y,
-					rs.Request.Path, kp)
+			} else {
+				kp = kp[len(root):]
 			}
 		}
-	})
+		if !bytes.Equal(kp, rs.Request.Path) {
+			t.Fatalf("%s %s: path %q, the kernel says %q", walk, call, rs.Request.Path, kp)
+		}
+	}
 }
