@@ -100,10 +100,7 @@ func buildImage(spec *imageSpec) error {
 			return fmt.Errorf("stub: mount %s: %w", m.Host, err)
 		}
 		if err := b.mountAtKind(m.Inside, fi.IsDir(), func(target string) error {
-			if err := unix.Mount(m.Host, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-				return err
-			}
-			return nil
+			return unix.Mount(m.Host, target, "", unix.MS_BIND|unix.MS_REC, "")
 		}); err != nil {
 			return fmt.Errorf("stub: mount %s:%s: %w", m.Host, m.Inside, err)
 		}
