@@ -62,6 +62,9 @@ type Supervisor struct {
 	self        fsCred
 
 	listener int
+	// killable is true when the filter has WAIT_KILLABLE_RECV: a received call can only be
+	// interrupted by a fatal signal.
+	killable bool
 	tgids    tgidCache
 	// credDirty is set forever once any sandboxed thread makes a call that can change its
 	// credentials or umask; until then baseCred describes every thread.

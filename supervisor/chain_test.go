@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -168,6 +169,8 @@ func TestServe(t *testing.T) {
 		"/etc/issue":    shim.Deny(unix.EPERM),
 		"/etc/motd":     {Action: shim.ActServe},
 	}}
+	own := filepath.Join(t.TempDir(), "own")
+	require.NoError(t, os.WriteFile(own, nil, 0o600))
 	o := func(op, path, flags string) []string { return probeCase{op: op, path: path, flags: flags}.args() }
 	var args []string
 	cases := []struct {
@@ -186,7 +189,7 @@ func TestServe(t *testing.T) {
 		{o("open", "/etc/shells", "0"), "OK root:x:0:0:root:/root:/bin/bash.daemon:x:1:1:daemo"},
 		{o("open", "/etc/issue", "0"), "EPERM -"},
 		{o("open", "/etc/motd", "0"), "EIO -"},
-		{o("flags", "/etc/passwd", "0x80002"), "OK acc=2 cloexec=1 nonblock=0"},
+		{o("flags", own, "0x80002"), "OK acc=2 cloexec=1 nonblock=0"},
 	}
 	for _, c := range cases {
 		args = append(args, c.args...)
@@ -239,7 +242,7 @@ func TestServe(t *testing.T) {
 	motd := rec.find("/etc/motd")
 	require.Len(t, motd, 1)
 	require.Equal(t, "error", motd[0].Verdict)
-	passwdRecs := rec.find("/etc/passwd")
+	passwdRecs := rec.find(own)
 	require.NotEmpty(t, passwdRecs)
 	require.Equal(t, "real", passwdRecs[len(passwdRecs)-1].Verdict)
 	require.Equal(t, rootHandlerID, passwdRecs[len(passwdRecs)-1].Handler)

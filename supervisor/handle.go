@@ -150,7 +150,13 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys sh
 			s.answerErrno(c, errno)
 			return
 		}
-		s.inject(c, f, req.Flags)
+		// A handler's own File may be anything; Bytes and Streams are scrim's memfds and
+		// pipes, for which scrim's copy does not matter.
+		var mode uint32
+		if _, ok := d.res.Content.(shim.File); ok {
+			mode = fileMode(f)
+		}
+		s.inject(c, f, req.Flags, mode)
 	default:
 		c.verdict = "real"
 		if s.cfg.Mode == ModeFast && d.res.Action == shim.ActNext {
@@ -204,7 +210,7 @@ func (s *Supervisor) openReal(c *opCall, req *shim.Request) {
 		s.fail(c, err)
 		return
 	}
-	s.inject(c, f, req.Flags)
+	s.inject(c, f, req.Flags, req.Object.Mode)
 }
 
 // blockingFifo reports whether opening req would wait for the other end of a FIFO.
@@ -252,12 +258,60 @@ func (s *Supervisor) openFifo(c *opCall, req *shim.Request, flags int) (*os.File
 }
 
 // inject gives f to the child and answers the call with its number, then closes scrim's copy.
-func (s *Supervisor) inject(c *opCall, f *os.File, flags int) {
+func (s *Supervisor) inject(c *opCall, f *os.File, flags int, mode uint32) {
+	cloexec := flags&unix.O_CLOEXEC != 0
+	if s.mustCloseFirst(mode) {
+		s.injectThenAnswer(c, f, cloexec)
+		return
+	}
 	defer f.Close()
-	fd, e := notifAddfdSend(s.listener, c.n.ID, int(f.Fd()), flags&unix.O_CLOEXEC != 0)
+	_, e := notifAddfdSend(s.listener, c.n.ID, int(f.Fd()), cloexec)
+	s.injectFailed(c, e)
+}
+
+// mustCloseFirst reports whether scrim's own copy of f must be gone before the child runs
+// on: for a FIFO or a device, one more open description is visible (a FIFO's reader count
+// decides whether a non-blocking writer gets ENXIO; some devices allow one opener). Only
+// with WAIT_KILLABLE_RECV, where no signal can come between the two steps and leave an
+// unanswered descriptor in the child.
+func (s *Supervisor) mustCloseFirst(mode uint32) bool {
+	if !s.killable {
+		return false
+	}
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK:
+		return true
+	}
+	return false
+}
+
+// fileMode is f's type and permission bits, or 0 if fstat fails.
+func fileMode(f *os.File) uint32 {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return 0
+	}
+	return st.Mode
+}
+
+// injectThenAnswer installs f without answering, closes scrim's copy, then answers.
+func (s *Supervisor) injectThenAnswer(c *opCall, f *os.File, cloexec bool) {
+	a := notifAddfd{ID: c.n.ID, Srcfd: uint32(f.Fd())}
+	if cloexec {
+		a.NewfdFlags = unix.O_CLOEXEC
+	}
+	fd, e := notifAddfdRaw(s.listener, &a)
+	f.Close()
+	if e != 0 {
+		s.injectFailed(c, e)
+		return
+	}
+	s.respond(c.n.ID, int64(fd), 0, false)
+}
+
+func (s *Supervisor) injectFailed(c *opCall, e unix.Errno) {
 	switch e {
 	case 0:
-		_ = fd
 	case unix.ENOENT:
 		// The call is gone (signal, exit); nothing was installed.
 		c.errno = unix.EINTR

@@ -85,6 +85,16 @@ func notifAddfdSend(fd int, id uint64, src int, cloexec bool) (int, unix.Errno) 
 	}
 }
 
+// notifAddfdRaw installs a descriptor as a describes, returning its number in the target.
+func notifAddfdRaw(fd int, a *notifAddfd) (int, unix.Errno) {
+	for {
+		r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), ioctlNotifAddfd, uintptr(unsafe.Pointer(a)))
+		if e != unix.EINTR {
+			return int(r), e
+		}
+	}
+}
+
 func notifSetSyncWakeUp(fd int) unix.Errno {
 	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), ioctlNotifSetFlags, unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
 	return e

@@ -128,7 +128,8 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, pid int, sigs
 	}
 	s.listener = fds[0]
 	defer unix.Close(s.listener)
-	if flags != 0 && buf[1]&listenerKillable == 0 {
+	s.killable = buf[1]&listenerKillable != 0
+	if flags != 0 && !s.killable {
 		s.log.Warn("filter installed without WAIT_KILLABLE_RECV: the kernel refused it")
 	}
 	if s.features.SyncWakeUp {
