@@ -115,25 +115,29 @@ func TestRun_InteractiveShell(t *testing.T) {
 	at = scr.waitFor(t, at, "40 120")
 	at = scr.waitFor(t, at, "scrim-prompt$ ")
 
-	// Ctrl-C interrupts the foreground job, not the shell.
-	press("sleep 30\n")
-	time.Sleep(300 * time.Millisecond)
+	// Ctrl-C interrupts the foreground job, not the shell. The job announces itself once it
+	// runs in the foreground ("run''ning" is echoed as typed, printed as "running"), so the
+	// key cannot reach the terminal while bash itself still holds it.
+	press("sh -c 'echo run''ning; exec sleep 30'\n")
+	at = scr.waitFor(t, at, "\nrunning")
 	press("\x03")
 	at = scr.waitFor(t, at, "scrim-prompt$ ")
 	press("echo status=$?\n")
 	at = scr.waitFor(t, at, "status=130")
 	at = scr.waitFor(t, at, "scrim-prompt$ ")
 
-	// Ctrl-Z stops it; the shell's job control lists and resumes it.
-	press("sleep 30\n")
-	time.Sleep(300 * time.Millisecond)
+	// Ctrl-Z stops it; the shell's job control resumes it in the background, lists it and
+	// waits for it.
+	press("sh -c 'echo run''ning; exec sleep 30'\n")
+	at = scr.waitFor(t, at, "\nrunning")
 	press("\x1a")
 	at = scr.waitFor(t, at, "Stopped")
 	at = scr.waitFor(t, at, "scrim-prompt$ ")
-	press("jobs\n")
-	at = scr.waitFor(t, at, "sleep 30")
-	press("kill -9 %1; wait; echo killed\n")
-	at = scr.waitFor(t, at, "killed")
+	press("bg; jobs\n")
+	at = scr.waitFor(t, at, "Running")
+	at = scr.waitFor(t, at, "scrim-prompt$ ")
+	press("kill -TERM %1; wait %1; echo waited=$?\n")
+	at = scr.waitFor(t, at, "waited=143")
 	at = scr.waitFor(t, at, "scrim-prompt$ ")
 
 	press("exit 5\n")
