@@ -13,10 +13,10 @@ import (
 
 // x86_64 numbers of the open-family calls.
 const (
-	SysOpen    = unix.SYS_OPEN    // 2
-	SysCreat   = unix.SYS_CREAT   // 85
-	SysOpenat  = unix.SYS_OPENAT  // 257
-	SysOpenat2 = unix.SYS_OPENAT2 // 437
+	nrOpen    = unix.SYS_OPEN    // 2
+	nrCreat   = unix.SYS_CREAT   // 85
+	nrOpenat  = unix.SYS_OPENAT  // 257
+	nrOpenat2 = unix.SYS_OPENAT2 // 437
 )
 
 // Open flags the kernel spells with leading underscores in include/uapi/asm-generic/fcntl.h
@@ -73,20 +73,20 @@ func Decode(nr int, args [6]uint64, pid, tid int, mem shim.Memory) (Input, error
 	in := Input{PID: pid, TID: tid, Dirfd: unix.AT_FDCWD}
 	var pathAddr uint64
 	switch nr {
-	case SysOpen:
+	case nrOpen:
 		in.Syscall = shim.SysOpen
 		pathAddr = args[0]
 		in.Flags, in.Mode = buildOpenHow(args[1], args[2])
-	case SysCreat:
+	case nrCreat:
 		in.Syscall = shim.SysCreat
 		pathAddr = args[0]
 		in.Flags, in.Mode = buildOpenHow(unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, args[1])
-	case SysOpenat:
+	case nrOpenat:
 		in.Syscall = shim.SysOpenat
 		in.Dirfd = int32(args[0])
 		pathAddr = args[1]
 		in.Flags, in.Mode = buildOpenHow(args[2], args[3])
-	case SysOpenat2:
+	case nrOpenat2:
 		in.Syscall = shim.SysOpenat2
 		in.Dirfd = int32(args[0])
 		pathAddr = args[1]

@@ -94,7 +94,7 @@ func TestDecodePath(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			mem := &selfMem{}
-			in, err := Decode(SysOpen, [6]uint64{tc.addr()}, 1, 2, mem)
+			in, err := Decode(nrOpen, [6]uint64{tc.addr()}, 1, 2, mem)
 			for _, r := range mem.reads {
 				require.Equal(t, r[0]/pageSize, (r[0]+r[1]-1)/pageSize, "a read crossed a page boundary")
 			}
@@ -107,7 +107,7 @@ func TestDecodePath(t *testing.T) {
 		})
 	}
 	t.Run("memory gone is not the child's error", func(t *testing.T) {
-		_, err := Decode(SysOpen, [6]uint64{0x1000}, 1, 2, goneMem{})
+		_, err := Decode(nrOpen, [6]uint64{0x1000}, 1, 2, goneMem{})
 		require.Error(t, err)
 		_, isChild := ChildErrno(err)
 		require.False(t, isChild)
@@ -146,7 +146,7 @@ func TestDecodeMatchesKernel(t *testing.T) {
 	}
 	openat2 := func(flags, mode, resolve uint64, size int, extra byte) call {
 		h, s := how(flags, mode, resolve, size, extra)
-		return call{SysOpenat2, [6]uint64{uint64(uint32(0xffffff9c)), p, h, s}}
+		return call{nrOpenat2, [6]uint64{uint64(uint32(0xffffff9c)), p, h, s}}
 	}
 	cliff := place(page, string(openHow(0, 0, 0, 24, 0)[:20]))
 	cases := []struct {
@@ -155,18 +155,18 @@ func TestDecodeMatchesKernel(t *testing.T) {
 		wantFlags uint64
 		wantMode  uint64
 	}{
-		{name: "open", call: call{SysOpen, [6]uint64{p, unix.O_RDONLY}}},
-		{name: "open drops unknown and high bits", call: call{SysOpen, [6]uint64{p, 1<<40 | 1<<30 | unix.O_RDWR}}, wantFlags: unix.O_RDWR},
-		{name: "open mode without creat is dropped", call: call{SysOpen, [6]uint64{p, unix.O_RDONLY, 0o644}}},
-		{name: "open creat mode keeps 12 bits", call: call{SysOpen, [6]uint64{p, unix.O_CREAT | unix.O_WRONLY, 0o177777}}, wantFlags: unix.O_CREAT | unix.O_WRONLY, wantMode: 0o7777},
-		{name: "open path keeps path flags only", call: call{SysOpen, [6]uint64{p, unix.O_PATH | unix.O_RDWR | unix.O_TRUNC}}, wantFlags: unix.O_PATH},
-		{name: "open directory and creat", call: call{SysOpen, [6]uint64{p, unix.O_DIRECTORY | unix.O_CREAT}}},
-		{name: "open tmpfile read only", call: call{SysOpen, [6]uint64{p, unix.O_TMPFILE}}},
-		{name: "open tmpfile bit without directory", call: call{SysOpen, [6]uint64{p, oTmpfile | unix.O_RDWR}}},
-		{name: "open null path with bad flags", call: call{SysOpen, [6]uint64{0, unix.O_DIRECTORY | unix.O_CREAT}}},
-		{name: "open null path", call: call{SysOpen, [6]uint64{0, 0}}},
-		{name: "creat", call: call{SysCreat, [6]uint64{at(append([]byte(root+"/d/c"), 0)), 0o640}}, wantFlags: unix.O_CREAT | unix.O_WRONLY | unix.O_TRUNC, wantMode: 0o640},
-		{name: "openat dirfd low 32 bits", call: call{SysOpenat, [6]uint64{0xffffffff00000000 | uint64(uint32(0xffffff9c)), p, 0}}},
+		{name: "open", call: call{nrOpen, [6]uint64{p, unix.O_RDONLY}}},
+		{name: "open drops unknown and high bits", call: call{nrOpen, [6]uint64{p, 1<<40 | 1<<30 | unix.O_RDWR}}, wantFlags: unix.O_RDWR},
+		{name: "open mode without creat is dropped", call: call{nrOpen, [6]uint64{p, unix.O_RDONLY, 0o644}}},
+		{name: "open creat mode keeps 12 bits", call: call{nrOpen, [6]uint64{p, unix.O_CREAT | unix.O_WRONLY, 0o177777}}, wantFlags: unix.O_CREAT | unix.O_WRONLY, wantMode: 0o7777},
+		{name: "open path keeps path flags only", call: call{nrOpen, [6]uint64{p, unix.O_PATH | unix.O_RDWR | unix.O_TRUNC}}, wantFlags: unix.O_PATH},
+		{name: "open directory and creat", call: call{nrOpen, [6]uint64{p, unix.O_DIRECTORY | unix.O_CREAT}}},
+		{name: "open tmpfile read only", call: call{nrOpen, [6]uint64{p, unix.O_TMPFILE}}},
+		{name: "open tmpfile bit without directory", call: call{nrOpen, [6]uint64{p, oTmpfile | unix.O_RDWR}}},
+		{name: "open null path with bad flags", call: call{nrOpen, [6]uint64{0, unix.O_DIRECTORY | unix.O_CREAT}}},
+		{name: "open null path", call: call{nrOpen, [6]uint64{0, 0}}},
+		{name: "creat", call: call{nrCreat, [6]uint64{at(append([]byte(root+"/d/c"), 0)), 0o640}}, wantFlags: unix.O_CREAT | unix.O_WRONLY | unix.O_TRUNC, wantMode: 0o640},
+		{name: "openat dirfd low 32 bits", call: call{nrOpenat, [6]uint64{0xffffffff00000000 | uint64(uint32(0xffffff9c)), p, 0}}},
 		{name: "openat2", call: openat2(unix.O_RDONLY, 0, 0, 24, 0)},
 		{name: "openat2 larger struct zero tail", call: openat2(unix.O_RDONLY, 0, 0, 64, 0)},
 		{name: "openat2 larger struct nonzero tail", call: openat2(unix.O_RDONLY, 0, 0, 64, 1)},
@@ -180,8 +180,8 @@ func TestDecodeMatchesKernel(t *testing.T) {
 		{name: "openat2 beneath and in root", call: openat2(0, 0, unix.RESOLVE_BENEATH|unix.RESOLVE_IN_ROOT, 24, 0)},
 		{name: "openat2 path with write", call: openat2(unix.O_PATH|unix.O_WRONLY, 0, 0, 24, 0)},
 		{name: "openat2 cached with creat", call: openat2(unix.O_CREAT|unix.O_WRONLY, 0o600, 0x20, 24, 0)},
-		{name: "openat2 null how", call: call{SysOpenat2, [6]uint64{uint64(uint32(0xffffff9c)), p, 0, 24}}},
-		{name: "openat2 how off the cliff", call: call{SysOpenat2, [6]uint64{uint64(uint32(0xffffff9c)), p, cliff, 24}}},
+		{name: "openat2 null how", call: call{nrOpenat2, [6]uint64{uint64(uint32(0xffffff9c)), p, 0, 24}}},
+		{name: "openat2 how off the cliff", call: call{nrOpenat2, [6]uint64{uint64(uint32(0xffffff9c)), p, cliff, 24}}},
 		{name: "openat2 creat keeps mode", call: openat2(unix.O_CREAT|unix.O_WRONLY, 0o600, 0, 24, 0), wantFlags: unix.O_CREAT | unix.O_WRONLY, wantMode: 0o600},
 	}
 	for _, tc := range cases {
