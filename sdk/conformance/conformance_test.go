@@ -8,7 +8,9 @@
 package conformance_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
@@ -23,12 +26,16 @@ import (
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
-// probes names each SDK's test plugin, relative to the repository root.
-var probes = []struct{ lang, path string }{
-	{"c", "sdk/c/probe/probe.wasm"},
-	{"rust", "sdk/rust/probe/probe.wasm"},
-	{"assemblyscript", "sdk/assemblyscript/probe/probe.wasm"},
-	{"go", "sdk/conformance/goprobe/goprobe.wasm"},
+// probes names each SDK's test plugin, relative to the repository root. hasLog is set for
+// the SDKs that offer the ABI's log call.
+var probes = []struct {
+	lang, path string
+	hasLog     bool
+}{
+	{"c", "sdk/c/probe/probe.wasm", true},
+	{"rust", "sdk/rust/probe/probe.wasm", true},
+	{"assemblyscript", "sdk/assemblyscript/probe/probe.wasm", true},
+	{"go", "sdk/conformance/goprobe/goprobe.wasm", false},
 }
 
 // wasmPath finds a checked-in module, or its fresh build under $SCRIM_WASM_ROOT.
@@ -124,6 +131,9 @@ func TestProbe(t *testing.T) {
 			path: "/probe/greeting", content: "good morning\n", mode: 0o444},
 		{name: "a number read as text", cfg: map[string]any{"greeting": int64(42)},
 			path: "/probe/greeting", content: "42\n", mode: 0o444},
+		{name: "the configuration as JSON", cfg: map[string]any{"greeting": "hi", "n": int64(3), "list": []any{"a", true}},
+			path: "/probe/config", content: `{"greeting":"hi","list":["a",true],"n":3}`, mode: 0o444},
+		{name: "no configuration is an empty object", path: "/probe/config", content: "{}", mode: 0o444},
 		{name: "every request field", path: "/probe/request", mode: 0o640, content: "path=/probe/request\n" +
 			"sandbox=test-box\nsyscall=2\nflags=524288\nmode=384\nobject_mode=33188\n" +
 			"pid=42\ntid=43\nuid=1000\ngid=100\n"},
@@ -156,6 +166,26 @@ func TestProbe(t *testing.T) {
 						require.NoError(t, err)
 						require.Equal(t, tt.want, res)
 					}
+				})
+			}
+			if p.hasLog {
+				t.Run("log reaches scrim's log", func(t *testing.T) {
+					var buf bytes.Buffer
+					logger := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Trace, JSONFormat: true})
+					h, err := plugins.Load(context.Background(),
+						[]plugins.Spec{{Name: "probe", Path: wasmPath(p.path), Timeout: callTimeout}},
+						plugins.Options{CacheDir: cacheDir, Log: logger})
+					require.NoError(t, err)
+					defer func() { require.NoError(t, h.Close(context.Background())) }()
+					res, err := h.Decide(context.Background(), "probe", request("/probe/log"))
+					require.NoError(t, err)
+					got, _ := served(t, res)
+					require.Equal(t, "logged\n", got)
+					var line map[string]any
+					require.NoError(t, json.Unmarshal(buf.Bytes(), &line), "log: %s", buf.String())
+					require.Equal(t, "warn", line["@level"])
+					require.Equal(t, "plugin log", line["@message"])
+					require.Equal(t, "probe log: /probe/log", line["text"])
 				})
 			}
 			t.Run("init refuses with its reason", func(t *testing.T) {

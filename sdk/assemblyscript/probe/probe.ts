@@ -8,19 +8,23 @@
 //   /probe/request                          every request field, served with mode 0640
 //   /probe/upper/...                        the real file in upper case, or its read errno
 //   /probe/big                              1 MiB + 1 byte, which scrim must refuse
+//   /probe/config                           the whole configuration as JSON
+//   /probe/log                              "logged", after a warning "probe log: PATH"
 //   anything else                           ENOENT
 //
 // A configuration key "refuse" makes init refuse with "refused: VALUE".
 
-import { Config, Errno, Plugin, Request, Verdict, register } from "../assembly/index";
+import { Config, Errno, Level, Plugin, Request, Verdict, log, register } from "../assembly/index";
 export * from "../assembly/exports";
 
 class Probe extends Plugin {
   greeting: string = "hello";
+  config: string = "";
 
   init(config: Config): string | null {
     const why = config.get("refuse");
     if (why != null) return "refused: " + why;
+    this.config = config.json();
     const g = config.get("greeting");
     if (g != null) this.greeting = g;
     return null;
@@ -56,6 +60,11 @@ class Probe extends Plugin {
         out[i] = c >= 0x61 && c <= 0x7a ? c - 0x20 : c;
       }
       return Verdict.serveBytes(out);
+    }
+    if (p == "/probe/config") return Verdict.serve(this.config);
+    if (p == "/probe/log") {
+      log(Level.WARN, "probe log: " + p);
+      return Verdict.serve("logged\n");
     }
     if (p == "/probe/big") {
       const big = new Uint8Array((1 << 20) + 1);

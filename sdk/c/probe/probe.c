@@ -8,6 +8,8 @@
  *   /probe/request                          every request field, served with mode 0640
  *   /probe/upper/...                        the real file in upper case, or its read errno
  *   /probe/big                              1 MiB + 1 byte, which scrim must refuse
+ *   /probe/config                           the whole configuration as JSON
+ *   /probe/log                              "logged", after a warning "probe log: PATH"
  *   anything else                           ENOENT
  *
  * A configuration key "refuse" makes init refuse with "refused: VALUE".
@@ -19,6 +21,7 @@
 static const char *const claims[] = {"/probe/**", NULL};
 
 static char *greeting = "hello";
+static char *config_json;
 
 static int init(void)
 {
@@ -29,6 +32,7 @@ static int init(void)
 		free(why);
 		return scrim_refuse(msg);
 	}
+	config_json = strdup(scrim_config_json());
 	char *g = scrim_config_dup("greeting");
 	if (g)
 		greeting = g;
@@ -73,6 +77,12 @@ static scrim_verdict decide(const scrim_request *req)
 			scrim_write(&c, 1);
 		}
 		return scrim_serve(NULL, 0);
+	}
+	if (strcmp(p, "/probe/config") == 0)
+		return scrim_serve_str(config_json);
+	if (strcmp(p, "/probe/log") == 0) {
+		scrim_log(SCRIM_WARN, "probe log: %s", p);
+		return scrim_serve_str("logged\n");
 	}
 	if (strcmp(p, "/probe/big") == 0) {
 		static char chunk[64 << 10];

@@ -1,6 +1,7 @@
 // Command goprobe is the Go SDK's test plugin, the same probe as sdk/c/probe/probe.c,
 // sdk/rust/probe/probe.rs and sdk/assemblyscript/probe/probe.ts, so that the conformance
-// table checks sdk/go against the same expectations as the other SDKs.
+// table checks sdk/go against the same expectations as the other SDKs. It has no /probe/log:
+// sdk/go offers no log call.
 package main
 
 import (
@@ -12,7 +13,10 @@ import (
 	plugin "github.com/scrim-sandbox/scrim/sdk/go"
 )
 
-var greeting = "hello"
+var (
+	greeting = "hello"
+	config   []byte
+)
 
 func init() {
 	plugin.Register(plugin.Plugin{
@@ -23,6 +27,7 @@ func init() {
 			if why, ok := cfg.Get("refuse"); ok {
 				return errors.New("refused: " + why)
 			}
+			config = append([]byte(nil), cfg.JSON()...)
 			if g, ok := cfg.Get("greeting"); ok {
 				greeting = g
 			}
@@ -68,6 +73,8 @@ func open(req *plugin.Request) plugin.Verdict {
 			return plugin.Deny(req.Real.Errno)
 		}
 		return plugin.Serve(bytes.ToUpper(req.Real.Data))
+	case p == "/probe/config":
+		return plugin.Serve(config)
 	case p == "/probe/big":
 		return plugin.Serve(bytes.Repeat([]byte("x"), 1<<20+1))
 	}

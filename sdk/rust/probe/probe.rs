@@ -8,14 +8,17 @@
 //! - `/probe/request`: every request field, served with mode 0640
 //! - `/probe/upper/...`: the real file in upper case, or its read errno
 //! - `/probe/big`: 1 MiB + 1 byte, which scrim must refuse
+//! - `/probe/config`: the whole configuration as JSON
+//! - `/probe/log`: "logged", after a warning "probe log: PATH"
 //! - anything else: ENOENT
 //!
 //! A configuration key "refuse" makes init refuse with "refused: VALUE".
 
-use scrim::{Config, Errno, Plugin, Request, Verdict};
+use scrim::{Config, Errno, Level, Plugin, Request, Verdict};
 
 struct Probe {
     greeting: String,
+    config: String,
 }
 
 impl Plugin for Probe {
@@ -23,6 +26,7 @@ impl Plugin for Probe {
         if let Some(why) = config.get("refuse") {
             return Err(format!("refused: {}", why));
         }
+        self.config = config.json();
         if let Some(g) = config.get("greeting") {
             self.greeting = g;
         }
@@ -50,6 +54,11 @@ impl Plugin for Probe {
                 req.gid
             ))
             .with_mode(0o640),
+            "/probe/config" => Verdict::serve(self.config.clone()),
+            "/probe/log" => {
+                scrim::log(Level::Warn, &format!("probe log: {}", path));
+                Verdict::serve("logged\n")
+            }
             "/probe/big" => Verdict::serve(vec![b'x'; (1 << 20) + 1]),
             _ => {
                 if let Some(n) = path.strip_prefix("/probe/deny/") {
@@ -74,5 +83,5 @@ scrim::plugin! {
     name: "probe-rust",
     version: "1.0.0",
     claims: ["/probe/**"],
-    plugin: Probe { greeting: String::from("hello") },
+    plugin: Probe { greeting: String::from("hello"), config: String::new() },
 }
