@@ -464,3 +464,24 @@ func TestImageBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestImageMountTargetsStayInside gives the image an absolute symlink where scrim mounts /tmp:
+// the tmpfs must land on the image's own /var/tmp, never on the host's.
+func TestImageMountTargetsStayInside(t *testing.T) {
+	img, _ := testImage(t)
+	require.NoError(t, os.RemoveAll(filepath.Join(img, "tmp")))
+	require.NoError(t, os.MkdirAll(filepath.Join(img, "var/tmp"), 0o755))
+	require.NoError(t, os.Symlink("/var/tmp", filepath.Join(img, "tmp")))
+	name := "scrim-image-test-" + strconv.Itoa(os.Getpid())
+	r := runImage(t, Config{
+		Args:  []string{"/bin/probe", "write:/tmp/" + name + ":x", "cat:/var/tmp/" + name},
+		Image: &ImageConfig{Dir: img},
+	})
+	require.Equal(t, 0, r.status, r.log)
+	require.Equal(t, "ok", r.steps["write /tmp/"+name])
+	require.Equal(t, "x", r.steps["cat /var/tmp/"+name], "the tmpfs is on the image's /var/tmp")
+	for _, p := range []string{filepath.Join("/var/tmp", name), filepath.Join(img, "var/tmp", name)} {
+		_, err := os.Lstat(p)
+		require.ErrorIs(t, err, fs.ErrNotExist, "%s must not exist: the file went to the sandbox's tmpfs", p)
+	}
+}
