@@ -6,6 +6,7 @@
 # Needs rustc 1.63 or later with the wasm32-wasi standard library (Debian: apt-get install
 # rustc libstd-rust-dev-wasm32). RUSTC overrides the compiler; it defaults to /usr/bin/rustc
 # when that exists, since a rustup rustc earlier on PATH may lack the wasm32-wasi target.
+# RUST_TARGET overrides the target: newer rustc calls it wasm32-wasip1.
 set -eu
 if [ $# -ne 2 ]; then
 	echo "usage: $0 SOURCE.rs OUT.wasm" >&2
@@ -17,7 +18,7 @@ sdk=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${RUSTC:-}" ]; then
 	if [ -x /usr/bin/rustc ]; then RUSTC=/usr/bin/rustc; else RUSTC=rustc; fi
 fi
-target=wasm32-wasi
+target=${RUST_TARGET:-wasm32-wasi}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # Link as a WASI reactor: crt1-reactor.o exports _initialize, which runs the C runtime's
