@@ -167,6 +167,7 @@ var syscallNames = map[int]string{
 	unix.SYS_UNAME: "uname", unix.SYS_SETHOSTNAME: "sethostname", unix.SYS_SETDOMAINNAME: "setdomainname",
 	unix.SYS_GETDENTS: "getdents", unix.SYS_GETDENTS64: "getdents64", unix.SYS_GETRANDOM: "getrandom",
 	unix.SYS_SYSINFO: "sysinfo", unix.SYS_SCHED_GETAFFINITY: "sched_getaffinity",
+	unix.SYS_SCHED_SETAFFINITY: "sched_setaffinity", unix.SYS_MMAP: "mmap",
 	unix.SYS_READLINK: "readlink", unix.SYS_READLINKAT: "readlinkat", unix.SYS_STATFS: "statfs",
 	unix.SYS_STAT: "stat", unix.SYS_LSTAT: "lstat", unix.SYS_NEWFSTATAT: "newfstatat", unix.SYS_STATX: "statx",
 	unix.SYS_ACCESS: "access", unix.SYS_FACCESSAT: "faccessat", unix.SYS_FACCESSAT2: "faccessat2",

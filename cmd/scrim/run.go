@@ -55,7 +55,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail("cannot open audit log", err)
 		}
-		defer w.Close()
+		// Close reports a failed write and the dropped records itself, once.
+		defer func() { _ = w.Close() }()
 		sink = w
 	}
 	h, err := buildHandlers(ctx, cfg, log)
