@@ -199,7 +199,8 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 	}
 	s.resolver = r
 	status, err := s.run(ctx)
-	r.Close()
+	// Image mode replaces the resolver once the child is in its image (image.go).
+	s.resolver.Close()
 	for _, x := range s.lifecycle() {
 		if c, ok := x.h.(shim.Cleaner); ok {
 			if cerr := c.Cleanup(); cerr != nil {
