@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -451,4 +452,37 @@ func TestResolveLeaksNoDescriptors(t *testing.T) {
 		}
 	}
 	require.Equal(t, before, count())
+}
+
+// TestResolveConcurrent resolves from many goroutines at once, as the supervisor's workers
+// do; run it under -race.
+func TestResolveConcurrent(t *testing.T) {
+	root := tree(t)
+	r := newResolver(t)
+	paths := []string{"/d/f", "/rel", "/chain", "/d/sub/up/f", "/d/nope", "/loop1", "/dir/sub/g"}
+	want := map[string]unix.Errno{"/d/nope": unix.ENOENT, "/loop1": unix.ELOOP}
+	done := make(chan error)
+	for g := range 8 {
+		go func() {
+			for i := range 200 {
+				p := paths[(g+i)%len(paths)]
+				in := Input{Syscall: 3, PID: os.Getpid(), TID: unix.Gettid(), Dirfd: unix.AT_FDCWD, Path: []byte(root + p)}
+				f, res, err := ourOpen(r, Self{}, in)
+				if res != nil {
+					res.Close()
+				}
+				if f != nil {
+					f.Close()
+				}
+				if e := want[p]; !(e == 0 && err == nil || e != 0 && errors.Is(err, e)) {
+					done <- fmt.Errorf("%s: %v", p, err)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-done)
+	}
 }
