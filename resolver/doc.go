@@ -24,5 +24,6 @@
 //
 // Known differences from the kernel: RESOLVE_CACHED lookups are done rather than failed with
 // EAGAIN; O_CREAT on an existing file in a sticky directory skips fs.protected_regular and
-// protected_fifos; scrim's own /proc/<pid> entries do not exist for the child.
+// protected_fifos; scrim's own /proc/<pid> entries do not exist for the child; opening a
+// terminal never makes it the caller's controlling terminal (O_NOCTTY is always added).
 package resolver

@@ -123,7 +123,9 @@ func (t *target) Open(flags int, mode uint32) (*os.File, error) {
 	namez := append(strconv.AppendInt(nb[:0], int64(t.h.fd), 10), 0)
 	// The checks above did what O_CREAT, O_EXCL and O_NOFOLLOW ask of an existing object;
 	// passed on, they would act on the magic link instead.
-	fd, err := openat(t.r.procFd, namez, flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW), mode)
+	// O_NOCTTY: a terminal opened here must never become scrim's controlling terminal (the
+	// open runs in scrim's session, not the caller's); the caller cannot gain one this way.
+	fd, err := openat(t.r.procFd, namez, flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW)|unix.O_NOCTTY, mode)
 	if err != nil {
 		return nil, err
 	}
