@@ -37,6 +37,22 @@ func fastEligible(path []byte, flags uint64) bool {
 	return !(dotdot && numeric)
 }
 
+func hasNumeric(p []byte) bool {
+	for len(p) > 0 {
+		p = skipSlashes(p)
+		name := p
+		if i := bytes.IndexByte(p, '/'); i >= 0 {
+			name, p = p[:i], p[i:]
+		} else {
+			p = nil
+		}
+		if len(name) > 0 && isDigits(name) {
+			return true
+		}
+	}
+	return false
+}
+
 func hasDotDot(p []byte) bool {
 	for len(p) > 0 {
 		p = skipSlashes(p)
@@ -131,6 +147,10 @@ func (w *walker) fast() (done bool, err error) {
 	case unix.ELOOP, unix.EXDEV, unix.EAGAIN:
 		return false, nil
 	}
+	if hasNumeric(in.Path) {
+		// Perhaps refused inside scrim's own /proc/<pid>, which the walk hides.
+		return false, nil
+	}
 	return true, err
 }
 
@@ -189,6 +209,9 @@ func (w *walker) fastParent() (bool, error) {
 		case unix.ENOENT, unix.ELOOP, unix.EXDEV, unix.EAGAIN:
 			return false, nil
 		default:
+			if hasNumeric(dir) {
+				return false, nil
+			}
 			return true, err
 		}
 		var st unix.Statx_t
