@@ -180,11 +180,19 @@ func TestImageDebootstrap(t *testing.T) {
 			procs := rest[3:]
 			require.Contains(t, procs, "self")
 			require.Contains(t, procs, "cpuinfo")
+			hostProc, err := os.ReadDir("/proc")
+			require.NoError(t, err)
+			known := map[string]bool{}
+			for _, e := range hostProc {
+				known[e.Name()] = true
+			}
 			var pids []string
 			for _, e := range procs {
 				if _, err := strconv.Atoi(e); err == nil {
 					pids = append(pids, e)
+					continue
 				}
+				require.True(t, known[e], "ls /proc line %q is no procfs entry", e)
 			}
 			// Only the sandbox's own processes: sh and ls, perhaps already gone.
 			require.LessOrEqual(t, len(pids), 2, "pids in /proc: %v", pids)
