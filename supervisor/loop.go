@@ -106,8 +106,8 @@ func (l *loop) worker(ctx context.Context) {
 			l.spawn(ctx)
 		}
 		if !l.handle(ctx, t, &n) {
-			// The thread's credentials are unknown after a panic: let it die.
-			l.idle.Add(-1)
+			// The thread's credentials are unknown after a panic: let it die. (It is not
+			// counted idle while it handles.)
 			l.workers.Add(-1)
 			return
 		}
