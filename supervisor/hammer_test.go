@@ -67,3 +67,20 @@ func TestHammer(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, left, 2, "every created file was unlinked")
 }
+
+// TestHammerGo: a Go child, whose runtime preempts its threads with SIGURG while they wait in
+// notified calls, opens a served and a real file from 8 goroutines; every answer must be right.
+func TestHammerGo(t *testing.T) {
+	probe := goProbeProgram(t)
+	dir := t.TempDir()
+	benign := filepath.Join(dir, "benign")
+	require.NoError(t, os.WriteFile(benign, []byte("BENIGN\n"), 0o644))
+	h := &fixedShim{id: "test.hosts", path: "/etc/hosts", data: []byte("127.0.0.1 fixed-hosts\n")}
+	n := strconv.Itoa(hammerOpens(t))
+	status, out, serr := runOut(t, Config{
+		Args:     []string{probe, "hammer", "-", "/etc/hosts", n, "127.0.0.1 fixed-hosts", "hammer", "-", benign, n, "BENIGN"},
+		Handlers: []shim.Registration{{Handler: h, Band: shim.BandVirtual}},
+	})
+	require.Equal(t, 0, status, serr)
+	require.Equal(t, "bad=0\nbad=0\n", out, serr)
+}

@@ -130,8 +130,18 @@ func spellings(t *testing.T, target, links, read, write string) []probeCase {
 	return cs
 }
 
+func goProbeProgram(t *testing.T) string {
+	src, err := os.ReadFile("testdata/probe.go")
+	require.NoError(t, err)
+	return testprog.Go(t, string(src))
+}
+
 func TestSpellings(t *testing.T) {
-	probe := probeProgram(t)
+	t.Run("C", func(t *testing.T) { testSpellings(t, probeProgram(t)) })
+	t.Run("Go", func(t *testing.T) { testSpellings(t, goProbeProgram(t)) })
+}
+
+func testSpellings(t *testing.T, probe string) {
 	secretDir := t.TempDir()
 	require.NoError(t, os.Chmod(secretDir, 0o755))
 	secret := filepath.Join(secretDir, "secret")
