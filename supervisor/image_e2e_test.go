@@ -11,48 +11,24 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-var (
-	scrimOnce sync.Once
-	scrimBin  string
-	scrimErr  error
-)
-
-// scrimBinary builds cmd/scrim once per test binary into a directory every user can read.
+// scrimBinary builds cmd/scrim into a directory every user can read, removed with the test.
 func scrimBinary(t *testing.T) string {
 	t.Helper()
-	scrimOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "scrim-bin-")
-		if err != nil {
-			scrimErr = err
-			return
-		}
-		if err := os.Chmod(dir, 0o755); err != nil {
-			scrimErr = err
-			return
-		}
-		bin := filepath.Join(dir, "scrim")
-		out, err := exec.Command("go", "build", "-o", bin, "github.com/scrim-sandbox/scrim/cmd/scrim").CombinedOutput()
-		if err != nil {
-			scrimErr = errors.New("go build cmd/scrim: " + err.Error() + "\n" + string(out))
-			return
-		}
-		scrimBin = bin
-	})
-	require.NoError(t, scrimErr)
-	return scrimBin
+	bin := filepath.Join(worldDir(t), "scrim")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/scrim-sandbox/scrim/cmd/scrim").CombinedOutput()
+	require.NoError(t, err, "go build cmd/scrim:\n%s", out)
+	return bin
 }
 
-// runScrim runs the scrim binary with args, optionally as nobody (setpriv), and returns its
-// exit status, stdout and stderr.
-func runScrim(t *testing.T, asNobody bool, args ...string) (int, string, string) {
+// runScrim runs the scrim binary bin with args, optionally as nobody (setpriv), and returns
+// its exit status, stdout and stderr.
+func runScrim(t *testing.T, bin string, asNobody bool, args ...string) (int, string, string) {
 	t.Helper()
-	bin := scrimBinary(t)
 	argv := append([]string{bin}, args...)
 	if asNobody {
 		argv = append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, argv...)
@@ -95,7 +71,7 @@ func needSetpriv(t *testing.T) {
 func TestImageCLIUnprivileged(t *testing.T) {
 	needSetpriv(t)
 	img, outer := testImage(t)
-	status, out, serr := runScrim(t, true, "run", "--chroot", img, "--hostname", "img", "--cwd", "/work/sub", "--",
+	status, out, serr := runScrim(t, scrimBinary(t), true, "run", "--chroot", img, "--hostname", "img", "--cwd", "/work/sub", "--",
 		"/bin/probe", "fds:", "uid:", "pwd:", "cat:/../../secret", "cat:/abs", "hostname:", "cat:/etc/hosts",
 		"write:/tmp/t:x", "cat:/tmp/t", "ls:/dev", "cat:/proc/self/mountinfo", "cat:/proc/1/cmdline")
 	require.Equal(t, 0, status, serr)
@@ -153,6 +129,7 @@ func TestImageDebootstrap(t *testing.T) {
 	require.NoError(t, err)
 
 	script := "cat /etc/os-release; getent hosts localhost; hostname; nproc; ls /proc"
+	bin := scrimBinary(t)
 	for _, tt := range []struct {
 		name   string
 		nobody bool
@@ -164,7 +141,7 @@ func TestImageDebootstrap(t *testing.T) {
 			if tt.nobody {
 				needSetpriv(t)
 			}
-			status, out, serr := runScrim(t, tt.nobody, "run", "--chroot", img, "--cpus", "1", "--hostname", "img", "--", "sh", "-c", script)
+			status, out, serr := runScrim(t, bin, tt.nobody, "run", "--chroot", img, "--cpus", "1", "--hostname", "img", "--", "sh", "-c", script)
 			require.Equal(t, 0, status, serr)
 			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 			want := strings.Split(strings.TrimSuffix(string(osRelease), "\n"), "\n")
