@@ -48,7 +48,7 @@ func (s *Supervisor) handle(ctx context.Context, t *thread, n *notif, start time
 		return
 	}
 	if h, ok := s.sysHandlers[int(n.Data.Nr)]; ok {
-		s.handleSyscall(ctx, t, n, h)
+		s.handleSyscall(ctx, t, n, h, start)
 		return
 	}
 	// The filter notified a call no one handles: a wiring bug. Fail closed.
@@ -368,18 +368,31 @@ func (s *Supervisor) audit(c *opCall) {
 }
 
 // handleSyscall runs a SyscallHandler with the supervisor's own credentials.
-func (s *Supervisor) handleSyscall(ctx context.Context, t *thread, n *notif, h shim.SyscallHandler) {
+func (s *Supervisor) handleSyscall(ctx context.Context, t *thread, n *notif, h shim.SyscallHandler, start time.Time) {
+	tid := int(n.Pid)
+	rec := audit.Record{Time: start, TID: tid, Syscall: syscallName(int(n.Data.Nr)), Handler: h.ID(), Verdict: "error"}
+	answer := func(val int64, errno unix.Errno, cont bool) {
+		s.respond(n.ID, val, errno, cont)
+		if s.cfg.Audit == nil {
+			return
+		}
+		if errno != 0 {
+			rec.Errno = unix.ErrnoName(errno)
+		}
+		rec.Micros = time.Since(start).Microseconds()
+		s.cfg.Audit.Record(rec)
+	}
 	if err := t.become(&t.self); err != nil {
 		s.log.Error("cannot restore worker credentials", "error", err)
-		s.respond(n.ID, 0, unix.EIO, false)
+		answer(0, unix.EIO, false)
 		return
 	}
-	tid := int(n.Pid)
 	tgid, err := s.tgids.tgid(tid)
 	if err != nil {
-		s.respond(n.ID, 0, unix.EIO, false)
+		answer(0, unix.EIO, false)
 		return
 	}
+	rec.PID = tgid
 	call := &shim.Call{
 		Nr: int(n.Data.Nr), Args: n.Data.Args, PID: tgid, TID: tid,
 		Mem: &memory{listener: s.listener, id: n.ID, tid: tid, procMem: !s.features.ProcessVMReadv},
@@ -404,10 +417,36 @@ func (s *Supervisor) handleSyscall(ctx context.Context, t *thread, n *notif, h s
 		if !errors.Is(err, errGone) {
 			s.log.Error("syscall handler failed", "shim", h.ID(), "tid", tid, "syscall", n.Data.Nr, "error", err)
 		}
-		s.respond(n.ID, 0, unix.EIO, false)
+		answer(0, unix.EIO, false)
 		return
 	}
-	s.respond(n.ID, res.Val, res.Errno, res.Continue)
+	switch {
+	case res.Continue:
+		rec.Verdict = "continue"
+	case res.Errno != 0:
+		rec.Verdict = "deny"
+	default:
+		rec.Verdict = "serve"
+	}
+	answer(res.Val, res.Errno, res.Continue)
+}
+
+// syscallNames names the calls SyscallHandlers take over in the audit log.
+var syscallNames = map[int]string{
+	unix.SYS_GETDENTS64: "getdents64", unix.SYS_GETDENTS: "getdents", unix.SYS_UNAME: "uname",
+	unix.SYS_SYSINFO: "sysinfo", unix.SYS_SCHED_GETAFFINITY: "sched_getaffinity",
+	unix.SYS_SCHED_SETAFFINITY: "sched_setaffinity", unix.SYS_GETRANDOM: "getrandom",
+	unix.SYS_MMAP: "mmap", unix.SYS_READ: "read", unix.SYS_PREAD64: "pread64",
+	unix.SYS_SETHOSTNAME: "sethostname", unix.SYS_STATFS: "statfs", unix.SYS_FSTATFS: "fstatfs",
+	unix.SYS_NEWFSTATAT: "newfstatat", unix.SYS_STATX: "statx", unix.SYS_READLINK: "readlink",
+	unix.SYS_READLINKAT: "readlinkat", unix.SYS_GETCPU: "getcpu", unix.SYS_CLONE: "clone",
+}
+
+func syscallName(nr int) string {
+	if n, ok := syscallNames[nr]; ok {
+		return n
+	}
+	return fmt.Sprintf("syscall(%d)", nr)
 }
 
 // child is resolver.Child for one notification. Its methods reach the child's state with

@@ -47,9 +47,20 @@ func (u *unameShim) Syscall(ctx context.Context, call *shim.Call) (shim.SyscallR
 
 func TestSyscallHandler(t *testing.T) {
 	u := &unameShim{}
-	status, out, serr := runOut(t, Config{Args: []string{"uname", "-n"}, SyscallHandlers: []shim.SyscallHandler{u}})
+	rec := &memAudit{}
+	status, out, serr := runOut(t, Config{Args: []string{"uname", "-n"}, SyscallHandlers: []shim.SyscallHandler{u}, Audit: rec})
 	require.Equal(t, 0, status, serr)
 	require.Equal(t, "scrim-test-host\n", out)
+	var unames int
+	for _, r := range rec.find("") {
+		if r.Syscall == "uname" {
+			unames++
+			require.Equal(t, "test.uname", r.Handler)
+			require.Equal(t, "serve", r.Verdict)
+			require.Positive(t, r.PID)
+		}
+	}
+	require.Positive(t, unames)
 	require.True(t, u.provisioned && u.validated && u.cleaned, "lifecycle: %+v", u)
 	require.True(t, u.sawPID, "the caller belongs to the sandbox")
 }
