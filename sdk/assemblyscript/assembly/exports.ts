@@ -1,6 +1,6 @@
 // The functions scrim calls (ABI.md §2). A plugin's entry file re-exports them:
 //
-//   export * from "scrim-plugin-sdk/assembly/exports";
+//   export * from "scrim-plugin-sdk/exports";
 
 import { runDescribe, runInit, runOpen } from "./index";
 

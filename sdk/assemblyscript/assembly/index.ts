@@ -1,10 +1,11 @@
 // Write scrim plugins in AssemblyScript.
 //
 // A plugin subclasses Plugin, registers one instance from its entry file, and re-exports the
-// ABI's functions from "exports":
+// ABI's functions from "exports" (installed as the npm package scrim-plugin-sdk, or imported by
+// relative path: "../sdk/assemblyscript/assembly/index" and ".../assembly/exports"):
 //
 //   import { Plugin, Request, Verdict, register } from "scrim-plugin-sdk";
-//   export * from "scrim-plugin-sdk/assembly/exports";
+//   export * from "scrim-plugin-sdk/exports";
 //
 //   class Motd extends Plugin {
 //     open(req: Request): Verdict {
