@@ -140,3 +140,29 @@ func TestNiceness(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 20-raw, niceness())
 }
+
+// TestCharts draws every chart from made-up results, one contender skipped and one scenario
+// failed, so that a missing number never stops the report. BENCH_CHART_DIR keeps the files.
+func TestCharts(t *testing.T) {
+	cs := contenders()
+	cs[len(cs)-1].Skip = "not installed"
+	scs := scenarios(fullConfig())
+	res := &Results{Samples: map[string]map[string][]Sample{}, Failed: map[string]map[string]string{}}
+	for i, s := range scs {
+		for j, c := range cs {
+			v := float64(1+i%5) * float64(1+j)
+			res.add(s.Key, c.Key, Sample{Value: v * 1000, Rate: 1e6 / v})
+		}
+	}
+	res.fail("python", "proot", "refused")
+	dir := os.Getenv("BENCH_CHART_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	require.NoError(t, charts(dir, cs, scs, res))
+	for _, png := range []string{"open.png", "scaling.png", "macro.png", "startup.png"} {
+		b, err := os.ReadFile(filepath.Join(dir, png))
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(string(b), "\x89PNG"), "%s is not a PNG", png)
+	}
+}

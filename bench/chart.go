@@ -180,8 +180,21 @@ func startup(path string, scs []*Scenario, res *Results) error {
 	b.LineStyle.Width = 0
 	b.Color = plotutil.Color(1)
 	p.Add(b)
+	// The cold rows dwarf the others: print every value above its bar.
+	var xy plotter.XYLabels
+	for i, v := range vs {
+		xy.XYs = append(xy.XYs, plotter.XY{X: float64(i), Y: v})
+		xy.Labels = append(xy.Labels, fmt.Sprintf("%.0f ms", v))
+	}
+	l, err := plotter.NewLabels(xy)
+	if err != nil {
+		return fmt.Errorf("draw start-up: %w", err)
+	}
+	l.Offset = vg.Point{X: -vg.Points(14), Y: vg.Points(3)}
+	p.Add(l)
 	p.Add(plotter.NewGrid())
 	p.NominalX(names...)
+	p.Y.Max *= 1.1
 	return save(p, path, 9*vg.Inch, 4*vg.Inch)
 }
 
