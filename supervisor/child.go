@@ -106,13 +106,15 @@ func (m *memory) WriteAt(p []byte, addr uint64) (int, error) {
 	return n, nil
 }
 
-// procPIDs finds the thread group of tid: tid itself when it leads its group, otherwise the
-// Tgid line of /proc/<tid>/status. Answers for non-leader threads are cached and revalidated
-// with one stat of /proc/<tgid>/task/<tid>, since a tid can be reused by another process.
+// tgidCache finds the thread group of a tid from the Tgid line of /proc/<tid>/status, once
+// per tid. A cached answer is checked with one stat of /proc/<tgid>/task/<tid> before use, since
+// a tid can die and be reused by another process. Its size is bounded: it is a cache.
 type tgidCache struct {
 	mu sync.Mutex
 	m  map[int]int
 }
+
+const tgidCacheMax = 1 << 16
 
 func (c *tgidCache) tgid(tid int) (int, error) {
 	c.mu.Lock()
@@ -124,8 +126,6 @@ func (c *tgidCache) tgid(tid int) (int, error) {
 			return tgid, nil
 		}
 	}
-	// /proc/<tid>/task/<tid> exists only for... every thread, so ask status instead; the
-	// common case is a leader, cheap to recognise: its own task dir lists itself first.
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
 	if err != nil {
 		return 0, fmt.Errorf("read thread group of tid %d: %w", tid, err)
@@ -135,7 +135,7 @@ func (c *tgidCache) tgid(tid int) (int, error) {
 		return 0, fmt.Errorf("read thread group of tid %d: %w", tid, unix.ESRCH)
 	}
 	c.mu.Lock()
-	if c.m == nil {
+	if c.m == nil || len(c.m) >= tgidCacheMax {
 		c.m = map[int]int{}
 	}
 	c.m[tid] = tgid
