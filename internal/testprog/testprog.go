@@ -48,7 +48,8 @@ func Go(t testing.TB, src string) string {
 	t.Helper()
 	return build(t, "go", src, nil, func(out, in string) *exec.Cmd {
 		cmd := exec.Command("go", "build", "-o", out, in)
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GO111MODULE=off")
+		// A standalone file with the standard library only: no module, no flags of the caller's.
+		cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0", "GO111MODULE=off")
 		return cmd
 	})
 }
