@@ -147,3 +147,15 @@ func TestOrphansReapedAndKilled(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "orphan %d still exists", pid)
 }
+
+func TestContextCancelKillsTheSandbox(t *testing.T) {
+	s, err := New(Config{Args: []string{"sh", "-c", "sleep 100 & sleep 100"}, Log: testLogger()})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	status, err := s.Run(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 128+int(syscall.SIGKILL), status)
+	require.Less(t, time.Since(start), 10*time.Second)
+}
