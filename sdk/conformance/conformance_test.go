@@ -134,6 +134,8 @@ func TestProbe(t *testing.T) {
 		{name: "the configuration as JSON", cfg: map[string]any{"greeting": "hi", "n": int64(3), "list": []any{"a", true}},
 			path: "/probe/config", content: `{"greeting":"hi","list":["a",true],"n":3}`, mode: 0o444},
 		{name: "no configuration is an empty object", path: "/probe/config", content: "{}", mode: 0o444},
+		{name: "the path's bytes as they came", path: "/probe/echo/caf\xe9 \xff\x01",
+			content: "/probe/echo/caf\xe9 \xff\x01", mode: 0o444},
 		{name: "every request field", path: "/probe/request", mode: 0o640, content: "path=/probe/request\n" +
 			"sandbox=test-box\nsyscall=2\nflags=524288\nmode=384\nobject_mode=33188\n" +
 			"pid=42\ntid=43\nuid=1000\ngid=100\n"},

@@ -10,6 +10,7 @@
 //   /probe/big                              1 MiB + 1 byte, which scrim must refuse
 //   /probe/config                           the whole configuration as JSON
 //   /probe/log                              "logged", after a warning "probe log: PATH"
+//   /probe/echo/...                         the path's bytes as they came (not always UTF-8)
 //   anything else                           ENOENT
 //
 // A configuration key "refuse" makes init refuse with "refused: VALUE".
@@ -32,6 +33,7 @@ class Probe extends Plugin {
 
   open(req: Request): Verdict {
     const p = req.path;
+    if (p.startsWith("/probe/echo/")) return Verdict.serveBytes(req.pathBytes);
     if (p == "/probe/next") return Verdict.next();
     if (p == "/probe/real") return Verdict.real();
     if (p == "/probe/fail") return Verdict.fail("probe fails on purpose");

@@ -10,6 +10,7 @@
  *   /probe/big                              1 MiB + 1 byte, which scrim must refuse
  *   /probe/config                           the whole configuration as JSON
  *   /probe/log                              "logged", after a warning "probe log: PATH"
+ *   /probe/echo/...                         the path's bytes as they came (not always UTF-8)
  *   anything else                           ENOENT
  *
  * A configuration key "refuse" makes init refuse with "refused: VALUE".
@@ -78,6 +79,8 @@ static scrim_verdict decide(const scrim_request *req)
 		}
 		return scrim_serve(NULL, 0);
 	}
+	if (prefixed(p, "/probe/echo/"))
+		return scrim_serve(req->path, req->path_len);
 	if (strcmp(p, "/probe/config") == 0)
 		return scrim_serve_str(config_json);
 	if (strcmp(p, "/probe/log") == 0) {

@@ -73,6 +73,8 @@ func open(req *plugin.Request) plugin.Verdict {
 			return plugin.Deny(req.Real.Errno)
 		}
 		return plugin.Serve(bytes.ToUpper(req.Real.Data))
+	case strings.HasPrefix(p, "/probe/echo/"):
+		return plugin.Serve(req.Path)
 	case p == "/probe/config":
 		return plugin.Serve(config)
 	case p == "/probe/big":

@@ -10,6 +10,7 @@
 //! - `/probe/big`: 1 MiB + 1 byte, which scrim must refuse
 //! - `/probe/config`: the whole configuration as JSON
 //! - `/probe/log`: "logged", after a warning "probe log: PATH"
+//! - `/probe/echo/...`: the path's bytes as they came (not always UTF-8)
 //! - anything else: ENOENT
 //!
 //! A configuration key "refuse" makes init refuse with "refused: VALUE".
@@ -34,6 +35,9 @@ impl Plugin for Probe {
     }
 
     fn open(&mut self, req: &Request) -> Verdict {
+        if req.path.starts_with(b"/probe/echo/") {
+            return Verdict::serve(req.path);
+        }
         let path = req.path_str().unwrap_or("");
         match path {
             "/probe/next" => Verdict::Next,
