@@ -209,6 +209,13 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 	p("| open loop | %d opens per run, split across the threads |\n", e.cfg.Ops)
 	p("| every sample | [%s/samples.json](%s/samples.json) |\n\n", chartDir, chartDir)
 
+	if l1 := firstLoad(e.load); l1 > float64(runtime.NumCPU()) {
+		p("**The machine was busy:** a load average of %.1f on %d CPUs when the run started, from "+
+			"work other than this benchmark. Absolute times are slower and noisier than on an idle "+
+			"machine; contenders alternate within each round, so the ratios between them suffer "+
+			"less, but single medians can still be off. [samples.json](%s/samples.json) shows the "+
+			"spread.\n\n", l1, runtime.NumCPU(), chartDir)
+	}
 	if skipped := skippedList(cs); skipped != "" {
 		p("Not measured: %s\n\n", skipped)
 	}
@@ -495,6 +502,16 @@ func loadavg() string {
 		return strings.Join(f[:3], " ")
 	}
 	return "unknown"
+}
+
+// firstLoad returns the one-minute average of a loadavg() string, 0 if there is none.
+func firstLoad(load string) float64 {
+	f := strings.Fields(load)
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 // niceness returns the harness's nice value, which every measured process inherits.
