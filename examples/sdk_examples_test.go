@@ -2,7 +2,9 @@
 // AssemblyScript SDKs: their decisions through package plugins without a sandbox, then their
 // effect on a real program under `scrim run`.
 //
-// The .wasm files are checked in, so these tests need no guest toolchain.
+// The .wasm files are checked in, so these tests need no guest toolchain. Package-level names
+// here start with sdk (tests with TestSDKExamples_) so that other test files can share the
+// package; its TestMain is this file's.
 // .ci/sdk-rebuild.sh rebuilds them into a scratch tree and points SCRIM_WASM_ROOT at it to
 // test the fresh builds instead.
 package examples_test
@@ -27,9 +29,9 @@ import (
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
-// wasm finds an example's module: examples/NAME/NAME.wasm, or its fresh build under
+// sdkWasm finds an example's module: examples/NAME/NAME.wasm, or its fresh build under
 // $SCRIM_WASM_ROOT.
-func wasm(name string) string {
+func sdkWasm(name string) string {
 	rel := filepath.Join("examples", name, name+".wasm")
 	if root := os.Getenv("SCRIM_WASM_ROOT"); root != "" {
 		return filepath.Join(root, rel)
@@ -41,13 +43,13 @@ func wasm(name string) string {
 	return p
 }
 
-// callTimeout replaces the 250 ms default per call: these tests check decisions, not speed,
+// sdkCallTimeout replaces the 250 ms default per call: these tests check decisions, not speed,
 // and a loaded CI machine can take longer to push a megabyte through a plugin.
-const callTimeout = 10 * time.Second
+const sdkCallTimeout = 10 * time.Second
 
 var (
-	tmpRoot  string
-	scrimBin string
+	sdkTmp      string
+	sdkScrimBin string
 )
 
 func TestMain(m *testing.M) {
@@ -56,9 +58,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "create temp dir:", err)
 		os.Exit(1)
 	}
-	tmpRoot = dir
-	scrimBin = filepath.Join(dir, "scrim")
-	build := exec.Command("go", "build", "-buildvcs=false", "-o", scrimBin, "github.com/scrim-sandbox/scrim/cmd/scrim")
+	sdkTmp = dir
+	sdkScrimBin = filepath.Join(dir, "scrim")
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", sdkScrimBin, "github.com/scrim-sandbox/scrim/cmd/scrim")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build scrim:", err)
@@ -70,19 +72,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fileTarget opens a host file as the test process, standing in for the supervisor's open
+// sdkFileTarget opens a host file as the test process, standing in for the supervisor's open
 // with the child's credentials.
-type fileTarget string
+type sdkFileTarget string
 
-func (f fileTarget) Open(flags int, mode uint32) (*os.File, error) {
+func (f sdkFileTarget) Open(flags int, mode uint32) (*os.File, error) {
 	return os.OpenFile(string(f), flags, os.FileMode(mode))
 }
 
-// decide loads one example with cfg and returns its decision for path.
-func decide(t *testing.T, name string, cfg map[string]any, req *shim.Request) shim.Result {
+// sdkDecide loads one example with cfg and returns its decision for path.
+func sdkDecide(t *testing.T, name string, cfg map[string]any, req *shim.Request) shim.Result {
 	t.Helper()
-	h, err := plugins.Load(context.Background(), []plugins.Spec{{Name: name, Path: wasm(name), Config: cfg, Timeout: callTimeout}},
-		plugins.Options{CacheDir: filepath.Join(tmpRoot, "cache"), Sandbox: "test-box"})
+	h, err := plugins.Load(context.Background(), []plugins.Spec{{Name: name, Path: sdkWasm(name), Config: cfg, Timeout: sdkCallTimeout}},
+		plugins.Options{CacheDir: filepath.Join(sdkTmp, "cache"), Sandbox: "test-box"})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, h.Close(context.Background())) }()
 	res, err := h.Decide(context.Background(), name, req)
@@ -90,19 +92,19 @@ func decide(t *testing.T, name string, cfg map[string]any, req *shim.Request) sh
 	return res
 }
 
-func request(path string, target string) *shim.Request {
+func sdkRequest(path string, target string) *shim.Request {
 	r := &shim.Request{
 		Syscall: shim.SysOpenat, PID: 42, TID: 42, Path: []byte(path), Flags: unix.O_RDONLY,
 		Cred: shim.Cred{FSUID: 1000, FSGID: 100},
 	}
 	if target != "" {
-		r.Target = fileTarget(target)
+		r.Target = sdkFileTarget(target)
 	}
 	return r
 }
 
-// servedText reads a Serve result's content.
-func servedText(t *testing.T, res shim.Result) string {
+// sdkServed reads a Serve sdkResult's content.
+func sdkServed(t *testing.T, res shim.Result) string {
 	t.Helper()
 	require.Equal(t, shim.ActServe, res.Action, "result %+v", res)
 	f, ok := res.Content.(shim.File)
@@ -113,25 +115,25 @@ func servedText(t *testing.T, res shim.Result) string {
 	return string(data)
 }
 
-const passwdFixture = `root:x:0:0:root:/root:/bin/sh
+const sdkPasswd = `root:x:0:0:root:/root:/bin/sh
 daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
 alice:x:1000:1000::/home/alice:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
 `
 
-const groupFixture = `root:x:0:
+const sdkGroup = `root:x:0:
 daemon:x:1:
 users:x:100:alice,root,daemon
 sudo:x:27:alice,root
 nogroup:x:65534:
 `
 
-func TestDecisions(t *testing.T) {
+func TestSDKExamples_Decisions(t *testing.T) {
 	dir := t.TempDir()
 	passwd := filepath.Join(dir, "passwd")
-	require.NoError(t, os.WriteFile(passwd, []byte(passwdFixture), 0o644))
+	require.NoError(t, os.WriteFile(passwd, []byte(sdkPasswd), 0o644))
 	group := filepath.Join(dir, "group")
-	require.NoError(t, os.WriteFile(group, []byte(groupFixture), 0o644))
+	require.NoError(t, os.WriteFile(group, []byte(sdkGroup), 0o644))
 	// A file cut by the 1 MiB cap must not show its partial last line.
 	long := filepath.Join(dir, "long")
 	require.NoError(t, os.WriteFile(long, []byte("root:x:0:0::/root:/bin/sh\n"+strings.Repeat("#", 1<<20)+"\nnobody:x:65534:65534::/:/bin/false\n"), 0o644))
@@ -146,47 +148,47 @@ func TestDecisions(t *testing.T) {
 	}{
 		// C: deny by pattern.
 		{name: "secrets denies a pem file anywhere", example: "secrets",
-			req: request("/srv/app/tls/server.pem", ""), want: shim.Deny(unix.EACCES)},
+			req: sdkRequest("/srv/app/tls/server.pem", ""), want: shim.Deny(unix.EACCES)},
 		{name: "secrets denies an ssh private key", example: "secrets",
-			req: request("/home/alice/.ssh/id_ed25519", ""), want: shim.Deny(unix.EACCES)},
+			req: sdkRequest("/home/alice/.ssh/id_ed25519", ""), want: shim.Deny(unix.EACCES)},
 		{name: "secrets denies cloud credentials", example: "secrets",
-			req: request("/root/.aws/credentials", ""), want: shim.Deny(unix.EACCES)},
+			req: sdkRequest("/root/.aws/credentials", ""), want: shim.Deny(unix.EACCES)},
 		{name: "secrets leaves a public key to the next handler", example: "secrets",
-			req: request("/home/alice/.ssh/id_ed25519.pub", ""), want: shim.Next()},
+			req: sdkRequest("/home/alice/.ssh/id_ed25519.pub", ""), want: shim.Next()},
 		{name: "secrets leaves known_hosts to the next handler", example: "secrets",
-			req: request("/home/alice/.ssh/known_hosts", ""), want: shim.Next()},
+			req: sdkRequest("/home/alice/.ssh/known_hosts", ""), want: shim.Next()},
 		{name: "secrets hides with the configured errno", example: "secrets",
 			cfg: map[string]any{"errno": "ENOENT", "log": true},
-			req: request("/etc/ssl/private/site.key", ""), want: shim.Deny(unix.ENOENT)},
+			req: sdkRequest("/etc/ssl/private/site.key", ""), want: shim.Deny(unix.ENOENT)},
 
 		// Rust: transform the real file.
 		{name: "users keeps the default users and the caller", example: "users",
-			req:    request("/etc/passwd", passwd),
+			req:    sdkRequest("/etc/passwd", passwd),
 			served: "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
 		{name: "users keeps only the configured users", example: "users",
 			cfg: map[string]any{"allow": []any{"daemon"}, "keep_caller": false},
-			req: request("/etc/passwd", passwd), served: "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"},
+			req: sdkRequest("/etc/passwd", passwd), served: "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"},
 		{name: "users cuts group members to the allowed users", example: "users",
-			req:    request("/etc/group", group),
+			req:    sdkRequest("/etc/group", group),
 			served: "root:x:0:\nusers:x:100:root\n"},
 		{name: "users drops a line cut by the cap", example: "users",
 			cfg: map[string]any{"keep_caller": false},
-			req: request("/etc/passwd", long), served: "root:x:0:0::/root:/bin/sh\n"},
+			req: sdkRequest("/etc/passwd", long), served: "root:x:0:0::/root:/bin/sh\n"},
 		{name: "users passes on the real read's errno", example: "users",
-			req: request("/etc/passwd", filepath.Join(dir, "missing")), want: shim.Deny(unix.ENOENT)},
+			req: sdkRequest("/etc/passwd", filepath.Join(dir, "missing")), want: shim.Deny(unix.ENOENT)},
 
 		// AssemblyScript: serve from configuration, filled in per open.
 		{name: "banner serves its default", example: "banner",
-			req: request("/etc/motd", ""), served: "Welcome to test-box.\n"},
+			req: sdkRequest("/etc/motd", ""), served: "Welcome to test-box.\n"},
 		{name: "banner fills in the caller", example: "banner",
 			cfg: map[string]any{"text": "{sandbox}: pid {pid}, uid {uid}, gid {gid}, {{literal}\n"},
-			req: request("/etc/motd", ""), served: "test-box: pid 42, uid 1000, gid 100, {literal}\n"},
+			req: sdkRequest("/etc/motd", ""), served: "test-box: pid 42, uid 1000, gid 100, {literal}\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := decide(t, tt.example, tt.cfg, tt.req)
+			res := sdkDecide(t, tt.example, tt.cfg, tt.req)
 			if tt.served != "" {
-				require.Equal(t, tt.served, servedText(t, res))
+				require.Equal(t, tt.served, sdkServed(t, res))
 				return
 			}
 			require.Equal(t, tt.want, res)
@@ -194,7 +196,7 @@ func TestDecisions(t *testing.T) {
 	}
 }
 
-func TestRefusedConfigs(t *testing.T) {
+func TestSDKExamples_RefusedConfigs(t *testing.T) {
 	tests := []struct {
 		name    string
 		example string
@@ -211,24 +213,24 @@ func TestRefusedConfigs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := plugins.Load(context.Background(),
-				[]plugins.Spec{{Name: tt.example, Path: wasm(tt.example), Config: tt.cfg}},
-				plugins.Options{CacheDir: filepath.Join(tmpRoot, "cache")})
+				[]plugins.Spec{{Name: tt.example, Path: sdkWasm(tt.example), Config: tt.cfg}},
+				plugins.Options{CacheDir: filepath.Join(sdkTmp, "cache")})
 			require.Error(t, err)
 			require.Contains(t, err.Error(), tt.want)
 		})
 	}
 }
 
-type result struct {
+type sdkResult struct {
 	code           int
 	stdout, stderr string
 }
 
-// scrimRun runs `scrim run ARGS...` with the user's drop-in plugins out of the way.
-func scrimRun(t *testing.T, args ...string) result {
+// sdkScrimRun runs `scrim run ARGS...` with the user's drop-in plugins out of the way.
+func sdkScrimRun(t *testing.T, args ...string) sdkResult {
 	t.Helper()
 	home := t.TempDir()
-	cmd := exec.Command(scrimBin, append([]string{"run"}, args...)...)
+	cmd := exec.Command(sdkScrimBin, append([]string{"run"}, args...)...)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+home, "XDG_CACHE_HOME="+home)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -249,21 +251,21 @@ func scrimRun(t *testing.T, args ...string) result {
 	} else {
 		require.NoError(t, err)
 	}
-	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	return sdkResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
-// config writes a scrim configuration that loads one example with a config table (and a
+// sdkConfig writes a scrim configuration that loads one example with a sdkConfig table (and a
 // call timeout for a loaded machine).
-func config(t *testing.T, example, table string) string {
+func sdkConfig(t *testing.T, example, table string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "scrim.toml")
 	body := fmt.Sprintf("[[plugin]]\nname = %q\npath = %q\ntimeout = %q\n[plugin.config]\n%s",
-		example, wasm(example), callTimeout.String(), table)
+		example, sdkWasm(example), sdkCallTimeout.String(), table)
 	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
 	return p
 }
 
-func TestUnderScrim(t *testing.T) {
+func TestSDKExamples_UnderScrim(t *testing.T) {
 	// Files the C example must hide, reached through every spelling the program may use.
 	home := t.TempDir()
 	require.NoError(t, os.Chmod(home, 0o755))
@@ -287,39 +289,39 @@ func TestUnderScrim(t *testing.T) {
 		wantErrHas string
 	}{
 		{name: "C secrets hides a pem file",
-			args:     []string{"--plugin", wasm("secrets"), "--", "cat", filepath.Join(home, "server.pem")},
+			args:     []string{"--plugin", sdkWasm("secrets"), "--", "cat", filepath.Join(home, "server.pem")},
 			wantCode: 1, wantErrHas: "Permission denied"},
 		{name: "C secrets hides a pem file behind a symlink",
-			args:     []string{"--plugin", wasm("secrets"), "--", "cat", filepath.Join(home, "innocent.txt")},
+			args:     []string{"--plugin", sdkWasm("secrets"), "--", "cat", filepath.Join(home, "innocent.txt")},
 			wantCode: 1, wantErrHas: "Permission denied"},
 		{name: "C secrets hides a key reached through ..",
-			args:     []string{"--plugin", wasm("secrets"), "--", "cat", filepath.Join(home, ".ssh", "..", ".ssh", "id_rsa")},
+			args:     []string{"--plugin", sdkWasm("secrets"), "--", "cat", filepath.Join(home, ".ssh", "..", ".ssh", "id_rsa")},
 			wantCode: 1, wantErrHas: "Permission denied"},
 		{name: "C secrets hides a key opened relative to its directory",
-			args:     []string{"--plugin", wasm("secrets"), "--", "sh", "-c", "cd " + filepath.Join(home, ".ssh") + " && cat id_rsa"},
+			args:     []string{"--plugin", sdkWasm("secrets"), "--", "sh", "-c", "cd " + filepath.Join(home, ".ssh") + " && cat id_rsa"},
 			wantCode: 1, wantErrHas: "Permission denied"},
 		{name: "C secrets leaves public files alone",
-			args:    []string{"--plugin", wasm("secrets"), "--", "cat", filepath.Join(home, ".ssh", "id_rsa.pub"), filepath.Join(home, ".ssh", "known_hosts"), filepath.Join(home, "notes.txt")},
+			args:    []string{"--plugin", sdkWasm("secrets"), "--", "cat", filepath.Join(home, ".ssh", "id_rsa.pub"), filepath.Join(home, ".ssh", "known_hosts"), filepath.Join(home, "notes.txt")},
 			wantOut: "ssh-rsa AAAA test\nhost ssh-rsa AAAA\njust notes\n"},
 		{name: "C secrets pretends the file is missing",
-			args:     []string{"-c", config(t, "secrets", `errno = "ENOENT"`+"\n"), "--", "cat", filepath.Join(home, "server.pem")},
+			args:     []string{"-c", sdkConfig(t, "secrets", `errno = "ENOENT"`+"\n"), "--", "cat", filepath.Join(home, "server.pem")},
 			wantCode: 1, wantErrHas: "No such file or directory"},
 		{name: "C secrets logs what it hid",
-			args:     []string{"-c", config(t, "secrets", "log = true\n"), "--log-level", "info", "--", "cat", filepath.Join(home, "server.pem")},
+			args:     []string{"-c", sdkConfig(t, "secrets", "log = true\n"), "--log-level", "info", "--", "cat", filepath.Join(home, "server.pem")},
 			wantCode: 1, wantErrHas: "secrets: hid " + filepath.Join(home, "server.pem")},
 		{name: "Rust users filters /etc/passwd",
-			args:    []string{"-c", config(t, "users", "allow = [\"root\"]\nkeep_caller = false\n"), "--", "cat", "/etc/passwd"},
-			wantOut: passwdLines(t, "root")},
+			args:    []string{"-c", sdkConfig(t, "users", "allow = [\"root\"]\nkeep_caller = false\n"), "--", "cat", "/etc/passwd"},
+			wantOut: sdkPasswdLines(t, "root")},
 		{name: "AssemblyScript banner serves /etc/motd",
-			args:    []string{"-c", config(t, "banner", `text = "Welcome to {sandbox}.\n"`+"\n"), "--", "cat", "/etc/motd"},
+			args:    []string{"-c", sdkConfig(t, "banner", `text = "Welcome to {sandbox}.\n"`+"\n"), "--", "cat", "/etc/motd"},
 			wantOut: "Welcome to scrim.\n"},
 		{name: "AssemblyScript banner's file is read-only",
-			args:     []string{"--plugin", wasm("banner"), "--", "sh", "-c", "echo x >> /etc/motd"},
+			args:     []string{"--plugin", sdkWasm("banner"), "--", "sh", "-c", "echo x >> /etc/motd"},
 			wantCode: 2, wantErrHas: "Read-only file system"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := scrimRun(t, tt.args...)
+			r := sdkScrimRun(t, tt.args...)
 			require.Equal(t, tt.wantCode, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
 			require.Equal(t, tt.wantOut, r.stdout)
 			require.Contains(t, r.stderr, tt.wantErrHas)
@@ -327,8 +329,8 @@ func TestUnderScrim(t *testing.T) {
 	}
 }
 
-// passwdLines returns the host's /etc/passwd lines of the named users, in file order.
-func passwdLines(t *testing.T, users ...string) string {
+// sdkPasswdLines returns the host's /etc/passwd lines of the named users, in file order.
+func sdkPasswdLines(t *testing.T, users ...string) string {
 	t.Helper()
 	data, err := os.ReadFile("/etc/passwd")
 	require.NoError(t, err)
