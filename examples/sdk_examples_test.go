@@ -2,11 +2,12 @@
 // AssemblyScript SDKs: their decisions through package plugins without a sandbox, then their
 // effect on a real program under `scrim run`.
 //
-// The .wasm files are checked in, so these tests need no guest toolchain. Package-level names
-// here start with sdk (tests with TestSDKExamples_) so that other test files can share the
-// package; its TestMain is this file's.
+// The .wasm files are checked in, so these tests need no guest toolchain.
 // .ci/sdk-rebuild.sh rebuilds them into a scratch tree and points SCRIM_WASM_ROOT at it to
 // test the fresh builds instead.
+//
+// Package-level names here start with sdk (tests with TestSDKExamples_) so that other test
+// files can share the package; its TestMain is this file's.
 package examples_test
 
 import (
