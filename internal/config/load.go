@@ -81,7 +81,15 @@ func (d *decoder) line(key string) int {
 			return l
 		}
 	}
-	return 0
+	// A table only ever named inside dotted keys or headers ("d.a = 0", "[d.a]") first
+	// appears on the earliest line of a key below it.
+	first := 0
+	for k, l := range d.lines {
+		if (strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[")) && (first == 0 || l < first) {
+			first = l
+		}
+	}
+	return first
 }
 
 func (d *decoder) errorf(key, format string, args ...any) {
