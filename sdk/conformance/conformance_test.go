@@ -215,3 +215,38 @@ func TestProbe(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeDoesNotLeak runs many transforms of a 64 KiB file through one instance with the
+// default 16 MiB memory cap: an SDK that kept any copy of a request, of the real content or of
+// the served bytes per call would run out of memory long before the end, and the call would
+// fault.
+func TestProbeDoesNotLeak(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big")
+	content := bytes.Repeat([]byte("abcdefghijklmnop"), 4096)
+	require.NoError(t, os.WriteFile(big, content, 0o644))
+	want := string(bytes.ToUpper(content))
+	const calls = 400 // 400 × 64 KiB is 25 MiB
+	for _, p := range probes {
+		t.Run(p.lang, func(t *testing.T) {
+			h, err := plugins.Load(context.Background(),
+				[]plugins.Spec{{Name: "probe", Path: wasmPath(p.path), Instances: 1, Timeout: callTimeout}},
+				plugins.Options{CacheDir: cacheDir})
+			require.NoError(t, err)
+			defer func() { require.NoError(t, h.Close(context.Background())) }()
+			for i := 0; i < calls; i++ {
+				req := request("/probe/upper/big")
+				req.Target = fileTarget(big)
+				res, err := h.Decide(context.Background(), "probe", req)
+				require.NoError(t, err, "call %d", i)
+				got, _ := served(t, res)
+				require.Equal(t, len(want), len(got), "call %d", i)
+				if i == 0 || i == calls-1 {
+					require.Equal(t, want, got, "call %d", i)
+				}
+			}
+			s := h.Stats()[0]
+			require.Zero(t, s.Faults)
+			require.Zero(t, s.Replaced, "an instance was replaced")
+		})
+	}
+}
