@@ -176,8 +176,9 @@ func (p *plugin) instantiateImports(ctx context.Context) error {
 	return nil
 }
 
-// start runs the first instance through describe and init, then fills the rest of the pool
-// in the background: start-up waits for one instance, not for all of them.
+// start runs the first instance through describe and init. The pool grows to
+// Spec.Instances only when opens find every instance busy: start-up pays for one instance,
+// and a plugin the program never uses concurrently never pays for more.
 func (p *plugin) start(ctx context.Context) error {
 	n := p.spec.Instances
 	if n <= 0 {
@@ -190,9 +191,6 @@ func (p *plugin) start(ctx context.Context) error {
 	}
 	p.live.Add(1)
 	p.pool <- first
-	for i := 1; i < n; i++ {
-		p.refill()
-	}
 	return nil
 }
 
@@ -287,6 +285,7 @@ func (p *plugin) acquire() (*instance, *fault) {
 	if p.live.Load() == 0 {
 		return nil, faultf(faultTrap, "no instance is running (the last ones failed to start)")
 	}
+	p.grow()
 	wait := busyWait * p.timeout
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -407,12 +406,31 @@ func (p *plugin) retire(inst *instance) {
 	p.refill()
 }
 
+// grow starts one more instance if the pool is not at its size.
+func (p *plugin) grow() {
+	for {
+		n := p.live.Load()
+		if n >= int32(cap(p.pool)) || p.closing.Load() {
+			return
+		}
+		if p.live.CompareAndSwap(n, n+1) {
+			p.startInstance()
+			return
+		}
+	}
+}
+
 // refill starts one instance in the background and adds it to the pool.
 func (p *plugin) refill() {
 	if p.closing.Load() {
 		return
 	}
 	p.live.Add(1)
+	p.startInstance()
+}
+
+// startInstance starts an instance already counted in live.
+func (p *plugin) startInstance() {
 	p.refills.Add(1)
 	go func() {
 		defer p.refills.Done()

@@ -172,11 +172,12 @@ func TestExamples(t *testing.T) {
 	}
 }
 
-// waitReady waits until every instance of p has started, so that a test counting traps
-// does not see a call that found no free instance while a replacement was starting.
+// waitReady waits until every instance of p has started and is idle, so that a test
+// counting traps does not see a call that found no free instance while a replacement was
+// starting.
 func waitReady(t *testing.T, p *plugin) {
 	t.Helper()
-	require.Eventually(t, func() bool { return len(p.pool) == cap(p.pool) },
+	require.Eventually(t, func() bool { return len(p.pool) > 0 && int32(len(p.pool)) == p.live.Load() },
 		10*time.Second, time.Millisecond, "instances did not start")
 }
 
@@ -479,6 +480,20 @@ func TestConcurrentCalls(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, uint64(400), p.stats.snapshot("").Calls)
+	require.LessOrEqual(t, p.live.Load(), int32(3), "the pool never grows past its size")
+}
+
+func TestPoolGrowsOnDemand(t *testing.T) {
+	p := load(t, Spec{Name: "echo", Path: testdata("echo"), Instances: 2, Timeout: 5 * time.Second})
+	require.Equal(t, int32(1), p.live.Load(), "start-up starts one instance")
+	held, f := p.acquire()
+	require.Nil(t, f)
+	res, err := p.Open(context.Background(), request("/t/x", unix.O_RDONLY))
+	require.NoError(t, err)
+	require.Equal(t, shim.ActServe, res.Action, "a busy pool grows instead of failing")
+	res.Content.(shim.File).F.Close()
+	require.Equal(t, int32(2), p.live.Load())
+	p.pool <- held
 }
 
 func TestRegistrations(t *testing.T) {
