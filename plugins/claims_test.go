@@ -1,6 +1,8 @@
 package plugins
 
 import (
+	"path"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,4 +78,36 @@ func TestRateLimit(t *testing.T) {
 	ok, dropped := r.allow(now.Add(time.Second))
 	require.True(t, ok)
 	require.Equal(t, int64(5), dropped)
+}
+
+// FuzzMatchName checks the component matcher against path.Match, which implements the same
+// '*' and '?' for ASCII names without '/', '[' or '\' ('?' is one byte to scrim, one rune to
+// path.Match).
+func FuzzMatchName(f *testing.F) {
+	for _, seed := range [][2]string{{"*.pem", "a.pem"}, {"a*b*c", "aXbYbZc"}, {"?x*", "yx"}, {"**", "ab"}, {"", ""}} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		if strings.ContainsAny(pattern, "/[]\\\\") || strings.Contains(name, "/") || !ascii(pattern+name) {
+			return
+		}
+		g, _, err := compileGlob("/" + pattern)
+		if err != nil || len(g.comps) != 1 || g.comps[0].doubleStar {
+			return
+		}
+		want, err := path.Match(pattern, name)
+		if err != nil {
+			return
+		}
+		require.Equal(t, want, matchName(g.comps[0].toks, []byte(name)), "pattern %q name %q", pattern, name)
+	})
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
