@@ -398,6 +398,14 @@ func TestResolveAsUnprivileged(t *testing.T) {
 	}
 }
 
+// TestResolveEmptyPath checks Resolve answers an empty path as getname does even when its
+// Input did not come from Decode.
+func TestResolveEmptyPath(t *testing.T) {
+	r := newResolver(t)
+	_, err := r.Resolve(&Input{Syscall: 1, PID: os.Getpid(), TID: unix.Gettid(), Dirfd: unix.AT_FDCWD}, Self{})
+	require.Equal(t, unix.ENOENT, err)
+}
+
 // TestChildErrno checks the two kinds of failure stay apart.
 func TestChildErrno(t *testing.T) {
 	e, ok := ChildErrno(unix.ENOENT)

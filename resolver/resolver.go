@@ -154,6 +154,9 @@ func (res *Resolution) Close() error {
 // spelled (".." after a missing component is ENOENT, as in the kernel). Request.Target.Open
 // then fails as the kernel would, or creates the file for O_CREAT.
 func (r *Resolver) Resolve(in *Input, child Child) (*Resolution, error) {
+	if len(in.Path) == 0 {
+		return nil, unix.ENOENT // getname, as Decode would have answered
+	}
 	res := &Resolution{t: target{r: r, h: noHandle, parent: noHandle}}
 	res.Request = shim.Request{
 		Syscall: in.Syscall,
