@@ -231,7 +231,7 @@ func pluginTest(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	ctx := context.Background()
-	log := hclog.New(&hclog.LoggerOptions{Name: "scrim", Level: hclog.Info, Output: stderr})
+	log := hclog.New(&hclog.LoggerOptions{Name: "scrim", Level: hclog.Warn, Output: stderr})
 	spec := plugins.Spec{Name: "test", Path: file, Config: cfg, Timeout: *timeout, MemoryBytes: *memory, Instances: 1}
 	h, err := plugins.Load(ctx, []plugins.Spec{spec}, plugins.Options{Log: log, Sandbox: *sandbox})
 	if err != nil {
