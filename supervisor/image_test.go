@@ -35,12 +35,12 @@ func testImage(t *testing.T) (string, string) {
 	outer := worldDir(t)
 	img := filepath.Join(outer, "img")
 	files := map[string]string{
-		"etc/hosts":      "127.0.0.1 localhost\n10.1.2.3 image-only.test\n",
-		"etc/os-release": "ID=scrimtest\n",
-		"secret":         "IMAGE SECRET\n",
-		"data/file":      "image data\n",
-		"data/id_rsa":    "not a key\n",
-		"etc/passwd":     "root:x:0:0:image root:/root:/bin/sh\nimageuser:x:1000:1000::/home/u:/bin/sh\nnobody:x:65534:65534:image nobody:/:/bin/false\n",
+		"etc/hosts":       "127.0.0.1 localhost\n10.1.2.3 image-only.test\n",
+		"etc/os-release":  "ID=scrimtest\n",
+		"secret":          "IMAGE SECRET\n",
+		"data/file":       "image data\n",
+		"data/server.key": "not a key\n",
+		"etc/passwd":      "root:x:0:0:image root:/root:/bin/sh\nimageuser:x:1000:1000::/home/u:/bin/sh\nnobody:x:65534:65534:image nobody:/:/bin/false\n",
 	}
 	for _, d := range []string{"bin", "proc", "dev", "tmp", "etc", "data", "work/sub", "mnt"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(img, d), 0o755))
@@ -117,14 +117,15 @@ func builtinsFor(t *testing.T, img string, opts builtin.Options) ([]shim.Registr
 	return regs, calls
 }
 
-// examplePlugins loads the motd (serving text), passwd (filtering the real /etc/passwd) and
-// denykeys (denying private keys by glob) examples.
+// examplePlugins loads three small example plugins: banner (AssemblyScript, serves
+// /etc/motd from text), users (Rust, filters the real /etc/passwd) and secrets (C, denies
+// private keys by glob). Small modules keep the race detector's compile time short.
 func examplePlugins(t *testing.T, text string) []shim.Registration {
 	t.Helper()
 	host, err := plugins.Load(context.Background(), []plugins.Spec{
-		{Name: "motd", Path: "../examples/motd/motd.wasm", Config: map[string]any{"text": text}},
-		{Name: "passwd", Path: "../examples/passwd/passwd.wasm"},
-		{Name: "denykeys", Path: "../examples/denykeys/denykeys.wasm"},
+		{Name: "banner", Path: "../examples/banner/banner.wasm", Config: map[string]any{"text": text}},
+		{Name: "users", Path: "../examples/users/users.wasm", Config: map[string]any{"keep_caller": false}},
+		{Name: "secrets", Path: "../examples/secrets/secrets.wasm"},
 	}, plugins.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { host.Close(context.Background()) })
@@ -172,12 +173,12 @@ func TestImageView(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(ro, "kept"), []byte("host ro file\n"), 0o644))
 	seed := uint64(7)
 	regs, calls := builtinsFor(t, img, builtin.Options{Hostname: "img", CPUs: 1, MemoryBytes: 256 << 20, RandomSeed: &seed})
-	regs = append(regs, examplePlugins(t, "image motd")...)
+	regs = append(regs, examplePlugins(t, "image motd for uid {uid}")...)
 	steps := []string{
 		"fds:", "pwd:", "readlink:/proc/self/cwd", "readlink:/proc/self/root", "readlink:/proc/self/exe",
 		"cat:../../../../secret", "cat:/../../secret", "ls:/..", "cat:/abs", "cat:/work/rel", "cd:/..", "pwd:",
 		"cat:/etc/os-release", "cat:/etc/hosts", "hostname:", "cat:/etc/hostname", "cat:/proc/cpuinfo",
-		"cat:/proc/meminfo", "hex:/dev/urandom:8", "cat:/etc/motd", "cat:/etc/passwd", "cat:/data/id_rsa", "cat:/work/sub/../../data/id_rsa", "ls:/proc", "cat:/proc/1/cmdline",
+		"cat:/proc/meminfo", "hex:/dev/urandom:8", "cat:/etc/motd", "cat:/etc/passwd", "cat:/data/server.key", "cat:/work/sub/../../data/server.key", "ls:/proc", "cat:/proc/1/cmdline",
 		"cat:/proc/self/mountinfo", "ls:/dev", "write:/dev/null:x", "hex:/dev/zero:4", "mode:/dev/pts/ptmx",
 		"write:/tmp/t:tmp", "cat:/tmp/t", "write:/data/new:made inside", "write:/mnt/rw/f:through rw",
 		"write:/mnt/ro/f:through ro", "cat:/mnt/ro/kept", "ls:/new/mount/point",
@@ -224,10 +225,10 @@ func TestImageView(t *testing.T) {
 		{"hostname", "hostname ", eq("img")},
 		{"etc hostname", "cat /etc/hostname", eq("img")},
 		{"meminfo", "cat /proc/meminfo", has("MemTotal:         262144 kB")},
-		{"plugin serves", "cat /etc/motd", eq("image motd")},
+		{"plugin serves", "cat /etc/motd", eq("image motd for uid " + strconv.Itoa(os.Getuid()))},
 		{"plugin reads the image's file", "cat /etc/passwd", eq("root:x:0:0:image root:/root:/bin/sh\nnobody:x:65534:65534:image nobody:/:/bin/false")},
-		{"plugin glob on the child's path", "cat /data/id_rsa", eq("error: EACCES")},
-		{"plugin glob through dotdot", "cat /work/sub/../../data/id_rsa", eq("error: EACCES")},
+		{"plugin glob on the child's path", "cat /data/server.key", eq("error: EACCES")},
+		{"plugin glob through dotdot", "cat /work/sub/../../data/server.key", eq("error: EACCES")},
 		{"foreign pid", "cat /proc/1/cmdline", eq("error: ENOENT")},
 		{"dev", "ls /dev", eq("fd full null ptmx pts random shm stderr stdin stdout tty urandom zero")},
 		{"dev null", "write /dev/null", eq("ok")},
