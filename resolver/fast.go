@@ -114,6 +114,9 @@ func isDigits(b []byte) bool {
 // links): then the parent is resolved the fast way and only the last component is walked.
 func (w *walker) fast() (done bool, err error) {
 	in := w.in
+	if w.r.shared && hasAnyPrefix(in.Path, walkPrefixes) {
+		return false, nil
+	}
 	how, ok := w.fastHow(in.Path)
 	if !ok {
 		return false, nil
@@ -152,6 +155,19 @@ func (w *walker) fast() (done bool, err error) {
 		return false, nil
 	}
 	return true, err
+}
+
+// walkPrefixes are spellings that always end on procfs or cross a symlink to it, where the
+// fast path would only fail first.
+var walkPrefixes = [][]byte{[]byte("/proc/"), []byte("/dev/fd/"), []byte("/dev/std")}
+
+func hasAnyPrefix(p []byte, prefixes [][]byte) bool {
+	for _, pre := range prefixes {
+		if bytes.HasPrefix(p, pre) {
+			return true
+		}
+	}
+	return false
 }
 
 // fastRest tries to resolve what is left after a symlink in one openat2 from w.cur, with the

@@ -39,6 +39,8 @@ type walker struct {
 	fsType int64
 	// fastOK means the fast path's conditions that do not depend on the spelling hold.
 	fastOK bool
+	// inProc means the last symlink followed was a plain one at a procfs root.
+	inProc bool
 	// rootSet mirrors nd->root.mnt being set: path_init sets it for absolute paths and
 	// scoped lookups, handle_dots on the first "..", nd_jump_root on the first jump.
 	rootSet bool
@@ -250,7 +252,7 @@ func (w *walker) walk(rest []byte) error {
 					// A magic link's object, where the trailing slash asks for a directory.
 					return unix.ENOTDIR
 				}
-				if w.fastOK && len(skipSlashes(rest)) > 0 && w.isDir() {
+				if w.fastOK && !w.inProc && len(skipSlashes(rest)) > 0 && w.isDir() {
 					if done, err := w.fastRest(rest); done || err != nil {
 						return err
 					}
@@ -364,11 +366,15 @@ func (w *walker) follow(h handle, st *unix.Statx_t, name, rest []byte, isLast bo
 		return nil, unix.ELOOP
 	}
 	proc := sfs.Type == unix.PROC_SUPER_MAGIC
+	w.inProc = false
 	if proc && w.st.Ino != procRootIno {
 		// Every procfs symlink below the root is a magic link (fd/N, cwd, root, exe,
 		// map_files/*, ns/*): the kernel jumps to an object instead of reading a path.
 		return rest, w.jumpMagic(name)
 	}
+	// The body of a symlink at a procfs root names something in procfs, where the fast
+	// path never answers.
+	w.inProc = proc
 	var body []byte
 	switch {
 	case proc && string(name) == "self":
