@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
@@ -528,4 +529,20 @@ func TestWASISandbox(t *testing.T) {
 	clock := time.Unix(0, int64(binary.LittleEndian.Uint64(first[16:])))
 	require.True(t, clock.Before(time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)), "the clock is fake: %s", clock)
 	require.NotZero(t, binary.LittleEndian.Uint32(first[24:]), "path_open must fail: plugins have no files")
+}
+
+func TestPluginLog(t *testing.T) {
+	if raceEnabled {
+		t.Skip("race: compiling a Go example with the race-instrumented wazero compiler takes minutes")
+	}
+	var buf bytes.Buffer
+	logger := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Debug, JSONFormat: true})
+	h, err := Load(context.Background(), []Spec{{Name: "info", Path: example("info")}},
+		Options{CacheDir: cacheDir, Log: logger})
+	require.NoError(t, err)
+	defer h.Close(context.Background())
+	_, err = h.Decide(context.Background(), "info", request("/run/scrim/info", unix.O_RDONLY))
+	require.NoError(t, err)
+	require.Contains(t, buf.String(), `"text":"info served to pid 42"`)
+	require.Contains(t, buf.String(), `"@message":"plugin log"`)
 }

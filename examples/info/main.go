@@ -23,6 +23,7 @@ func init() {
 			b = append(b, "\ngid="...)
 			b = strconv.AppendUint(b, uint64(req.GID), 10)
 			b = append(b, '\n')
+			plugin.Log(plugin.LevelDebug, "info served to pid "+strconv.Itoa(int(req.PID)))
 			return plugin.Serve(b)
 		},
 	})

@@ -147,3 +147,11 @@ func scrimOpen(n int32) int32 {
 	}
 	return v.code
 }
+
+//go:wasmimport scrim_v1 log
+func logImport(level int32, ptr unsafe.Pointer, n int32) int32
+
+func logLine(level Level, msg string) {
+	b := []byte(msg)
+	logImport(int32(level), bufPtr(b), int32(len(b)))
+}

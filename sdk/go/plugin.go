@@ -194,3 +194,19 @@ const (
 )
 
 func (e Errno) Error() string { return "errno " + itoa(int64(e)) }
+
+// Level is the severity of a log line a plugin writes to scrim's log.
+type Level int32
+
+// The levels of scrim's log.
+const (
+	LevelTrace Level = 0
+	LevelDebug Level = 1
+	LevelInfo  Level = 2
+	LevelWarn  Level = 3
+	LevelError Level = 4
+)
+
+// Log writes msg to scrim's log at level, attributed to the plugin (at most 1 KiB is kept).
+// It works in Init and Open; scrim shows the line when its log level lets it through.
+func Log(level Level, msg string) { logLine(level, msg) }
