@@ -17,7 +17,7 @@ import (
 // canonical path the kernel reports for it. Only O_PATH opens are compared, so that a fuzzed
 // path can never open a device or block on a FIFO.
 //
-//	go test ./resolver -run '^$' -fuzz FuzzResolve -fuzztime 60s
+//	go test ./resolver -run '^$' -fuzz '^FuzzResolve$' -fuzztime 60s
 func FuzzResolve(f *testing.F) {
 	f.Add("x/f", "d", "y", uint8(0), uint8(0), false)
 	f.Add("y/../x/sub/up/f", "d/sub/..", "x/sub", uint8(1), uint8(0), true)
