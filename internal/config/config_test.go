@@ -174,6 +174,14 @@ func TestLoad_DropIns(t *testing.T) {
 			wantErr: `plugin "motd": configured twice, at {{dropins}}/one/motd.toml:2 ({{dropins}}/one/motd.wasm) and at {{dropins}}/two/motd.toml:1 ({{dropins}}/two/motd.wasm); plugin names must be unique`,
 		},
 		{
+			name: "typo in a drop-in", dirs: []string{"typo"},
+			wantErr: `{{dropins}}/typo/clock.toml:4: plugin[0].prioritty: unknown key (did you mean priority?); [[plugin]] allows: name, path, priority, paths, timeout, memory, instances, on_error, sha256, config`,
+		},
+		{
+			name: "a drop-in holds only its plugin", dirs: []string{"toplevel"},
+			wantErr: `{{dropins}}/toplevel/x.toml:1: mode: unknown key; a plugin drop-in file allows: plugin`,
+		},
+		{
 			name: "two tables in one file", dirs: []string{"broken"},
 			wantErr: `{{dropins}}/broken/two.toml:1: plugin: holds 2 [[plugin]] tables; allowed: exactly one per drop-in file`,
 		},
