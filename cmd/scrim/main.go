@@ -18,7 +18,7 @@ import (
 )
 
 // exitFailure is scrim's own failure, bad usage included: the child's statuses (0-124 when it
-// exits, 126, 127 and 128+N) must stay distinguishable from scrim's (DESIGN.md §4).
+// exits, 126, 127 and 128+N) must stay distinguishable from scrim's (README.md, "Exit status").
 const exitFailure = 125
 
 func main() {
