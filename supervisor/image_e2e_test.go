@@ -228,3 +228,65 @@ func aptMirror() string {
 	}
 	return "http://deb.debian.org/debian"
 }
+
+// TestImageCLIChrootedScrim runs scrim as root from inside a chroot. When the chroot is a
+// mount point (here a recursive bind of "/"), image mode works as anywhere else. When it is a
+// plain directory, the mount that holds it cannot be made private and mounts made for the
+// image could reach the host's namespace: scrim refuses with a message that says what to do.
+func TestImageCLIChrootedScrim(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: chroots scrim itself, which only root may do")
+	}
+	for _, tool := range []string{"unshare", "chroot", "mount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (util-linux, coreutils)", tool)
+		}
+	}
+	// The plain chroot is the directory that holds the image: /img inside it, next to
+	// /secret, which the sandboxed program must not reach.
+	img, outer := testImage(t)
+	for _, d := range []string{"bin", "proc", "home"} {
+		require.NoError(t, os.Mkdir(filepath.Join(outer, d), 0o777))
+	}
+	bin := filepath.Join(outer, "bin/scrim")
+	build := exec.Command("go", "build", "-o", bin, "github.com/scrim-sandbox/scrim/cmd/scrim")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	b, err := build.CombinedOutput()
+	require.NoError(t, err, "go build cmd/scrim:\n%s", b)
+	bind := filepath.Join(worldDir(t), "root")
+	require.NoError(t, os.Mkdir(bind, 0o755))
+	probe := `-- /bin/probe pwd: cat:../../../secret cat:/abs readlink:/proc/self/root readlink:/proc/self/cwd cat:/proc/self/mountinfo`
+
+	run := func(t *testing.T, script string, args ...string) (int, string, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh"}, args...)...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.Env = []string{"HOME=/home", "XDG_CACHE_HOME=/home/cache", "PATH=" + os.Getenv("PATH")}
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil {
+			require.ErrorAs(t, err, &ee)
+			return ee.ExitCode(), stdout.String(), stderr.String()
+		}
+		return 0, stdout.String(), stderr.String()
+	}
+	t.Run("root is a mount point", func(t *testing.T) {
+		status, out, serr := run(t, `mount --rbind / "$1" && exec chroot "$1" "$2" run --chroot "$3" --cwd /work/sub `+probe, bind, bin, img)
+		require.Equal(t, 0, status, "stdout: %s\nstderr: %s", out, serr)
+		steps := probeSteps(t, out)
+		require.Equal(t, "/work/sub", steps["pwd "])
+		require.Equal(t, "IMAGE SECRET", steps["cat ../../../secret"])
+		require.Equal(t, "IMAGE SECRET", steps["cat /abs"])
+		require.Equal(t, "/", steps["readlink /proc/self/root"])
+		require.Equal(t, "/work/sub", steps["readlink /proc/self/cwd"])
+		require.Regexp(t, `(?m)^\S+ \S+ \S+ / / `, steps["cat /proc/self/mountinfo"])
+		require.NotContains(t, out, img)
+	})
+	t.Run("root is a plain directory", func(t *testing.T) {
+		status, out, serr := run(t, `mount -t proc proc "$1/proc" && exec chroot "$1" /bin/scrim run --chroot /img `+probe, outer)
+		require.Equal(t, 125, status, "stdout: %s\nstderr: %s", out, serr)
+		require.Contains(t, serr, "scrim's own root is not a mount point")
+		require.Empty(t, out)
+	})
+}

@@ -72,6 +72,12 @@ func buildImage(spec *imageSpec) error {
 	}
 	// Nothing done here may propagate back to the host's mounts.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			// scrim runs chrooted into a directory that is not a mount point: the mount
+			// holding it cannot be reached to make it private, and a mount made under it
+			// could propagate to the host's namespace. Refuse rather than risk it.
+			return fmt.Errorf("stub: make mounts private: scrim's own root is not a mount point (is scrim chrooted? bind-mount that directory onto itself first): %w", err)
+		}
 		return fmt.Errorf("stub: make mounts private: %w", err)
 	}
 	if err := unix.Mount(spec.Dir, spec.Dir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
@@ -322,8 +328,8 @@ func pivotInto(dir string) error {
 		if !errors.Is(err, unix.EINVAL) {
 			return fmt.Errorf("stub: pivot_root to %s: %w", dir, err)
 		}
-		// scrim itself runs chrooted (its root is not its namespace's root), where
-		// pivot_root refuses: move the image over "/" and chroot into it, as switch_root does.
+		// pivot_root refuses a root mount without a parent, as an initramfs rootfs is:
+		// move the image over "/" and chroot into it, as switch_root does.
 		if err := unix.Mount(dir, "/", "", unix.MS_MOVE, ""); err != nil {
 			return fmt.Errorf("stub: move image %s to /: %w", dir, err)
 		}
