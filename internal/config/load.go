@@ -316,11 +316,9 @@ func (d *decoder) top(raw map[string]any, cfg *Config) {
 			}
 		}},
 		{"cwd", func(key string, v any) {
-			if s, ok := d.str(key, v); ok && (s == "" || d.check(key, checkAbsPath(s))) {
+			// "" keeps the default: scrim's own working directory.
+			if s, ok := d.str(key, v); ok && s != "" && d.check(key, checkAbsPath(s)) {
 				cfg.Cwd = filepath.Clean(s)
-				if s == "" {
-					cfg.Cwd = ""
-				}
 			}
 		}},
 		{"mount", func(key string, v any) {
@@ -425,11 +423,14 @@ func (d *decoder) plugin(key string, t map[string]any, defaultName string) (Plug
 			}
 		}},
 		{"path", func(key string, v any) {
-			if s, ok := d.str(key, v); ok && s != "" {
+			s, ok := d.str(key, v)
+			switch {
+			case !ok:
+			case s == "":
+				d.errorf(key, "is empty; allowed: the path of a .wasm file")
+			default:
 				p.Path = d.path(s)
 				d.check(key, checkFile(p.Path))
-			} else if ok {
-				d.errorf(key, "is empty; allowed: the path of a .wasm file")
 			}
 		}},
 		{"priority", func(key string, v any) {
