@@ -226,6 +226,13 @@ const fifoPoll = 20 * time.Millisecond
 // child gives up meanwhile (a signal, its death), the worker would stay blocked for good, so a
 // watcher opens the other end itself, non-blocking, which releases the open.
 func (s *Supervisor) openFifo(c *opCall, req *shim.Request, flags int) (*os.File, error) {
+	// The watcher must not go through Target (which may serialize opens): it reopens the
+	// FIFO through a path-only descriptor of its own, which counts as neither end.
+	ref, err := req.Target.Open(unix.O_PATH, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer ref.Close()
 	done := make(chan struct{})
 	released := make(chan struct{})
 	go func() {
@@ -244,8 +251,8 @@ func (s *Supervisor) openFifo(c *opCall, req *shim.Request, flags int) (*os.File
 				if flags&unix.O_ACCMODE == unix.O_RDONLY {
 					other = unix.O_WRONLY
 				}
-				if f, err := req.Target.Open(other|unix.O_NONBLOCK, 0); err == nil {
-					f.Close()
+				if fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(int(ref.Fd())), other|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+					unix.Close(fd)
 				}
 				return
 			}

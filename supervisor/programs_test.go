@@ -1,11 +1,13 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -58,4 +60,16 @@ func TestRealPrograms(t *testing.T) {
 			require.False(t, strings.Contains(serr, "[ERROR]"), serr)
 		})
 	}
+}
+
+// TestFifoOpenAbandoned: a reader killed while scrim opens a FIFO for it must not leave a
+// worker blocked for good (Run would then never return).
+func TestFifoOpenAbandoned(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	script := fmt.Sprintf("mkfifo %[1]s; cat %[1]s & sleep 0.3; kill -9 $!; wait; echo done", fifo)
+	start := time.Now()
+	status, out, serr := runOut(t, Config{Args: []string{"sh", "-c", script}})
+	require.Equal(t, 0, status, serr)
+	require.Equal(t, "done\n", out)
+	require.Less(t, time.Since(start), 5*time.Second)
 }
