@@ -170,15 +170,7 @@ func probeUserNS() error {
 	} else if b, rerr := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); rerr == nil && strings.TrimSpace(string(b)) == "0" {
 		hint = " (kernel.unprivileged_userns_clone is 0)"
 	}
-	return fmt.Errorf("chroot: scrim is not root and cannot create a user namespace%s; run scrim as root or allow unprivileged user namespaces: %w", hint, unwrapStartError(err))
-}
-
-func unwrapStartError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
+	return fmt.Errorf("chroot: scrim is not root and cannot create a user namespace%s; run scrim as root or allow unprivileged user namespaces: %w", hint, unwrapPathError(err))
 }
 
 // userNSAttr makes the child the owner of a new user namespace where it keeps the scrim
