@@ -108,8 +108,6 @@ func loadPlugin(ctx context.Context, s Spec, cache wazero.CompilationCache, log 
 		p.close(ctx)
 		return nil, fmt.Errorf("load plugin %q from %s: %w", s.Name, s.Path, err)
 	}
-	p.log.Info("plugin loaded", "shim", p.id, "path", s.Path, "version", p.doc.Version,
-		"claims", len(p.claims.patterns), "priority", p.priority, "instances", cap(p.pool))
 	return p, nil
 }
 
