@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -60,8 +61,15 @@ func describe(w io.Writer, cfg config.Config, h *handlers) {
 	row("config", orDefault(cfg.File, "none (built-in defaults)"))
 	row("mode", cfg.Mode)
 	row("hostname", cfg.Hostname)
-	row("cpus", orDefault(zeroAs(cfg.CPUs, ""), "the host's count"))
-	row("memory", orDefault(zeroAs(cfg.Memory, config.FormatSize(cfg.Memory)), "the host's"))
+	cpus, memory := "the host's count", "the host's"
+	if cfg.CPUs > 0 {
+		cpus = strconv.Itoa(cfg.CPUs)
+	}
+	if cfg.Memory > 0 {
+		memory = config.FormatSize(cfg.Memory)
+	}
+	row("cpus", cpus)
+	row("memory", memory)
 	if cfg.RandomSeed != nil {
 		row("random", fmt.Sprintf("deterministic, seed %d", *cfg.RandomSeed))
 	} else {
@@ -146,17 +154,6 @@ func bandName(b shim.Band) string {
 func orDefault(s, def string) string {
 	if s == "" {
 		return def
-	}
-	return s
-}
-
-// zeroAs returns "" for a zero value and s (or the value itself when s is "") otherwise.
-func zeroAs[T int | uint64](v T, s string) string {
-	if v == 0 {
-		return ""
-	}
-	if s == "" {
-		return fmt.Sprint(v)
 	}
 	return s
 }
