@@ -23,7 +23,7 @@
 // Request.Object is what fstat and fstatfs say of the object found.
 //
 // Known differences from the kernel: RESOLVE_CACHED lookups are done rather than failed with
-// EAGAIN; O_CREAT on an existing file in a sticky directory skips fs.protected_regular and
-// protected_fifos; scrim's own /proc/<pid> entries do not exist for the child; opening a
-// terminal never makes it the caller's controlling terminal (O_NOCTTY is always added).
+// EAGAIN; the fs.protected_* sysctls are read once, when the Resolver is made; scrim's own
+// /proc/<pid> entries do not exist for the child; opening a terminal never makes it the
+// caller's controlling terminal (O_NOCTTY is always added).
 package resolver

@@ -136,6 +136,11 @@ func (w *walker) fast() (done bool, err error) {
 			unix.Close(fd)
 			return w.fastParent()
 		}
+		if in.Flags&unix.O_CREAT != 0 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			// may_create_in_sticky needs the directory: walk the last component.
+			unix.Close(fd)
+			return w.fastParent()
+		}
 		fsType, proc := onProc(fd)
 		if proc {
 			unix.Close(fd)
@@ -175,7 +180,7 @@ func hasAnyPrefix(p []byte, prefixes [][]byte) bool {
 func (w *walker) fastRest(rest []byte) (bool, error) {
 	in := w.in
 	how, ok := w.fastHow(rest)
-	if !ok {
+	if !ok || in.Flags&unix.O_CREAT != 0 {
 		return false, nil
 	}
 	w.namez = cpath(w.namez, rest)

@@ -353,6 +353,19 @@ func TestResolveAsUnprivileged(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(root, "closed/secret"), nil, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(root, "d/private"), nil, 0o600))
 	require.NoError(t, os.Mkdir(filepath.Join(root, "ro"), 0o755))
+	// A sticky world-writable directory like /tmp, with someone else's files in it.
+	sticky := filepath.Join(root, "sticky")
+	require.NoError(t, os.Mkdir(sticky, 0o777))
+	require.NoError(t, os.Chmod(sticky, 0o1777))
+	require.NoError(t, unix.Mknod(sticky+"/null", unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
+	require.NoError(t, os.WriteFile(sticky+"/reg", nil, 0o666))
+	require.NoError(t, os.Chmod(sticky+"/reg", 0o666))
+	require.NoError(t, os.Lchown(sticky+"/null", 1000, 1000))
+	require.NoError(t, os.Lchown(sticky+"/reg", 1000, 1000))
+	var regErr unix.Errno // fs.protected_regular decides for regular files
+	if r.protectedRegular != 0 {
+		regErr = unix.EACCES
+	}
 	cases := []struct {
 		name    string
 		path    string
@@ -365,6 +378,8 @@ func TestResolveAsUnprivileged(t *testing.T) {
 		{name: "read permission", path: "d/private", wantErr: unix.EACCES},
 		{name: "create in unwritable dir", path: "ro/x", flags: unix.O_CREAT | unix.O_WRONLY, wantErr: unix.EACCES},
 		{name: "readable file", path: "d/f"},
+		{name: "creat on someone else's device in a sticky dir", path: "sticky/null", flags: unix.O_CREAT | unix.O_WRONLY, wantErr: unix.EACCES},
+		{name: "creat on someone else's file in a sticky dir", path: "sticky/reg", flags: unix.O_CREAT | unix.O_WRONLY, wantErr: regErr},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

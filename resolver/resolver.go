@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -52,9 +53,12 @@ type Resolver struct {
 	procFd   int
 	procTask int
 	self     int // the supervisor's thread group id
-	// protectedSymlinks is fs.protected_symlinks, read once: the walk follows symlinks
-	// itself and must apply may_follow_link like the kernel.
+	// protectedSymlinks, protectedRegular and protectedFifos are the fs.protected_*
+	// sysctls, read once: the walk follows symlinks itself and the reopen of an existing file
+	// drops O_CREAT, so scrim applies may_follow_link and may_create_in_sticky like the kernel.
 	protectedSymlinks bool
+	protectedRegular  int
+	protectedFifos    int
 	// noFast turns the fast path off, so that tests cover the component walk alone.
 	noFast bool
 }
@@ -112,13 +116,23 @@ func New(opts Options) (*Resolver, error) {
 		}
 		r.rootPath = p
 	}
-	r.protectedSymlinks = true
-	if b, err := os.ReadFile("/proc/sys/fs/protected_symlinks"); err == nil {
-		r.protectedSymlinks = len(b) > 0 && b[0] != '0'
-	} else {
-		log.Warn("cannot read fs.protected_symlinks, assuming it is on", "error", err)
-	}
+	r.protectedSymlinks = sysctl(log, "protected_symlinks", 1) != 0
+	r.protectedRegular = sysctl(log, "protected_regular", 2)
+	r.protectedFifos = sysctl(log, "protected_fifos", 2)
 	return r, nil
+}
+
+// sysctl reads /proc/sys/fs/name, or returns strict (the most restrictive value) if it
+// cannot.
+func sysctl(log hclog.Logger, name string, strict int) int {
+	b, err := os.ReadFile("/proc/sys/fs/" + name)
+	if err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return n
+		}
+	}
+	log.Warn("cannot read a filesystem sysctl, assuming its strictest value", "sysctl", "fs."+name, "error", err)
+	return strict
 }
 
 // Close releases the Resolver's descriptors. Resolutions still open keep working.

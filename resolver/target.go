@@ -52,7 +52,50 @@ func (w *walker) finish() error {
 		req.Path = []byte{'/'}
 	}
 	t.obj = req.Object
-	return checkOpen(req.Object, int(w.in.Flags))
+	t.dir, t.uid, t.fsuid = w.dir, w.st.Uid, req.Cred.FSUID
+	return t.check(int(w.in.Flags))
+}
+
+// dirInfo is what may_create_in_sticky needs of the directory holding the last component.
+type dirInfo struct {
+	known bool
+	mode  uint16
+	uid   uint32
+}
+
+// check runs checkOpen and, for O_CREAT on an existing object, may_create_in_sticky.
+func (t *target) check(flags int) error {
+	if err := checkOpen(t.obj, flags); err != nil {
+		return err
+	}
+	if flags&unix.O_CREAT != 0 {
+		return t.r.mayCreateInSticky(t.dir, t.obj.Mode, t.uid, t.fsuid)
+	}
+	return nil
+}
+
+// mayCreateInSticky mirrors may_create_in_sticky (fs/namei.c): O_CREAT on an existing file in
+// a sticky directory that neither the caller nor the directory's owner owns is refused when
+// the directory is world-writable (for regular files and FIFOs only under
+// fs.protected_regular and fs.protected_fifos), or group-writable with those set to 2.
+func (r *Resolver) mayCreateInSticky(dir dirInfo, mode, uid, fsuid uint32) error {
+	if !dir.known || dir.mode&unix.S_ISVTX == 0 {
+		return nil
+	}
+	typ := mode & unix.S_IFMT
+	if typ == unix.S_IFREG && r.protectedRegular == 0 || typ == unix.S_IFIFO && r.protectedFifos == 0 {
+		return nil
+	}
+	if uid == dir.uid || uid == fsuid {
+		return nil
+	}
+	if dir.mode&0o002 != 0 {
+		return unix.EACCES
+	}
+	if dir.mode&0o020 != 0 && (typ == unix.S_IFIFO && r.protectedFifos >= 2 || typ == unix.S_IFREG && r.protectedRegular >= 2) {
+		return unix.EACCES
+	}
+	return nil
 }
 
 // checkOpen mirrors the checks do_open and may_open (fs/namei.c) make on an existing object
@@ -99,6 +142,10 @@ type target struct {
 	missingDir bool
 	trailing   bool
 	closed     bool
+	// dir, uid (the object's owner) and fsuid are for may_create_in_sticky when Open is
+	// asked for O_CREAT.
+	dir        dirInfo
+	uid, fsuid uint32
 }
 
 var _ shim.Target = (*target)(nil)
@@ -116,7 +163,7 @@ func (t *target) Open(flags int, mode uint32) (*os.File, error) {
 	if !t.obj.Exists {
 		return t.create(flags, mode)
 	}
-	if err := checkOpen(t.obj, flags); err != nil {
+	if err := t.check(flags); err != nil {
 		return nil, err
 	}
 	var nb [24]byte

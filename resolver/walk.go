@@ -45,6 +45,10 @@ type walker struct {
 	// scoped lookups, handle_dots on the first "..", nd_jump_root on the first jump.
 	rootSet bool
 
+	// dir describes the directory that held the last component looked up, for
+	// may_create_in_sticky.
+	dir dirInfo
+
 	// The outcome when the walk ends on a missing component: cur is the parent.
 	missing    bool
 	missingDir bool
@@ -224,6 +228,10 @@ func (w *walker) walk(rest []byte) error {
 		}
 		if err := w.r.hiddenPid(w, name); err != nil {
 			return err
+		}
+		if isLast {
+			// nd->dir_mode and nd->dir_vfsuid: the directory of the last component.
+			w.dir = dirInfo{known: true, mode: w.st.Mode, uid: w.st.Uid}
 		}
 		fd, err := w.lookup(w.cur.fd, name)
 		if err == unix.ENOENT {
