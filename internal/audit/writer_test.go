@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,4 +197,27 @@ func TestOpen_Error(t *testing.T) {
 	_, err := Open(filepath.Join(t.TempDir(), "no", "such", "dir", "audit.jsonl"), Options{})
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.ErrorContains(t, err, "open audit log ")
+}
+
+func BenchmarkAppendJSON(b *testing.B) {
+	rec := record(1)
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendJSON(buf[:0], rec)
+	}
+}
+
+// BenchmarkWriter_Record measures what a mediated call pays for auditing: the queue, not the
+// disk.
+func BenchmarkWriter_Record(b *testing.B) {
+	w := NewWriter(io.Discard, Options{})
+	defer w.Close()
+	rec := record(1)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			w.Record(rec)
+		}
+	})
 }
