@@ -23,6 +23,9 @@ type Sample struct {
 	Value float64
 	// Rate is opens per second (KindOpen only).
 	Rate float64
+	// CPU is the user and system time, in seconds, of the contender's whole process tree
+	// (KindWall only): less disturbed than wall time by other work on the machine.
+	CPU float64 `json:",omitempty"`
 	// Failed counts opens that failed although the file should have opened (KindOpen only).
 	Failed int64 `json:",omitempty"`
 }
@@ -58,7 +61,8 @@ func (r *Results) Median(s, c string) (Sample, bool) {
 		return Sample{}, false
 	}
 	return Sample{Value: median(xs, func(x Sample) float64 { return x.Value }),
-		Rate: median(xs, func(x Sample) float64 { return x.Rate })}, true
+		Rate: median(xs, func(x Sample) float64 { return x.Rate }),
+		CPU:  median(xs, func(x Sample) float64 { return x.CPU })}, true
 }
 
 func median(xs []Sample, f func(Sample) float64) float64 {
@@ -276,7 +280,13 @@ func measure(ctx context.Context, e *env, s *Scenario, c *Contender) (Sample, er
 		}
 		return Sample{Value: mib}, nil
 	}
-	return Sample{Value: elapsed.Seconds()}, nil
+	v := Sample{Value: elapsed.Seconds()}
+	// wait4's usage counts the process and every descendant it waited for: the sandbox, the
+	// supervisor's threads and the program's whole tree.
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		v.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	return v, nil
 }
 
 // sampleHWM reads the VmHWM (peak resident set) of pid every few milliseconds until the
