@@ -93,7 +93,7 @@ func setup(ctx context.Context, cfg Config) (*env, error) {
 		return nil, fmt.Errorf("find go: %w", err)
 	}
 	e.scrim = filepath.Join(work, "scrim")
-	if err := run(ctx, cfg.Root, e.goTool, "build", "-o", e.scrim, "./cmd/scrim"); err != nil {
+	if err := run(ctx, cfg.Root, e.goTool, "build", "-buildvcs=false", "-o", e.scrim, "./cmd/scrim"); err != nil {
 		return nil, fmt.Errorf("build scrim: %w", err)
 	}
 
