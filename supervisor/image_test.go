@@ -171,6 +171,8 @@ func TestImageView(t *testing.T) {
 		require.NoError(t, os.Chmod(d, 0o777))
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(ro, "kept"), []byte("host ro file\n"), 0o644))
+	hostFile := filepath.Join(outer, "single.conf")
+	require.NoError(t, os.WriteFile(hostFile, []byte("one host file\n"), 0o644))
 	seed := uint64(7)
 	regs, calls := builtinsFor(t, img, builtin.Options{Hostname: "img", CPUs: 1, MemoryBytes: 256 << 20, RandomSeed: &seed})
 	regs = append(regs, examplePlugins(t, "image motd for uid {uid}")...)
@@ -181,7 +183,7 @@ func TestImageView(t *testing.T) {
 		"cat:/proc/meminfo", "hex:/dev/urandom:8", "cat:/etc/motd", "cat:/etc/passwd", "cat:/data/server.key", "cat:/work/sub/../../data/server.key", "ls:/proc", "cat:/proc/1/cmdline", "cat:/proc/kallsyms", "cat:/proc/self/root/proc/modules",
 		"cat:/proc/self/mountinfo", "ls:/dev", "write:/dev/null:x", "hex:/dev/zero:4", "mode:/dev/pts/ptmx",
 		"write:/tmp/t:tmp", "cat:/tmp/t", "write:/data/new:made inside", "write:/mnt/rw/f:through rw",
-		"write:/mnt/ro/f:through ro", "cat:/mnt/ro/kept", "ls:/new/mount/point",
+		"write:/mnt/ro/f:through ro", "cat:/mnt/ro/kept", "ls:/new/mount/point", "cat:/etc/single.conf", "write:/etc/single.conf:x",
 	}
 	r := runImage(t, Config{
 		Args:            append([]string{"/bin/probe"}, steps...),
@@ -191,6 +193,7 @@ func TestImageView(t *testing.T) {
 			{Host: rw, Inside: "/mnt/rw"},
 			{Host: ro, Inside: "/mnt/ro", ReadOnly: true},
 			{Host: ro, Inside: "/new/mount/point", ReadOnly: true},
+			{Host: hostFile, Inside: "/etc/single.conf", ReadOnly: true},
 		}},
 	})
 	require.Equal(t, 0, r.status, r.log)
@@ -242,6 +245,8 @@ func TestImageView(t *testing.T) {
 		{"bind ro", "write /mnt/ro/f", eq("error: EROFS")},
 		{"bind ro read", "cat /mnt/ro/kept", eq("host ro file")},
 		{"bind created", "ls /new/mount/point", eq("kept")},
+		{"bind a file", "cat /etc/single.conf", eq("one host file")},
+		{"bind a file ro", "write /etc/single.conf", eq("error: EROFS")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
