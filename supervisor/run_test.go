@@ -88,6 +88,8 @@ func TestExitStatus(t *testing.T) {
 	dir := t.TempDir()
 	noexec := filepath.Join(dir, "noexec")
 	require.NoError(t, os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644))
+	noshebang := filepath.Join(dir, "noshebang")
+	require.NoError(t, os.WriteFile(noshebang, []byte("exit 4\n"), 0o755))
 	tests := []struct {
 		name string
 		args []string
@@ -101,6 +103,7 @@ func TestExitStatus(t *testing.T) {
 		{"absolute path not found", []string{"/nonexistent"}, 127},
 		{"not executable", []string{noexec}, 126},
 		{"a directory", []string{dir}, 126},
+		{"a script without #! runs with sh", []string{noshebang}, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

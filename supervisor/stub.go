@@ -107,6 +107,11 @@ func stub(args []string) (int, error) {
 		break
 	}
 	err = syscall.Exec(path, args, env)
+	if errors.Is(err, unix.ENOEXEC) {
+		// execvp runs a file the kernel cannot execute (a script without "#!") with the
+		// shell, and so does every shell; so does scrim.
+		err = syscall.Exec("/bin/sh", append([]string{args[0], path}, args[1:]...), env)
+	}
 	return execStatus(err), fmt.Errorf("exec %s: %w", args[0], err)
 }
 
