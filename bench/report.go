@@ -163,6 +163,12 @@ func targets(res *Results) []Target {
 			t.Ratio = m
 			t.Pass = m <= 40
 			t.Measured = fmt.Sprintf("%.1f MiB", m)
+			m0, ok0 := val("rss-p0", "strict")
+			m1, ok1 := val("rss-p1", "strict")
+			if ok0 && ok1 {
+				t.Limit += fmt.Sprintf(" In this run the same workload peaked at %.1f MiB with no plugin "+
+					"and %.1f MiB with one.", m0, m1)
+			}
 		}
 		ts = append(ts, t)
 	}
@@ -387,8 +393,16 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 	p("| contender | MiB |\n|---|---|\n")
 	for _, c := range cs {
 		if s := find(scs, "rss"); s.appliesTo(c) {
-			p("| %s | %s |\n", c.Name, cell(res, "rss", c, func(m Sample) string { return fmt.Sprintf("%.1f", m.Value) }))
+			name := c.Name
+			if c.Scrim {
+				name += ", 5 plugins"
+			}
+			p("| %s | %s |\n", name, cell(res, "rss", c, func(m Sample) string { return fmt.Sprintf("%.1f", m.Value) }))
 		}
+	}
+	for _, key := range []string{"rss-p1", "rss-p0"} {
+		s := find(scs, key)
+		p("| %s | %s |\n", s.Title, cell(res, key, &Contender{Key: "strict"}, func(m Sample) string { return fmt.Sprintf("%.1f", m.Value) }))
 	}
 	p("\n")
 
