@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Target is one acceptance target of the benchmark issue, checked against one run.
+// Target is one of scrim's performance targets, checked against one run.
 type Target struct {
 	Name, Goal string
 	// Measured describes the numbers the ratio comes from; Ratio is the ratio itself.
@@ -36,7 +36,7 @@ func (t Target) verdict() string {
 	return "MISS"
 }
 
-// targets evaluates the acceptance targets of issue 6 on the medians of res.
+// targets evaluates scrim's performance targets on the medians of res.
 func targets(res *Results) []Target {
 	val := func(s, c string) (float64, bool) {
 		m, ok := res.Median(s, c)
@@ -242,7 +242,7 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 	}
 
 	p("## Targets\n\n")
-	p("Each target from issue 6, as a ratio of medians from this run.\n\n")
+	p("scrim's performance targets, each as a ratio of medians from this run.\n\n")
 	p("| target | goal | measured | ratio | result |\n|---|---|---|---|---|\n")
 	ts := targets(res)
 	for _, t := range ts {
