@@ -49,6 +49,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	ctx := context.Background()
+	h, err := buildHandlers(ctx, cfg, log)
+	if err != nil {
+		return fail("cannot build handlers", err)
+	}
+	defer h.close(ctx, log)
+
+	// The audit log is created after the handlers, so a plugin that fails to load leaves no
+	// empty log behind.
 	var sink audit.Sink
 	if cfg.Audit != "" {
 		w, err := audit.Open(cfg.Audit, audit.Options{Log: log.Named("audit")})
@@ -59,11 +67,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		defer func() { _ = w.Close() }()
 		sink = w
 	}
-	h, err := buildHandlers(ctx, cfg, log)
-	if err != nil {
-		return fail("cannot build handlers", err)
-	}
-	defer h.close(ctx, log)
 
 	sup, err := supervisor.New(supervisor.Config{
 		Args:            p.args,
