@@ -184,3 +184,66 @@ func checkChroot(t *testing.T, r *Resolver, root, path, want string, wantErr uni
 		require.Equal(t, st.Ino, res.Request.Object.Ino)
 	}
 }
+
+// TestResolveHidesForeignPids walks through another process's magic links: with Visible
+// saying the process is not in the sandbox, its /proc entry does not exist for the walk, so
+// its cwd and root cannot carry a path out of the sandbox's view.
+func TestResolveHidesForeignPids(t *testing.T) {
+	root := tree(t)
+	foreign := exec.Command("sleep", "60")
+	foreign.Dir = root + "/d"
+	require.NoError(t, foreign.Start())
+	defer func() {
+		foreign.Process.Kill()
+		foreign.Wait()
+	}()
+	caller := exec.Command("sleep", "60")
+	require.NoError(t, caller.Start())
+	defer func() {
+		caller.Process.Kill()
+		caller.Wait()
+	}()
+	fp, cp := strconv.Itoa(foreign.Process.Pid), caller.Process.Pid
+
+	visible := func(pid int) bool { return pid == cp }
+	r, err := New(Options{Visible: visible})
+	require.NoError(t, err)
+	t.Cleanup(func() { r.Close() })
+
+	cases := []struct {
+		name    string
+		path    string
+		wantErr unix.Errno
+	}{
+		{name: "foreign cwd", path: "/proc/" + fp + "/cwd/f", wantErr: unix.ENOENT},
+		{name: "foreign root", path: "/proc/" + fp + "/root" + root + "/d/f", wantErr: unix.ENOENT},
+		{name: "foreign through self and dot-dot", path: "/proc/self/../" + fp + "/cwd/f", wantErr: unix.ENOENT},
+		{name: "own cwd still works", path: "/proc/self/cwd"},
+	}
+	for _, walk := range []string{"fast", "walk"} {
+		r.noFast = walk == "walk"
+		for _, tc := range cases {
+			t.Run(walk+"/"+tc.name, func(t *testing.T) {
+				in := Input{Syscall: shim.SysOpenat, PID: cp, TID: cp, Dirfd: unix.AT_FDCWD, Path: []byte(tc.path)}
+				f, res, err := ourOpen(r, procChild{cp}, in)
+				if res != nil {
+					defer res.Close()
+				}
+				if tc.wantErr != 0 {
+					require.ErrorIs(t, err, tc.wantErr)
+					return
+				}
+				require.NoError(t, err)
+				f.Close()
+			})
+		}
+	}
+
+	// Without Visible the same foreign cwd resolves: the test above is not passing by accident.
+	plain := newResolver(t)
+	in := Input{Syscall: shim.SysOpenat, PID: cp, TID: cp, Dirfd: unix.AT_FDCWD, Path: []byte("/proc/" + fp + "/cwd/f")}
+	f, res, err := ourOpen(plain, procChild{cp}, in)
+	require.NoError(t, err)
+	f.Close()
+	res.Close()
+}

@@ -33,6 +33,11 @@ type Options struct {
 	Root string
 	// Log receives debug messages; nil discards them.
 	Log hclog.Logger
+	// Visible reports whether /proc/<pid> may be walked through: whether pid belongs to the
+	// sandbox. A walk into any other pid's entry fails with ENOENT, as if a pid namespace hid
+	// it, so a foreign process's root, cwd or fd magic links cannot carry a path out of the
+	// sandbox's view. nil hides only scrim's own process.
+	Visible func(pid int) bool
 }
 
 // Resolver resolves the paths of open-family calls as the kernel would for the calling
@@ -53,6 +58,7 @@ type Resolver struct {
 	procFd   int
 	procTask int
 	self     int // the supervisor's thread group id
+	visible  func(pid int) bool
 	// protectedSymlinks, protectedRegular and protectedFifos are the fs.protected_*
 	// sysctls, read once: the walk follows symlinks itself and the reopen of an existing file
 	// drops O_CREAT, so scrim applies may_follow_link and may_create_in_sticky like the kernel.
@@ -84,7 +90,7 @@ func New(opts Options) (*Resolver, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	r := &Resolver{log: log, root: -1, procFd: -1, procTask: -1, self: os.Getpid()}
+	r := &Resolver{log: log, root: -1, procFd: -1, procTask: -1, self: os.Getpid(), visible: opts.Visible}
 	var err error
 	if r.root, err = unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 		return nil, fmt.Errorf("open root %s: %w", root, err)

@@ -554,7 +554,8 @@ func procOwner(dir []byte) (pid, tid int, fdDir bool) {
 	return -1, -1, fdDir
 }
 
-// hiddenPid refuses the supervisor's own /proc/<pid> entries. procfs lets any thread of a
+// hiddenPid refuses /proc/<pid> entries of processes outside the sandbox (Options.Visible)
+// and always the supervisor's own. procfs lets any thread of a
 // process into its own entries whatever its credentials (same_thread_group in
 // __ptrace_may_access, proc_fd_permission), so the supervisor walking them for a child would
 // show scrim's descriptors, environment and memory. scrim is not part of the sandbox: the
@@ -574,6 +575,11 @@ func (r *Resolver) hiddenPid(w *walker, name []byte) error {
 	}
 	if sfs.Type != unix.PROC_SUPER_MAGIC {
 		return nil
+	}
+	if r.visible != nil {
+		if pid, err := strconv.Atoi(string(name)); err != nil || !r.visible(pid) {
+			return unix.ENOENT
+		}
 	}
 	w.namez = cpath(w.namez, name)
 	fd, err := openat(r.procTask, w.namez, unix.O_PATH, 0)

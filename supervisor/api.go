@@ -193,7 +193,7 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 	if !s.ran.CompareAndSwap(false, true) {
 		return 125, errors.New("run supervisor: already ran")
 	}
-	r, err := resolver.New(resolver.Options{Root: s.sandbox.root, Log: s.log.Named("resolver")})
+	r, err := resolver.New(resolver.Options{Root: s.sandbox.root, Log: s.log.Named("resolver"), Visible: s.sandbox.Contains})
 	if err != nil {
 		return 125, fmt.Errorf("run supervisor: %w", err)
 	}

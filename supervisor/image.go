@@ -227,7 +227,7 @@ func (s *Supervisor) imageResolver(pid int) error {
 	if s.cfg.Image == nil {
 		return nil
 	}
-	r, err := resolver.New(resolver.Options{Root: "/proc/" + strconv.Itoa(pid) + "/root", Log: s.log.Named("resolver")})
+	r, err := resolver.New(resolver.Options{Root: "/proc/" + strconv.Itoa(pid) + "/root", Log: s.log.Named("resolver"), Visible: s.sandbox.Contains})
 	if err != nil {
 		return fmt.Errorf("open the image root of pid %d: %w", pid, err)
 	}
