@@ -67,10 +67,12 @@ type Supervisor struct {
 	killable bool
 	tgids    tgidCache
 	// credDirty is set forever once any sandboxed thread makes a call that can change its
-	// credentials or umask; until then baseCred describes every thread.
-	credDirty atomic.Bool
-	baseCred  atomic.Pointer[credSnapshot]
-	ran       atomic.Bool
+	// credentials, umaskDirty once any calls umask(2); until then baseCred describes every
+	// thread. The umask matters only to calls that create, so only those read it again.
+	credDirty  atomic.Bool
+	umaskDirty atomic.Bool
+	baseCred   atomic.Pointer[credSnapshot]
+	ran        atomic.Bool
 }
 
 // New checks cfg, provisions and validates every handler, and prepares the sandbox.

@@ -70,3 +70,17 @@ func worldDir(t *testing.T) string {
 	require.NoError(t, os.Chmod(dir, 0o755))
 	return dir
 }
+
+// TestUmaskFollowed: files the child creates get the umask it has at that moment, however
+// often it changes it.
+func TestUmaskFollowed(t *testing.T) {
+	dir := t.TempDir()
+	script := fmt.Sprintf("cd %s && umask 077 && : > a && cat /etc/hostname >/dev/null && umask 022 && : > b && umask 0 && mkdir c && : > c/d", dir)
+	status, _, serr := runOut(t, Config{Args: []string{"sh", "-c", script}})
+	require.Equal(t, 0, status, serr)
+	for name, want := range map[string]os.FileMode{"a": 0o600, "b": 0o644, "c/d": 0o666} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		require.NoError(t, err)
+		require.Equal(t, want, fi.Mode().Perm(), name)
+	}
+}

@@ -43,7 +43,11 @@ func (s *Supervisor) handle(ctx context.Context, t *thread, n *notif, start time
 	if isCredCall(int(n.Data.Nr)) {
 		// The call may change credentials or the umask: from now on read them per call.
 		// Nothing was decided, so letting the kernel run it is sound.
-		s.credDirty.Store(true)
+		if n.Data.Nr == unix.SYS_UMASK {
+			s.umaskDirty.Store(true)
+		} else {
+			s.credDirty.Store(true)
+		}
 		s.respond(n.ID, 0, 0, true)
 		return
 	}
@@ -105,7 +109,8 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys sh
 		s.failOrDeny(c, err)
 		return
 	}
-	ch := &child{s: s, t: t, tid: tid, tgid: tgid, id: n.ID}
+	ch := &child{s: s, t: t, tid: tid, tgid: tgid, id: n.ID,
+		creates: in.Flags&unix.O_CREAT != 0 || in.Flags&unix.O_TMPFILE == unix.O_TMPFILE}
 	cred, umask, err := ch.Cred()
 	if err != nil {
 		s.fail(c, err)
@@ -466,6 +471,8 @@ type child struct {
 	t         *thread
 	tid, tgid int
 	id        uint64
+	// creates is true for a call that may create a file, the only kind the umask affects.
+	creates bool
 }
 
 var _ resolver.Child = (*child)(nil)
@@ -516,9 +523,10 @@ func (c *child) Fd(n int) (*os.File, error) {
 
 // Cred returns the calling thread's credentials and umask. Until any process in the sandbox
 // makes a call that can change them (all notified), every thread has those of the first
-// call, read once.
+// call, read once. After a umask(2) anywhere, calls that create read their own umask; for
+// the others the umask changes nothing, and the first one read is reported.
 func (c *child) Cred() (shim.Cred, uint32, error) {
-	if !c.s.credDirty.Load() {
+	if !c.s.credDirty.Load() && (!c.creates || !c.s.umaskDirty.Load()) {
 		if b := c.s.baseCred.Load(); b != nil {
 			return b.cred, b.umask, nil
 		}
