@@ -1,14 +1,18 @@
 // Package testprog builds the small C and Go programs that integration tests run inside the
-// sandbox. Each program is built once per test binary and cached by its source.
+// sandbox. Each program is built once and cached by the hash of its source.
 package testprog
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -18,18 +22,30 @@ var (
 	built = map[string]string{}
 )
 
+// cacheDir is a build cache shared by every test binary of one user: programs are named by
+// the hash of their source, so reruns reuse them and nothing piles up in /tmp. A directory of
+// that name that is not ours (a symlink, another owner) is not trusted: a private one is made.
 func cacheDir(t testing.TB) string {
-	if dir == "" {
-		d, err := os.MkdirTemp("", "scrim-testprog-")
+	if dir != "" {
+		return dir
+	}
+	d := filepath.Join(os.TempDir(), fmt.Sprintf("scrim-testprog-%d", os.Getuid()))
+	if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("create testprog dir: %v", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(d, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&0o022 != 0 {
+		priv, err := os.MkdirTemp("", "scrim-testprog-")
 		if err != nil {
 			t.Fatalf("create testprog dir: %v", err)
 		}
-		// World-readable so tests that drop to nobody can still run the programs.
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatalf("chmod testprog dir: %v", err)
-		}
-		dir = d
+		d = priv
 	}
+	// World-readable so tests that drop to nobody can still run the programs.
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatalf("chmod testprog dir: %v", err)
+	}
+	dir = d
 	return dir
 }
 
@@ -77,17 +93,28 @@ func build(t testing.TB, lang, src string, flags []string, cmdFor func(out, in s
 		return p
 	}
 	d := cacheDir(t)
-	in := filepath.Join(d, key+"."+lang)
 	out := filepath.Join(d, key)
+	if fi, err := os.Stat(out); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		built[key] = out
+		return out
+	}
+	// Build under a name of this process's own and rename into place, so test binaries
+	// running at the same time never see half a program.
+	tmp := fmt.Sprintf("%s.%d", out, os.Getpid())
+	in := tmp + "." + lang
 	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
 		t.Fatalf("write %s: %v", in, err)
 	}
-	cmd := cmdFor(out, in)
+	defer os.Remove(in)
+	cmd := cmdFor(tmp, in)
 	if lang == "go" {
 		cmd.Dir = d
 	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build test program: %v\n%s", err, b)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		t.Fatalf("install test program: %v", err)
 	}
 	built[key] = out
 	return out
