@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,9 +177,12 @@ func TestFaultChildFdTableFull(t *testing.T) {
 // first (RLIMIT_NOFILE lowered to the lowest free descriptor), so the supervisor's own
 // memfd_create for the content fails.
 type memfdShim struct {
-	path    string
-	calls   int
-	restore func()
+	path string
+	// The kernel orders the child's calls, which the race detector cannot see: the mutex
+	// makes that order visible to it.
+	mu       sync.Mutex
+	calls    int
+	restorer func()
 }
 
 func (m *memfdShim) ID() string { return "test.memfd" }
@@ -186,11 +190,23 @@ func (m *memfdShim) Open(ctx context.Context, req *shim.Request) (shim.Result, e
 	if string(req.Path) != m.path {
 		return shim.Next(), nil
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.calls++
 	if m.calls == 1 {
-		m.restore = limitFds()
+		m.restorer = limitFds()
 	}
 	return shim.ServeBytes("memfd-test", []byte(servedData)), nil
+}
+
+// restore lifts the limit if it is in force.
+func (m *memfdShim) restore() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.restorer != nil {
+		m.restorer()
+		m.restorer = nil
+	}
 }
 
 // limitFds makes every new descriptor of this process fail with EMFILE until the returned
@@ -222,15 +238,11 @@ func TestFaultMemfdFails(t *testing.T) {
 	var sink logSink
 	// The limit goes as soon as the failure is logged, before the child is answered.
 	sink.onWrite = func(line string) {
-		if strings.Contains(line, "memfd_create") && m.restore != nil {
+		if strings.Contains(line, "memfd_create") {
 			m.restore()
 		}
 	}
-	t.Cleanup(func() {
-		if m.restore != nil {
-			m.restore()
-		}
-	})
+	t.Cleanup(m.restore)
 	_, status, out, serr := supervise(t, Config{Args: []string{e.prog, "once", m.path, m.path}, Handlers: e.handlers, Log: sink.logger()})
 	require.Equal(t, 0, status, serr)
 	require.Equal(t, "EIO ok\n", out)
