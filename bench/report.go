@@ -91,8 +91,8 @@ func targets(res *Results) []Target {
 		t := Target{Name: "Python import workload, strict vs native", Goal: "≤ 1.15×",
 			Limit: "These imports open about 1,500 files (most of them misses along sys.path), and " +
 				"in strict mode each costs the per-open round trip in the first table; scrim's own " +
-				"start-up (the start-up table) is paid once on top. The workload is short (tens of " +
-				"milliseconds natively), so both weigh heavily."}
+				"start-up (the start-up table) is paid once on top. The workload is short (under a " +
+				"tenth of a second natively on an idle machine), so both weigh heavily."}
 		s, ok1 := val("python", "strict")
 		n, ok2 := val("python", "native")
 		if t.Have = ok1 && ok2 && n > 0; t.Have {
