@@ -56,6 +56,12 @@ type Options struct {
 	Log      hclog.Logger
 	// Sandbox is the sandbox name plugins see in each request; "" means "scrim".
 	Sandbox string
+	// Deferred lets Load return before a plugin is compiled and initialised when CacheDir
+	// holds the describe document of the same module bytes, configuration and memory cap
+	// from an earlier successful load: its claims are registered from that document and
+	// the rest loads in the background, claimed opens waiting for it. A plugin without such
+	// a document loads before Load returns, as without Deferred.
+	Deferred bool
 }
 
 // Host runs a set of loaded plugins.
@@ -63,6 +69,8 @@ type Host struct {
 	log     hclog.Logger
 	cache   wazero.CompilationCache
 	plugins []*plugin
+	// loading counts deferred loads still running; the cache is closed after them.
+	loading sync.WaitGroup
 }
 
 // Load compiles and checks every plugin in specs, and starts each one's first instance so
@@ -106,14 +114,47 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 	loaded := make([]*plugin, len(specs))
 	errs := make([]error, len(specs))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	// Deferred loads take turns: they compete with the program for the CPU, and one at a
+	// time keeps the compilers' peak memory to one module's.
+	later := make(chan struct{}, 1)
+	bg := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
 	for i, s := range specs {
+		p, wasm, err := preparePlugin(s, h.log, sandbox)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		key := ""
+		if opts.CacheDir != "" {
+			key = describeKey(wasm, p.config, p.memoryPages())
+		}
+		if opts.Deferred && key != "" {
+			if doc, ok := storedDescribe(opts.CacheDir, key); ok {
+				if claims, err := newClaimSet(append(append([]string(nil), doc.Claims...), s.Paths...)); err == nil && !claims.empty() {
+					p.claims, p.promised, p.ready = claims, doc, make(chan struct{})
+					loaded[i] = p
+					h.loading.Add(1)
+					cache := h.cache
+					go func() {
+						defer h.loading.Done()
+						p.loadLater(bg, wasm, cache, opts.CacheDir, key, later)
+					}()
+					continue
+				}
+			}
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			loaded[i], errs[i] = loadPlugin(ctx, s, h.cache, h.log, sandbox)
+			if errs[i] = p.loadNow(ctx, wasm, h.cache); errs[i] == nil {
+				loaded[i] = p
+				if key != "" {
+					p.storeDescribe(opts.CacheDir, key)
+				}
+			}
 		}()
 	}
 	wg.Wait()
@@ -161,6 +202,18 @@ type Stats struct {
 	Latency, MaxLatency time.Duration
 }
 
+// Wait waits for every deferred load to finish and returns their errors.
+func (h *Host) Wait() error {
+	h.loading.Wait()
+	var errs []error
+	for _, p := range h.plugins {
+		if p.loadErr != nil {
+			errs = append(errs, p.loadErr)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Stats returns every plugin's counters, in load order.
 func (h *Host) Stats() []Stats {
 	out := make([]Stats, 0, len(h.plugins))
@@ -183,16 +236,31 @@ func (h *Host) Close(ctx context.Context) error {
 		h.log.Debug("plugin counters", "shim", p.id, "calls", s.Calls, "faults", s.Faults,
 			"traps", s.Traps, "timeouts", s.Timeouts, "broken", s.Broken, "replaced", s.Replaced,
 			"mean_latency", mean, "max_latency", s.MaxLatency)
+		if p.dropIfLoading() {
+			continue
+		}
 		if err := p.close(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	h.plugins = nil
 	if h.cache != nil {
-		if err := h.cache.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("close plugin cache: %w", err))
-		}
+		cache := h.cache
 		h.cache = nil
+		done := make(chan struct{})
+		go func() { h.loading.Wait(); close(done) }()
+		select {
+		case <-done:
+			if err := cache.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("close plugin cache: %w", err))
+			}
+		default:
+			// Background loads still use the cache; the last one to finish closes it.
+			go func() {
+				<-done
+				cache.Close(context.WithoutCancel(ctx))
+			}()
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -49,6 +49,15 @@ type plugin struct {
 	claims   *claimSet
 	doc      describeDoc
 
+	// A deferred load (deferred.go): ready is closed when the background load is over,
+	// loadErr is what failed, promised the stored describe document the claims came from.
+	ready    chan struct{}
+	loadErr  error
+	promised describeDoc
+	loadMu   sync.Mutex
+	loadDone bool // the background load is over
+	dropped  bool // the host closed before it was
+
 	config     []byte            // the configuration as JSON
 	configVals map[string][]byte // top-level values as config_get returns them
 
@@ -75,9 +84,10 @@ type describeDoc struct {
 // ID implements shim.Handler.
 func (p *plugin) ID() string { return p.id }
 
-func loadPlugin(ctx context.Context, s Spec, cache wazero.CompilationCache, log hclog.Logger, sandbox string) (*plugin, error) {
+// preparePlugin checks the parts of a spec that need no WebAssembly and reads the module.
+func preparePlugin(s Spec, log hclog.Logger, sandbox string) (*plugin, []byte, error) {
 	if !nameRE.MatchString(s.Name) {
-		return nil, fmt.Errorf("load plugin %q from %s: the name must be 1-64 letters, digits, '_', '.' or '-'", s.Name, where(s))
+		return nil, nil, fmt.Errorf("load plugin %q from %s: the name must be 1-64 letters, digits, '_', '.' or '-'", s.Name, where(s))
 	}
 	p := &plugin{
 		spec:     s,
@@ -92,34 +102,44 @@ func loadPlugin(ctx context.Context, s Spec, cache wazero.CompilationCache, log 
 	}
 	var err error
 	if p.onError, err = parseOnError(s.OnError); err != nil {
-		return nil, fmt.Errorf("load plugin %q: %w", s.Name, err)
+		return nil, nil, fmt.Errorf("load plugin %q: %w", s.Name, err)
 	}
 	if p.config, p.configVals, err = encodeConfig(s.Config); err != nil {
-		return nil, fmt.Errorf("load plugin %q: %w", s.Name, err)
+		return nil, nil, fmt.Errorf("load plugin %q: %w", s.Name, err)
 	}
 	wasm, err := readModule(s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	return p, wasm, nil
+}
+
+// loadNow compiles the module and starts its first instance before returning.
+func (p *plugin) loadNow(ctx context.Context, wasm []byte, cache wazero.CompilationCache) error {
 	if err := p.compile(ctx, wasm, cache); err != nil {
-		return nil, fmt.Errorf("load plugin %q from %s: %w", s.Name, s.Path, err)
+		return fmt.Errorf("load plugin %q from %s: %w", p.spec.Name, p.spec.Path, err)
 	}
 	if err := p.start(ctx); err != nil {
 		p.close(ctx)
-		return nil, fmt.Errorf("load plugin %q from %s: %w", s.Name, s.Path, err)
+		return fmt.Errorf("load plugin %q from %s: %w", p.spec.Name, p.spec.Path, err)
 	}
-	return p, nil
+	return nil
 }
 
-// compile builds the plugin's runtime (one per plugin, so that each has its own memory cap),
-// compiles the module once and checks it against the ABI.
-func (p *plugin) compile(ctx context.Context, wasm []byte, cache wazero.CompilationCache) error {
+// memoryPages is the plugin's memory cap in WebAssembly pages.
+func (p *plugin) memoryPages() uint64 {
 	mem := p.spec.MemoryBytes
 	if mem == 0 {
 		mem = DefaultMemory
 	}
 	pages := (mem + 65535) / 65536
-	pages = max(1, min(pages, 65536))
+	return max(1, min(pages, 65536))
+}
+
+// compile builds the plugin's runtime (one per plugin, so that each has its own memory cap),
+// compiles the module once and checks it against the ABI.
+func (p *plugin) compile(ctx context.Context, wasm []byte, cache wazero.CompilationCache) error {
+	pages := p.memoryPages()
 	cfg := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(uint32(pages)).
 		WithCloseOnContextDone(true)
@@ -256,6 +276,9 @@ func (p *plugin) decide(req *shim.Request) (shim.Result, *fault) {
 			return shim.Result{}, faultf(faultBroken, "plugin switched off after repeated failures")
 		}
 		p.openTill.CompareAndSwap(t, 0)
+	}
+	if f := p.awaitLoad(); f != nil {
+		return shim.Result{}, f
 	}
 	if len(req.Path) > maxPath {
 		return shim.Result{}, faultf(faultInvalid, "path of %d bytes exceeds the ABI's %d", len(req.Path), maxPath)
@@ -499,7 +522,11 @@ func (p *plugin) describe(raw []byte) error {
 		return errors.New("claims no path: neither its describe document nor the configuration's paths name one")
 	}
 	p.doc = doc
-	p.claims = claims
+	if p.ready == nil {
+		// A deferred plugin's claims came from its stored document before it loaded and
+		// are in use; loadLater compares the two documents instead.
+		p.claims = claims
+	}
 	return nil
 }
 

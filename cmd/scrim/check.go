@@ -44,7 +44,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	ctx := context.Background()
-	h, err := buildHandlers(ctx, cfg, log)
+	h, err := buildHandlers(ctx, cfg, log, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "scrim check: %s\n", err)
 		return exitFailure

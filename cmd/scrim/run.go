@@ -49,7 +49,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	ctx := context.Background()
-	h, err := buildHandlers(ctx, cfg, log)
+	h, err := buildHandlers(ctx, cfg, log, true)
 	if err != nil {
 		return fail("cannot build handlers", err)
 	}

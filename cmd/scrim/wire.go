@@ -96,13 +96,15 @@ type handlers struct {
 	host     *plugins.Host
 }
 
-// buildHandlers builds the built-in shims and loads the plugins.
-func buildHandlers(ctx context.Context, cfg config.Config, log hclog.Logger) (*handlers, error) {
+// buildHandlers builds the built-in shims and loads the plugins. deferred lets plugins seen
+// before finish loading in the background (plugins.Options.Deferred); check passes false so
+// that it loads and validates every plugin.
+func buildHandlers(ctx context.Context, cfg config.Config, log hclog.Logger, deferred bool) (*handlers, error) {
 	chain, syscalls, err := builtin.New(builtinOptions(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("build built-in shims: %w", err)
 	}
-	host, err := plugins.Load(ctx, pluginSpecs(cfg), plugins.Options{CacheDir: cfg.CacheDir, Log: log.Named("plugins")})
+	host, err := plugins.Load(ctx, pluginSpecs(cfg), plugins.Options{CacheDir: cfg.CacheDir, Log: log.Named("plugins"), Deferred: deferred})
 	if err != nil {
 		return nil, fmt.Errorf("load plugins: %w", err)
 	}
