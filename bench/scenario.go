@@ -154,6 +154,8 @@ const (
 	fileHosts  = "builtin (/etc/hosts)"
 	filePlugin = "plugin (/etc/motd)"
 	fileDenied = "denied (/proc/kcore)"
+	// filePass10 is the passthrough file with ten plugins loaded that do not claim it.
+	filePass10 = "passthrough, 10 plugins loaded"
 )
 
 // Scenario groups.
@@ -189,6 +191,15 @@ func scenarios(cfg Config) []*Scenario {
 			})
 		}
 	}
+	out = append(out, &Scenario{
+		Key: "open-pass10-1", Title: "open+close " + filePass10 + ", 1 thread(s)",
+		Kind: KindOpen, Group: groupOpen, File: filePass10, Threads: 1, ScrimCfg: "p10", Only: []string{"strict"},
+		// The loop starts after a pause, so that it measures what routing costs once the
+		// plugins have finished loading in the background, not their loading.
+		argv: func(e *env) []string {
+			return []string{e.sh, "-c", fmt.Sprintf("sleep 2; exec %s %s %d 1", e.openloop, e.passthrough, cfg.Ops)}
+		},
+	})
 	out = append(out,
 		&Scenario{Key: "python", Title: "Python: " + pythonImports, Kind: KindWall, Group: groupMacro, ScrimCfg: "p0",
 			argv: func(e *env) []string { return []string{e.python, "-c", pythonImports} }},

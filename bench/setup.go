@@ -204,6 +204,17 @@ var fivePlugins = []plugin{
 	{"motd2", "examples/motd/motd.wasm", `paths = ["/etc/issue.net"]` + "\n"},
 }
 
+// tenPlugins are the plugins of the unclaimed-open scenario: every example, the C, Rust and
+// AssemblyScript ones beside the Go ones, some twice under another name and configuration. None
+// claims the passthrough file, so each open asks all ten and is declined by their claims alone.
+var tenPlugins = append(append([]plugin(nil), fivePlugins...),
+	plugin{"banner", "examples/banner/banner.wasm", `paths = ["/etc/issue"]` + "\n"},
+	plugin{"secrets", "examples/secrets/secrets.wasm", ""},
+	plugin{"users", "examples/users/users.wasm", ""},
+	plugin{"secrets2", "examples/secrets/secrets.wasm", "[plugin.config]\nerrno = \"ENOENT\"\n"},
+	plugin{"info2", "examples/info/info.wasm", `paths = ["/run/scrim/info2"]` + "\n"},
+)
+
 // writeScrimConfigs writes one configuration per plugin set and cache state. Every one sets
 // plugin_dirs empty and its own cache_dir, so that nothing installed on the machine changes
 // what is measured.
@@ -218,6 +229,7 @@ func (e *env) writeScrimConfigs() error {
 		{"p1-cold", fivePlugins[:1], e.coldCache},
 		{"p5", fivePlugins, e.warmCache},
 		{"p5-cold", fivePlugins, e.coldCache},
+		{"p10", tenPlugins, e.warmCache},
 	} {
 		var b strings.Builder
 		fmt.Fprintf(&b, "plugin_dirs = []\ncache_dir = %q\n", c.cache)
