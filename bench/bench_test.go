@@ -103,6 +103,9 @@ func TestTargets(t *testing.T) {
 	res.add("open-pass-1", "strict", Sample{Value: 15000, Rate: 1000})
 	res.add("open-pass-1", "floor", Sample{Value: 10000})
 	res.add("open-hosts-1", "strict", Sample{Value: 16000})
+	res.add("open-pass10-1", "strict", Sample{Value: 15750})
+	res.add("true", "strict", Sample{Value: 0.020})
+	res.add("start-p5-warm", "strict", Sample{Value: 0.071})
 	res.add("open-pass-8", "strict", Sample{Rate: 1400})
 	res.add("python", "strict", Sample{Value: 1.2})
 	res.add("python", "native", Sample{Value: 1.0})
@@ -116,6 +119,8 @@ func TestTargets(t *testing.T) {
 	want := map[string]string{
 		"strict passthrough open vs the C floor":                             "PASS",
 		"strict builtin-served open (/etc/hosts) vs strict passthrough open": "MISS",
+		"strict unclaimed open, 10 plugins loaded vs none":                   "PASS",
+		"start-up, 5 plugins with a warm cache, added over none":             "MISS",
 		"Python import workload, strict vs native":                           "MISS",
 		"scrim strict faster than proot: Python import":                      "PASS",
 		"scrim strict faster than proot: shell script":                       "PASS",
