@@ -110,6 +110,18 @@ type thread struct {
 	self fsCred // the supervisor's own
 	cur  fsCred
 	perm uint64 // permitted capabilities, the ceiling for the effective set
+	// resign hands the loop's receiving to another worker if the call that started at
+	// leading still holds it; leading is 0 when the thread is not answering as the leader.
+	resign  func(leading int64)
+	leading int64
+}
+
+// mayBlock hands the loop's receiving to another worker before the thread blocks, so other
+// calls are not stalled behind this one.
+func (t *thread) mayBlock() {
+	if t.resign != nil && t.leading != 0 {
+		t.resign(t.leading)
+	}
 }
 
 // newThread must run on the locked thread it describes. It gives the thread its own fs_struct

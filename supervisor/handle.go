@@ -76,6 +76,7 @@ func (s *Supervisor) respond(id uint64, val int64, errno unix.Errno, cont bool) 
 // opCall is what is known about one open-family call, for its answer and its audit record.
 type opCall struct {
 	n       *notif
+	t       *thread
 	sys     shim.Syscall
 	tgid    int
 	spelled []byte
@@ -88,7 +89,7 @@ type opCall struct {
 
 func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys shim.Syscall, start time.Time) {
 	tid := int(n.Pid)
-	c := &opCall{n: n, sys: sys, start: start, handler: rootHandlerID}
+	c := &opCall{n: n, t: t, sys: sys, start: start, handler: rootHandlerID}
 	defer s.audit(c)
 	tgid, err := s.tgids.tgid(tid)
 	if err != nil {
@@ -265,6 +266,7 @@ func (s *Supervisor) openFifo(c *opCall, req *shim.Request, flags int) (*os.File
 			}
 		}
 	}()
+	c.t.mayBlock()
 	f, err := req.Target.Open(flags, req.Mode)
 	close(done)
 	<-released

@@ -13,12 +13,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The loop is a leader/follower pool of worker threads. One idle worker at a time (the
-// leader) waits on the listener and receives; it then answers that notification itself, on
-// the same thread, while the next idle worker takes over the waiting. So the common answer
-// costs no hand-off between threads (and SYNC_WAKE_UP can wake the child where the answer
-// was made), while a worker stuck in a blocking open (a FIFO, a slow plugin) only costs one
-// thread: when the last idle worker starts handling a call, a new one is started.
+// The loop is a leader/follower pool of worker threads. One worker at a time (the leader)
+// waits on the listener, receives, and answers the notification itself on the same thread,
+// then goes straight back to receiving: the common answer wakes no other thread. The leader
+// gives up leadership (wakes a follower to take over the waiting) only when the call may
+// block: before a FIFO open that waits for its other end, and, through a watchdog, when a
+// call has taken longer than resignAfter (a slow plugin, a slow filesystem). So a worker stuck
+// in a blocking open only costs one thread: when the last idle worker resigns, a new one is
+// started.
 
 const (
 	minWorkers = 2
@@ -27,6 +29,12 @@ const (
 	maxWorkers = 256
 	// keepIdle is how many idle workers stay; more exit (and take their threads) when done.
 	keepIdle = 4
+	// resignAfter is how long the leader may spend on one call before the watchdog hands the
+	// waiting to a follower; watchEvery is how often it looks while calls come, watchIdle
+	// while none does.
+	resignAfter = time.Millisecond
+	watchEvery  = time.Millisecond
+	watchIdle   = 8 * time.Millisecond
 )
 
 type loop struct {
@@ -35,7 +43,15 @@ type loop struct {
 	stopfd   int // an eventfd; readable means stop
 	log      hclog.Logger
 
-	leader  sync.Mutex
+	// leader is held by the worker that receives. Followers wait on it.
+	leader sync.Mutex
+	// busy is when (nanoseconds since epoch, never 0) the leader started the call it is
+	// handling, or 0. Whoever swaps it to 0 from a call's value (the leader when done, or the
+	// leader or watchdog resigning for it) decides whether that call still holds leader.
+	busy  atomic.Int64
+	epoch time.Time
+	done  chan struct{}
+	// idle counts the workers not handling a call on their own: the followers and the leader.
 	idle    atomic.Int32
 	workers atomic.Int32
 	wg      sync.WaitGroup
@@ -48,13 +64,59 @@ func newLoop(s *Supervisor, listener int) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &loop{s: s, listener: listener, stopfd: stopfd, log: s.log, gate: make(chan struct{}, maxWorkers)}, nil
+	return &loop{s: s, listener: listener, stopfd: stopfd, log: s.log, gate: make(chan struct{}, maxWorkers),
+		epoch: time.Now(), done: make(chan struct{})}, nil
 }
 
 func (l *loop) start(ctx context.Context) {
 	for range minWorkers {
 		l.spawn(ctx)
 	}
+	l.wg.Add(1)
+	go l.watch(ctx)
+}
+
+// watch makes the leader resign when one call has kept it longer than resignAfter, so a
+// call that blocks where scrim did not expect it (a slow plugin, a slow filesystem) stalls
+// the others for a few milliseconds at most. It looks every watchEvery while calls come, and
+// backs off to watchIdle while none is seen, so an idle sandbox costs few wake-ups.
+func (l *loop) watch(ctx context.Context) {
+	defer l.wg.Done()
+	every := watchEvery
+	tick := time.NewTimer(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.done:
+			return
+		case <-tick.C:
+			v := l.busy.Load()
+			switch {
+			case v == 0:
+				every = min(2*every, watchIdle)
+			case l.now()-v > int64(resignAfter):
+				l.resign(ctx, v)
+				fallthrough
+			default:
+				every = watchEvery
+			}
+			tick.Reset(every)
+		}
+	}
+}
+
+func (l *loop) now() int64 { return int64(time.Since(l.epoch)) + 1 }
+
+// resign ends the leadership of the call that started at v, if it still holds it: a
+// follower (a new one if none is idle) takes over receiving while that call goes on.
+func (l *loop) resign(ctx context.Context, v int64) {
+	if !l.busy.CompareAndSwap(v, 0) {
+		return
+	}
+	if l.idle.Add(-1) == 0 {
+		l.spawn(ctx)
+	}
+	l.leader.Unlock()
 }
 
 func (l *loop) spawn(ctx context.Context) bool {
@@ -75,6 +137,7 @@ func (l *loop) stop() {
 	var one [8]byte
 	one[0] = 1
 	unix.Write(l.stopfd, one[:])
+	close(l.done)
 	l.wg.Wait()
 	unix.Close(l.stopfd)
 }
@@ -92,24 +155,42 @@ func (l *loop) worker(ctx context.Context) {
 		l.workers.Add(-1)
 		return
 	}
+	t.resign = func(v int64) { l.resign(ctx, v) }
 	var n notif
 	for {
 		l.leader.Lock()
-		ok := l.receive(&n)
-		l.leader.Unlock()
-		if !ok {
-			l.idle.Add(-1)
-			l.workers.Add(-1)
-			return
-		}
-		if l.idle.Add(-1) == 0 {
-			l.spawn(ctx)
-		}
-		if !l.handle(ctx, t, &n) {
-			// The thread's credentials are unknown after a panic: let it die. (It is not
-			// counted idle while it handles.)
-			l.workers.Add(-1)
-			return
+		for {
+			if !l.receive(&n) {
+				l.leader.Unlock()
+				l.idle.Add(-1)
+				l.workers.Add(-1)
+				return
+			}
+			v := l.now()
+			l.busy.Store(v)
+			t.leading = v
+			ok := l.handle(ctx, t, &n)
+			t.leading = 0
+			if l.busy.CompareAndSwap(v, 0) {
+				// Still the leader: receive the next call on this thread.
+				if ok {
+					continue
+				}
+				// The thread's credentials are unknown after a panic: let it die, and
+				// leadership pass on.
+				if l.idle.Add(-1) == 0 {
+					l.spawn(ctx)
+				}
+				l.leader.Unlock()
+				l.workers.Add(-1)
+				return
+			}
+			// Resigned during the call: no longer the leader nor idle.
+			if !ok {
+				l.workers.Add(-1)
+				return
+			}
+			break
 		}
 		if l.idle.Add(1) > keepIdle && l.workers.Load() > minWorkers {
 			l.idle.Add(-1)
