@@ -77,6 +77,14 @@ func notifAddfdSend(fd int, id uint64, src int, cloexec bool) (int, unix.Errno) 
 	if cloexec {
 		a.NewfdFlags = unix.O_CLOEXEC
 	}
+	// With SEND the kernel marks the call answered before the child takes the descriptor. A
+	// signal that interrupts the wait in between withdraws the descriptor but not the answer:
+	// the child's call returns 0, a descriptor it never opened, and the retry fails with
+	// EINPROGRESS (seccomp_notify_addfd in kernel/seccomp.c). So no signal may interrupt it:
+	// they wait on this thread, a worker locked to it, for the length of the ioctl.
+	var old unix.Sigset_t
+	unix.PthreadSigmask(unix.SIG_BLOCK, &blockAll, &old)
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	for {
 		r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), ioctlNotifAddfd, uintptr(unsafe.Pointer(&a)))
 		if e != unix.EINTR {
@@ -84,6 +92,10 @@ func notifAddfdSend(fd int, id uint64, src int, cloexec bool) (int, unix.Errno) 
 		}
 	}
 }
+
+// blockAll is every signal; the kernel ignores SIGKILL and SIGSTOP in a mask.
+var blockAll = unix.Sigset_t{Val: [16]uint64{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0),
+	^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}}
 
 // notifAddfdRaw installs a descriptor as a describes, returning its number in the target.
 func notifAddfdRaw(fd int, a *notifAddfd) (int, unix.Errno) {
