@@ -404,3 +404,38 @@ func TestFaultManyShortLivedProcesses(t *testing.T) {
 	require.LessOrEqual(t, len(s.tgids.m), tgidCacheMax, "the tgid cache keeps every process that ever opened a file")
 	requireSettles(t, before)
 }
+
+// TestFaultSupervisorSignalled: signals keep arriving at the supervisor's own threads (the Go
+// runtime preempts with SIGURG; other signals reach any thread) while it injects descriptors.
+// An interrupted injection must never leave the child a wrong answer.
+func TestFaultSupervisorSignalled(t *testing.T) {
+	e := newFaultEnv(t)
+	var sink logSink
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pid := os.Getpid()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ents, _ := os.ReadDir("/proc/self/task")
+			for _, ent := range ents {
+				if tid, err := strconv.Atoi(ent.Name()); err == nil {
+					// SIGURG: the runtime's own preemption signal, harmless when spurious.
+					unix.Tgkill(pid, tid, unix.SIGURG)
+				}
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	_, status, out, serr := supervise(t, Config{Args: []string{e.prog, "load", "4", "4", "3", e.real}, Handlers: e.handlers, Log: sink.logger()})
+	close(stop)
+	<-done
+	require.Equal(t, 0, status, serr)
+	require.Equal(t, "load: procs=4 bad=0\n", out, serr)
+	require.NotContains(t, sink.String(), "[ERROR]")
+}
