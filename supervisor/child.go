@@ -120,6 +120,11 @@ func (c *tgidCache) tgid(tid int) (int, error) {
 	c.mu.Lock()
 	tgid, ok := c.m[tid]
 	c.mu.Unlock()
+	if ok && tgid == tid {
+		// The check below cannot fail for a live tid that names itself: /proc/T/task/T
+		// exists for every thread T, leader or not. Reaping forgets a leader's entry.
+		return tgid, nil
+	}
 	if ok {
 		var st unix.Stat_t
 		if unix.Stat("/proc/"+strconv.Itoa(tgid)+"/task/"+strconv.Itoa(tid), &st) == nil {
