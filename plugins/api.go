@@ -68,6 +68,7 @@ type Options struct {
 type Host struct {
 	log     hclog.Logger
 	cache   wazero.CompilationCache
+	rts     *runtimes
 	plugins []*plugin
 	// loading counts deferred loads still running; the cache is closed after them.
 	loading sync.WaitGroup
@@ -97,6 +98,7 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 	} else {
 		h.cache = wazero.NewCompilationCache()
 	}
+	h.rts = newRuntimes(h.cache)
 	sandbox := opts.Sandbox
 	if sandbox == "" {
 		sandbox = "scrim"
@@ -135,10 +137,10 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 					p.claims, p.promised, p.ready = claims, doc, make(chan struct{})
 					loaded[i] = p
 					h.loading.Add(1)
-					cache := h.cache
+					rts := h.rts
 					go func() {
 						defer h.loading.Done()
-						p.loadLater(bg, wasm, cache, opts.CacheDir, key, later)
+						p.loadLater(bg, wasm, rts, opts.CacheDir, key, later)
 					}()
 					continue
 				}
@@ -149,7 +151,7 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if errs[i] = p.loadNow(ctx, wasm, h.cache); errs[i] == nil {
+			if errs[i] = p.loadNow(ctx, wasm, h.rts); errs[i] == nil {
 				loaded[i] = p
 				if key != "" {
 					p.storeDescribe(opts.CacheDir, key)
@@ -244,21 +246,29 @@ func (h *Host) Close(ctx context.Context) error {
 		}
 	}
 	h.plugins = nil
-	if h.cache != nil {
-		cache := h.cache
-		h.cache = nil
+	if h.rts != nil {
+		rts, cache := h.rts, h.cache
+		h.rts, h.cache = nil, nil
+		release := func(ctx context.Context) error {
+			err := rts.close(ctx)
+			if cerr := cache.Close(ctx); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("close plugin cache: %w", cerr))
+			}
+			return err
+		}
 		done := make(chan struct{})
 		go func() { h.loading.Wait(); close(done) }()
 		select {
 		case <-done:
-			if err := cache.Close(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("close plugin cache: %w", err))
+			if err := release(ctx); err != nil {
+				errs = append(errs, err)
 			}
 		default:
-			// Background loads still use the cache; the last one to finish closes it.
+			// Background loads still use the runtimes and the cache; they are released
+			// when the last one is over.
 			go func() {
 				<-done
-				cache.Close(context.WithoutCancel(ctx))
+				release(context.WithoutCancel(ctx))
 			}()
 		}
 	}

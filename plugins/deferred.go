@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
-
-	"github.com/tetratelabs/wazero"
 )
 
 // loadWait bounds how long a claimed open waits for its plugin's background load. A warm
@@ -97,12 +95,12 @@ func sameDescribe(a, b describeDoc) bool {
 // loadLater finishes a deferred load in the background: compile, instantiate, describe and
 // init as a synchronous load would, then check that describe said what the stored document
 // said. Until ready is closed, claimed opens wait in awaitLoad.
-func (p *plugin) loadLater(ctx context.Context, wasm []byte, cache wazero.CompilationCache, cacheDir, key string, sem chan struct{}) {
+func (p *plugin) loadLater(ctx context.Context, wasm []byte, rts *runtimes, cacheDir, key string, sem chan struct{}) {
 	defer p.finishLoad(ctx)
 	sem <- struct{}{}
 	defer func() { <-sem }()
 	start := time.Now()
-	err := p.compile(ctx, wasm, cache)
+	err := p.compile(ctx, wasm, rts)
 	if err == nil {
 		if err = p.start(ctx); err != nil {
 			p.close(ctx)

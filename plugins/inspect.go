@@ -97,11 +97,12 @@ func Inspect(ctx context.Context, path string, opts Options) (*Report, error) {
 			defer c.Close(ctx)
 		}
 	}
-	if err := p.compile(ctx, wasm, cache); err != nil {
+	rts := newRuntimes(cache)
+	defer rts.close(ctx)
+	if err := p.compile(ctx, wasm, rts); err != nil {
 		r.Problems = append(r.Problems, err.Error())
 		return r, nil
 	}
-	defer p.rt.Close(ctx)
 	inst, err := p.newInstance(ctx, true)
 	if err != nil {
 		r.Problems = append(r.Problems, err.Error())

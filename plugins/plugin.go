@@ -16,8 +16,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/imports/assemblyscript"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
@@ -115,8 +113,8 @@ func preparePlugin(s Spec, log hclog.Logger, sandbox string) (*plugin, []byte, e
 }
 
 // loadNow compiles the module and starts its first instance before returning.
-func (p *plugin) loadNow(ctx context.Context, wasm []byte, cache wazero.CompilationCache) error {
-	if err := p.compile(ctx, wasm, cache); err != nil {
+func (p *plugin) loadNow(ctx context.Context, wasm []byte, rts *runtimes) error {
+	if err := p.compile(ctx, wasm, rts); err != nil {
 		return fmt.Errorf("load plugin %q from %s: %w", p.spec.Name, p.spec.Path, err)
 	}
 	if err := p.start(ctx); err != nil {
@@ -136,30 +134,22 @@ func (p *plugin) memoryPages() uint64 {
 	return max(1, min(pages, 65536))
 }
 
-// compile builds the plugin's runtime (one per plugin, so that each has its own memory cap),
-// compiles the module once and checks it against the ABI.
-func (p *plugin) compile(ctx context.Context, wasm []byte, cache wazero.CompilationCache) error {
+// compile compiles the module once in the shared runtime of its memory cap and checks it
+// against the ABI.
+func (p *plugin) compile(ctx context.Context, wasm []byte, rts *runtimes) error {
 	pages := p.memoryPages()
-	cfg := wazero.NewRuntimeConfig().
-		WithMemoryLimitPages(uint32(pages)).
-		WithCloseOnContextDone(true)
-	if cache != nil {
-		cfg = cfg.WithCompilationCache(cache)
-	}
-	p.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
-	compiled, err := p.rt.CompileModule(ctx, wasm)
+	rt, err := rts.get(ctx, pages)
 	if err != nil {
-		p.rt.Close(ctx)
+		return err
+	}
+	p.rt = rt
+	compiled, err := rts.compile(ctx, rt, wasm)
+	if err != nil {
 		return fmt.Errorf("compile (memory cap %d pages): %w", pages, err)
 	}
 	p.compiled = compiled
 	if problems := moduleProblems(compiled); len(problems) > 0 {
-		p.rt.Close(ctx)
 		return errors.New(joinProblems(problems))
-	}
-	if err := p.instantiateImports(ctx); err != nil {
-		p.rt.Close(ctx)
-		return err
 	}
 	return nil
 }
@@ -176,24 +166,6 @@ func joinProblems(problems []string) string {
 		b.WriteString(pr)
 	}
 	return b.String()
-}
-
-// instantiateImports provides the three import modules a plugin may use.
-func (p *plugin) instantiateImports(ctx context.Context) error {
-	wasi := p.rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
-	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wasi)
-	if _, err := wasi.Instantiate(ctx); err != nil {
-		return fmt.Errorf("instantiate wasi: %w", err)
-	}
-	env := p.rt.NewHostModuleBuilder("env")
-	assemblyscript.NewFunctionExporter().WithTraceToStderr().ExportFunctions(env)
-	if _, err := env.Instantiate(ctx); err != nil {
-		return fmt.Errorf("instantiate env: %w", err)
-	}
-	if _, err := newHostModule(p.rt).Instantiate(ctx); err != nil {
-		return fmt.Errorf("instantiate %s: %w", importV1, err)
-	}
-	return nil
 }
 
 // start runs the first instance through describe and init. The pool grows to
@@ -492,11 +464,7 @@ func (p *plugin) close(ctx context.Context) error {
 			}
 		}
 	}
-	if p.rt != nil {
-		if err := p.rt.Close(ctx); err != nil {
-			return fmt.Errorf("close plugin %q: %w", p.spec.Name, err)
-		}
-	}
+	// The runtime and the compiled code are shared and belong to the host.
 	return nil
 }
 
