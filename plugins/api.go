@@ -116,41 +116,39 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 	loaded := make([]*plugin, len(specs))
 	errs := make([]error, len(specs))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	// Deferred loads take turns: they compete with the program for the CPU, and one at a
-	// time keeps the compilers' peak memory to one module's.
-	later := make(chan struct{}, 1)
-	bg := context.WithoutCancel(ctx)
+	// later holds the deferred loads, started only once Load is done with the rest, so that
+	// they do not take the CPU from what start-up waits for. They take turns (turn): they
+	// compete with the program for the CPU, and one at a time keeps the compilers' peak
+	// memory to one module's.
+	later := make([]func(), len(specs))
+	turn := make(chan struct{}, 1)
+	bg, rts := context.WithoutCancel(ctx), h.rts
 	var wg sync.WaitGroup
 	for i, s := range specs {
-		p, wasm, err := preparePlugin(s, h.log, sandbox)
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		key := ""
-		if opts.CacheDir != "" {
-			key = describeKey(wasm, p.config, p.memoryPages())
-		}
-		if opts.Deferred && key != "" {
-			if doc, ok := storedDescribe(opts.CacheDir, key); ok {
-				if claims, err := newClaimSet(append(append([]string(nil), doc.Claims...), s.Paths...)); err == nil && !claims.empty() {
-					p.claims, p.promised, p.ready = claims, doc, make(chan struct{})
-					loaded[i] = p
-					h.loading.Add(1)
-					rts := h.rts
-					go func() {
-						defer h.loading.Done()
-						p.loadLater(bg, wasm, rts, opts.CacheDir, key, later)
-					}()
-					continue
-				}
-			}
-		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			p, wasm, err := preparePlugin(s, h.log, sandbox)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			key := ""
+			if opts.CacheDir != "" {
+				key = describeKey(wasm, p.config, p.memoryPages())
+			}
+			if opts.Deferred && key != "" {
+				if doc, ok := storedDescribe(opts.CacheDir, key); ok {
+					if claims, err := newClaimSet(append(append([]string(nil), doc.Claims...), s.Paths...)); err == nil && !claims.empty() {
+						p.claims, p.promised, p.ready = claims, doc, make(chan struct{})
+						loaded[i] = p
+						later[i] = func() { p.loadLater(bg, wasm, rts, opts.CacheDir, key, turn) }
+						return
+					}
+				}
+			}
 			if errs[i] = p.loadNow(ctx, wasm, h.rts); errs[i] == nil {
 				loaded[i] = p
 				if key != "" {
@@ -160,6 +158,17 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 		}()
 	}
 	wg.Wait()
+	if errors.Join(errs...) == nil {
+		for _, f := range later {
+			if f != nil {
+				h.loading.Add(1)
+				go func() {
+					defer h.loading.Done()
+					f()
+				}()
+			}
+		}
+	}
 	for _, p := range loaded {
 		if p != nil {
 			h.plugins = append(h.plugins, p)
