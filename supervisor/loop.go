@@ -35,6 +35,9 @@ const (
 	resignAfter = time.Millisecond
 	watchEvery  = time.Millisecond
 	watchIdle   = 8 * time.Millisecond
+	// parkAfter is how many idle looks in a row make the watchdog sleep until the next call,
+	// so a sandbox that makes no calls (a daemon waiting on a socket) costs no wake-ups.
+	parkAfter = 8
 )
 
 type loop struct {
@@ -51,6 +54,10 @@ type loop struct {
 	busy  atomic.Int64
 	epoch time.Time
 	done  chan struct{}
+	// parked is set while the watchdog sleeps on wake; the first call to find it set takes
+	// it back and wakes the watchdog.
+	parked atomic.Bool
+	wake   chan struct{}
 	// idle counts the workers not handling a call on their own: the followers and the leader.
 	idle    atomic.Int32
 	workers atomic.Int32
@@ -65,7 +72,7 @@ func newLoop(s *Supervisor, listener int) (*loop, error) {
 		return nil, err
 	}
 	return &loop{s: s, listener: listener, stopfd: stopfd, log: s.log, gate: make(chan struct{}, maxWorkers),
-		epoch: time.Now(), done: make(chan struct{})}, nil
+		epoch: time.Now(), done: make(chan struct{}), wake: make(chan struct{}, 1)}, nil
 }
 
 func (l *loop) start(ctx context.Context) {
@@ -78,20 +85,32 @@ func (l *loop) start(ctx context.Context) {
 
 // watch makes the leader resign when one call has kept it longer than resignAfter, so a
 // call that blocks where scrim did not expect it (a slow plugin, a slow filesystem) stalls
-// the others for a few milliseconds at most. It looks every watchEvery while calls come, and
-// backs off to watchIdle while none is seen, so an idle sandbox costs few wake-ups.
+// the others for a few milliseconds at most. It looks every watchEvery while calls come, backs
+// off to watchIdle while none is seen, and parks after parkAfter idle looks, so an idle
+// sandbox costs no wake-ups.
 func (l *loop) watch(ctx context.Context) {
 	defer l.wg.Done()
 	every := watchEvery
 	tick := time.NewTimer(every)
 	defer tick.Stop()
+	idle := 0
 	for {
 		select {
 		case <-l.done:
 			return
 		case <-tick.C:
 			v := l.busy.Load()
+			if v == 0 {
+				idle++
+			} else {
+				idle = 0
+			}
 			switch {
+			case v == 0 && idle >= parkAfter:
+				if !l.park() {
+					return
+				}
+				idle, every = 0, watchEvery
 			case v == 0:
 				every = min(2*every, watchIdle)
 			case l.now()-v > int64(resignAfter):
@@ -102,6 +121,30 @@ func (l *loop) watch(ctx context.Context) {
 			}
 			tick.Reset(every)
 		}
+	}
+}
+
+// park sleeps until a call starts (or the loop stops: false). A call that started between
+// the watchdog's last look and its parking is seen by one side or the other: the watchdog
+// rechecks busy after setting parked, the leader checks parked after setting busy, and the
+// CompareAndSwap gives the wake to exactly one of them.
+func (l *loop) park() bool {
+	l.parked.Store(true)
+	if l.busy.Load() != 0 && l.parked.CompareAndSwap(true, false) {
+		return true
+	}
+	select {
+	case <-l.wake:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+// unpark wakes a parked watchdog; the leader calls it after marking a call busy.
+func (l *loop) unpark() {
+	if l.parked.Load() && l.parked.CompareAndSwap(true, false) {
+		l.wake <- struct{}{}
 	}
 }
 
@@ -168,6 +211,7 @@ func (l *loop) worker(ctx context.Context) {
 			}
 			v := l.now()
 			l.busy.Store(v)
+			l.unpark()
 			t.leading = v
 			ok := l.handle(ctx, t, &n)
 			t.leading = 0
