@@ -63,8 +63,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail("cannot open audit log", err)
 		}
-		// Close reports a failed write and the dropped records itself, once.
-		defer func() { _ = w.Close() }()
+		// Close reports a failed write and the dropped records itself, once. Before it, each
+		// plugin's counters become the log's last lines.
+		defer func() {
+			h.auditStats(w)
+			_ = w.Close()
+		}()
 		sink = w
 	}
 

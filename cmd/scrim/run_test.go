@@ -113,6 +113,26 @@ func TestRun_Audit(t *testing.T) {
 	require.True(t, found, "the open of /etc/hosts is in the audit log")
 }
 
+// TestRun_AuditPluginCounters: each plugin's counters for the run end the audit log.
+func TestRun_AuditPluginCounters(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "audit.jsonl")
+	wasm, err := filepath.Abs("../../examples/motd/motd.wasm")
+	require.NoError(t, err)
+	r := scrim(t, "run", "--audit", log, "--plugin", wasm, "--", "sh", "-c", "cat /etc/motd >/dev/null; cat /etc/motd >/dev/null")
+	require.Equal(t, 0, r.code, r.stderr)
+	data, err := os.ReadFile(log)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var last map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last), lines[len(lines)-1])
+	require.Equal(t, "motd", last["plugin"])
+	require.Equal(t, 2.0, last["calls"], "two opens of /etc/motd reached the plugin")
+	require.Equal(t, 0.0, last["faults"])
+	for _, k := range []string{"time", "traps", "timeouts", "broken", "replaced", "mean_us", "max_us"} {
+		require.Contains(t, last, k)
+	}
+}
+
 // TestRun_Signals sends each signal to scrim and expects the child's trap to see it.
 func TestRun_Signals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT, syscall.SIGWINCH} {

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/scrim-sandbox/scrim/builtin"
+	"github.com/scrim-sandbox/scrim/internal/audit"
 	"github.com/scrim-sandbox/scrim/internal/config"
 	"github.com/scrim-sandbox/scrim/internal/logging"
 	"github.com/scrim-sandbox/scrim/plugins"
@@ -111,6 +113,22 @@ func buildHandlers(ctx context.Context, cfg config.Config, log hclog.Logger, def
 	h := &handlers{chain: chain, syscalls: syscalls, host: host}
 	h.chain = append(h.chain, host.Registrations()...)
 	return h, nil
+}
+
+// auditStats writes each plugin's counters for the run to the audit log.
+func (h *handlers) auditStats(sink audit.Sink) {
+	now := time.Now()
+	for _, s := range h.host.Stats() {
+		var mean time.Duration
+		if s.Calls > 0 {
+			mean = s.Latency / time.Duration(s.Calls)
+		}
+		sink.Record(audit.Record{Time: now, Plugin: &audit.PluginStats{
+			Name: s.Name, Calls: s.Calls, Faults: s.Faults, Traps: s.Traps, Timeouts: s.Timeouts,
+			Broken: s.Broken, Replaced: s.Replaced,
+			MeanMicros: mean.Microseconds(), MaxMicros: s.MaxLatency.Microseconds(),
+		}})
+	}
 }
 
 func (h *handlers) close(ctx context.Context, log hclog.Logger) {

@@ -22,6 +22,18 @@ type Record struct {
 	Errno string `json:"errno,omitempty"`
 	// Micros is the time from receiving the notification to answering it.
 	Micros int64 `json:"us"`
+	// Plugin, when set, makes this record not a call but one plugin's counters at exit; the
+	// call fields above are then unused.
+	Plugin *PluginStats `json:"-"`
+}
+
+// PluginStats is one plugin's counters for the whole run, written as the last lines of the
+// audit log: {"time":…,"plugin":"motd","calls":…,"faults":…,"traps":…,"timeouts":…,
+// "broken":…,"replaced":…,"mean_us":…,"max_us":…}.
+type PluginStats struct {
+	Name                                             string
+	Calls, Faults, Traps, Timeouts, Broken, Replaced uint64
+	MeanMicros, MaxMicros                            int64
 }
 
 // Sink receives audit records. Record must not block on disk I/O: the child waits for the

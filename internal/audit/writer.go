@@ -172,6 +172,9 @@ func (w *Writer) Written() uint64 { return w.written.Load() }
 // (0xDC00 plus the byte, as Python's "surrogateescape" does), so no byte is lost and a reader
 // can tell it from the text "\ufffd". encoding/json would replace such bytes with U+FFFD.
 func AppendJSON(b []byte, r Record) []byte {
+	if r.Plugin != nil {
+		return appendPluginStats(b, r.Time, r.Plugin)
+	}
 	b = append(b, `{"time":"`...)
 	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","pid":`...)
@@ -194,6 +197,27 @@ func AppendJSON(b []byte, r Record) []byte {
 	}
 	b = append(b, `,"us":`...)
 	b = strconv.AppendInt(b, r.Micros, 10)
+	return append(b, "}\n"...)
+}
+
+func appendPluginStats(b []byte, t time.Time, s *PluginStats) []byte {
+	b = append(b, `{"time":"`...)
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","plugin":`...)
+	b = appendString(b, s.Name)
+	for _, f := range []struct {
+		key string
+		n   uint64
+	}{{"calls", s.Calls}, {"faults", s.Faults}, {"traps", s.Traps}, {"timeouts", s.Timeouts}, {"broken", s.Broken}, {"replaced", s.Replaced}} {
+		b = append(b, `,"`...)
+		b = append(b, f.key...)
+		b = append(b, `":`...)
+		b = strconv.AppendUint(b, f.n, 10)
+	}
+	b = append(b, `,"mean_us":`...)
+	b = strconv.AppendInt(b, s.MeanMicros, 10)
+	b = append(b, `,"max_us":`...)
+	b = strconv.AppendInt(b, s.MaxMicros, 10)
 	return append(b, "}\n"...)
 }
 

@@ -221,3 +221,17 @@ func BenchmarkWriter_Record(b *testing.B) {
 		}
 	})
 }
+
+func TestAppendJSON_PluginStats(t *testing.T) {
+	at := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	line := AppendJSON(nil, Record{Time: at, Plugin: &PluginStats{
+		Name: "motd", Calls: 7, Faults: 2, Traps: 1, Timeouts: 1, Broken: 0, Replaced: 2, MeanMicros: 40, MaxMicros: 900,
+	}})
+	require.True(t, bytes.HasSuffix(line, []byte("}\n")))
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(line, &got), string(line))
+	require.Equal(t, map[string]any{
+		"time": "2026-11-28T08:00:00Z", "plugin": "motd", "calls": 7.0, "faults": 2.0, "traps": 1.0,
+		"timeouts": 1.0, "broken": 0.0, "replaced": 2.0, "mean_us": 40.0, "max_us": 900.0,
+	}, got)
+}
