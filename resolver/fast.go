@@ -20,13 +20,8 @@ func fastEligible(path []byte, flags uint64) bool {
 	}
 	var dotdot, numeric bool
 	for p := path; len(p) > 0; {
-		p = skipSlashes(p)
-		name := p
-		if i := bytes.IndexByte(p, '/'); i >= 0 {
-			name, p = p[:i], p[i:]
-		} else {
-			p = nil
-		}
+		var name []byte
+		name, p = nextName(p)
 		switch {
 		case len(name) == 2 && name[0] == '.' && name[1] == '.':
 			dotdot = true
@@ -37,15 +32,20 @@ func fastEligible(path []byte, flags uint64) bool {
 	return !(dotdot && numeric)
 }
 
+// nextName splits the first name off p, after any leading slashes: the rest is empty or
+// starts with a slash.
+func nextName(p []byte) (name, rest []byte) {
+	p = skipSlashes(p)
+	if i := bytes.IndexByte(p, '/'); i >= 0 {
+		return p[:i], p[i:]
+	}
+	return p, nil
+}
+
 func hasNumeric(p []byte) bool {
 	for len(p) > 0 {
-		p = skipSlashes(p)
-		name := p
-		if i := bytes.IndexByte(p, '/'); i >= 0 {
-			name, p = p[:i], p[i:]
-		} else {
-			p = nil
-		}
+		var name []byte
+		name, p = nextName(p)
 		if len(name) > 0 && isDigits(name) {
 			return true
 		}
@@ -55,13 +55,8 @@ func hasNumeric(p []byte) bool {
 
 func hasDotDot(p []byte) bool {
 	for len(p) > 0 {
-		p = skipSlashes(p)
-		name := p
-		if i := bytes.IndexByte(p, '/'); i >= 0 {
-			name, p = p[:i], p[i:]
-		} else {
-			p = nil
-		}
+		var name []byte
+		name, p = nextName(p)
 		if len(name) == 2 && name[0] == '.' && name[1] == '.' {
 			return true
 		}
@@ -284,13 +279,8 @@ func lexical(base, p []byte) []byte {
 		out = append(out, base...)
 	}
 	for len(p) > 0 {
-		p = skipSlashes(p)
-		name := p
-		if i := bytes.IndexByte(p, '/'); i >= 0 {
-			name, p = p[:i], p[i:]
-		} else {
-			p = nil
-		}
+		var name []byte
+		name, p = nextName(p)
 		switch {
 		case len(name) == 0 || len(name) == 1 && name[0] == '.':
 		case len(name) == 2 && name[0] == '.' && name[1] == '.':
