@@ -29,7 +29,12 @@ if [ ! -f "$crt" ]; then
 	echo "$0: $crt not found: install the wasm32-wasi standard library" >&2
 	exit 1
 fi
-"$RUSTC" --edition 2021 --crate-name scrim --crate-type rlib --target "$target" -O \
+# rustc writes source paths into the module (panic locations): map them to fixed names so the
+# same source gives the same bytes wherever the tree is checked out.
+remap="--remap-path-prefix=$sdk=scrim-sdk --remap-path-prefix=$tmp=build --remap-path-prefix=$PWD=."
+# shellcheck disable=SC2086 # $remap is three words on purpose
+"$RUSTC" --edition 2021 --crate-name scrim --crate-type rlib --target "$target" -O $remap \
 	--out-dir "$tmp" "$sdk/src/lib.rs"
-"$RUSTC" --edition 2021 --crate-type cdylib --target "$target" -O -C strip=symbols \
+# shellcheck disable=SC2086
+"$RUSTC" --edition 2021 --crate-type cdylib --target "$target" -O -C strip=symbols $remap \
 	--extern scrim="$tmp/libscrim.rlib" -C link-arg="$crt" -o "$out" "$src"
