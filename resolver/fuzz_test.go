@@ -40,21 +40,7 @@ func FuzzResolve(f *testing.F) {
 	if err := os.Symlink("..", base+"/d/sub/up"); err != nil {
 		f.Fatal(err)
 	}
-	r, err := New(Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer r.Close()
-	rc, err := New(Options{Root: base})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer rc.Close()
-	bfd, err := unix.Open(base, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer unix.Close(bfd)
+	r, rc, bfd := fuzzResolvers(f, base)
 	// The walk's cwd is the tree only while a call runs: the fuzzing engine writes failing
 	// inputs relative to the package directory.
 	pkgDir, err := os.Getwd()
@@ -160,4 +146,27 @@ func compareKernel(t *testing.T, r *Resolver, call string, in Input, kfd int, ke
 			t.Fatalf("%s %s: path %q, the kernel says %q", walk, call, rs.Request.Path, kp)
 		}
 	}
+}
+
+// fuzzResolvers makes what the differential fuzz targets compare with the kernel: a resolver
+// for the host's root, one whose root is dir (as in image mode), and an O_PATH descriptor of
+// dir. All are closed when the target ends.
+func fuzzResolvers(f *testing.F, dir string) (host, chroot *Resolver, dirfd int) {
+	f.Helper()
+	host, err := New(Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { host.Close() })
+	chroot, err = New(Options{Root: dir})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { chroot.Close() })
+	dirfd, err = unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { unix.Close(dirfd) })
+	return host, chroot, dirfd
 }

@@ -77,21 +77,7 @@ func FuzzResolveTree(f *testing.F) {
 	if err := os.Mkdir(tree, 0o755); err != nil {
 		f.Fatal(err)
 	}
-	r, err := New(Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer r.Close()
-	rc, err := New(Options{Root: tree})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer rc.Close()
-	tfd, err := unix.Open(tree, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer unix.Close(tfd)
+	r, rc, tfd := fuzzResolvers(f, tree)
 	pkgDir, err := os.Getwd()
 	if err != nil {
 		f.Fatal(err)
