@@ -46,6 +46,18 @@ func targets(res *Results) []Target {
 		m, ok := res.Median(s, c)
 		return m.Rate, ok
 	}
+	// openRatio sets t from the ratio of two open-loop medians (nanoseconds per open), passing
+	// at most goal, and returns both medians.
+	openRatio := func(t *Target, numScenario, numContender, denScenario, denContender string, goal float64) (num, den float64) {
+		num, ok1 := val(numScenario, numContender)
+		den, ok2 := val(denScenario, denContender)
+		if t.Have = ok1 && ok2 && den > 0; t.Have {
+			t.Ratio = num / den
+			t.Pass = t.Ratio <= goal
+			t.Measured = fmt.Sprintf("%.2f µs vs %.2f µs", num/1e3, den/1e3)
+		}
+		return num, den
+	}
 	var ts []Target
 
 	{
@@ -58,12 +70,8 @@ func targets(res *Results) []Target {
 				"SYNC_WAKE_UP does not cover; on this VM, whose idle CPUs halt, a wake-up that crosses " +
 				"CPUs costs several microseconds. DESIGN.md §5 measured the same gap with throwaway " +
 				"prototypes (7.4 µs CONTINUE against 25–31 µs open-and-inject, unpinned)."}
-		s, ok1 := val("open-pass-1", "strict")
-		f, ok2 := val("open-pass-1", "floor")
-		if t.Have = ok1 && ok2 && f > 0; t.Have {
-			t.Ratio = s / f
-			t.Pass = t.Ratio <= 1.5
-			t.Measured = fmt.Sprintf("%.2f µs vs %.2f µs", s/1e3, f/1e3)
+		s, f := openRatio(&t, "open-pass-1", "strict", "open-pass-1", "floor", 1.5)
+		if t.Have {
 			if fa, ok := val("open-pass-1", "fast"); ok {
 				t.Limit += fmt.Sprintf(" In this run scrim fast, which also answers CONTINUE for this "+
 					"unclaimed file, took %.2f µs: %.2f µs over the floor are spent before the answer "+
@@ -78,13 +86,7 @@ func targets(res *Results) []Target {
 			Limit: "A served file costs what a passthrough open costs (the same notification, path " +
 				"read, resolution and injection) plus building its content and sealing it in a " +
 				"memfd per open, where a passthrough open ends in one openat by the supervisor."}
-		h, ok1 := val("open-hosts-1", "strict")
-		p, ok2 := val("open-pass-1", "strict")
-		if t.Have = ok1 && ok2 && p > 0; t.Have {
-			t.Ratio = h / p
-			t.Pass = t.Ratio <= 1.0
-			t.Measured = fmt.Sprintf("%.2f µs vs %.2f µs", h/1e3, p/1e3)
-		}
+		openRatio(&t, "open-hosts-1", "strict", "open-pass-1", "strict", 1.0)
 		ts = append(ts, t)
 	}
 	{
@@ -92,13 +94,7 @@ func targets(res *Results) []Target {
 			Limit: "Each plugin's claims are matched in Go before any WebAssembly call, so an " +
 				"unclaimed open costs ten claim matches; the rest of the difference is the two " +
 				"runs' noise, as they are measured in separate processes."}
-		p10, ok1 := val("open-pass10-1", "strict")
-		p0, ok2 := val("open-pass-1", "strict")
-		if t.Have = ok1 && ok2 && p0 > 0; t.Have {
-			t.Ratio = p10 / p0
-			t.Pass = t.Ratio <= 1.05
-			t.Measured = fmt.Sprintf("%.2f µs vs %.2f µs", p10/1e3, p0/1e3)
-		}
+		openRatio(&t, "open-pass10-1", "strict", "open-pass-1", "strict", 1.05)
 		ts = append(ts, t)
 	}
 	{
