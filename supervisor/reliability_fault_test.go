@@ -71,82 +71,100 @@ func TestFaultChildKilledMidNotification(t *testing.T) {
 	requireSettles(t, before)
 }
 
-// TestFaultSupervisorKilled: SIGKILL of the supervisor process. Its child must die with it;
-// a process the child left behind must never get a file from the kernel again (every
-// mediated call fails once the listener is gone).
+// TestFaultSupervisorKilled: SIGKILL of the supervisor process. Every process of the sandbox
+// must die with it: the child, a process it left in the background, a daemon in a session of
+// its own whose parent has exited, and one that ignores SIGTERM. None may go on running
+// unsupervised.
 func TestFaultSupervisorKilled(t *testing.T) {
-	dir := t.TempDir()
-	mainPid, orphanPid := filepath.Join(dir, "main"), filepath.Join(dir, "orphan")
-	// The orphan reports, once in a while, whether it can still open a file.
-	script := fmt.Sprintf(`(while :; do if cat /etc/hostname >/dev/null 2>&1; then echo open-ok; else echo open-failed; fi; sleep 0.05; done) & echo $! > %s
-echo $$ > %s
-while :; do cat /etc/hostname > /dev/null; done`, orphanPid, mainPid)
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "sh", "-c", script)
-	cmd.Env = append(os.Environ(), asScrimEnv+"=1")
-	// A pipe of the test's own: exec.Cmd.Wait would close one it made once scrim is dead,
-	// while the orphan may still write to it.
-	out, w, err := os.Pipe()
-	require.NoError(t, err)
-	defer out.Close()
-	cmd.Stdout = w
-	require.NoError(t, cmd.Start())
-	w.Close()
-	lines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	readPid := func(p string) int {
-		var pid int
-		require.Eventually(t, func() bool {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return false
+	// The left-behind process reports, once in a while, whether it can still open a file.
+	const loop = `while :; do if cat /etc/hostname >/dev/null 2>&1; then echo open-ok; else echo open-failed; fi; sleep 0.05; done`
+	for _, tc := range []struct {
+		name string
+		// start leaves a process behind and writes its pid to the file $1.
+		start string
+	}{
+		{name: "background", start: `(` + loop + `) & echo $! > "$1"`},
+		// Two forks and a new session, as a daemon detaches: its parent exits at once, and
+		// it is in no process group of scrim's.
+		{name: "daemon", start: `(setsid sh -c '` + loop + ` & echo $! > "$0"' "$1" &); while ! test -s "$1"; do sleep 0.01; done`},
+		{name: "ignores SIGTERM", start: `(trap '' TERM HUP INT; ` + loop + `) & echo $! > "$1"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mainPid, orphanPid := filepath.Join(dir, "main"), filepath.Join(dir, "orphan")
+			script := tc.start + `
+echo $$ > "$2"
+while :; do cat /etc/hostname > /dev/null; done`
+			cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "sh", "-c", script, "sh", orphanPid, mainPid)
+			cmd.Env = append(os.Environ(), asScrimEnv+"=1")
+			// A pipe of the test's own: exec.Cmd.Wait would close one it made once scrim is
+			// dead. Every process of the sandbox holds its write end, so its end of file
+			// says the last one is gone.
+			out, w, err := os.Pipe()
+			require.NoError(t, err)
+			defer out.Close()
+			cmd.Stdout = w
+			require.NoError(t, cmd.Start())
+			w.Close()
+			lines := make(chan string, 1024)
+			go func() {
+				sc := bufio.NewScanner(out)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+				close(lines)
+			}()
+			readPid := func(p string) int {
+				var pid int
+				require.Eventually(t, func() bool {
+					b, err := os.ReadFile(p)
+					if err != nil {
+						return false
+					}
+					pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+					return err == nil
+				}, 20*time.Second, 10*time.Millisecond, "the sandbox did not start")
+				return pid
 			}
-			pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
-			return err == nil
-		}, 20*time.Second, 10*time.Millisecond, "the sandbox did not start")
-		return pid
-	}
-	child, orphan := readPid(mainPid), readPid(orphanPid)
-	require.Equal(t, "open-ok", <-lines, "opens work while the supervisor lives")
+			child, orphan := readPid(mainPid), readPid(orphanPid)
+			t.Cleanup(func() { unix.Kill(orphan, unix.SIGKILL) })
+			require.Equal(t, "open-ok", <-lines, "opens work while the supervisor lives")
+			if tc.name == "daemon" {
+				require.NotEqual(t, sessionOf(t, child), sessionOf(t, orphan), "the daemon did not leave the child's session")
+			}
 
-	require.NoError(t, cmd.Process.Kill())
-	cmd.Wait()
-	require.Eventually(t, func() bool { return gone(child) }, 10*time.Second, 10*time.Millisecond,
-		"the child outlived its supervisor")
-	t.Cleanup(func() { unix.Kill(orphan, unix.SIGKILL) })
-	// The orphan is no longer anyone's to kill; it must at least be cut off. Skip what it
-	// printed before the kill.
-	deadline := time.After(10 * time.Second)
-	defer func() {
-		if !gone(orphan) {
-			t.Log("the orphan outlived its supervisor, but every open it makes fails")
-		}
-	}()
-	for failed := 0; failed < 3; {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Log("the orphan died with its supervisor")
-				return
+			require.NoError(t, cmd.Process.Kill())
+			cmd.Wait()
+			require.Eventually(t, func() bool { return gone(child) }, 10*time.Second, 10*time.Millisecond,
+				"the child outlived its supervisor")
+			require.Eventually(t, func() bool { return gone(orphan) }, 10*time.Second, 10*time.Millisecond,
+				"the process the child left behind outlived its supervisor")
+			deadline := time.After(10 * time.Second)
+			for {
+				select {
+				case _, ok := <-lines:
+					if !ok {
+						return
+					}
+				case <-deadline:
+					t.Fatal("a process of the sandbox still holds its standard output")
+				}
 			}
-			if l == "open-failed" {
-				failed++
-			} else {
-				failed = 0
-			}
-		case <-deadline:
-			if gone(orphan) {
-				t.Log("the orphan died with its supervisor")
-				return
-			}
-			t.Fatal("the orphan still opens files after its supervisor died")
-		}
+		})
 	}
+}
+
+// sessionOf reads the session id of pid from /proc/<pid>/stat.
+func sessionOf(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(t, err)
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	require.GreaterOrEqual(t, len(f), 4, "short stat: %s", s)
+	sid, err := strconv.Atoi(f[3])
+	require.NoError(t, err)
+	return sid
 }
 
 // gone reports whether pid has exited (a zombie counts: it runs no more code).

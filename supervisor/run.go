@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -37,24 +38,37 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	sock := os.NewFile(uintptr(pair[0]), "stub-socket")
 	defer sock.Close()
 	stubEnd := os.NewFile(uintptr(pair[1]), "stub-socket")
+	defer stubEnd.Close()
+	kpair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 125, fmt.Errorf("socketpair for the keeper: %w", err)
+	}
+	ksock := os.NewFile(uintptr(kpair[0]), "keeper-socket")
+	defer ksock.Close()
+	keeperEnd := os.NewFile(uintptr(kpair[1]), "keeper-socket")
+	defer keeperEnd.Close()
 
 	s.cfg.Stdin = orDefault(s.cfg.Stdin, os.Stdin)
 	s.cfg.Stdout = orDefault(s.cfg.Stdout, os.Stdout)
 	s.cfg.Stderr = orDefault(s.cfg.Stderr, os.Stderr)
+	// scrim starts the keeper (keeper.go), which starts the stub. The keeper's parent-death
+	// signal is one it catches, to kill the whole sandbox when scrim dies; the kernel sets it
+	// before the keeper's exec, so there is no moment without it.
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
-		Args:        append([]string{stubArg0}, s.cfg.Args...),
+		Args:        append([]string{keeperArg0, strconv.Itoa(os.Getpid())}, s.cfg.Args...),
 		Env:         s.cfg.Env,
 		Dir:         s.cfg.Dir,
 		Stdin:       s.cfg.Stdin,
 		Stdout:      s.cfg.Stdout,
 		Stderr:      s.cfg.Stderr,
-		ExtraFiles:  []*os.File{stubEnd},
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+		ExtraFiles:  []*os.File{stubEnd, keeperEnd},
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
 	}
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
+	// The namespaces of image mode are the keeper's, and so those of everything below it.
 	if err := s.imageCmd(cmd); err != nil {
 		return 125, err
 	}
@@ -64,22 +78,80 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	defer signal.Stop(sigs)
 
 	if err := cmd.Start(); err != nil {
-		stubEnd.Close()
-		return 125, fmt.Errorf("start stub: %w", err)
+		return 125, fmt.Errorf("start keeper: %w", err)
 	}
+	// Only the keeper and the stub may hold these ends: their closing is news.
 	stubEnd.Close()
-	pid := cmd.Process.Pid
+	keeperEnd.Close()
+	keeper := cmd.Process.Pid
 	// From here on scrim reaps with wait4 itself; exec.Cmd would race it for the status.
 	cmd.Process.Release()
+	s.sandbox.keeper = keeper
+	s.log.Debug("keeper started", "pid", keeper)
+
+	pid, status, err := s.childPid(ksock, keeper)
+	if err != nil || pid == 0 {
+		return status, err
+	}
+	// The keeper reports every exit in the sandbox before it reaps the process; scrim forgets
+	// the pid first, so no cache of scrim's outlives the process it was about.
+	var reports sync.WaitGroup
+	reports.Add(1)
+	go func() {
+		defer reports.Done()
+		s.serveKeeper(ksock)
+	}()
+	defer reports.Wait()
 	s.log.Debug("child started", "pid", pid)
 
-	status, err := s.supervise(ctx, sock, pid, sigs)
+	status, err = s.supervise(ctx, sock, keeper, pid, sigs)
 	if err != nil {
 		unix.Kill(pid, unix.SIGKILL)
-		s.reapAll(pid)
+		s.reapAll(keeper, pid)
 		return 125, err
 	}
 	return status, nil
+}
+
+// childPid reads the child's pid from the keeper. A keeper that could not start the stub says
+// why, and is reaped; then the pid is 0.
+func (s *Supervisor) childPid(ksock *os.File, keeper int) (int, int, error) {
+	buf := make([]byte, 4096)
+	n, _, err := recvmsg(int(ksock.Fd()), buf, nil)
+	if err == nil && n == 5 && buf[0] == msgChild {
+		return int(binary.LittleEndian.Uint32(buf[1:])), 0, nil
+	}
+	unix.Kill(keeper, unix.SIGKILL)
+	s.reapAll(keeper, 0)
+	switch {
+	case err != nil:
+		return 0, 125, fmt.Errorf("receive child pid from keeper: %w", err)
+	case n == 0:
+		return 0, 125, errors.New("receive child pid from keeper: keeper exited")
+	case buf[0] == msgFailed && n >= 2:
+		return 0, 125, fmt.Errorf("start child: %s", buf[2:n])
+	}
+	return 0, 125, fmt.Errorf("receive child pid from keeper: unexpected message %q", buf[:n])
+}
+
+// serveKeeper answers the keeper's exit reports until the keeper is gone.
+func (s *Supervisor) serveKeeper(ksock *os.File) {
+	fd := int(ksock.Fd())
+	buf := make([]byte, 64)
+	for {
+		n, _, err := recvmsg(fd, buf, nil)
+		if err != nil || n == 0 {
+			return
+		}
+		if n != 5 || buf[0] != msgExited {
+			s.log.Error("unexpected message from the keeper", "error", fmt.Sprintf("%q", buf[:n]))
+			continue
+		}
+		s.tgids.forget(int(binary.LittleEndian.Uint32(buf[1:])))
+		if _, err := unix.Write(fd, []byte{msgReap}); err != nil {
+			return
+		}
+	}
 }
 
 func orDefault(f, def *os.File) *os.File {
@@ -90,7 +162,8 @@ func orDefault(f, def *os.File) *os.File {
 }
 
 // supervise completes the stub handshake, serves the child and returns its exit status.
-func (s *Supervisor) supervise(ctx context.Context, sock *os.File, pid int, sigs chan os.Signal) (int, error) {
+// The keeper is reaped for the status; pid, the child, is what signals and logs are about.
+func (s *Supervisor) supervise(ctx context.Context, sock *os.File, keeper, pid int, sigs chan os.Signal) (int, error) {
 	sfd := int(sock.Fd())
 	var flags uint32
 	if s.features.WaitKillableRecv {
@@ -113,7 +186,7 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, pid int, sigs
 		return 0, errors.New("receive listener from stub: stub exited")
 	}
 	if buf[0] == msgFailed {
-		return s.stubFailed(buf[:n], pid)
+		return s.stubFailed(buf[:n], keeper, pid)
 	}
 	if buf[0] != msgListener || n < 2 {
 		return 0, fmt.Errorf("receive listener from stub: unexpected message %q", buf[:n])
@@ -158,7 +231,7 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, pid int, sigs
 		return 0, fmt.Errorf("wait for exec: %w", err)
 	}
 	if n > 0 && buf[0] == msgFailed {
-		return s.stubFailed(buf[:n], pid)
+		return s.stubFailed(buf[:n], keeper, pid)
 	}
 	s.log.Info("child running", "pid", pid)
 
@@ -184,7 +257,7 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, pid int, sigs
 		case <-done:
 		}
 	}()
-	return s.reapAll(pid), nil
+	return s.reapAll(keeper, pid), nil
 }
 
 func recvmsg(fd int, buf, oob []byte) (int, int, error) {
@@ -199,7 +272,7 @@ func recvmsg(fd int, buf, oob []byte) (int, int, error) {
 
 // stubFailed reports a command that could not be found or executed: the stub's status (126,
 // 127) is scrim's, and its reason goes to the log.
-func (s *Supervisor) stubFailed(msg []byte, pid int) (int, error) {
+func (s *Supervisor) stubFailed(msg []byte, keeper, pid int) (int, error) {
 	status := 125
 	if len(msg) >= 2 {
 		status = int(msg[1])
@@ -208,7 +281,7 @@ func (s *Supervisor) stubFailed(msg []byte, pid int) (int, error) {
 	if len(msg) > 2 {
 		reason = string(msg[2:])
 	}
-	s.reapAll(pid)
+	s.reapAll(keeper, pid)
 	if status == 125 {
 		return 0, fmt.Errorf("start child: %s", reason)
 	}
@@ -216,9 +289,10 @@ func (s *Supervisor) stubFailed(msg []byte, pid int) (int, error) {
 	return status, nil
 }
 
-// reapAll waits for the main child, then kills and reaps whatever remains of the sandbox, and
-// returns the main child's status in the shell's convention.
-func (s *Supervisor) reapAll(pid int) int {
+// reapAll waits for the keeper, then kills and reaps whatever remains of the sandbox, and
+// returns the keeper's status, which is the child's in the shell's convention. The keeper
+// reaps the sandbox's processes; scrim reaps only those orphaned by a keeper that was killed.
+func (s *Supervisor) reapAll(keeper, pid int) int {
 	status := 125
 	mainDone := false
 	var killed sync.WaitGroup
@@ -237,7 +311,7 @@ func (s *Supervisor) reapAll(pid int) int {
 			return status
 		}
 		s.tgids.forget(wpid)
-		if wpid != pid {
+		if wpid != keeper {
 			continue
 		}
 		if ws.Exited() {

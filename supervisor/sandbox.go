@@ -6,34 +6,46 @@ import (
 	"slices"
 	"strconv"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
-// sandbox answers handlers' questions about the process tree. scrim is a child subreaper
-// while it runs, so every process the sandbox starts, orphans included, stays a descendant
-// of scrim's own process; descent is therefore the whole test.
+// sandbox answers handlers' questions about the process tree. The keeper is the sandbox's
+// subreaper, and scrim is the keeper's: every process the sandbox starts, orphans included,
+// stays a descendant of scrim's own process, even one orphaned by a keeper that was killed.
+// Descent, the keeper excepted, is therefore the whole test.
 type sandbox struct {
 	self int // scrim's pid
-	root string
+	// keeper is the keeper's pid, set before the child starts and not changed while it runs.
+	// The keeper is scrim's child, not part of the sandbox.
+	keeper int
+	root   string
 }
 
 var _ shim.Sandbox = (*sandbox)(nil)
 
-// Contains reports whether pid descends from scrim and is not scrim.
+// Contains reports whether pid descends from scrim and is neither scrim nor the keeper.
 func (s *sandbox) Contains(pid int) bool {
-	if pid <= 0 || pid == s.self {
+	if pid <= 0 || pid == s.self || pid == s.keeper {
 		return false
 	}
+	return descends(unix.AT_FDCWD, pid, s.self)
+}
+
+// descends reports whether pid descends from ancestor, reading /proc/<pid>/stat through the
+// /proc descriptor proc (or the path "/proc" when proc is AT_FDCWD).
+func descends(proc, pid, ancestor int) bool {
 	// A chain longer than this would be a loop, which the kernel does not make.
 	for range 4096 {
-		ppid, ok := parentOf(pid)
-		if !ok || ppid <= 0 {
+		st, ok := readStat(proc, strconv.Itoa(pid))
+		if !ok || st.ppid <= 0 {
 			return false
 		}
-		if ppid == s.self {
+		if st.ppid == ancestor {
 			return true
 		}
-		pid = ppid
+		pid = st.ppid
 	}
 	return false
 }
@@ -63,22 +75,43 @@ func (s *sandbox) Pids() []int {
 // Root is the child's root directory on the host.
 func (s *sandbox) Root() string { return s.root }
 
-// parentOf reads the PPid of pid (a process or a thread) from /proc/<pid>/stat.
-func parentOf(pid int) (int, bool) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
+// procStat is what scrim reads of /proc/<pid>/stat.
+type procStat struct {
+	state byte // R, S, D, Z, ...
+	ppid  int
+}
+
+// readStat reads the state and parent of pid (a process or a thread, named by its decimal
+// pid) from its stat file, through the /proc descriptor proc, or from "/proc" when proc is
+// AT_FDCWD.
+func readStat(proc int, pid string) (procStat, bool) {
+	name := pid + "/stat"
+	if proc == unix.AT_FDCWD {
+		name = "/proc/" + name
 	}
+	fd, err := unix.Openat(proc, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return procStat{}, false
+	}
+	// The parent is among the first fields; the command name before them is at most 64
+	// bytes in parentheses.
+	var buf [256]byte
+	n, err := unix.Read(fd, buf[:])
+	unix.Close(fd)
+	if err != nil || n <= 0 {
+		return procStat{}, false
+	}
+	data := buf[:n]
 	// The command name in parentheses may hold spaces and parentheses; the fields after
 	// the last ')' are fixed: state, then ppid.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0, false
+		return procStat{}, false
 	}
 	f := bytes.Fields(data[i+1:])
-	if len(f) < 2 {
-		return 0, false
+	if len(f) < 3 || len(f[0]) != 1 {
+		return procStat{}, false
 	}
 	ppid, err := strconv.Atoi(string(f[1]))
-	return ppid, err == nil
+	return procStat{state: f[0][0], ppid: ppid}, err == nil
 }
