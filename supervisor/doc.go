@@ -4,7 +4,10 @@
 //
 // The parts, in the order a call meets them:
 //
-//   - stub.go: Run re-executes the scrim binary as a stub that installs the filter on its own
+//   - keeper.go: Run re-executes the scrim binary as a keeper, the sandbox's subreaper, which
+//     starts the stub, reports each exit in the sandbox to scrim and kills the whole sandbox
+//     if scrim dies.
+//   - stub.go: the keeper's child, scrim re-executed once more, installs the filter on its own
 //     thread, hands the listener over and execs the command in place.
 //   - filter.go: the BPF program, built as data from tables (denied calls and their errnos,
 //     the open family, the calls that only mark credentials stale, the handlers' calls).
@@ -15,7 +18,7 @@
 //     inject with SECCOMP_IOCTL_NOTIF_ADDFD.
 //   - child.go: what only the supervisor may read about the caller (memory, cwd, root, fds),
 //     each checked with SECCOMP_IOCTL_NOTIF_ID_VALID before use.
-//   - run.go: reaping as a child subreaper, signal forwarding and the exit status.
+//   - run.go: starting the keeper, signal forwarding, reaping and the exit status.
 //
 // RATIONALE.md's "Supervisor" section explains the choices a reader might otherwise undo.
 package supervisor

@@ -154,6 +154,50 @@ while :; do cat /etc/hostname > /dev/null; done`
 	}
 }
 
+// TestFaultKeeperKilled: SIGKILL of the keeper alone. The child dies of its parent-death
+// signal, scrim (still the subreaper of what the child left behind) kills the rest, and Run
+// reports 128+9.
+func TestFaultKeeperKilled(t *testing.T) {
+	dir := t.TempDir()
+	mainPid, orphanPid := filepath.Join(dir, "main"), filepath.Join(dir, "orphan")
+	script := `(while :; do sleep 0.05; done) & echo $! > "$1"; echo $$ > "$2"; while :; do sleep 0.05; done`
+	done := make(chan int)
+	go func() {
+		_, status, _, _ := supervise(t, Config{Args: []string{"sh", "-c", script, "sh", orphanPid, mainPid}})
+		done <- status
+	}()
+	readPid := func(p string) int {
+		var pid int
+		require.Eventually(t, func() bool {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return false
+			}
+			pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+			return err == nil
+		}, 20*time.Second, 10*time.Millisecond, "the sandbox did not start")
+		return pid
+	}
+	child, orphan := readPid(mainPid), readPid(orphanPid)
+	t.Cleanup(func() { unix.Kill(orphan, unix.SIGKILL) })
+	st, ok := readStat(unix.AT_FDCWD, strconv.Itoa(child))
+	require.True(t, ok)
+	keeper := st.ppid
+	st, ok = readStat(unix.AT_FDCWD, strconv.Itoa(keeper))
+	require.True(t, ok)
+	require.Equal(t, os.Getpid(), st.ppid, "the child's parent is not scrim's keeper")
+
+	require.NoError(t, unix.Kill(keeper, unix.SIGKILL))
+	select {
+	case status := <-done:
+		require.Equal(t, 128+int(unix.SIGKILL), status)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after the keeper died")
+	}
+	require.True(t, gone(child), "the child outlived the keeper")
+	require.True(t, gone(orphan), "the process the child left behind outlived the keeper")
+}
+
 // sessionOf reads the session id of pid from /proc/<pid>/stat.
 func sessionOf(t *testing.T, pid int) int {
 	t.Helper()
