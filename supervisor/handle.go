@@ -281,7 +281,11 @@ func (s *Supervisor) inject(c *opCall, f *os.File, flags int, mode uint32) {
 		return
 	}
 	defer f.Close()
-	_, e := notifAddfdSend(s.listener, c.n.ID, int(f.Fd()), cloexec)
+	var e unix.Errno
+	c.t.lend.lendCPU(c.t.cur.CapEff, func() { _, e = notifAddfdSend(s.listener, c.n.ID, int(f.Fd()), cloexec) })
+	if c.t.lend.broken {
+		s.log.Error("cannot put a worker thread back to its scheduling policy; it stops serving", "tid", c.n.Pid)
+	}
 	s.injectFailed(c, e)
 }
 

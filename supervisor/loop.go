@@ -13,17 +13,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The loop is a leader/follower pool of worker threads. One worker at a time (the leader)
+// The loop is a leader/follower pool of worker threads with two leaders (lanes). Each leader
 // waits on the listener, receives, and answers the notification itself on the same thread,
-// then goes straight back to receiving: the common answer wakes no other thread. The leader
-// gives up leadership (wakes a follower to take over the waiting) only when the call may
-// block: before a FIFO open that waits for its other end, and, through a watchdog, when a
-// call has taken longer than resignAfter (a slow plugin, a slow filesystem). So a worker stuck
-// in a blocking open only costs one thread: when the last idle worker resigns, a new one is
-// started.
+// then goes straight back to receiving: the common answer wakes no other thread. Two wait at
+// once so that while one answers, the other is already asleep on the listener when the child's
+// next call comes: the kernel then wakes it on the child's own CPU (SYNC_WAKE_UP), which keeps
+// the child and its answerer on one CPU (see lend.go). A leader gives up its lane (wakes a
+// follower to take over the waiting) only when the call may block: before a FIFO open that
+// waits for its other end, and, through a watchdog, when a call has taken longer than
+// resignAfter (a slow plugin, a slow filesystem). So a worker stuck in a blocking open only
+// costs one thread: when the last idle worker resigns, a new one is started.
 
 const (
-	minWorkers = 2
+	// lanes is how many workers wait on the listener at once.
+	lanes      = 2
+	minWorkers = lanes
 	// maxWorkers bounds the threads a sandbox can make scrim create by blocking opens.
 	// Beyond it, new calls wait for a worker instead of getting a thread each.
 	maxWorkers = 256
@@ -46,12 +50,12 @@ type loop struct {
 	stopfd   int // an eventfd; readable means stop
 	log      hclog.Logger
 
-	// leader is held by the worker that receives. Followers wait on it.
-	leader sync.Mutex
-	// busy is when (nanoseconds since epoch, never 0) the leader started the call it is
-	// handling, or 0. Whoever swaps it to 0 from a call's value (the leader when done, or the
-	// leader or watchdog resigning for it) decides whether that call still holds leader.
-	busy  atomic.Int64
+	// free holds the lanes no worker leads; followers wait on it for one.
+	free chan int
+	// busy[k] is when (nanoseconds since epoch, never 0) lane k's leader started the call it
+	// is handling, or 0. Whoever swaps it to 0 from a call's value (the leader when done, or
+	// the leader or watchdog resigning for it) decides whether that call still holds the lane.
+	busy  [lanes]atomic.Int64
 	epoch time.Time
 	done  chan struct{}
 	// parked is set while the watchdog sleeps on wake; the first call to find it set takes
@@ -71,8 +75,12 @@ func newLoop(s *Supervisor, listener int) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &loop{s: s, listener: listener, stopfd: stopfd, log: s.log, gate: make(chan struct{}, maxWorkers),
-		epoch: time.Now(), done: make(chan struct{}), wake: make(chan struct{}, 1)}, nil
+	l := &loop{s: s, listener: listener, stopfd: stopfd, log: s.log, gate: make(chan struct{}, maxWorkers),
+		epoch: time.Now(), done: make(chan struct{}), wake: make(chan struct{}, 1), free: make(chan int, lanes)}
+	for k := range lanes {
+		l.free <- k
+	}
+	return l, nil
 }
 
 func (l *loop) start(ctx context.Context) {
@@ -99,23 +107,30 @@ func (l *loop) watch(ctx context.Context) {
 		case <-l.done:
 			return
 		case <-tick.C:
-			v := l.busy.Load()
-			if v == 0 {
-				idle++
-			} else {
+			working := false
+			for k := range lanes {
+				v := l.busy[k].Load()
+				if v == 0 {
+					continue
+				}
+				working = true
+				if l.now()-v > int64(resignAfter) {
+					l.resign(ctx, k, v)
+				}
+			}
+			if working {
 				idle = 0
+			} else {
+				idle++
 			}
 			switch {
-			case v == 0 && idle >= parkAfter:
+			case !working && idle >= parkAfter:
 				if !l.park() {
 					return
 				}
 				idle, every = 0, watchEvery
-			case v == 0:
+			case !working:
 				every = min(2*every, watchIdle)
-			case l.now()-v > int64(resignAfter):
-				l.resign(ctx, v)
-				fallthrough
 			default:
 				every = watchEvery
 			}
@@ -130,7 +145,7 @@ func (l *loop) watch(ctx context.Context) {
 // CompareAndSwap gives the wake to exactly one of them.
 func (l *loop) park() bool {
 	l.parked.Store(true)
-	if l.busy.Load() != 0 && l.parked.CompareAndSwap(true, false) {
+	if l.anyBusy() && l.parked.CompareAndSwap(true, false) {
 		return true
 	}
 	select {
@@ -150,16 +165,25 @@ func (l *loop) unpark() {
 
 func (l *loop) now() int64 { return int64(time.Since(l.epoch)) + 1 }
 
-// resign ends the leadership of the call that started at v, if it still holds it: a
+func (l *loop) anyBusy() bool {
+	for k := range lanes {
+		if l.busy[k].Load() != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// resign ends the leadership of lane k's call that started at v, if it still holds it: a
 // follower (a new one if none is idle) takes over receiving while that call goes on.
-func (l *loop) resign(ctx context.Context, v int64) {
-	if !l.busy.CompareAndSwap(v, 0) {
+func (l *loop) resign(ctx context.Context, k int, v int64) {
+	if !l.busy[k].CompareAndSwap(v, 0) {
 		return
 	}
 	if l.idle.Add(-1) == 0 {
 		l.spawn(ctx)
 	}
-	l.leader.Unlock()
+	l.free <- k
 }
 
 func (l *loop) spawn(ctx context.Context) bool {
@@ -198,34 +222,41 @@ func (l *loop) worker(ctx context.Context) {
 		l.workers.Add(-1)
 		return
 	}
-	t.resign = func(v int64) { l.resign(ctx, v) }
+	var lane int
+	t.resign = func(v int64) { l.resign(ctx, lane, v) }
 	var n notif
 	for {
-		l.leader.Lock()
+		select {
+		case lane = <-l.free:
+		case <-l.done:
+			l.idle.Add(-1)
+			l.workers.Add(-1)
+			return
+		}
 		for {
 			if !l.receive(&n) {
-				l.leader.Unlock()
+				l.free <- lane
 				l.idle.Add(-1)
 				l.workers.Add(-1)
 				return
 			}
 			v := l.now()
-			l.busy.Store(v)
+			l.busy[lane].Store(v)
 			l.unpark()
 			t.leading = v
 			ok := l.handle(ctx, t, &n)
 			t.leading = 0
-			if l.busy.CompareAndSwap(v, 0) {
+			if l.busy[lane].CompareAndSwap(v, 0) {
 				// Still the leader: receive the next call on this thread.
 				if ok {
 					continue
 				}
 				// The thread's credentials are unknown after a panic: let it die, and
-				// leadership pass on.
+				// its lane pass on.
 				if l.idle.Add(-1) == 0 {
 					l.spawn(ctx)
 				}
-				l.leader.Unlock()
+				l.free <- lane
 				l.workers.Add(-1)
 				return
 			}
@@ -244,8 +275,9 @@ func (l *loop) worker(ctx context.Context) {
 	}
 }
 
-// handle answers n and reports false if handling panicked, after answering EIO: a bug in
-// scrim must fail the call closed, not take the sandbox down.
+// handle answers n and reports false if handling panicked, after answering EIO (a bug in
+// scrim must fail the call closed, not take the sandbox down), or left the thread unfit to
+// serve.
 func (l *loop) handle(ctx context.Context, t *thread, n *notif) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -255,7 +287,8 @@ func (l *loop) handle(ctx context.Context, t *thread, n *notif) (ok bool) {
 		}
 	}()
 	l.s.handle(ctx, t, n, time.Now())
-	return true
+	// A thread stuck at idle priority would answer every later call slowly: let it die.
+	return !t.lend.broken
 }
 
 // receive waits for the next notification. It returns false when the loop must stop: the

@@ -1,0 +1,82 @@
+package supervisor
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Injecting a descriptor costs wake-ups that answering CONTINUE does not: SECCOMP_IOCTL_NOTIF_ADDFD
+// wakes the child to install the file while the worker waits, and the child wakes the worker
+// when it has. The kernel wakes the child with a plain complete(), so the scheduler, seeing the
+// worker still running on the child's CPU, moves the child to an idle CPU; the worker is then
+// woken on another idle CPU. On a VM whose idle CPUs halt, each such wake-up costs tens of
+// microseconds, ten times the rest of the open (RATIONALE.md, "Why does the worker lend its CPU
+// to the child while it injects?").
+//
+// lendCPU keeps both on one CPU for the length of the ioctl: the worker pins itself to the CPU it
+// runs on, so its own wake-up comes back there, and drops to SCHED_IDLE, so the scheduler counts
+// that CPU as idle and wakes the child onto it, where it preempts the worker at once. Afterwards
+// the worker's policy and affinity are put back. Going back from SCHED_IDLE needs
+// CAP_SYS_NICE (or an RLIMIT_NICE few systems grant), so only a thread that holds it lends.
+
+// capSysNice is CAP_SYS_NICE's bit in a capability set.
+const capSysNice = 1 << unix.CAP_SYS_NICE
+
+// lender is what a worker thread needs to lend its CPU: its scheduling policy as it was when
+// the thread started, which it must return to.
+type lender struct {
+	ok   bool // the thread runs SCHED_OTHER (any nice) and may lend
+	nice int32
+	// broken is set if the thread could not return to SCHED_OTHER: it must stop serving
+	// calls, or it would answer them at idle priority.
+	broken bool
+}
+
+// newLender reads the calling thread's scheduling policy. A thread under a real-time or batch
+// policy (the user's choice for scrim) keeps it untouched.
+func newLender() lender {
+	a, err := unix.SchedGetAttr(0, 0)
+	if err != nil || a.Policy != unix.SCHED_NORMAL {
+		return lender{}
+	}
+	return lender{ok: true, nice: a.Nice}
+}
+
+// lendCPU runs f (the ADDFD ioctl) with the worker pinned to its current CPU at SCHED_IDLE, if
+// the thread may; otherwise it just runs f. effCaps is the thread's effective capability set
+// at the time, which may be the child's.
+func (l *lender) lendCPU(effCaps uint64, f func()) {
+	if !l.ok || effCaps&capSysNice == 0 {
+		f()
+		return
+	}
+	var was unix.CPUSet
+	pinned := false
+	if unix.SchedGetaffinity(0, &was) == nil {
+		if cpu, ok := currentCPU(); ok {
+			var one unix.CPUSet
+			one.Set(cpu)
+			pinned = unix.SchedSetaffinity(0, &one) == nil
+		}
+	}
+	idle := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}
+	lowered := unix.SchedSetAttr(0, &idle, 0) == nil
+	f()
+	if lowered {
+		back := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: l.nice}
+		if unix.SchedSetAttr(0, &back, 0) != nil {
+			l.broken = true
+		}
+	}
+	if pinned {
+		unix.SchedSetaffinity(0, &was)
+	}
+}
+
+// currentCPU is the CPU the calling thread runs on.
+func currentCPU() (int, bool) {
+	var cpu uint32
+	_, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0)
+	return int(cpu), e == 0
+}
