@@ -190,6 +190,10 @@ func (k *keeper) reapAll() int {
 		} else if ws.Signaled() {
 			status = 128 + int(ws.Signal())
 		}
+		if !hasChildren() {
+			// The usual end: the child left nothing behind, and no scan is needed.
+			return status
+		}
 		go k.killAll()
 	}
 }

@@ -322,6 +322,10 @@ func (s *Supervisor) reapAll(keeper, pid int) int {
 		if !mainDone {
 			mainDone = true
 			s.log.Info("child exited", "pid", pid, "status", status)
+			if !hasChildren() {
+				// Every process of the sandbox descends from a child of scrim's: none is left.
+				return status
+			}
 			// What the child left behind dies with it. The killing runs beside this loop,
 			// which must keep reaping, and is over before the loop returns.
 			killed.Add(1)
@@ -331,6 +335,13 @@ func (s *Supervisor) reapAll(keeper, pid int) int {
 			}()
 		}
 	}
+}
+
+// hasChildren reports whether the calling process has a child, exited or not.
+func hasChildren() bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err != unix.ECHILD
 }
 
 // killSandbox SIGKILLs every process of the sandbox until none is left; forks racing the
