@@ -71,6 +71,12 @@ func targets(res *Results) []Target {
 				"CPUs costs several microseconds. DESIGN.md §5 measured the same gap with throwaway " +
 				"prototypes (7.4 µs CONTINUE against 25–31 µs open-and-inject, unpinned)."}
 		s, f := openRatio(&t, "open-pass-1", "strict", "open-pass-1", "floor", 1.5)
+		if in, ok := val("open-inject-1", "floor"); ok && t.Have {
+			t.Limit += fmt.Sprintf(" The floor itself, made to open the file and inject it as strict mode "+
+				"does (`floor --inject`: no resolution, no credentials, the same lending of its CPU), took "+
+				"%.2f µs in this run, %.1f× its own CONTINUE: no design that opens for the child "+
+				"can meet this goal here. Against that floor scrim strict is at %.2f×.", in/1e3, in/f, s/in)
+		}
 		if t.Have {
 			if fa, ok := val("open-pass-1", "fast"); ok {
 				t.Limit += fmt.Sprintf(" In this run scrim fast, which also answers CONTINUE for this "+
@@ -315,7 +321,7 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 		"finished loading in the background.\n\n")
 	p("![open latency](%s/open.png)\n\n", chartDir)
 	header(&b, "file", cs)
-	for _, f := range []string{filePass, filePass10, fileHosts, filePlugin, fileDenied} {
+	for _, f := range []string{filePass, filePass10, fileInject, fileHosts, filePlugin, fileDenied} {
 		s := findOpen(scs, f, 1)
 		row := []string{f}
 		base, hasBase := res.Median(s.Key, "native")
@@ -456,7 +462,10 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 		"the default mode, in which the supervisor performs every open itself. scrim fast: " +
 		"`--mode fast`, which lets the kernel open paths no shim claims (not race-proof). " +
 		"C floor: bench/cfloor/floor.c, which traps the same open family and answers every " +
-		"notification with CONTINUE and SYNC_WAKE_UP: no seccomp-notify design can be faster. " +
+		"notification with CONTINUE and SYNC_WAKE_UP: no seccomp-notify design can be faster; " +
+		"in the row \"" + fileInject + "\", the same program with `--inject`, which opens each " +
+		"absolute path itself and injects it with ADDFD and SEND, the floor for a design that, " +
+		"like scrim strict, never lets the kernel open. " +
 		"proot: `proot -b HOSTS:/etc/hosts`. bubblewrap: `bwrap --dev-bind / / --ro-bind HOSTS " +
 		"/etc/hosts`. firejail: `firejail --quiet --noprofile --hosts-file=HOSTS`. HOSTS holds " +
 		"the same loopback-only lines scrim's hosts shim serves by default.\n")

@@ -156,6 +156,9 @@ const (
 	fileDenied = "denied (/proc/kcore)"
 	// filePass10 is the passthrough file with ten plugins loaded that do not claim it.
 	filePass10 = "passthrough, 10 plugins loaded"
+	// fileInject is the passthrough file under the C floor in --inject mode, which opens it
+	// and injects the descriptor as scrim strict does: the floor for that design.
+	fileInject = "passthrough, floor opens and injects"
 )
 
 // Scenario groups.
@@ -198,6 +201,13 @@ func scenarios(cfg Config) []*Scenario {
 		// plugins have finished loading in the background, not their loading.
 		argv: func(e *env) []string {
 			return []string{e.sh, "-c", fmt.Sprintf("sleep 2; exec %s %s %d 1", e.openloop, e.passthrough, cfg.Ops)}
+		},
+	})
+	out = append(out, &Scenario{
+		Key: "open-inject-1", Title: "open+close " + fileInject + ", 1 thread(s)",
+		Kind: KindOpen, Group: groupOpen, File: fileInject, Threads: 1, ScrimCfg: "p0", Only: []string{"floor"},
+		argv: func(e *env) []string {
+			return []string{"--inject", e.openloop, e.passthrough, fmt.Sprint(cfg.Ops), "1"}
 		},
 	})
 	out = append(out,

@@ -8,9 +8,20 @@
 // supervisor on the CPU the child is running on; without it each open costs several times more
 // on a VM whose idle CPUs halt.
 //
-// Usage: floor CMD [ARGS...]. Exits with the child's status (128+N if it died of signal N).
+// With --inject it is instead the floor for a supervisor that opens every file itself, as scrim's
+// strict mode does: for open and openat it reads the path from the child's memory, opens it
+// (absolute paths only: it resolves nothing, checks no credentials and ignores dirfd, so it is
+// fit only for the open loop) and installs the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD and
+// SECCOMP_ADDFD_FLAG_SEND. Around the ioctl it pins itself to its CPU at SCHED_IDLE when it may,
+// as scrim does (RATIONALE.md, "Why does the worker lend its CPU to the child while it
+// injects"), so the two compare like for like.
+//
+// Usage: floor [--inject] CMD [ARGS...]. Exits with the child's status (128+N if it died of
+// signal N).
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -24,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +49,15 @@
 #ifndef __NR_openat2
 #define __NR_openat2 437
 #endif
+
+// sched_attr as sched_setattr(2) takes it; glibc 2.36 does not declare it.
+struct sched_attr_v1 {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+};
 
 static void die(const char *what) {
 	fprintf(stderr, "floor: %s: %s\n", what, strerror(errno));
@@ -116,9 +137,55 @@ static int recv_fd(int sock) {
 	return fd;
 }
 
+// inject opens the path an open or openat names and installs it in the caller, answering the
+// call; it returns 0, or the errno to answer with instead.
+static int inject(int lfd, struct seccomp_notif *req) {
+	int open = req->data.nr == __NR_open;
+	uint64_t addr = open ? req->data.args[0] : req->data.args[1];
+	int flags = (int)(open ? req->data.args[1] : req->data.args[2]);
+	char path[4096];
+	struct iovec local = {path, sizeof path}, remote = {(void *)addr, sizeof path};
+	// A path may end near the end of its mapping; a short read still holds it.
+	ssize_t n = process_vm_readv(req->pid, &local, 1, &remote, 1, 0);
+	if (n <= 0) {
+		remote.iov_len = local.iov_len = 4096 - (addr & 4095);
+		n = process_vm_readv(req->pid, &local, 1, &remote, 1, 0);
+	}
+	if (n <= 0) return EFAULT;
+	if (memchr(path, 0, n) == NULL) return ENAMETOOLONG;
+	if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0) return ENOENT;
+	int fd = openat(AT_FDCWD, path, flags | O_CLOEXEC, 0);
+	if (fd < 0) return errno;
+	struct seccomp_notif_addfd a = {.id = req->id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = fd,
+	                                .newfd_flags = (flags & O_CLOEXEC) ? O_CLOEXEC : 0};
+	cpu_set_t was, one;
+	int pinned = 0, lowered = 0;
+	if (sched_getaffinity(0, sizeof was, &was) == 0) {
+		CPU_ZERO(&one);
+		CPU_SET(sched_getcpu(), &one);
+		pinned = sched_setaffinity(0, sizeof one, &one) == 0;
+	}
+	struct sched_attr_v1 idle = {.size = sizeof idle, .policy = SCHED_IDLE};
+	lowered = syscall(SYS_sched_setattr, 0, &idle, 0) == 0;
+	ioctl(lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+	if (lowered) {
+		struct sched_attr_v1 normal = {.size = sizeof normal, .policy = SCHED_OTHER};
+		// Back from SCHED_IDLE needs CAP_SYS_NICE; a supervisor stuck at idle would be unfair.
+		if (syscall(SYS_sched_setattr, 0, &normal, 0) < 0) die("sched_setattr(SCHED_OTHER)");
+	}
+	if (pinned) sched_setaffinity(0, sizeof was, &was);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv) {
+	int injecting = argc > 1 && strcmp(argv[1], "--inject") == 0;
+	if (injecting) {
+		argv++;
+		argc--;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: floor CMD [ARGS...]\n");
+		fprintf(stderr, "usage: floor [--inject] CMD [ARGS...]\n");
 		return 125;
 	}
 	int sv[2];
@@ -166,7 +233,13 @@ int main(int argc, char **argv) {
 		}
 		memset(resp, 0, sizes.seccomp_notif_resp);
 		resp->id = req->id;
-		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+		if (injecting && (req->data.nr == __NR_open || req->data.nr == __NR_openat)) {
+			int e = inject(lfd, req);
+			if (e == 0) continue;
+			resp->error = -e;
+		} else {
+			resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+		}
 		if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0 && errno != ENOENT)
 			die("ioctl(SECCOMP_IOCTL_NOTIF_SEND)");
 	}
