@@ -1,10 +1,6 @@
 package supervisor
 
-import (
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // Injecting a descriptor costs wake-ups that answering CONTINUE does not: SECCOMP_IOCTL_NOTIF_ADDFD
 // wakes the child to install the file while the worker waits, and the child wakes the worker
@@ -14,10 +10,11 @@ import (
 // microseconds, ten times the rest of the open (RATIONALE.md, "Why does the worker lend its CPU
 // to the child while it injects?").
 //
-// lendCPU keeps both on one CPU for the length of the ioctl: the worker pins itself to the CPU it
-// runs on, so its own wake-up comes back there, and drops to SCHED_IDLE, so the scheduler counts
-// that CPU as idle and wakes the child onto it, where it preempts the worker at once. Afterwards
-// the worker's policy and affinity are put back. Going back from SCHED_IDLE needs
+// lendCPU keeps the child on its CPU for the length of the ioctl: the worker drops to
+// SCHED_IDLE, so the scheduler counts that CPU as idle and wakes the child right there, where it
+// preempts the worker at once. Afterwards the worker's policy is put back. The worker's own
+// wake-up may still go to the other CPU; that is off the child's path, since the loop's other
+// lane already waits for the child's next call (loop.go). Going back from SCHED_IDLE needs
 // CAP_SYS_NICE (or an RLIMIT_NICE few systems grant), so only a thread that holds it lends.
 
 // capSysNice is CAP_SYS_NICE's bit in a capability set.
@@ -43,22 +40,13 @@ func newLender() lender {
 	return lender{ok: true, nice: a.Nice}
 }
 
-// lendCPU runs f (the ADDFD ioctl) with the worker pinned to its current CPU at SCHED_IDLE, if
-// the thread may; otherwise it just runs f. effCaps is the thread's effective capability set
+// lendCPU runs f (the ADDFD ioctl) with the worker at SCHED_IDLE, if the thread may;
+// otherwise it just runs f. effCaps is the thread's effective capability set
 // at the time, which may be the child's.
 func (l *lender) lendCPU(effCaps uint64, f func()) {
 	if !l.ok || effCaps&capSysNice == 0 {
 		f()
 		return
-	}
-	var was unix.CPUSet
-	pinned := false
-	if unix.SchedGetaffinity(0, &was) == nil {
-		if cpu, ok := currentCPU(); ok {
-			var one unix.CPUSet
-			one.Set(cpu)
-			pinned = unix.SchedSetaffinity(0, &one) == nil
-		}
 	}
 	idle := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}
 	lowered := unix.SchedSetAttr(0, &idle, 0) == nil
@@ -69,14 +57,4 @@ func (l *lender) lendCPU(effCaps uint64, f func()) {
 			l.broken = true
 		}
 	}
-	if pinned {
-		unix.SchedSetaffinity(0, &was)
-	}
-}
-
-// currentCPU is the CPU the calling thread runs on.
-func currentCPU() (int, bool) {
-	var cpu uint32
-	_, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0)
-	return int(cpu), e == 0
 }

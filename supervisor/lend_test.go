@@ -8,8 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestLendCPU: while the ADDFD runs the thread is pinned to one CPU at SCHED_IDLE (when it
-// holds CAP_SYS_NICE), and afterwards its policy, nice value and affinity are what they were.
+// TestLendCPU: while the ADDFD runs the thread is at SCHED_IDLE (when it holds CAP_SYS_NICE),
+// and afterwards its policy, nice value and affinity are what they were.
 // Without CAP_SYS_NICE nothing changes at all.
 func TestLendCPU(t *testing.T) {
 	runtime.LockOSThread()
@@ -44,11 +44,10 @@ func TestLendCPU(t *testing.T) {
 			require.False(t, l.broken)
 			if tc.lend {
 				require.Equal(t, uint32(unix.SCHED_IDLE), during.Policy)
-				require.Equal(t, 1, duringSet.Count(), "pinned to the CPU it ran on")
 			} else {
 				require.Equal(t, before.Policy, during.Policy)
-				require.Equal(t, beforeSet, duringSet)
 			}
+			require.Equal(t, beforeSet, duringSet, "the thread is never pinned")
 
 			after, err := unix.SchedGetAttr(0, 0)
 			require.NoError(t, err)
