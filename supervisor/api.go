@@ -66,6 +66,7 @@ type Supervisor struct {
 	// interrupted by a fatal signal.
 	killable bool
 	tgids    tgidCache
+	memfds   memfdCache
 	// credDirty is set forever once any sandboxed thread makes a call that can change its
 	// credentials, umaskDirty once any calls umask(2); until then baseCred describes every
 	// thread. The umask matters only to calls that create, so only those read it again.

@@ -99,7 +99,7 @@ func (c *chain) call(ctx context.Context, h shim.Handler, req *shim.Request) (re
 // contentFile turns served content into the descriptor to inject. Bytes and Stream are
 // read-only virtual files: writes get EROFS and O_DIRECTORY gets ENOTDIR before anything is
 // made.
-func contentFile(req *shim.Request, c shim.Content, log hclog.Logger) (*os.File, unix.Errno, error) {
+func contentFile(req *shim.Request, c shim.Content, memfds *memfdCache, log hclog.Logger) (*os.File, unix.Errno, error) {
 	switch c := c.(type) {
 	case shim.File:
 		if c.F == nil {
@@ -119,10 +119,10 @@ func contentFile(req *shim.Request, c shim.Content, log hclog.Logger) (*os.File,
 	nonblock := req.Flags & unix.O_NONBLOCK
 	switch c := c.(type) {
 	case shim.Bytes:
-		f, err := sealedMemfd(c.Name, c.Data, nonblock)
+		f, err := memfds.file(c.Name, c.Data, nonblock)
 		return f, 0, err
 	case *shim.Bytes:
-		f, err := sealedMemfd(c.Name, c.Data, nonblock)
+		f, err := memfds.file(c.Name, c.Data, nonblock)
 		return f, 0, err
 	case shim.Stream:
 		f, err := streamPipe(c, nonblock, log)
@@ -150,26 +150,45 @@ func closeContent(c shim.Content) {
 // sealedMemfd puts data in a memfd that can never change again and returns a read-only
 // description of it, so fcntl(F_GETFL) in the child says O_RDONLY like a real file would.
 func sealedMemfd(name string, data []byte, nonblock int) (*os.File, error) {
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	fd, err := newSealedMemfd(name, data)
 	if err != nil {
-		return nil, fmt.Errorf("memfd_create %q: %w", name, err)
+		return nil, err
 	}
 	defer unix.Close(fd)
+	return reopenMemfd(fd, name, nonblock)
+}
+
+// newSealedMemfd creates a memfd holding data and seals it.
+func newSealedMemfd(name string, data []byte) (fd int, err error) {
+	fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return -1, fmt.Errorf("memfd_create %q: %w", name, err)
+	}
+	defer func() {
+		if err != nil {
+			unix.Close(fd)
+			fd = -1
+		}
+	}()
 	for p := data; len(p) > 0; {
 		n, err := unix.Write(fd, p)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("write memfd %q: %w", name, err)
+			return fd, fmt.Errorf("write memfd %q: %w", name, err)
 		}
 		p = p[n:]
 	}
 	seals := unix.F_SEAL_WRITE | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
-		return nil, fmt.Errorf("seal memfd %q: %w", name, err)
+		return fd, fmt.Errorf("seal memfd %q: %w", name, err)
 	}
-	// /proc/thread-self is this worker; its fd table is the process's.
+	return fd, nil
+}
+
+// reopenMemfd returns a new read-only description of the memfd fd.
+func reopenMemfd(fd int, name string, nonblock int) (*os.File, error) {
 	ro, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDONLY|unix.O_CLOEXEC|nonblock, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reopen memfd %q read-only: %w", name, err)

@@ -147,7 +147,7 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys sh
 		s.answerErrno(c, d.res.Errno)
 	case shim.ActServe:
 		c.verdict = "serve"
-		f, errno, err := contentFile(req, d.res.Content, s.log)
+		f, errno, err := contentFile(req, d.res.Content, &s.memfds, s.log)
 		if err != nil {
 			s.fail(c, fmt.Errorf("serve %s: %w", req.Path, err))
 			return

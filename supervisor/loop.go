@@ -220,6 +220,7 @@ func (l *loop) stop() {
 	close(l.done)
 	l.wg.Wait()
 	unix.Close(l.stopfd)
+	l.s.memfds.close()
 }
 
 func (l *loop) worker(ctx context.Context) {
