@@ -115,6 +115,9 @@ type thread struct {
 	resign  func(leading int64)
 	leading int64
 	lend    lender
+	// alone reports whether no other lane is answering a call: the child is then waiting on
+	// this thread alone and the CPUs are not all busy, the case lending is for (lend.go).
+	alone func() bool
 }
 
 // mayBlock hands the loop's receiving to another worker before the thread blocks, so other

@@ -282,7 +282,12 @@ func (s *Supervisor) inject(c *opCall, f *os.File, flags int, mode uint32) {
 	}
 	defer f.Close()
 	var e unix.Errno
-	c.t.lend.lendCPU(c.t.cur.CapEff, func() { _, e = notifAddfdSend(s.listener, c.n.ID, int(f.Fd()), cloexec) })
+	add := func() { _, e = notifAddfdSend(s.listener, c.n.ID, int(f.Fd()), cloexec) }
+	if c.t.alone == nil || c.t.alone() {
+		c.t.lend.lendCPU(c.t.cur.CapEff, add)
+	} else {
+		add()
+	}
 	if c.t.lend.broken {
 		s.log.Error("cannot put a worker thread back to its scheduling policy; it stops serving", "tid", c.n.Pid)
 	}

@@ -16,6 +16,13 @@ import "golang.org/x/sys/unix"
 // wake-up may still go to the other CPU; that is off the child's path, since the loop's other
 // lane already waits for the child's next call (loop.go). Going back from SCHED_IDLE needs
 // CAP_SYS_NICE (or an RLIMIT_NICE few systems grant), so only a thread that holds it lends.
+//
+// A SCHED_IDLE thread that wakes where every CPU is busy waits behind all of it. So a worker
+// lends only while no other lane is answering a call (the child is waiting on this worker
+// alone): with a busy multi-threaded child both lanes work, the CPUs are not idle anyway, and
+// lending would only stall the workers (8 threads fell from 1.5x to 0.7x of one thread's
+// throughput). Should a lender still be held up, the watchdog hands its lane on after
+// resignAfter, as for any slow call.
 
 // capSysNice is CAP_SYS_NICE's bit in a capability set.
 const capSysNice = 1 << unix.CAP_SYS_NICE

@@ -238,6 +238,14 @@ func (l *loop) worker(ctx context.Context) {
 	}
 	var lane int
 	t.resign = func(v int64) { l.resign(ctx, lane, v) }
+	t.alone = func() bool {
+		for k := range lanes {
+			if k != lane && l.busy[k].Load() != 0 {
+				return false
+			}
+		}
+		return true
+	}
 	var n notif
 	for {
 		select {
