@@ -162,3 +162,49 @@ func TestContextCancelKillsTheSandbox(t *testing.T) {
 	require.Equal(t, 128+int(syscall.SIGKILL), status)
 	require.Less(t, time.Since(start), 10*time.Second)
 }
+
+// treeShim serves, for its path, whether the sandbox contains each process from the caller up
+// to the host's init, and which of them is scrim.
+type treeShim struct {
+	path string
+	sb   shim.Sandbox
+}
+
+func (s *treeShim) ID() string { return "test.tree" }
+func (s *treeShim) Provision(env shim.Env) error {
+	s.sb = env.Sandbox
+	return nil
+}
+func (s *treeShim) Open(ctx context.Context, req *shim.Request) (shim.Result, error) {
+	if string(req.Path) != s.path {
+		return shim.Next(), nil
+	}
+	var out []string
+	for pid := req.PID; pid > 1; {
+		name := strconv.FormatBool(s.sb.Contains(pid))
+		if pid == os.Getpid() {
+			name = "scrim"
+		}
+		out = append(out, name)
+		st, ok := readStat(unix.AT_FDCWD, strconv.Itoa(pid))
+		if !ok {
+			break
+		}
+		pid = st.ppid
+	}
+	return shim.ServeBytes(s.ID(), []byte(strings.Join(out, " ")+"\n")), nil
+}
+
+// TestSandboxLeavesOutTheKeeper: the program and its children are in the sandbox; the keeper
+// between them and scrim, scrim and scrim's ancestors are not.
+func TestSandboxLeavesOutTheKeeper(t *testing.T) {
+	tree := &treeShim{path: "/scrim-test/tree"}
+	status, out, serr := runOut(t, Config{
+		Args:     []string{"sh", "-c", "cat " + tree.path + "; true"},
+		Handlers: []shim.Registration{{Handler: tree, Band: shim.BandVirtual}},
+	})
+	require.Equal(t, 0, status, serr)
+	// cat, sh, the keeper, scrim, then whatever started the test.
+	require.True(t, strings.HasPrefix(out, "true true false scrim"), out)
+	require.NotContains(t, strings.TrimPrefix(out, "true true"), "true", out)
+}
