@@ -40,6 +40,9 @@ func contenders() []*Contender {
 		{Key: "floor", Name: "C floor", Supervisor: true, wrap: func(e *env, _ string, argv []string) []string {
 			return append([]string{e.floor}, argv...)
 		}},
+		{Key: "inject", Name: "C inject floor", Supervisor: true, wrap: func(e *env, _ string, argv []string) []string {
+			return append([]string{e.floor, "--inject"}, argv...)
+		}},
 		{Key: "proot", Name: "proot", Supervisor: true, wrap: func(e *env, _ string, argv []string) []string {
 			return append([]string{"proot", "-b", e.hosts + ":/etc/hosts"}, argv...)
 		}},
@@ -60,7 +63,7 @@ func (c *Contender) probe(ctx context.Context, e *env) {
 		c.Skip = fmt.Sprintf("%s is not installed", argv[0])
 		return
 	}
-	if !c.Scrim && c.Key != "native" && c.Key != "floor" {
+	if !c.Scrim && c.Key != "native" && !c.isFloor() {
 		c.Version = version(ctx, argv[0])
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -71,10 +74,13 @@ func (c *Contender) probe(ctx context.Context, e *env) {
 		c.Skip = fmt.Sprintf("refuses to run here: %v: %s", err, oneLine(out))
 		return
 	}
-	if c.Key != "native" && c.Key != "floor" && !strings.Contains(string(out), "127.0.0.1 localhost") {
+	if c.Key != "native" && !c.isFloor() && !strings.Contains(string(out), "127.0.0.1 localhost") {
 		c.Skip = fmt.Sprintf("does not show the bound hosts file: %s", oneLine(out))
 	}
 }
+
+// isFloor reports whether c is one of the C floors, which bind no hosts file.
+func (c *Contender) isFloor() bool { return c.Key == "floor" || c.Key == "inject" }
 
 // version returns the first line of `name --version` that holds a version number, as
 // "name 1.2.3" when the line is a banner rather than words (proot draws its name in ASCII art).
@@ -156,9 +162,6 @@ const (
 	fileDenied = "denied (/proc/kcore)"
 	// filePass10 is the passthrough file with ten plugins loaded that do not claim it.
 	filePass10 = "passthrough, 10 plugins loaded"
-	// fileInject is the passthrough file under the C floor in --inject mode, which opens it
-	// and injects the descriptor as scrim strict does: the floor for that design.
-	fileInject = "passthrough, floor opens and injects"
 )
 
 // Scenario groups.
@@ -201,13 +204,6 @@ func scenarios(cfg Config) []*Scenario {
 		// plugins have finished loading in the background, not their loading.
 		argv: func(e *env) []string {
 			return []string{e.sh, "-c", fmt.Sprintf("sleep 2; exec %s %s %d 1", e.openloop, e.passthrough, cfg.Ops)}
-		},
-	})
-	out = append(out, &Scenario{
-		Key: "open-inject-1", Title: "open+close " + fileInject + ", 1 thread(s)",
-		Kind: KindOpen, Group: groupOpen, File: fileInject, Threads: 1, ScrimCfg: "p0", Only: []string{"floor"},
-		argv: func(e *env) []string {
-			return []string{"--inject", e.openloop, e.passthrough, fmt.Sprint(cfg.Ops), "1"}
 		},
 	})
 	out = append(out,

@@ -10,9 +10,10 @@
 //
 // With --inject it is instead the floor for a supervisor that opens every file itself, as scrim's
 // strict mode does: for open and openat it reads the path from the child's memory, opens it
-// (absolute paths only: it resolves nothing, checks no credentials and ignores dirfd, so it is
-// fit only for the open loop) and installs the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD and
-// SECCOMP_ADDFD_FLAG_SEND. Around the ioctl it pins itself to its CPU at SCHED_IDLE when it may,
+// relative to the child's cwd or dirfd (through /proc/<tid>/cwd and /proc/<tid>/fd/N) and
+// installs the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD and SECCOMP_ADDFD_FLAG_SEND. It checks
+// nothing: no credentials, no umask, no chroot, and the path is read once and opened as it
+// reads, so it is not race-proof; it is a floor, not a sandbox. openat2 and creat get CONTINUE. Around the ioctl it pins itself to its CPU at SCHED_IDLE when it may,
 // as scrim does (RATIONALE.md, "Why does the worker lend its CPU to the child while it
 // injects"), so the two compare like for like.
 //
@@ -141,8 +142,10 @@ static int recv_fd(int sock) {
 // call; it returns 0, or the errno to answer with instead.
 static int inject(int lfd, struct seccomp_notif *req) {
 	int open = req->data.nr == __NR_open;
+	int dirfd = open ? AT_FDCWD : (int)req->data.args[0];
 	uint64_t addr = open ? req->data.args[0] : req->data.args[1];
 	int flags = (int)(open ? req->data.args[1] : req->data.args[2]);
+	mode_t mode = (mode_t)(open ? req->data.args[2] : req->data.args[3]);
 	char path[4096];
 	struct iovec local = {path, sizeof path}, remote = {(void *)addr, sizeof path};
 	// A path may end near the end of its mapping; a short read still holds it.
@@ -154,8 +157,20 @@ static int inject(int lfd, struct seccomp_notif *req) {
 	if (n <= 0) return EFAULT;
 	if (memchr(path, 0, n) == NULL) return ENAMETOOLONG;
 	if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0) return ENOENT;
-	int fd = openat(AT_FDCWD, path, flags | O_CLOEXEC, 0);
-	if (fd < 0) return errno;
+	int base = AT_FDCWD;
+	if (path[0] != '/') {
+		char dir[64];
+		if (dirfd == AT_FDCWD)
+			snprintf(dir, sizeof dir, "/proc/%u/cwd", req->pid);
+		else
+			snprintf(dir, sizeof dir, "/proc/%u/fd/%d", req->pid, dirfd);
+		base = openat(AT_FDCWD, dir, O_PATH | O_CLOEXEC);
+		if (base < 0) return errno == ENOENT ? EBADF : errno;
+	}
+	int fd = openat(base, path, flags | O_CLOEXEC, mode);
+	int err = errno;
+	if (base != AT_FDCWD) close(base);
+	if (fd < 0) return err;
 	struct seccomp_notif_addfd a = {.id = req->id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = fd,
 	                                .newfd_flags = (flags & O_CLOEXEC) ? O_CLOEXEC : 0};
 	cpu_set_t was, one;
