@@ -121,11 +121,15 @@ func (c *tgidCache) tgid(tid int) (int, error) {
 	tgid, ok := c.m[tid]
 	c.mu.Unlock()
 	if ok && tgid == tid {
-		// The check below cannot fail for a live tid that names itself: /proc/T/task/T
-		// exists for every thread T, leader or not. Reaping forgets a leader's entry.
-		return tgid, nil
-	}
-	if ok {
+		// The stat below cannot tell a leader from a thread (/proc/T/task/T exists for every
+		// thread T), and a leader's entry outlives its process when a parent inside the
+		// sandbox reaps it, so its tid may since name a thread of another process.
+		// tgkill(T, T, 0) finds the thread only if it leads its own group; EPERM means it
+		// found it (the thread may carry the child's capabilities, without CAP_KILL).
+		if err := unix.Tgkill(tid, tid, 0); err == nil || err == unix.EPERM {
+			return tgid, nil
+		}
+	} else if ok {
 		var st unix.Stat_t
 		if unix.Stat("/proc/"+strconv.Itoa(tgid)+"/task/"+strconv.Itoa(tid), &st) == nil {
 			return tgid, nil
