@@ -114,10 +114,6 @@ type thread struct {
 	// leading still holds it; leading is 0 when the thread is not answering as the leader.
 	resign  func(leading int64)
 	leading int64
-	lend    lender
-	// alone reports whether no other lane is answering a call: the child is then waiting on
-	// this thread alone and the CPUs are not all busy, the case lending is for (lend.go).
-	alone func() bool
 }
 
 // mayBlock hands the loop's receiving to another worker before the thread blocks, so other
@@ -139,7 +135,7 @@ func newThread(self fsCred) (*thread, error) {
 	if e != 0 {
 		return nil, fmt.Errorf("capget worker thread: %w", e)
 	}
-	t := &thread{self: self, cur: self, perm: uint64(d[0].Permitted) | uint64(d[1].Permitted)<<32, lend: newLender()}
+	t := &thread{self: self, cur: self, perm: uint64(d[0].Permitted) | uint64(d[1].Permitted)<<32}
 	return t, nil
 }
 

@@ -281,16 +281,7 @@ func (s *Supervisor) inject(c *opCall, f *os.File, flags int, mode uint32) {
 		return
 	}
 	defer f.Close()
-	var e unix.Errno
-	add := func() { _, e = notifAddfdSend(s.listener, c.n.ID, int(f.Fd()), cloexec) }
-	if c.t.alone == nil || c.t.alone() {
-		c.t.lend.lendCPU(c.t.cur.CapEff, add)
-	} else {
-		add()
-	}
-	if c.t.lend.broken {
-		s.log.Error("cannot put a worker thread back to its scheduling policy; it stops serving", "tid", c.n.Pid)
-	}
+	_, e := notifAddfdSend(s.listener, c.n.ID, int(f.Fd()), cloexec)
 	s.injectFailed(c, e)
 }
 

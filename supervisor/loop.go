@@ -19,11 +19,12 @@ import (
 // then goes straight back to receiving: the common answer wakes no other thread. Two wait at
 // once so that while one answers, the other is already asleep on the listener when the child's
 // next call comes: the kernel then wakes it on the child's own CPU (SYNC_WAKE_UP), which keeps
-// the child and its answerer on one CPU (see lend.go). A leader gives up its lane (wakes a
-// follower to take over the waiting) only when the call may block: before a FIFO open that
-// waits for its other end, and, through a watchdog, when a call has taken longer than
-// resignAfter (a slow plugin, a slow filesystem). So a worker stuck in a blocking open only
-// costs one thread: when the last idle worker resigns, a new one is started.
+// the child and its answerer on one CPU (RATIONALE.md, "Why do two workers wait on the
+// listener?"). A leader gives up its lane (wakes a follower to take over the waiting) only
+// when the call may block: before a FIFO open that waits for its other end, and, through a
+// watchdog, when a call has taken longer than resignAfter (a slow plugin, a slow filesystem).
+// So a worker stuck in a blocking open only costs one thread: when the last idle worker
+// resigns, a new one is started.
 
 const (
 	// lanes is how many workers wait on the listener at once.
@@ -238,14 +239,6 @@ func (l *loop) worker(ctx context.Context) {
 	}
 	var lane int
 	t.resign = func(v int64) { l.resign(ctx, lane, v) }
-	t.alone = func() bool {
-		for k := range lanes {
-			if k != lane && l.busy[k].Load() != 0 {
-				return false
-			}
-		}
-		return true
-	}
 	var n notif
 	for {
 		select {
@@ -297,9 +290,8 @@ func (l *loop) worker(ctx context.Context) {
 	}
 }
 
-// handle answers n and reports false if handling panicked, after answering EIO (a bug in
-// scrim must fail the call closed, not take the sandbox down), or left the thread unfit to
-// serve.
+// handle answers n and reports false if handling panicked, after answering EIO: a bug in
+// scrim must fail the call closed, not take the sandbox down.
 func (l *loop) handle(ctx context.Context, t *thread, n *notif) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -309,8 +301,7 @@ func (l *loop) handle(ctx context.Context, t *thread, n *notif) (ok bool) {
 		}
 	}()
 	l.s.handle(ctx, t, n, time.Now())
-	// A thread stuck at idle priority would answer every later call slowly: let it die.
-	return !t.lend.broken
+	return true
 }
 
 // receive waits for the next notification. It returns false when the loop must stop: the

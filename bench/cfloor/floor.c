@@ -13,9 +13,11 @@
 // relative to the child's cwd or dirfd (through /proc/<tid>/cwd and /proc/<tid>/fd/N) and
 // installs the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD and SECCOMP_ADDFD_FLAG_SEND. It checks
 // nothing: no credentials, no umask, no chroot, and the path is read once and opened as it
-// reads, so it is not race-proof; it is a floor, not a sandbox. openat2 and creat get CONTINUE. Around the ioctl it pins itself to its CPU at SCHED_IDLE when it may,
-// as scrim does (RATIONALE.md, "Why does the worker lend its CPU to the child while it
-// injects"), so the two compare like for like.
+// reads, so it is not race-proof; it is a floor, not a sandbox. openat2 and creat get
+// CONTINUE. With one thread, it keeps itself and the child on one CPU as best it can: around
+// the ioctl it pins itself to its CPU at SCHED_IDLE when it may, so the kernel wakes the child
+// where it runs (RATIONALE.md, "Why do two workers wait on the listener?"); without that, the
+// wake-ups cross to halted CPUs and it is three times slower here.
 //
 // Usage: floor [--inject] CMD [ARGS...]. Exits with the child's status (128+N if it died of
 // signal N).
