@@ -16,7 +16,7 @@
 // reads, so it is not race-proof; it is a floor, not a sandbox. openat2 and creat get
 // CONTINUE. With one thread, it keeps itself and the child on one CPU as best it can: around
 // the ioctl it pins itself to its CPU at SCHED_IDLE when it may, so the kernel wakes the child
-// where it runs (RATIONALE.md, "Why do two workers wait on the listener?"); without that, the
+// where it runs (RATIONALE.md, "Why do several workers wait on the listener?"); without that, the
 // wake-ups cross to halted CPUs and it is three times slower here.
 //
 // Usage: floor [--inject] CMD [ARGS...]. Exits with the child's status (128+N if it died of
