@@ -114,19 +114,7 @@ while :; do cat /etc/hostname > /dev/null; done`
 				}
 				close(lines)
 			}()
-			readPid := func(p string) int {
-				var pid int
-				require.Eventually(t, func() bool {
-					b, err := os.ReadFile(p)
-					if err != nil {
-						return false
-					}
-					pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
-					return err == nil
-				}, 20*time.Second, 10*time.Millisecond, "the sandbox did not start")
-				return pid
-			}
-			child, orphan := readPid(mainPid), readPid(orphanPid)
+			child, orphan := readPidFile(t, mainPid), readPidFile(t, orphanPid)
 			t.Cleanup(func() { unix.Kill(orphan, unix.SIGKILL) })
 			require.Equal(t, "open-ok", <-lines, "opens work while the supervisor lives")
 			if tc.name == "daemon" {
@@ -166,19 +154,7 @@ func TestFaultKeeperKilled(t *testing.T) {
 		_, status, _, _ := supervise(t, Config{Args: []string{"sh", "-c", script, "sh", orphanPid, mainPid}})
 		done <- status
 	}()
-	readPid := func(p string) int {
-		var pid int
-		require.Eventually(t, func() bool {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return false
-			}
-			pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
-			return err == nil
-		}, 20*time.Second, 10*time.Millisecond, "the sandbox did not start")
-		return pid
-	}
-	child, orphan := readPid(mainPid), readPid(orphanPid)
+	child, orphan := readPidFile(t, mainPid), readPidFile(t, orphanPid)
 	t.Cleanup(func() { unix.Kill(orphan, unix.SIGKILL) })
 	st, ok := readStat(unix.AT_FDCWD, strconv.Itoa(child))
 	require.True(t, ok)
@@ -209,6 +185,21 @@ func sessionOf(t *testing.T, pid int) int {
 	sid, err := strconv.Atoi(f[3])
 	require.NoError(t, err)
 	return sid
+}
+
+// readPidFile waits for a process of the sandbox to write its pid to path, and returns it.
+func readPidFile(t *testing.T, path string) int {
+	t.Helper()
+	var pid int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	}, 20*time.Second, 10*time.Millisecond, "the sandbox did not start")
+	return pid
 }
 
 // gone reports whether pid has exited (a zombie counts: it runs no more code).

@@ -31,21 +31,17 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	}
 	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	sock, stubEnd, err := socketPair("stub")
 	if err != nil {
-		return 125, fmt.Errorf("socketpair for the stub: %w", err)
+		return 125, err
 	}
-	sock := os.NewFile(uintptr(pair[0]), "stub-socket")
 	defer sock.Close()
-	stubEnd := os.NewFile(uintptr(pair[1]), "stub-socket")
 	defer stubEnd.Close()
-	kpair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	ksock, keeperEnd, err := socketPair("keeper")
 	if err != nil {
-		return 125, fmt.Errorf("socketpair for the keeper: %w", err)
+		return 125, err
 	}
-	ksock := os.NewFile(uintptr(kpair[0]), "keeper-socket")
 	defer ksock.Close()
-	keeperEnd := os.NewFile(uintptr(kpair[1]), "keeper-socket")
 	defer keeperEnd.Close()
 
 	s.cfg.Stdin = orDefault(s.cfg.Stdin, os.Stdin)
@@ -152,6 +148,16 @@ func (s *Supervisor) serveKeeper(ksock *os.File) {
 			return
 		}
 	}
+}
+
+// socketPair makes the close-on-exec SOCK_SEQPACKET pair scrim talks to the keeper or the
+// stub over: scrim's end first.
+func socketPair(to string) (*os.File, *os.File, error) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair for the %s: %w", to, err)
+	}
+	return os.NewFile(uintptr(pair[0]), to+"-socket"), os.NewFile(uintptr(pair[1]), to+"-socket"), nil
 }
 
 func orDefault(f, def *os.File) *os.File {
