@@ -12,10 +12,12 @@
 //   - filter.go: the BPF program, built as data from tables (denied calls and their errnos,
 //     the open family, the calls that only mark credentials stale, the handlers' calls).
 //   - loop.go: locked worker threads that each receive a notification and answer it on the
-//     same thread; more are started while all are busy.
+//     same thread; four wait on the listener at once, so the kernel can wake one on the
+//     calling thread's CPU, and more are started while all are busy.
 //   - handle.go: decode (package resolver), switch the thread to the caller's credentials
 //     (cred.go), resolve, run the chain (chain.go), then open as the caller or serve, and
 //     inject with SECCOMP_IOCTL_NOTIF_ADDFD.
+//   - memfdcache.go: sealed memfds of recently served content, reopened per open.
 //   - child.go: what only the supervisor may read about the caller (memory, cwd, root, fds),
 //     each checked with SECCOMP_IOCTL_NOTIF_ID_VALID before use.
 //   - run.go: starting the keeper, signal forwarding, reaping and the exit status.
