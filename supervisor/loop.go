@@ -18,13 +18,13 @@ import (
 // leader waits on the listener, receives, and answers the notification itself on the same
 // thread, then goes straight back to receiving: the common answer wakes no other thread.
 // Several wait at once so that while one answers, another is already asleep on the listener
-// when the child's next call comes: the kernel then wakes it on the child's own CPU (SYNC_WAKE_UP), which keeps
-// the child and its answerer on one CPU (RATIONALE.md, "Why do several workers wait on
-// the listener?"). A leader gives up its lane (wakes a follower to take over the waiting) only
-// when the call may block: before a FIFO open that waits for its other end, and, through a
-// watchdog, when a call has taken longer than resignAfter (a slow plugin, a slow filesystem).
-// So a worker stuck in a blocking open only costs one thread: when the last idle worker
-// resigns, a new one is started.
+// when the child's next call comes: the kernel then wakes it on the child's own CPU
+// (SYNC_WAKE_UP), which keeps the child and its answerer on one CPU (RATIONALE.md, "Why do
+// several workers wait on the listener?"). A leader gives up its lane (wakes a follower to take
+// over the waiting) only when the call may block: before a FIFO open that waits for its other
+// end, and, through a watchdog, when a call has taken longer than resignAfter (a slow plugin, a
+// slow filesystem). So a worker stuck in a blocking open only costs one thread: when the last
+// idle worker resigns, a new one is started.
 
 const (
 	// lanes is how many workers wait on the listener at once. Measured on two CPUs with
@@ -95,8 +95,8 @@ func (l *loop) start(ctx context.Context) {
 	raiseProcs.Do(func() {
 		// Each lane's worker spends its life in blocking system calls, each holding a P
 		// while it does. With no P left idle the runtime's monitor keeps taking them back
-		// and never backs off: at GOMAXPROCS=2 on two CPUs it woke every 20 µs, seven
-		// sleeps per open. A user's own GOMAXPROCS is left alone.
+		// and never backs off, waking a CPU every 20 µs. A user's own GOMAXPROCS is left
+		// alone.
 		if os.Getenv("GOMAXPROCS") == "" {
 			runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + lanes)
 		}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -50,21 +51,8 @@ func (c *memfdCache) file(name string, data []byte, nonblock int) (*os.File, err
 	defer c.mu.Unlock()
 	if e, ok := c.m[string(data)]; ok && e.name == name {
 		// Held under the lock, so that no emptying closes fd meanwhile.
-		if !c.fdDirOpen {
-			c.fdDir, c.fdDirOpen = -1, true
-			if d, err := unix.Open("/proc/self/fd", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
-				c.fdDir = d
-			}
-		}
-		var ro int
-		var err error
-		if c.fdDir >= 0 {
-			ro, err = unix.Openat(c.fdDir, strconv.Itoa(e.fd), unix.O_RDONLY|unix.O_CLOEXEC|nonblock, 0)
-		} else {
-			ro, err = unix.Open("/proc/self/fd/"+strconv.Itoa(e.fd), unix.O_RDONLY|unix.O_CLOEXEC|nonblock, 0)
-		}
-		if err == nil {
-			return os.NewFile(uintptr(ro), "memfd:"+name), nil
+		if f, err := c.reopenLocked(e.fd, name, nonblock); err == nil {
+			return f, nil
 		}
 		// Fall through to a fresh memfd: the error (EMFILE, say) repeats there if real.
 	}
@@ -72,7 +60,7 @@ func (c *memfdCache) file(name string, data []byte, nonblock int) (*os.File, err
 	if err != nil {
 		return nil, err
 	}
-	f, err := reopenMemfd(fd, name, nonblock)
+	f, err := c.reopenLocked(fd, name, nonblock)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -90,6 +78,25 @@ func (c *memfdCache) file(name string, data []byte, nonblock int) (*os.File, err
 	c.m[string(data)] = memfdEntry{name: name, fd: fd}
 	c.bytes += len(data)
 	return f, nil
+}
+
+// reopenLocked returns a new read-only description of the memfd fd, through fdDir when it
+// could be opened.
+func (c *memfdCache) reopenLocked(fd int, name string, nonblock int) (*os.File, error) {
+	if !c.fdDirOpen {
+		c.fdDir, c.fdDirOpen = -1, true
+		if d, err := unix.Open("/proc/self/fd", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			c.fdDir = d
+		}
+	}
+	if c.fdDir < 0 {
+		return reopenMemfd(fd, name, nonblock)
+	}
+	ro, err := unix.Openat(c.fdDir, strconv.Itoa(fd), unix.O_RDONLY|unix.O_CLOEXEC|nonblock, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reopen memfd %q read-only: %w", name, err)
+	}
+	return os.NewFile(uintptr(ro), "memfd:"+name), nil
 }
 
 // close releases every cached memfd.
