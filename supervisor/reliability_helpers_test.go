@@ -340,7 +340,8 @@ func requireSettles(t *testing.T, before footprint) footprint {
 	return after
 }
 
-// supervise runs cfg like runOut, and also returns the supervisor for inspection.
+// supervise runs cfg with stdout and stderr captured (stdin /dev/null unless cfg sets it) and
+// returns the supervisor for inspection, the status, stdout and stderr.
 func supervise(t *testing.T, cfg Config) (*Supervisor, int, string, string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -350,10 +351,13 @@ func supervise(t *testing.T, cfg Config) (*Supervisor, int, string, string) {
 	errf, err := os.Create(filepath.Join(dir, "stderr"))
 	require.NoError(t, err)
 	defer errf.Close()
-	devnull, err := os.Open(os.DevNull)
-	require.NoError(t, err)
-	defer devnull.Close()
-	cfg.Stdin, cfg.Stdout, cfg.Stderr = devnull, outf, errf
+	cfg.Stdout, cfg.Stderr = outf, errf
+	if cfg.Stdin == nil {
+		devnull, err := os.Open(os.DevNull)
+		require.NoError(t, err)
+		defer devnull.Close()
+		cfg.Stdin = devnull
+	}
 	if cfg.Log == nil {
 		cfg.Log = testLogger()
 	}

@@ -23,32 +23,8 @@ import (
 // runOut runs args under a supervisor with handlers and returns the status, stdout and stderr.
 func runOut(t *testing.T, cfg Config) (int, string, string) {
 	t.Helper()
-	dir := t.TempDir()
-	outf, err := os.Create(filepath.Join(dir, "stdout"))
-	require.NoError(t, err)
-	errf, err := os.Create(filepath.Join(dir, "stderr"))
-	require.NoError(t, err)
-	defer outf.Close()
-	defer errf.Close()
-	cfg.Stdout, cfg.Stderr = outf, errf
-	if cfg.Stdin == nil {
-		devnull, err := os.Open(os.DevNull)
-		require.NoError(t, err)
-		defer devnull.Close()
-		cfg.Stdin = devnull
-	}
-	if cfg.Log == nil {
-		cfg.Log = testLogger()
-	}
-	s, err := New(cfg)
-	require.NoError(t, err)
-	status, err := s.Run(context.Background())
-	require.NoError(t, err)
-	out, err := os.ReadFile(outf.Name())
-	require.NoError(t, err)
-	serr, err := os.ReadFile(errf.Name())
-	require.NoError(t, err)
-	return status, string(out), string(serr)
+	_, status, out, serr := supervise(t, cfg)
+	return status, out, serr
 }
 
 // testLogger logs warnings and errors, or the level SCRIM_TEST_LOG names.
