@@ -331,18 +331,7 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 	p("![open latency](%s/open.png)\n\n", chartDir)
 	header(&b, "file", cs)
 	for _, f := range []string{filePass, filePass10, fileHosts, filePlugin, fileDenied} {
-		s := findOpen(scs, f, 1)
-		row := []string{f}
-		base, hasBase := res.Median(s.Key, "native")
-		for _, c := range cs {
-			row = append(row, cell(res, s.Key, c, func(m Sample) string {
-				if hasBase && c.Key != "native" && base.Value > 0 {
-					return fmt.Sprintf("%.2f (%.1f×)", m.Value/1e3, m.Value/base.Value)
-				}
-				return fmt.Sprintf("%.2f", m.Value/1e3)
-			}))
-		}
-		p("| %s |\n", strings.Join(row, " | "))
+		b.WriteString(ratioRow(res, findOpen(scs, f, 1).Key, f, cs, "%.2f", 1e3, sampleValue))
 	}
 	p("\n")
 
@@ -382,17 +371,7 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 		if s.Group != groupMacro && s.Key != "true" {
 			continue
 		}
-		row := []string{s.Title}
-		base, hasBase := res.Median(s.Key, "native")
-		for _, c := range cs {
-			row = append(row, cell(res, s.Key, c, func(m Sample) string {
-				if hasBase && c.Key != "native" && base.Value > 0 {
-					return fmt.Sprintf("%.3f (%.1f×)", m.Value, m.Value/base.Value)
-				}
-				return fmt.Sprintf("%.3f", m.Value)
-			}))
-		}
-		p("| %s |\n", strings.Join(row, " | "))
+		b.WriteString(ratioRow(res, s.Key, s.Title, cs, "%.3f", 1, sampleValue))
 	}
 	p("\n")
 
@@ -404,17 +383,7 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 		if s.Group != groupMacro {
 			continue
 		}
-		row := []string{s.Title}
-		base, hasBase := res.Median(s.Key, "native")
-		for _, c := range cs {
-			row = append(row, cell(res, s.Key, c, func(m Sample) string {
-				if hasBase && c.Key != "native" && base.CPU > 0 {
-					return fmt.Sprintf("%.3f (%.1f×)", m.CPU, m.CPU/base.CPU)
-				}
-				return fmt.Sprintf("%.3f", m.CPU)
-			}))
-		}
-		p("| %s |\n", strings.Join(row, " | "))
+		b.WriteString(ratioRow(res, s.Key, s.Title, cs, "%.3f", 1, sampleCPU))
 	}
 	p("\n")
 
@@ -508,6 +477,25 @@ func header(b *strings.Builder, first string, cs []*Contender) {
 	}
 	fmt.Fprintf(b, "| %s |\n| %s |\n", strings.Join(names, " | "), strings.Join(dashes, " | "))
 }
+
+// ratioRow is scenario key's table row: each contender's median v divided by div, in format,
+// with its ratio to native's in parentheses where native has one.
+func ratioRow(res *Results, key, title string, cs []*Contender, format string, div float64, v func(Sample) float64) string {
+	row := []string{title}
+	base, hasBase := res.Median(key, "native")
+	for _, c := range cs {
+		row = append(row, cell(res, key, c, func(m Sample) string {
+			if hasBase && c.Key != "native" && v(base) > 0 {
+				return fmt.Sprintf(format+" (%.1f×)", v(m)/div, v(m)/v(base))
+			}
+			return fmt.Sprintf(format, v(m)/div)
+		}))
+	}
+	return "| " + strings.Join(row, " | ") + " |\n"
+}
+
+func sampleValue(m Sample) float64 { return m.Value }
+func sampleCPU(m Sample) float64   { return m.CPU }
 
 // cell formats a scenario's median for a contender, or says why there is none.
 func cell(res *Results, s string, c *Contender, f func(Sample) string) string {
