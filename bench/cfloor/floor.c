@@ -143,11 +143,11 @@ static int recv_fd(int sock) {
 // inject opens the path an open or openat names and installs it in the caller, answering the
 // call; it returns 0, or the errno to answer with instead.
 static int inject(int lfd, struct seccomp_notif *req) {
-	int open = req->data.nr == __NR_open;
-	int dirfd = open ? AT_FDCWD : (int)req->data.args[0];
-	uint64_t addr = open ? req->data.args[0] : req->data.args[1];
-	int flags = (int)(open ? req->data.args[1] : req->data.args[2]);
-	mode_t mode = (mode_t)(open ? req->data.args[2] : req->data.args[3]);
+	int plain = req->data.nr == __NR_open; // open(2), not openat(2)
+	int dirfd = plain ? AT_FDCWD : (int)req->data.args[0];
+	uint64_t addr = plain ? req->data.args[0] : req->data.args[1];
+	int flags = (int)(plain ? req->data.args[1] : req->data.args[2]);
+	mode_t mode = (mode_t)(plain ? req->data.args[2] : req->data.args[3]);
 	char path[4096];
 	struct iovec local = {path, sizeof path}, remote = {(void *)addr, sizeof path};
 	// A path may end near the end of its mapping; a short read still holds it.
