@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -71,7 +72,7 @@ func (p *plugin) newInstance(ctx context.Context, first bool) (*instance, error)
 		WithStartFunctions().
 		WithStdout(out.stream("stdout")).
 		WithStderr(out.stream("stderr"))
-	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
+	mod, err := p.rt.InstantiateModule(withLinearMemory(ctx, inst), p.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
@@ -143,6 +144,9 @@ func (inst *instance) call(fn api.Function, d time.Duration, arg uint64) (int32,
 	inst.stack[0] = arg
 	inst.watchdog.Reset(d)
 	err := fn.CallWithStack(&inst.cctx, inst.stack)
+	// The instance owns the mapping of the module's memory (linearmem.go): it must stay
+	// reachable until the plugin's code has stopped running.
+	runtime.KeepAlive(inst)
 	inst.watchdog.Stop()
 	if err != nil {
 		inst.failed = true
