@@ -1,8 +1,9 @@
 package supervisor
 
 // The keeper stands between scrim and the sandboxed child. scrim starts /proc/self/exe with
-// argv[0] set to keeperArg0; the keeper, which is not sandboxed, starts the stub as its own
-// child and makes itself the child subreaper of the whole sandbox. Its one job is that no
+// argv[0] set to keeperArg0; the keeper, which is not sandboxed, starts the command as its own
+// child (from a filtered thread of its own, or through the stub in image mode) and makes
+// itself the child subreaper of the whole sandbox. Its one job is that no
 // process of the sandbox outlives scrim: when scrim dies, even of SIGKILL, the keeper learns
 // it (its parent-death signal, a new parent, or the end of its socket to scrim) and kills
 // every process below it before it exits. While scrim lives, the keeper reaps the sandbox's
@@ -28,12 +29,14 @@ import (
 // keeperArg0 marks a keeper process. Its argv is [keeperArg0, scrim's pid, command...].
 const keeperArg0 = "[scrim-keeper]"
 
-// keeperFd is the keeper's end of its socket pair to scrim (ExtraFiles[1]). The stub's socket
-// (stubFd, ExtraFiles[0]) passes through the keeper to the stub untouched.
+// keeperFd is the keeper's end of its socket pair to scrim (ExtraFiles[1]). The stub socket
+// (stubFd, ExtraFiles[0]) is the keeper's own without an image, and passes through to the
+// stub untouched in image mode.
 const keeperFd = 4
 
 // Messages on the keeper socket, besides msgFailed (status byte, then an error text), which
-// the keeper sends when it cannot start the stub.
+// the keeper sends when it cannot start the child (on the stub socket when it starts the
+// command itself).
 const (
 	msgChild  = 'C' // keeper → scrim: the child's pid, uint32
 	msgExited = 'X' // keeper → scrim: a process of the sandbox exited (pid, uint32); not yet reaped
@@ -44,7 +47,8 @@ func init() {
 	if len(os.Args) < 3 || os.Args[0] != keeperArg0 {
 		return
 	}
-	// The stub's parent-death signal follows the thread that forked it: this one, for life.
+	// The child's parent-death signal follows the thread that forked it, and without an image
+	// the filter is on this thread: this one, for life.
 	runtime.LockOSThread()
 	os.Exit(keep(os.Args[1], os.Args[2:]))
 }
@@ -53,8 +57,12 @@ func init() {
 type keeper struct {
 	self   int // the keeper's pid
 	parent int // scrim's pid
-	proc   int // a descriptor of /proc, opened before the stub may change the keeper's view
-	child  int // the stub, then the command
+	proc   int // a descriptor of /proc, opened before the child may change the keeper's view
+	child  int // the command (in image mode the stub, which becomes it)
+
+	// viaStub is set in image mode, where the command starts from a stub (stub.go) that
+	// enters the image first; otherwise the keeper starts the command itself.
+	viaStub bool
 
 	goneOnce sync.Once
 	gone     chan struct{} // closed once scrim is gone
@@ -69,10 +77,17 @@ func keep(parent string, args []string) int {
 	// disposition survives exec and would reach the child.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwarded...)
+	_, k.viaStub = os.LookupEnv(imageEnv)
 	status, err := k.start(parent, args)
 	if err != nil {
+		// scrim waits on the stub socket while the keeper starts the command itself, and
+		// on the keeper socket while a stub does.
+		fd := stubFd
+		if k.viaStub {
+			fd = keeperFd
+		}
 		msg := append([]byte{msgFailed, byte(status)}, err.Error()...)
-		unix.Sendmsg(keeperFd, msg, nil, nil, unix.MSG_NOSIGNAL)
+		unix.Sendmsg(fd, msg, nil, nil, unix.MSG_NOSIGNAL)
 		return status
 	}
 	go k.watchSignals(sigs)
@@ -84,13 +99,13 @@ func keep(parent string, args []string) int {
 	return k.reapAll()
 }
 
-// start prepares the keeper and starts the stub.
+// start prepares the keeper and starts the command, through a stub in image mode.
 func (k *keeper) start(parent string, args []string) (int, error) {
 	var err error
 	if k.parent, err = strconv.Atoi(parent); err != nil {
 		return 125, fmt.Errorf("keeper: parse scrim's pid %q: %w", parent, err)
 	}
-	// The stub must not inherit the keeper's socket: its end is how scrim's death shows.
+	// The child must not inherit the keeper's socket: its end is how scrim's death shows.
 	if _, err := unix.FcntlInt(keeperFd, unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 		return 125, fmt.Errorf("keeper: set close-on-exec on the scrim socket: %w", err)
 	}
@@ -104,11 +119,21 @@ func (k *keeper) start(parent string, args []string) (int, error) {
 	if unix.Getppid() != k.parent {
 		return 125, errors.New("keeper: scrim is gone")
 	}
+	if k.viaStub {
+		return k.startStub(args)
+	}
+	return k.startCommand(args)
+}
+
+// startStub starts the stub, which enters the image, installs the filter and becomes the
+// command, and tells scrim its pid.
+func (k *keeper) startStub(args []string) (int, error) {
 	attr := &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{0, 1, 2, stubFd},
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
+	var err error
 	k.child, err = syscall.ForkExec("/proc/self/exe", append([]string{stubArg0}, args...), attr)
 	// scrim learns that the command was executed from the end of the stub socket: only the
 	// stub may hold it.
@@ -116,11 +141,67 @@ func (k *keeper) start(parent string, args []string) (int, error) {
 	if err != nil {
 		return 125, fmt.Errorf("keeper: start stub: %w", err)
 	}
+	k.tellChild()
+	return 0, nil
+}
+
+// startCommand does the stub's work without a stub, saving the start of one more process:
+// the keeper installs the filter on its own thread, the one init locked for the keeper's life,
+// and forks the command from it, which inherits the filter as it would from a stub. The
+// filter and no_new_privs are per thread: the keeper's other threads, and so the goroutines
+// that kill the sandbox when scrim dies, carry neither (the Go runtime creates every later
+// thread from a template thread, never from a locked one). What remains on this thread, the
+// reaping loop, makes no call the filter notifies. The child's parent-death signal follows
+// this thread, which lives as long as the keeper.
+func (k *keeper) startCommand(args []string) (int, error) {
+	// The command must not inherit the stub socket: its end tells scrim the exec happened.
+	if _, err := unix.FcntlInt(stubFd, unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+		return 125, fmt.Errorf("keeper: set close-on-exec on the supervisor socket: %w", err)
+	}
+	prog, flags, err := readFilter()
+	if err != nil {
+		return 125, fmt.Errorf("keeper: %w", err)
+	}
+	// Looked up before the filter exists: a lookup stats and opens.
+	path, err := lookPath(args[0])
+	if err != nil {
+		return lookStatus(err), err
+	}
+	env := os.Environ()
+	listener, sent, err := installFilter(prog, flags)
+	if err != nil {
+		return 125, fmt.Errorf("keeper: %w", err)
+	}
+	if err := handOver(listener, sent); err != nil {
+		return 125, fmt.Errorf("keeper: %w", err)
+	}
+	attr := &syscall.ProcAttr{
+		Env:   env,
+		Files: []uintptr{0, 1, 2},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	}
+	k.child, err = syscall.ForkExec(path, args, attr)
+	if errors.Is(err, unix.ENOEXEC) {
+		// execvp runs a file the kernel cannot execute (a script without "#!") with the
+		// shell, and so does every shell; so does scrim.
+		k.child, err = syscall.ForkExec("/bin/sh", append([]string{args[0], path}, args[1:]...), attr)
+	}
+	if err != nil {
+		return execStatus(err), fmt.Errorf("exec %s: %w", args[0], err)
+	}
+	// The pid first, then the end of the stub socket: scrim reads the pid once it sees the
+	// exec happened.
+	k.tellChild()
+	unix.Close(stubFd)
+	return 0, nil
+}
+
+// tellChild sends scrim the child's pid.
+func (k *keeper) tellChild() {
 	msg := binary.LittleEndian.AppendUint32([]byte{msgChild}, uint32(k.child))
 	if err := unix.Sendmsg(keeperFd, msg, nil, nil, unix.MSG_NOSIGNAL); err != nil {
 		k.scrimGone()
 	}
-	return 0, nil
 }
 
 // scrimGone records that scrim is gone: everything below the keeper is killed.

@@ -47,7 +47,7 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	s.cfg.Stdin = orDefault(s.cfg.Stdin, os.Stdin)
 	s.cfg.Stdout = orDefault(s.cfg.Stdout, os.Stdout)
 	s.cfg.Stderr = orDefault(s.cfg.Stderr, os.Stderr)
-	// scrim starts the keeper (keeper.go), which starts the stub. The keeper's parent-death
+	// scrim starts the keeper (keeper.go), which starts the program. The keeper's parent-death
 	// signal is one it catches, to kill the whole sandbox when scrim dies; the kernel sets it
 	// before the keeper's exec, so there is no moment without it.
 	cmd := &exec.Cmd{
@@ -85,33 +85,59 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	s.sandbox.keeper = keeper
 	s.log.Debug("keeper started", "pid", keeper)
 
-	pid, status, err := s.childPid(ksock, keeper)
-	if err != nil || pid == 0 {
-		return status, err
-	}
 	// The keeper reports every exit in the sandbox before it reaps the process; scrim forgets
 	// the pid first, so no cache of scrim's outlives the process it was about.
 	var reports sync.WaitGroup
-	reports.Add(1)
-	go func() {
-		defer reports.Done()
-		s.serveKeeper(ksock)
-	}()
 	defer reports.Wait()
-	s.log.Debug("child started", "pid", pid)
-
-	status, err = s.supervise(ctx, sock, keeper, pid, sigs)
+	k := &keeperLink{sock: ksock, pid: keeper, reports: &reports}
+	if s.cfg.Image != nil {
+		// A stub enters the image and becomes the child; the keeper reports its pid at once,
+		// and image mode needs it before the child runs.
+		if status, err := s.childPid(k); err != nil || k.child == 0 {
+			return status, err
+		}
+	}
+	status, err := s.supervise(ctx, sock, k, sigs)
 	if err != nil {
-		unix.Kill(pid, unix.SIGKILL)
-		s.reapAll(keeper, pid)
+		if k.child != 0 {
+			unix.Kill(k.child, unix.SIGKILL)
+		}
+		s.reapAll(keeper, k.child)
 		return 125, err
 	}
 	return status, nil
 }
 
-// childPid reads the child's pid from the keeper. A keeper that could not start the stub says
-// why, and is reaped; then the pid is 0.
-func (s *Supervisor) childPid(ksock *os.File, keeper int) (int, int, error) {
+// keeperLink is scrim's side of the keeper: its socket, its pid and, once the keeper has
+// reported it, the child's pid.
+type keeperLink struct {
+	sock    *os.File
+	pid     int
+	child   int
+	reports *sync.WaitGroup
+}
+
+// childPid reads the child's pid from the keeper into k.child and starts answering the
+// keeper's exit reports. A keeper that could not start the child says why, and is reaped; then
+// k.child stays 0.
+func (s *Supervisor) childPid(k *keeperLink) (int, error) {
+	pid, status, err := s.readChildPid(k.sock, k.pid)
+	if err != nil || pid == 0 {
+		return status, err
+	}
+	k.child = pid
+	s.log.Debug("child started", "pid", pid)
+	k.reports.Add(1)
+	go func() {
+		defer k.reports.Done()
+		s.serveKeeper(k.sock)
+	}()
+	return 0, nil
+}
+
+// readChildPid reads the child's pid from the keeper. A keeper that could not start the child
+// says why, and is reaped; then the pid is 0.
+func (s *Supervisor) readChildPid(ksock *os.File, keeper int) (int, int, error) {
 	buf := make([]byte, 4096)
 	n, _, err := recvmsg(int(ksock.Fd()), buf, nil)
 	if err == nil && n == 5 && buf[0] == msgChild {
@@ -167,9 +193,11 @@ func orDefault(f, def *os.File) *os.File {
 	return def
 }
 
-// supervise completes the stub handshake, serves the child and returns its exit status.
-// The keeper is reaped for the status; pid, the child, is what signals and logs are about.
-func (s *Supervisor) supervise(ctx context.Context, sock *os.File, keeper, pid int, sigs chan os.Signal) (int, error) {
+// supervise completes the handshake with the stub (or the keeper, which does the stub's work
+// without an image), serves the child and returns its exit status. The keeper is reaped for
+// the status; the child is what signals and logs are about.
+func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink, sigs chan os.Signal) (int, error) {
+	keeper := k.pid
 	sfd := int(sock.Fd())
 	var flags uint32
 	if s.features.WaitKillableRecv {
@@ -192,7 +220,7 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, keeper, pid i
 		return 0, errors.New("receive listener from stub: stub exited")
 	}
 	if buf[0] == msgFailed {
-		return s.stubFailed(buf[:n], keeper, pid)
+		return s.stubFailed(buf[:n], keeper, k.child)
 	}
 	if buf[0] != msgListener || n < 2 {
 		return 0, fmt.Errorf("receive listener from stub: unexpected message %q", buf[:n])
@@ -218,7 +246,7 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, keeper, pid i
 	}
 
 	// In image mode the child's root exists only in its own mount namespace, from now on.
-	if err := s.imageResolver(pid); err != nil {
+	if err := s.imageResolver(k.child); err != nil {
 		return 0, err
 	}
 	l, err := newLoop(s, s.listener)
@@ -237,8 +265,15 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, keeper, pid i
 		return 0, fmt.Errorf("wait for exec: %w", err)
 	}
 	if n > 0 && buf[0] == msgFailed {
-		return s.stubFailed(buf[:n], keeper, pid)
+		return s.stubFailed(buf[:n], keeper, k.child)
 	}
+	if k.child == 0 {
+		// The keeper started the command itself and has sent its pid by now.
+		if status, err := s.childPid(k); err != nil || k.child == 0 {
+			return status, err
+		}
+	}
+	pid := k.child
 	s.log.Info("child running", "pid", pid)
 
 	// Both helpers are gone before supervise returns: the caller may close the child's

@@ -184,3 +184,70 @@ func TestSandboxLeavesOutTheKeeper(t *testing.T) {
 	require.True(t, strings.HasPrefix(out, "true true false scrim"), out)
 	require.NotContains(t, strings.TrimPrefix(out, "true true"), "true", out)
 }
+
+// keeperFilterShim serves, for its path, the number of seccomp filters on each thread of the
+// keeper: the main thread's first, then the others' in order.
+type keeperFilterShim struct{ path string }
+
+func (s *keeperFilterShim) ID() string { return "test.keeper-filters" }
+func (s *keeperFilterShim) Open(ctx context.Context, req *shim.Request) (shim.Result, error) {
+	if string(req.Path) != s.path {
+		return shim.Next(), nil
+	}
+	keeper := req.PID
+	for {
+		st, ok := readStat(unix.AT_FDCWD, strconv.Itoa(keeper))
+		if !ok {
+			return shim.Deny(unix.ESRCH), nil
+		}
+		if st.ppid == os.Getpid() {
+			break
+		}
+		keeper = st.ppid
+	}
+	filters := func(tid string) string {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(keeper) + "/task/" + tid + "/status")
+		if err != nil {
+			return "?"
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Seccomp_filters:"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		return "?"
+	}
+	tids, err := os.ReadDir("/proc/" + strconv.Itoa(keeper) + "/task")
+	if err != nil {
+		return shim.Result{}, err
+	}
+	out := []string{filters(strconv.Itoa(keeper))}
+	for _, tid := range tids {
+		if tid.Name() != strconv.Itoa(keeper) {
+			out = append(out, filters(tid.Name()))
+		}
+	}
+	return shim.ServeBytes(s.ID(), []byte(strings.Join(out, " ")+"\n")), nil
+}
+
+// TestKeeperFilterStaysOnItsThread: without an image the keeper installs the filter on its
+// main thread and starts the command from it. The command carries the filter; none of the
+// keeper's other threads does, so the goroutines that kill the sandbox when scrim dies run
+// unfiltered.
+func TestKeeperFilterStaysOnItsThread(t *testing.T) {
+	fs := &keeperFilterShim{path: "/scrim-test/keeper-filters"}
+	status, out, serr := runOut(t, Config{
+		Args:     []string{"sh", "-c", "cat " + fs.path + "; grep Seccomp_filters /proc/self/status"},
+		Handlers: []shim.Registration{{Handler: fs, Band: shim.BandVirtual}},
+	})
+	require.Equal(t, 0, status, serr)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2, out)
+	counts := strings.Fields(lines[0])
+	require.Greater(t, len(counts), 1, "the keeper runs more than one thread: %s", out)
+	require.Equal(t, "1", counts[0], "the keeper's main thread holds the filter: %s", out)
+	for _, c := range counts[1:] {
+		require.Equal(t, "0", c, "another keeper thread holds a filter: %s", out)
+	}
+	require.Equal(t, "Seccomp_filters:\t1", lines[1], "the command inherits the filter")
+}

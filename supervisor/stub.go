@@ -14,11 +14,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The stub is the program that becomes the sandboxed child. Run starts /proc/self/exe with
-// argv[0] set to stubArg0; the init function below notices it before main runs, so every binary
-// that imports supervisor (scrim itself, test binaries) can serve as the stub. The stub
-// installs the filter on its own thread, hands the listener to the supervisor and execs the
-// command in place: the child keeps the stub's pid.
+// The stub is the program that becomes the sandboxed child in image mode. The keeper starts
+// /proc/self/exe with argv[0] set to stubArg0; the init function below notices it before main
+// runs, so every binary that imports supervisor (scrim itself, test binaries) can serve as the
+// stub. The stub enters the image, installs the filter on its own thread, hands the listener
+// to the supervisor and execs the command in place: the child keeps the stub's pid. Without an
+// image the keeper does the same on its own thread and forks the command (keeper.go), and the
+// filter, lookup and hand-over below are shared.
 
 // stubArg0 marks a stub process. A NUL-free string no one types as a command name.
 const stubArg0 = "[scrim-stub]"
@@ -69,8 +71,29 @@ func stub(args []string) (int, error) {
 		return lookStatus(err), err
 	}
 	env := os.Environ()
+	listener, sent, err := installFilter(prog, flags)
+	if err != nil {
+		return 125, fmt.Errorf("stub: %w", err)
+	}
+	// From here on: sendmsg, read, close and execve, none of them notified.
+	if err := handOver(listener, sent); err != nil {
+		return 125, fmt.Errorf("stub: %w", err)
+	}
+	err = syscall.Exec(path, args, env)
+	if errors.Is(err, unix.ENOEXEC) {
+		// execvp runs a file the kernel cannot execute (a script without "#!") with the
+		// shell, and so does every shell; so does scrim.
+		err = syscall.Exec("/bin/sh", append([]string{args[0], path}, args[1:]...), env)
+	}
+	return execStatus(err), fmt.Errorf("exec %s: %w", args[0], err)
+}
+
+// installFilter installs prog on the calling thread, which must be locked to its goroutine for
+// good: no_new_privs and the filter are the thread's, and every process it forks inherits
+// them. The flags byte for msgListener says what the kernel accepted.
+func installFilter(prog []unix.SockFilter, flags uint32) (int, byte, error) {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return 125, fmt.Errorf("stub: prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+		return -1, 0, fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	install := func(f uintptr) (int, unix.Errno) {
@@ -86,14 +109,20 @@ func stub(args []string) (int, error) {
 		sent = listenerKillable
 	}
 	if errno != 0 {
-		return 125, fmt.Errorf("stub: seccomp(SECCOMP_SET_MODE_FILTER): %w", errno)
+		return -1, 0, fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER): %w", errno)
 	}
-	// From here on: sendmsg, read, close and execve, none of them notified.
+	return listener, sent, nil
+}
+
+// handOver sends the listener to the supervisor over stubFd, closes it, and waits for msgGo:
+// the supervisor is listening and the command may start.
+func handOver(listener int, sent byte) error {
 	rights := unix.UnixRights(listener)
-	if err := unix.Sendmsg(stubFd, []byte{msgListener, sent}, rights, nil, 0); err != nil {
-		return 125, fmt.Errorf("stub: send listener: %w", err)
-	}
+	err := unix.Sendmsg(stubFd, []byte{msgListener, sent}, rights, nil, 0)
 	unix.Close(listener)
+	if err != nil {
+		return fmt.Errorf("send listener: %w", err)
+	}
 	var b [1]byte
 	for {
 		n, err := unix.Read(stubFd, b[:])
@@ -102,17 +131,10 @@ func stub(args []string) (int, error) {
 		}
 		if err != nil || n != 1 || b[0] != msgGo {
 			// The supervisor went away; exiting is the only safe thing left.
-			return 125, errors.New("stub: supervisor did not start listening")
+			return errors.New("supervisor did not start listening")
 		}
-		break
+		return nil
 	}
-	err = syscall.Exec(path, args, env)
-	if errors.Is(err, unix.ENOEXEC) {
-		// execvp runs a file the kernel cannot execute (a script without "#!") with the
-		// shell, and so does every shell; so does scrim.
-		err = syscall.Exec("/bin/sh", append([]string{args[0], path}, args[1:]...), env)
-	}
-	return execStatus(err), fmt.Errorf("exec %s: %w", args[0], err)
 }
 
 // readFilter reads the one message the supervisor sends first: a uint32 count of
