@@ -106,8 +106,8 @@ func (m *memory) WriteAt(p []byte, addr uint64) (int, error) {
 	return n, nil
 }
 
-// tgidCache finds the thread group of a tid from the Tgid line of /proc/<tid>/status, once
-// per tid. A cached answer is checked with one stat of /proc/<tgid>/task/<tid> before use, since
+// tgidCache finds the thread group of a tid, once per tid: the tid itself for a group leader,
+// otherwise the Tgid line of /proc/<tid>/status. A cached answer is checked with one stat of /proc/<tgid>/task/<tid> before use, since
 // a tid can die and be reused by another process. Its size is bounded: it is a cache.
 type tgidCache struct {
 	mu sync.Mutex
@@ -124,9 +124,7 @@ func (c *tgidCache) tgid(tid int) (int, error) {
 		// The stat below cannot tell a leader from a thread (/proc/T/task/T exists for every
 		// thread T), and a leader's entry outlives its process when a parent inside the
 		// sandbox reaps it, so its tid may since name a thread of another process.
-		// tgkill(T, T, 0) finds the thread only if it leads its own group; EPERM means it
-		// found it (the thread may carry the child's capabilities, without CAP_KILL).
-		if err := unix.Tgkill(tid, tid, 0); err == nil || err == unix.EPERM {
+		if isLeader(tid) {
 			return tgid, nil
 		}
 	} else if ok {
@@ -135,13 +133,19 @@ func (c *tgidCache) tgid(tid int) (int, error) {
 			return tgid, nil
 		}
 	}
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
-	if err != nil {
-		return 0, fmt.Errorf("read thread group of tid %d: %w", tid, err)
-	}
-	tgid = parseTgid(data)
-	if tgid <= 0 {
-		return 0, fmt.Errorf("read thread group of tid %d: %w", tid, unix.ESRCH)
+	if isLeader(tid) {
+		// Most callers lead their own group (every single-threaded process does): one
+		// system call instead of generating and parsing /proc/<tid>/status.
+		tgid = tid
+	} else {
+		data, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+		if err != nil {
+			return 0, fmt.Errorf("read thread group of tid %d: %w", tid, err)
+		}
+		tgid = parseTgid(data)
+		if tgid <= 0 {
+			return 0, fmt.Errorf("read thread group of tid %d: %w", tid, unix.ESRCH)
+		}
 	}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= tgidCacheMax {
@@ -150,6 +154,14 @@ func (c *tgidCache) tgid(tid int) (int, error) {
 	c.m[tid] = tgid
 	c.mu.Unlock()
 	return tgid, nil
+}
+
+// isLeader reports whether tid leads its own thread group: tgkill(T, T, 0) finds the thread
+// only then. EPERM means it found it (the worker may carry the child's credentials, without
+// CAP_KILL).
+func isLeader(tid int) bool {
+	err := unix.Tgkill(tid, tid, 0)
+	return err == nil || err == unix.EPERM
 }
 
 func (c *tgidCache) forget(pid int) {

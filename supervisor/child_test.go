@@ -37,6 +37,13 @@ func TestTgidCacheStaleLeader(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, os.Getpid(), got, "the thread's real process, not the stale entry")
 
+	// Not cached: a thread that leads no group is looked up in /proc/<tid>/status, a
+	// leader is its own group.
+	var fresh tgidCache
+	got, err = fresh.tgid(tid)
+	require.NoError(t, err)
+	require.Equal(t, os.Getpid(), got)
+
 	got, err = c.tgid(os.Getpid())
 	require.NoError(t, err)
 	require.Equal(t, os.Getpid(), got)
