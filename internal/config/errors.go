@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -51,11 +50,11 @@ func (es Errors) err() error {
 	return es
 }
 
-var indexSuffix = regexp.MustCompile(`\[[0-9]+\]$`)
+var indexSuffix = lazyRegexp(`\[[0-9]+\]$`)
 
 // parentKey strips the last index or key from a path: "a[1]" → "a", "a.b" → "a".
 func parentKey(key string) string {
-	if loc := indexSuffix.FindStringIndex(key); loc != nil {
+	if loc := indexSuffix().FindStringIndex(key); loc != nil {
 		return key[:loc[0]]
 	}
 	if i := strings.LastIndexByte(key, '.'); i >= 0 {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -73,7 +74,7 @@ func isHostByte(c byte) bool {
 // ParseSize reads a byte count: a whole number of bytes, or a number with a binary suffix K, M,
 // G or T (also KB, KiB and so on; any case), like "512M" or "1.5G".
 func ParseSize(s string) (uint64, error) {
-	m := sizePattern.FindStringSubmatch(strings.TrimSpace(s))
+	m := sizePattern().FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
 		return 0, fmt.Errorf("%q is not a size; allowed: bytes as a whole number, or a number with K, M, G or T (powers of 1024), like 512M or 2G", s)
 	}
@@ -92,7 +93,7 @@ func ParseSize(s string) (uint64, error) {
 	return uint64(v), nil
 }
 
-var sizePattern = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?) ?(?:([KMGTkmgt])(?:[iI]?[bB])?|[bB])?$`)
+var sizePattern = lazyRegexp(`^([0-9]+(?:\.[0-9]+)?) ?(?:([KMGTkmgt])(?:[iI]?[bB])?|[bB])?$`)
 
 // FormatSize writes n the way ParseSize reads it, with the largest exact unit.
 func FormatSize(n uint64) string {
@@ -180,8 +181,10 @@ func ParseMount(v string) (Mount, error) {
 	return m, nil
 }
 
-// errnos maps errno names ("EIO") to values, built from the x/sys/unix name table.
-var errnos = func() map[string]unix.Errno {
+// errnos maps errno names ("EIO") to values, built from the x/sys/unix name table on first use:
+// like the patterns below, it is not built at start-up, which every re-executed scrim (the
+// keeper, the stub) pays for.
+var errnos = sync.OnceValue(func() map[string]unix.Errno {
 	m := map[string]unix.Errno{}
 	for e := unix.Errno(1); e < 256; e++ {
 		if name := unix.ErrnoName(e); name != "" {
@@ -189,20 +192,20 @@ var errnos = func() map[string]unix.Errno {
 		}
 	}
 	return m
-}()
+})
 
 // Errno returns the errno named name ("EACCES").
 func Errno(name string) (unix.Errno, error) {
-	if e, ok := errnos[name]; ok {
+	if e, ok := errnos()[name]; ok {
 		return e, nil
 	}
 	return 0, fmt.Errorf("%q is not an errno name; allowed: a Linux errno name such as EIO, EACCES, ENOENT, EPERM", name)
 }
 
-var pluginName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+var pluginName = lazyRegexp(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 func checkPluginName(v string) error {
-	if !pluginName.MatchString(v) {
+	if !pluginName().MatchString(v) {
 		return fmt.Errorf("%q is not a plugin name; allowed: lowercase letters, digits, '_' and '-', starting with a letter or digit, at most 63 bytes", v)
 	}
 	return nil
@@ -216,11 +219,16 @@ func checkDuration(v string) (time.Duration, error) {
 	return d, nil
 }
 
-var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var hexDigest = lazyRegexp(`^[0-9a-f]{64}$`)
 
 func checkSHA256(v string) error {
-	if !hexDigest.MatchString(v) {
+	if !hexDigest().MatchString(v) {
 		return fmt.Errorf("%q is not a SHA-256 digest; allowed: 64 lowercase hex digits", v)
 	}
 	return nil
+}
+
+// lazyRegexp compiles pattern on first use.
+func lazyRegexp(pattern string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })
 }
