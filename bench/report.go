@@ -437,7 +437,8 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 
 	p("## Method\n\n")
 	p("- **Contenders.** native: the program itself. scrim strict: `scrim run -c CONFIG -- CMD`, " +
-		"the default mode, in which the supervisor performs every open itself. scrim fast: " +
+		"the default mode, in which the supervisor performs every open itself, with scrim built " +
+		"static (`CGO_ENABLED=0`, as README.md recommends). scrim fast: " +
 		"`--mode fast`, which lets the kernel open paths no shim claims (not race-proof). " +
 		"C floor: bench/cfloor/floor.c, which traps the same open family and answers every " +
 		"notification with CONTINUE and SYNC_WAKE_UP: no seccomp-notify design can be faster. " +
