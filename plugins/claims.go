@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 // claimSet routes opens to one plugin. It is matched in Go on every open the chain hands the
@@ -54,6 +56,21 @@ func (c *claimSet) add(pattern string) error {
 	return nil
 }
 
+// claims describes the set for the chain's index (shim.Claimer): its literal paths, and for
+// each other claim the prefix, suffix and inner bytes every path it matches has.
+func (c *claimSet) claims() (exact []string, patterns []shim.PathPattern) {
+	for p := range c.exact {
+		exact = append(exact, p)
+	}
+	for _, p := range c.prefixes {
+		patterns = append(patterns, shim.PathPattern{Prefix: string(p)})
+	}
+	for _, g := range c.globs {
+		patterns = append(patterns, shim.PathPattern{Prefix: string(g.prefix), Suffix: string(g.suffix), Contains: string(g.contains)})
+	}
+	return exact, patterns
+}
+
 // empty reports whether the set claims nothing.
 func (c *claimSet) empty() bool { return len(c.patterns) == 0 }
 
@@ -78,9 +95,10 @@ func (c *claimSet) match(path []byte) bool {
 // glob is a compiled claim with wildcards.
 type glob struct {
 	comps []component
-	// prefix and suffix are literal bytes every match starts and ends with: a cheap
-	// rejection before the component walk.
-	prefix, suffix []byte
+	// prefix and suffix are literal bytes every match starts and ends with, and contains
+	// bytes every match holds somewhere ("/.ssh/" for "/**/.ssh/*"): a cheap rejection
+	// before the component walk, and what the chain's index is told.
+	prefix, suffix, contains []byte
 	// prefixOnly is set for "/literal/dirs/**": a match is any longer path under prefix.
 	prefixOnly bool
 }
@@ -174,6 +192,20 @@ func compileGlob(pattern string) (glob, []byte, error) {
 	if k == len(g.comps)-1 && g.comps[k].doubleStar {
 		g.prefixOnly = true
 	}
+	// The longest whole literal component after the prefix and before the last: a match
+	// holds it between two slashes, since a "**" that matches no component is still
+	// followed by one that does.
+	for i := k; i < len(g.comps)-1; i++ {
+		c := g.comps[i]
+		if c.doubleStar || hasWildcard(c.toks) || len(c.toks)+2 <= len(g.contains) {
+			continue
+		}
+		g.contains = append(g.contains[:0], '/')
+		for _, t := range c.toks {
+			g.contains = append(g.contains, t.b)
+		}
+		g.contains = append(g.contains, '/')
+	}
 	// The literal suffix: trailing literal bytes of the last component.
 	if last := g.comps[len(g.comps)-1]; !last.doubleStar {
 		j := len(last.toks)
@@ -198,7 +230,8 @@ func hasWildcard(toks []tok) bool {
 
 // match reports whether the canonical absolute path p matches g.
 func (g *glob) match(p []byte) bool {
-	if !bytes.HasPrefix(p, g.prefix) || !bytes.HasSuffix(p, g.suffix) {
+	if !bytes.HasPrefix(p, g.prefix) || !bytes.HasSuffix(p, g.suffix) ||
+		(len(g.contains) > 0 && !bytes.Contains(p, g.contains)) {
 		return false
 	}
 	if g.prefixOnly {

@@ -69,7 +69,14 @@ type plugin struct {
 	warnings rateLimit
 }
 
-var _ shim.Handler = (*plugin)(nil)
+var (
+	_ shim.Handler = (*plugin)(nil)
+	_ shim.Claimer = (*plugin)(nil)
+)
+
+// Claims lets the chain ask the plugin only about the paths it claims. A plugin's claims are
+// fixed once Load returns (a deferred plugin's come from its stored document).
+func (p *plugin) Claims() (exact []string, patterns []shim.PathPattern) { return p.claims.claims() }
 
 // describeDoc is the describe document (ABI.md §4).
 type describeDoc struct {

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,69 @@ const rootHandlerID = "root"
 type chain struct {
 	regs []shim.Registration
 	log  hclog.Logger
+	// index narrows the handlers asked about an open to those that may claim its path; nil
+	// when there are too many handlers for it, and then every handler is asked.
+	index *claimIndex
+}
+
+// claimIndex knows, for the handlers that are shim.Claimers, which paths they claim. Bit i of
+// a mask stands for the chain's i-th handler.
+type claimIndex struct {
+	always   uint64            // handlers asked about every open
+	exact    map[string]uint64 // canonical path → the handlers that claim it
+	patterns []patternClaim
+}
+
+type patternClaim struct {
+	prefix, suffix, contains []byte
+	mask                     uint64
+}
+
+// maxIndexed is how many handlers fit the index's masks.
+const maxIndexed = 64
+
+func newClaimIndex(regs []shim.Registration) *claimIndex {
+	if len(regs) > maxIndexed {
+		return nil
+	}
+	ix := &claimIndex{exact: map[string]uint64{}}
+	for i, r := range regs {
+		bit := uint64(1) << i
+		c, ok := r.Handler.(shim.Claimer)
+		if !ok {
+			ix.always |= bit
+			continue
+		}
+		exact, patterns := c.Claims()
+		for _, p := range exact {
+			ix.exact[p] |= bit
+		}
+	next:
+		for _, p := range patterns {
+			for k := range ix.patterns {
+				q := &ix.patterns[k]
+				if string(q.prefix) == p.Prefix && string(q.suffix) == p.Suffix && string(q.contains) == p.Contains {
+					q.mask |= bit
+					continue next
+				}
+			}
+			ix.patterns = append(ix.patterns, patternClaim{prefix: []byte(p.Prefix), suffix: []byte(p.Suffix), contains: []byte(p.Contains), mask: bit})
+		}
+	}
+	return ix
+}
+
+// candidates returns the mask of the handlers that may decide on path.
+func (ix *claimIndex) candidates(path []byte) uint64 {
+	m := ix.always | ix.exact[string(path)]
+	for i := range ix.patterns {
+		p := &ix.patterns[i]
+		if m&p.mask != p.mask && bytes.HasPrefix(path, p.prefix) && bytes.HasSuffix(path, p.suffix) &&
+			(len(p.contains) == 0 || bytes.Contains(path, p.contains)) {
+			m |= p.mask
+		}
+	}
+	return m
 }
 
 func newChain(regs []shim.Registration, log hclog.Logger) (*chain, error) {
@@ -47,7 +111,7 @@ func newChain(regs []shim.Registration, log hclog.Logger) (*chain, error) {
 		}
 		return 0
 	})
-	return &chain{regs: sorted, log: log}, nil
+	return &chain{regs: sorted, log: log, index: newClaimIndex(sorted)}, nil
 }
 
 // decision is the chain's verdict and who made it.
@@ -60,7 +124,14 @@ type decision struct {
 // run asks each handler in turn until one decides. A handler that errs or panics ends the
 // chain with EIO: scrim fails closed rather than guess.
 func (c *chain) run(ctx context.Context, req *shim.Request) decision {
-	for _, r := range c.regs {
+	var asked uint64
+	if c.index != nil {
+		asked = c.index.candidates(req.Path)
+	}
+	for i, r := range c.regs {
+		if c.index != nil && asked&(1<<i) == 0 {
+			continue
+		}
 		res, err := c.call(ctx, r.Handler, req)
 		if err != nil {
 			return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: err}

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -260,4 +261,59 @@ func TestFastMode(t *testing.T) {
 	require.Equal(t, "127.0.0.1 fast\nroot", out)
 	require.Equal(t, "serve", rec.find("/etc/hosts")[0].Verdict)
 	require.Equal(t, "continue", rec.find("/etc/passwd")[0].Verdict)
+}
+
+// claimer is a recorder that is a shim.Claimer.
+type claimer struct {
+	recorder
+	exact    []string
+	patterns []shim.PathPattern
+}
+
+func (c *claimer) Claims() ([]string, []shim.PathPattern) { return c.exact, c.patterns }
+
+// TestChainAsksClaimersOnlyAboutTheirPaths: a Claimer is asked only about the paths its claims
+// cover, a handler that is not one about every open, and the order of those asked stays the
+// chain's.
+func TestChainAsksClaimersOnlyAboutTheirPaths(t *testing.T) {
+	var order []string
+	cl := func(id string, exact []string, patterns ...shim.PathPattern) *claimer {
+		return &claimer{recorder: recorder{id: id, order: &order, res: shim.Next()}, exact: exact, patterns: patterns}
+	}
+	regs := []shim.Registration{
+		{Handler: cl("plugin.motd", []string{"/etc/motd"}), Band: shim.BandVirtual, Priority: 10},
+		{Handler: &recorder{id: "builtin.any", order: &order, res: shim.Next()}, Band: shim.BandVirtual, Priority: 20},
+		{Handler: cl("plugin.vendor", nil, shim.PathPattern{Prefix: "/run/vendor/"}), Band: shim.BandVirtual, Priority: 30},
+		{Handler: cl("plugin.keys", nil, shim.PathPattern{Prefix: "/", Suffix: ".pem"}, shim.PathPattern{Prefix: "/", Contains: "/.ssh/"}), Band: shim.BandVirtual, Priority: 40},
+		{Handler: cl("plugin.motd-too", []string{"/etc/motd", "/etc/issue"}, shim.PathPattern{Prefix: "/run/vendor/"}), Band: shim.BandVirtual, Priority: 50},
+	}
+	c, err := newChain(regs, testLogger())
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		path string
+		want []string
+	}{
+		{"/etc/passwd", []string{"builtin.any"}},
+		{"/etc/motd", []string{"plugin.motd", "builtin.any", "plugin.motd-too"}},
+		{"/run/vendor/a/b", []string{"builtin.any", "plugin.vendor", "plugin.motd-too"}},
+		{"/etc/issue", []string{"builtin.any", "plugin.motd-too"}},
+		{"/etc/ssl/a.pem", []string{"builtin.any", "plugin.keys"}},
+		{"/root/.ssh/id_rsa", []string{"builtin.any", "plugin.keys"}},
+		{"/root/ssh/id_rsa", []string{"builtin.any"}},
+	} {
+		order = nil
+		c.run(context.Background(), &shim.Request{Path: []byte(tt.path)})
+		require.Equal(t, tt.want, order, tt.path)
+	}
+
+	// With more handlers than the index tracks, every one is asked.
+	order = nil
+	var many []shim.Registration
+	for i := range maxIndexed + 1 {
+		many = append(many, shim.Registration{Handler: cl(fmt.Sprint("plugin.", i), []string{"/x"}), Band: shim.BandVirtual})
+	}
+	c, err = newChain(many, testLogger())
+	require.NoError(t, err)
+	c.run(context.Background(), &shim.Request{Path: []byte("/etc/passwd")})
+	require.Len(t, order, maxIndexed+1)
 }

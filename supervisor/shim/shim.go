@@ -223,6 +223,24 @@ type Handler interface {
 	Open(ctx context.Context, req *Request) (Result, error)
 }
 
+// Claimer is implemented by a Handler that decides only on paths it can describe in advance.
+// The chain indexes those once and asks the handler only about opens that fit, so an open no
+// such handler claims costs one lookup and a few comparisons however many are loaded, instead
+// of a call into each.
+type Claimer interface {
+	// Claims returns the canonical paths the handler decides on, and patterns that cover
+	// every other path it may decide on. The index must never leave out a path the handler
+	// would decide on, so the description may say more than the handler's own matching,
+	// never less; it must not change once the handler is registered.
+	Claims() (exact []string, patterns []PathPattern)
+}
+
+// PathPattern covers the canonical paths that start with Prefix, end with Suffix and contain
+// Contains; empty fields constrain nothing.
+type PathPattern struct {
+	Prefix, Suffix, Contains string
+}
+
 // Band places a handler in the chain. Bands run in order; within a band, lower Priority runs
 // first, and equal priorities keep registration order. The real open (root resolution) is the
 // supervisor's own last step and belongs to no band.
