@@ -199,6 +199,11 @@ func orDefault(f, def *os.File) *os.File {
 func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink, sigs chan os.Signal) (int, error) {
 	keeper := k.pid
 	sfd := int(sock.Fd())
+	// Who installs the filter: the stub in image mode, the keeper otherwise.
+	starter := "keeper"
+	if s.cfg.Image != nil {
+		starter = "stub"
+	}
 	var flags uint32
 	if s.features.WaitKillableRecv {
 		flags |= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
@@ -207,31 +212,31 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink
 	msg = binary.LittleEndian.AppendUint32(msg, flags)
 	msg = append(msg, encodeFilter(s.filter)...)
 	if _, err := unix.Write(sfd, msg); err != nil {
-		return 0, fmt.Errorf("send filter to stub: %w", err)
+		return 0, fmt.Errorf("send filter to the %s: %w", starter, err)
 	}
 
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(4))
 	n, oobn, err := recvmsg(sfd, buf, oob)
 	if err != nil {
-		return 0, fmt.Errorf("receive listener from stub: %w", err)
+		return 0, fmt.Errorf("receive listener from the %s: %w", starter, err)
 	}
 	if n == 0 {
-		return 0, errors.New("receive listener from stub: stub exited")
+		return 0, fmt.Errorf("receive listener from the %s: it exited", starter)
 	}
 	if buf[0] == msgFailed {
 		return s.stubFailed(buf[:n], keeper, k.child)
 	}
 	if buf[0] != msgListener || n < 2 {
-		return 0, fmt.Errorf("receive listener from stub: unexpected message %q", buf[:n])
+		return 0, fmt.Errorf("receive listener from the %s: unexpected message %q", starter, buf[:n])
 	}
 	cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(cmsgs) != 1 {
-		return 0, fmt.Errorf("receive listener from stub: no descriptor: %v", err)
+		return 0, fmt.Errorf("receive listener from the %s: no descriptor: %v", starter, err)
 	}
 	fds, err := unix.ParseUnixRights(&cmsgs[0])
 	if err != nil || len(fds) != 1 {
-		return 0, fmt.Errorf("receive listener from stub: no descriptor: %v", err)
+		return 0, fmt.Errorf("receive listener from the %s: no descriptor: %v", starter, err)
 	}
 	s.listener = fds[0]
 	defer unix.Close(s.listener)
@@ -257,7 +262,7 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink
 	defer l.stop()
 
 	if _, err := unix.Write(sfd, []byte{msgGo}); err != nil {
-		return 0, fmt.Errorf("tell stub to exec: %w", err)
+		return 0, fmt.Errorf("tell the %s to start the command: %w", starter, err)
 	}
 	// The socket is close-on-exec in the stub: end of stream means the exec happened.
 	n, _, err = recvmsg(sfd, buf, nil)
