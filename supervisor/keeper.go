@@ -162,18 +162,9 @@ func (k *keeper) startCommand(args []string) (int, error) {
 	if err != nil {
 		return 125, fmt.Errorf("keeper: %w", err)
 	}
-	// Looked up before the filter exists: a lookup stats and opens.
-	path, err := lookPath(args[0])
+	path, env, status, err := armFilter("keeper", prog, flags, args[0])
 	if err != nil {
-		return lookStatus(err), err
-	}
-	env := os.Environ()
-	listener, sent, err := installFilter(prog, flags)
-	if err != nil {
-		return 125, fmt.Errorf("keeper: %w", err)
-	}
-	if err := handOver(listener, sent); err != nil {
-		return 125, fmt.Errorf("keeper: %w", err)
+		return status, err
 	}
 	attr := &syscall.ProcAttr{
 		Env:   env,

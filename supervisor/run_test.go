@@ -156,19 +156,28 @@ func (s *treeShim) Open(ctx context.Context, req *shim.Request) (shim.Result, er
 		return shim.Next(), nil
 	}
 	var out []string
-	for pid := req.PID; pid > 1; {
+	for _, pid := range ancestry(req.PID) {
 		name := strconv.FormatBool(s.sb.Contains(pid))
 		if pid == os.Getpid() {
 			name = "scrim"
 		}
 		out = append(out, name)
+	}
+	return shim.ServeBytes(s.ID(), []byte(strings.Join(out, " ")+"\n")), nil
+}
+
+// ancestry lists pid and its ancestors, up to but not including init.
+func ancestry(pid int) []int {
+	var out []int
+	for pid > 1 {
+		out = append(out, pid)
 		st, ok := readStat(unix.AT_FDCWD, strconv.Itoa(pid))
 		if !ok {
 			break
 		}
 		pid = st.ppid
 	}
-	return shim.ServeBytes(s.ID(), []byte(strings.Join(out, " ")+"\n")), nil
+	return out
 }
 
 // TestSandboxLeavesOutTheKeeper: the program and its children are in the sandbox; the keeper
@@ -194,16 +203,16 @@ func (s *keeperFilterShim) Open(ctx context.Context, req *shim.Request) (shim.Re
 	if string(req.Path) != s.path {
 		return shim.Next(), nil
 	}
-	keeper := req.PID
-	for {
-		st, ok := readStat(unix.AT_FDCWD, strconv.Itoa(keeper))
-		if !ok {
-			return shim.Deny(unix.ESRCH), nil
+	// The keeper is the ancestor just below scrim.
+	keeper := 0
+	chain := ancestry(req.PID)
+	for i, pid := range chain {
+		if pid == os.Getpid() && i > 0 {
+			keeper = chain[i-1]
 		}
-		if st.ppid == os.Getpid() {
-			break
-		}
-		keeper = st.ppid
+	}
+	if keeper == 0 {
+		return shim.Deny(unix.ESRCH), nil
 	}
 	filters := func(tid string) string {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(keeper) + "/task/" + tid + "/status")

@@ -64,20 +64,9 @@ func stub(args []string) (int, error) {
 	if status, err := enterImage(args); err != nil {
 		return status, err
 	}
-	// Resolve the command before the filter exists: after it, only calls that are not
-	// notified may run, and a lookup stats and opens.
-	path, err := lookPath(args[0])
+	path, env, status, err := armFilter("stub", prog, flags, args[0])
 	if err != nil {
-		return lookStatus(err), err
-	}
-	env := os.Environ()
-	listener, sent, err := installFilter(prog, flags)
-	if err != nil {
-		return 125, fmt.Errorf("stub: %w", err)
-	}
-	// From here on: sendmsg, read, close and execve, none of them notified.
-	if err := handOver(listener, sent); err != nil {
-		return 125, fmt.Errorf("stub: %w", err)
+		return status, err
 	}
 	err = syscall.Exec(path, args, env)
 	if errors.Is(err, unix.ENOEXEC) {
@@ -86,6 +75,28 @@ func stub(args []string) (int, error) {
 		err = syscall.Exec("/bin/sh", append([]string{args[0], path}, args[1:]...), env)
 	}
 	return execStatus(err), fmt.Errorf("exec %s: %w", args[0], err)
+}
+
+// armFilter is what the stub and the keeper do before they start the command: look it up,
+// install the filter on the calling thread and hand the listener to the supervisor, returning
+// the command's path and environment. who names the caller in errors. Afterwards the thread
+// may only start the command: any call the filter notifies would go to the supervisor.
+func armFilter(who string, prog []unix.SockFilter, flags uint32, name string) (string, []string, int, error) {
+	// Looked up before the filter exists: a lookup stats and opens.
+	path, err := lookPath(name)
+	if err != nil {
+		return "", nil, lookStatus(err), err
+	}
+	env := os.Environ()
+	listener, sent, err := installFilter(prog, flags)
+	if err != nil {
+		return "", nil, 125, fmt.Errorf("%s: %w", who, err)
+	}
+	// From here on: sendmsg, read and close, then the exec, none of them notified.
+	if err := handOver(listener, sent); err != nil {
+		return "", nil, 125, fmt.Errorf("%s: %w", who, err)
+	}
+	return path, env, 0, nil
 }
 
 // installFilter installs prog on the calling thread, which must be locked to its goroutine for
