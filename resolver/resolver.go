@@ -174,10 +174,21 @@ func (res *Resolution) Close() error {
 // spelled (".." after a missing component is ENOENT, as in the kernel). Request.Target.Open
 // then fails as the kernel would, or creates the file for O_CREAT.
 func (r *Resolver) Resolve(in *Input, child Child) (*Resolution, error) {
-	if len(in.Path) == 0 {
-		return nil, unix.ENOENT // getname, as Decode would have answered
+	res := new(Resolution)
+	if err := r.ResolveInto(res, in, child); err != nil {
+		return nil, err
 	}
-	res := &Resolution{t: target{r: r, h: noHandle, parent: noHandle}}
+	return res, nil
+}
+
+// ResolveInto is Resolve writing into res, so that a caller resolving one path at a time (a
+// worker thread of the supervisor) reuses one Resolution instead of allocating one per call.
+// res must be new or closed; on error it holds nothing to close.
+func (r *Resolver) ResolveInto(res *Resolution, in *Input, child Child) error {
+	if len(in.Path) == 0 {
+		return unix.ENOENT // getname, as Decode would have answered
+	}
+	*res = Resolution{t: target{r: r, h: noHandle, parent: noHandle}}
 	res.Request = shim.Request{
 		Syscall: in.Syscall,
 		PID:     in.PID,
@@ -190,20 +201,20 @@ func (r *Resolver) Resolve(in *Input, child Child) (*Resolution, error) {
 	}
 	cred, umask, err := child.Cred()
 	if err != nil {
-		return nil, fmt.Errorf("read credentials of tid %d: %w", in.TID, err)
+		return fmt.Errorf("read credentials of tid %d: %w", in.TID, err)
 	}
 	res.Request.Cred, res.Request.Umask = cred, umask
 	w := walker{r: r, in: in, child: child, res: res, cur: noHandle, scope: noHandle}
 	defer w.cleanup()
 	if err := w.run(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := w.finish(); err != nil {
 		res.Close()
-		return nil, err
+		return err
 	}
 	res.Request.Target = &res.t
-	return res, nil
+	return nil
 }
 
 // handle is a descriptor the walk holds: its own, one a Child handed over (f), or the

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/scrim-sandbox/scrim/resolver"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
@@ -114,6 +115,18 @@ type thread struct {
 	// leading still holds it; leading is 0 when the thread is not answering as the leader.
 	resign  func(leading int64)
 	leading int64
+	// call is the scratch of the open-family call the thread is answering (handleOpen).
+	call callScratch
+}
+
+// callScratch holds what answering one open-family call needs, kept per worker thread so
+// that a call allocates none of it.
+type callScratch struct {
+	op    opCall
+	in    resolver.Input
+	mem   memory
+	child child
+	res   resolver.Resolution
 }
 
 // mayBlock hands the loop's receiving to another worker before the thread blocks, so other

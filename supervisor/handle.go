@@ -89,7 +89,11 @@ type opCall struct {
 
 func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys shim.Syscall, start time.Time) {
 	tid := int(n.Pid)
-	c := &opCall{n: n, t: t, sys: sys, start: start, handler: rootHandlerID}
+	// The call's state lives in the worker's scratch (thread.call), reused call after call:
+	// nothing of it outlives the answer (handlers must not keep the Request).
+	sc := &t.call
+	c := &sc.op
+	*c = opCall{n: n, t: t, sys: sys, start: start, handler: rootHandlerID}
 	defer s.audit(c)
 	tgid, err := s.tgids.tgid(tid)
 	if err != nil {
@@ -103,14 +107,17 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys sh
 		s.fail(c, err)
 		return
 	}
-	mem := &memory{listener: s.listener, id: n.ID, tid: tid, procMem: !s.features.ProcessVMReadv}
-	in, err := resolver.Decode(int(n.Data.Nr), n.Data.Args, tgid, tid, mem)
+	mem := &sc.mem
+	*mem = memory{listener: s.listener, id: n.ID, tid: tid, procMem: !s.features.ProcessVMReadv}
+	in := &sc.in
+	*in, err = resolver.Decode(int(n.Data.Nr), n.Data.Args, tgid, tid, mem)
 	c.spelled = in.Path
 	if err != nil {
 		s.failOrDeny(c, err)
 		return
 	}
-	ch := &child{s: s, t: t, tid: tid, tgid: tgid, id: n.ID,
+	ch := &sc.child
+	*ch = child{s: s, t: t, tid: tid, tgid: tgid, id: n.ID,
 		creates: in.Flags&unix.O_CREAT != 0 || in.Flags&unix.O_TMPFILE == unix.O_TMPFILE}
 	cred, umask, err := ch.Cred()
 	if err != nil {
@@ -122,8 +129,8 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys sh
 		s.fail(c, err)
 		return
 	}
-	res, err := s.resolver.Resolve(&in, ch)
-	if err != nil {
+	res := &sc.res
+	if err := s.resolver.ResolveInto(res, in, ch); err != nil {
 		s.failOrDeny(c, err)
 		return
 	}
