@@ -89,8 +89,8 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	// the pid first, so no cache of scrim's outlives the process it was about.
 	var reports sync.WaitGroup
 	defer reports.Wait()
-	k := &keeperLink{sock: ksock, pid: keeper, reports: &reports}
-	if s.cfg.Image != nil {
+	k := &keeperLink{sock: ksock, pid: keeper, reports: &reports, viaStub: s.cfg.Image != nil}
+	if k.viaStub {
 		// A stub enters the image and becomes the child; the keeper reports its pid at once,
 		// and image mode needs it before the child runs.
 		if status, err := s.childPid(k); err != nil || k.child == 0 {
@@ -115,6 +115,9 @@ type keeperLink struct {
 	pid     int
 	child   int
 	reports *sync.WaitGroup
+	// viaStub is set in image mode, where a stub installs the filter and becomes the child;
+	// otherwise the keeper installs it and forks the child (keeper.go).
+	viaStub bool
 }
 
 // childPid reads the child's pid from the keeper into k.child and starts answering the
@@ -199,9 +202,8 @@ func orDefault(f, def *os.File) *os.File {
 func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink, sigs chan os.Signal) (int, error) {
 	keeper := k.pid
 	sfd := int(sock.Fd())
-	// Who installs the filter: the stub in image mode, the keeper otherwise.
 	starter := "keeper"
-	if s.cfg.Image != nil {
+	if k.viaStub {
 		starter = "stub"
 	}
 	var flags uint32
@@ -264,7 +266,8 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink
 	if _, err := unix.Write(sfd, []byte{msgGo}); err != nil {
 		return 0, fmt.Errorf("tell the %s to start the command: %w", starter, err)
 	}
-	// The socket is close-on-exec in the stub: end of stream means the exec happened.
+	// The stub's socket is close-on-exec, and the keeper closes its end once the command
+	// runs: end of stream means the exec happened.
 	n, _, err = recvmsg(sfd, buf, nil)
 	if err != nil {
 		return 0, fmt.Errorf("wait for exec: %w", err)
