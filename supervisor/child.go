@@ -107,8 +107,9 @@ func (m *memory) WriteAt(p []byte, addr uint64) (int, error) {
 }
 
 // tgidCache finds the thread group of a tid, once per tid: the tid itself for a group leader,
-// otherwise the Tgid line of /proc/<tid>/status. A cached answer is checked with one stat of /proc/<tgid>/task/<tid> before use, since
-// a tid can die and be reused by another process. Its size is bounded: it is a cache.
+// otherwise the Tgid line of /proc/<tid>/status. A cached answer is checked before use (a
+// leader with tgkill, a thread with one stat of /proc/<tgid>/task/<tid>), since a tid can die
+// and be reused by another process. Its size is bounded: it is a cache.
 type tgidCache struct {
 	mu sync.Mutex
 	m  map[int]int
