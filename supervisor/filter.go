@@ -47,6 +47,9 @@ const (
 	sysUnshare         = unix.SYS_UNSHARE
 	sysSeccomp         = unix.SYS_SECCOMP
 	sysPrctl           = unix.SYS_PRCTL
+	sysIoctl           = unix.SYS_IOCTL
+	sysMknod           = unix.SYS_MKNOD
+	sysMknodat         = unix.SYS_MKNODAT
 	sysOpenTreeAttr    = 467 // open_tree_attr(2), Linux 6.15; not in x/sys v0.50.0
 	cloneNamespaceMask = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 		unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
@@ -55,7 +58,7 @@ const (
 	unshareNamespaceMask = cloneNamespaceMask | unix.CLONE_NEWTIME
 )
 
-// denied lists the bypass system calls of DESIGN.md §2.8 and the errno each gets. ENOSYS goes
+// denied lists the calls that would bypass mediation and the errno each gets. ENOSYS goes
 // to calls programs probe and fall back from (io_uring to read/write, clone3 to clone); the
 // rest get EPERM, what an unprivileged process would see, except name_to_handle_at, whose
 // callers already handle EOPNOTSUPP from filesystems without handles.
@@ -94,7 +97,32 @@ var denied = []struct {
 	{unix.SYS_FINIT_MODULE, unix.EPERM},
 	{unix.SYS_DELETE_MODULE, unix.EPERM},
 	{unix.SYS_USELIB, unix.EPERM},
+	// Channels to what lies outside the sandbox (docs/security.md): another process's
+	// descriptors, the kernel log, kernel-opened descriptors of watched files, accounting
+	// written to any file, and the keyrings that /proc/keys is denied for.
+	{unix.SYS_PIDFD_GETFD, unix.EPERM},
+	{unix.SYS_SYSLOG, unix.EPERM},
+	{unix.SYS_FANOTIFY_INIT, unix.EPERM},
+	{unix.SYS_ACCT, unix.EPERM},
+	{unix.SYS_KEYCTL, unix.ENOSYS},
+	{unix.SYS_ADD_KEY, unix.ENOSYS},
+	{unix.SYS_REQUEST_KEY, unix.ENOSYS},
 }
+
+// deniedIoctls are the terminal ioctls refused whatever the descriptor: TIOCSTI types into the
+// terminal as if the user had (and so into the user's shell once the sandbox ends, or a Ctrl-Z
+// that stops scrim), TIOCLINUX can do the same on a virtual console.
+var deniedIoctls = []uint32{unix.TIOCSTI, unix.TIOCLINUX}
+
+// Bits of a mknod mode: S_IFCHR and S_IFBLK both have bit 13 set, and of the other types
+// mknod accepts (S_IFREG or 0, S_IFIFO, S_IFSOCK) only S_IFSOCK shares a bit with them, bit
+// 14, while every other type with bit 13 (S_IFLNK) also has bit 15, which the kernel refuses.
+// So "bit 13 set and bit 15 clear" is exactly a character or block device, or a type the kernel
+// rejects anyway.
+const (
+	modeDevBit    = 0o020000
+	modeNotDevBit = 0o100000
+)
 
 // openFamily are the calls every mode mediates.
 var openFamily = []int{sysOpen, sysOpenat, sysOpenat2, sysCreat}
@@ -154,7 +182,7 @@ func buildFilter(notify []int) ([]unix.SockFilter, error) {
 			return nil, err
 		}
 	}
-	for _, nr := range []int{sysClone, sysUnshare, sysSeccomp} {
+	for _, nr := range []int{sysClone, sysUnshare, sysSeccomp, sysIoctl, sysMknod, sysMknodat} {
 		if err := claim(nr, "argument-checked"); err != nil {
 			return nil, err
 		}
@@ -232,8 +260,30 @@ func buildFilter(notify []int) ([]unix.SockFilter, error) {
 	a.jmp(unix.BPF_JSET, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, 0, 1)
 	a.ret(retErrno(unix.EPERM))
 	a.ret(retAllow)
+	// ioctl(fd, TIOCSTI or TIOCLINUX, ...): the kernel reads the request as an unsigned int.
+	n := len(deniedIoctls)
+	a.jmp(unix.BPF_JEQ, sysIoctl, 0, n+3)
+	a.ldAbs(offArg0 + 8)
+	for i, req := range deniedIoctls {
+		a.jmp(unix.BPF_JEQ, req, n-i, 0)
+	}
+	a.ret(retAllow)
+	a.ret(retErrno(unix.EPERM))
+	// mknod(path, mode, dev) and mknodat(dirfd, path, mode, dev) of a device node: a fresh node
+	// of a denied device would not be the denied node (mode is a umode_t, in the low word).
+	for _, c := range []struct {
+		nr  int
+		arg uint32
+	}{{sysMknod, 1}, {sysMknodat, 2}} {
+		a.jmp(unix.BPF_JEQ, uint32(c.nr), 0, 5)
+		a.ldAbs(offArg0 + 8*c.arg)
+		a.jmp(unix.BPF_JSET, modeDevBit, 0, 2)
+		a.jmp(unix.BPF_JSET, modeNotDevBit, 1, 0)
+		a.ret(retErrno(unix.EPERM))
+		a.ret(retAllow)
+	}
 	// prctl options that change the credentials a later execve grants.
-	n := len(credPrctls)
+	n = len(credPrctls)
 	a.jmp(unix.BPF_JEQ, sysPrctl, 0, n+3)
 	a.ldAbs(offArg0)
 	for i, opt := range credPrctls {

@@ -99,6 +99,17 @@ func TestFilter(t *testing.T) {
 		{"setuid notified", unix.SYS_SETUID, x, [6]uint64{}, retNotify},
 		{"umask notified", unix.SYS_UMASK, x, [6]uint64{}, retNotify},
 		{"capset notified", unix.SYS_CAPSET, x, [6]uint64{}, retNotify},
+		{"ioctl TCGETS allowed", unix.SYS_IOCTL, x, [6]uint64{0, unix.TCGETS}, retAllow},
+		{"ioctl TIOCSTI denied", unix.SYS_IOCTL, x, [6]uint64{0, unix.TIOCSTI}, retErrno(unix.EPERM)},
+		{"ioctl TIOCSTI with high bits denied like the kernel reads it", unix.SYS_IOCTL, x, [6]uint64{0, 1<<32 | unix.TIOCSTI}, retErrno(unix.EPERM)},
+		{"ioctl TIOCLINUX denied", unix.SYS_IOCTL, x, [6]uint64{0, unix.TIOCLINUX}, retErrno(unix.EPERM)},
+		{"mknod fifo allowed", unix.SYS_MKNOD, x, [6]uint64{0, unix.S_IFIFO | 0o600}, retAllow},
+		{"mknod regular allowed", unix.SYS_MKNOD, x, [6]uint64{0, 0o600}, retAllow},
+		{"mknod socket allowed", unix.SYS_MKNOD, x, [6]uint64{0, unix.S_IFSOCK | 0o600}, retAllow},
+		{"mknod char denied", unix.SYS_MKNOD, x, [6]uint64{0, unix.S_IFCHR | 0o600, 1<<8 | 11}, retErrno(unix.EPERM)},
+		{"mknod block denied", unix.SYS_MKNOD, x, [6]uint64{0, unix.S_IFBLK | 0o600}, retErrno(unix.EPERM)},
+		{"mknodat char denied", unix.SYS_MKNODAT, x, [6]uint64{0xffffff9c, 0, unix.S_IFCHR}, retErrno(unix.EPERM)},
+		{"mknodat fifo allowed", unix.SYS_MKNODAT, x, [6]uint64{0xffffff9c, 0, unix.S_IFIFO}, retAllow},
 	}
 	for _, d := range denied {
 		cases = append(cases, tc{fmt.Sprintf("denied %d", d.nr), int32(d.nr), x, [6]uint64{}, retErrno(d.errno)})
