@@ -68,8 +68,8 @@ func targets(res *Results) []Target {
 				"SEND. The floor only answers CONTINUE and lets the kernel open. The extra hand-off " +
 				"(the child installs the descriptor while the supervisor waits) costs wake-ups that " +
 				"SYNC_WAKE_UP does not cover; on this VM, whose idle CPUs halt, a wake-up that crosses " +
-				"CPUs costs several microseconds. DESIGN.md §5 measured the same gap with throwaway " +
-				"prototypes (7.4 µs CONTINUE against 25–31 µs open-and-inject, unpinned)."}
+				"CPUs costs several microseconds. Throwaway prototypes measured the same gap on this kind of " +
+				"machine before scrim existed (7.4 µs CONTINUE against 25–31 µs open-and-inject, unpinned)."}
 		s, f := openRatio(&t, "open-pass-1", "strict", "open-pass-1", "floor", 1.5)
 		if in, ok := val("open-pass-1", "inject"); ok && t.Have {
 			t.Limit += fmt.Sprintf(" The C inject floor, the same minimal program made to open the file and "+
@@ -247,7 +247,7 @@ func cpuRatio(res *Results, s, a, b string) string {
 	return fmt.Sprintf("; in CPU time %.2f×", x.CPU/y.CPU)
 }
 
-// report renders benchmarks.md.
+// report renders docs/benchmarks.md.
 func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }

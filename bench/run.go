@@ -79,7 +79,7 @@ func median(xs []Sample, f func(Sample) float64) float64 {
 }
 
 // Run builds the helpers, measures every scenario for every contender present, and writes
-// benchmarks.md and the charts into cfg.Out. It fails when scrim could not run a scenario;
+// docs/benchmarks.md and the charts into cfg.Out. It fails when scrim could not run a scenario;
 // other contenders that fail are reported, not fatal.
 func Run(ctx context.Context, cfg Config) error {
 	say := func(format string, args ...any) { fmt.Fprintf(cfg.Progress, "bench: "+format+"\n", args...) }

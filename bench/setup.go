@@ -21,7 +21,7 @@ type Config struct {
 	Ops int
 	// TarDir is the directory the tar workload archives.
 	TarDir string
-	// Root is the scrim module's directory; Out receives benchmarks.md and the charts.
+	// Root is the scrim module's directory; Out receives docs/benchmarks.md and the charts.
 	Root, Out string
 	// Only, when not empty, is a comma-separated list of contender keys to run.
 	Only string

@@ -191,7 +191,7 @@ func (s *Supervisor) Sandbox() shim.Sandbox { return s.sandbox }
 func (s *Supervisor) Features() kernel.Features { return s.features }
 
 // Run starts the program, supervises it until it ends and returns scrim's exit status
-// (DESIGN.md §4). A non-nil error comes with status 125: scrim itself failed.
+// (README.md, "Exit status"). A non-nil error comes with status 125: scrim itself failed.
 func (s *Supervisor) Run(ctx context.Context) (int, error) {
 	if !s.ran.CompareAndSwap(false, true) {
 		return 125, errors.New("run supervisor: already ran")

@@ -10,8 +10,8 @@ import (
 	"github.com/scrim-sandbox/scrim/internal/testprog"
 )
 
-// TestBypassDenied runs a program that tries each bypass of DESIGN.md §2.8 inside the sandbox
-// and checks each fails with the errno the filter promises.
+// TestBypassDenied runs a program that tries each call that would bypass mediation inside the
+// sandbox and checks each fails with the errno the filter promises.
 func TestBypassDenied(t *testing.T) {
 	src, err := os.ReadFile("testdata/bypass.c")
 	require.NoError(t, err)

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// forwarded are the signals scrim passes on to the child (DESIGN.md §4).
+// forwarded are the signals scrim passes on to the child (README.md, "Exit status").
 var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
 func (s *Supervisor) run(ctx context.Context) (int, error) {

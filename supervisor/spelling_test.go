@@ -55,8 +55,9 @@ func (c probeCase) args() []string {
 	return []string{c.op, dir, c.path, fl, res}
 }
 
-// spellings lists every way of naming target (an absolute path to an existing file) of
-// security-anchors.md §6 categories 1-3, with read and write flags. links is a scratch
+// spellings lists every way of naming target (an absolute path to an existing file) that the
+// resolver must see through (lexical tricks, symlinks, and /proc and /dev/fd magic links),
+// with read and write flags. links is a scratch
 // directory for symlinks. read is the expected line for reads, write for writes.
 func spellings(t *testing.T, target, links, read, write string) []probeCase {
 	dir, base := filepath.Dir(target), filepath.Base(target)

@@ -15,7 +15,7 @@ import (
 )
 
 // A later minor version of the ABI may grow the request header and append fields after the
-// v1.0 ones (ABI.md §1, §6); a plugin must find the path and the sandbox name through their
+// v1.0 ones (plugins/ABI.md §1, §6); a plugin must find the path and the sandbox name through their
 // offsets and ignore what it does not know. scrim's own host always sends the v1.0 header, so
 // this test plays the host itself: a minimal scrim_v1 module that hands each probe a request
 // with a larger header full of bytes no SDK may read.

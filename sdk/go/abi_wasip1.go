@@ -4,7 +4,7 @@ package plugin
 
 import "unsafe"
 
-// The scrim_v1 imports (ABI.md §8).
+// The scrim_v1 imports (plugins/ABI.md §8).
 
 //go:wasmimport scrim_v1 describe_set
 func describeSet(ptr unsafe.Pointer, n int32) int32
@@ -31,7 +31,7 @@ func setMode(mode int32) int32
 func errorSet(ptr unsafe.Pointer, n int32) int32
 
 // Buffers the host copies into. They are package variables so that Go's garbage collector
-// keeps them alive and in place while the host writes (ABI.md: the plugin owns its memory).
+// keeps them alive and in place while the host writes (plugins/ABI.md: the plugin owns its memory).
 var (
 	reqBuf  = make([]byte, 8<<10)
 	realBuf []byte

@@ -23,7 +23,7 @@ func (c Config) Get(key string) (value string, ok bool) {
 	return c.get(key)
 }
 
-// The request header (ABI.md §6).
+// The request header (plugins/ABI.md §6).
 const (
 	headerV1 = 80
 )
@@ -76,7 +76,7 @@ func span(b []byte, off, n uint32) ([]byte, bool) {
 	return b[off:end], true
 }
 
-// describeJSON encodes the describe document (ABI.md §4) without encoding/json, which would
+// describeJSON encodes the describe document (plugins/ABI.md §4) without encoding/json, which would
 // make every plugin larger.
 func describeJSON(p *Plugin) []byte {
 	b := []byte(`{"name":`)
