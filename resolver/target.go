@@ -1,6 +1,8 @@
 package resolver
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -26,6 +28,7 @@ func (w *walker) finish() error {
 		t.name = w.last
 		t.missingDir = w.missingDir
 		t.trailing = w.trailing
+		t.dir, t.fsuid = w.dir, req.Cred.FSUID
 		return nil
 	}
 	t.h = h
@@ -127,6 +130,11 @@ func checkOpen(obj shim.Object, flags int) error {
 	return nil
 }
 
+// ErrFifo is what a Target's Open returns when the name it was to create is, since the walk,
+// a FIFO that the open would wait on for its other end. The Target then stands for that FIFO:
+// Open it again, with the same flags, where the wait can be released if the caller gives up.
+var ErrFifo = errors.New("open: the name to create is a FIFO that would block")
+
 // target opens what a Resolution resolved to. It is the Request's shim.Target.
 type target struct {
 	r *Resolver
@@ -186,13 +194,87 @@ func (t *target) create(flags int, mode uint32) (*os.File, error) {
 	if t.trailing {
 		return nil, unix.EISDIR
 	}
+	namez := cpath(nil, t.name)
+	// A FIFO may appear at name since the walk (another thread of the child makes one), and
+	// an open of it without O_NONBLOCK waits for its other end: maybe for ever, the worker
+	// past the child's exit. So the open that may meet one is made non-blocking, and a FIFO
+	// it meets is handed back (ErrFifo) to be opened where a wait can be released. O_RDWR
+	// never waits on a FIFO.
+	mayWait := flags&unix.O_NONBLOCK == 0 && flags&unix.O_ACCMODE != unix.O_RDWR
+	how := flags | unix.O_NOFOLLOW
+	if mayWait {
+		how |= unix.O_NONBLOCK
+	}
 	// O_NOFOLLOW: a symlink created at name since the walk would be followed by the
 	// supervisor's kernel, outside what the handlers decided on. The caller then gets ELOOP.
-	fd, err := openat(t.parent.fd, cpath(nil, t.name), flags|unix.O_NOFOLLOW, mode)
+	fd, err := openat(t.parent.fd, namez, how, mode)
+	if !mayWait {
+		if err != nil {
+			return nil, err
+		}
+		return os.NewFile(uintptr(fd), ""), nil
+	}
+	if err == unix.ENXIO && flags&unix.O_ACCMODE == unix.O_WRONLY {
+		// A FIFO with no reader; or a socket or a device without a driver, which fail alike
+		// when blocking.
+		return nil, t.fifoAt(namez)
+	}
 	if err != nil {
 		return nil, err
 	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fstat created %q: %w", t.name, err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFIFO && flags&unix.O_ACCMODE == unix.O_RDONLY {
+		// A blocking reader waits for a writer. The non-blocking reader stays open while the
+		// caller opens the FIFO again, so the FIFO never loses the reader it already counts
+		// (a writer in between would otherwise see EPIPE where the kernel gives none).
+		t.become(handle{fd: fd}, &st)
+		return nil, ErrFifo
+	}
+	// Anything else, and a FIFO opened for writing while it has a reader, opens at once when
+	// blocking too: only the flag the child did not ask for goes.
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err == nil {
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("clear O_NONBLOCK on created %q: %w", t.name, err)
+	}
 	return os.NewFile(uintptr(fd), ""), nil
+}
+
+// fifoAt handles ENXIO from a non-blocking O_WRONLY create: if name is now a FIFO, the target
+// becomes it and fifoAt returns ErrFifo; otherwise the child gets ENXIO, as a blocking open
+// gives for a socket or a device without a driver.
+func (t *target) fifoAt(namez []byte) error {
+	fd, err := openat(t.parent.fd, namez, unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return unix.ENXIO
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		unix.Close(fd)
+		return unix.ENXIO
+	}
+	// The non-blocking open passed may_create_in_sticky for the FIFO it met; this may be
+	// another one.
+	if err := t.r.mayCreateInSticky(t.dir, st.Mode, st.Uid, t.fsuid); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	t.become(handle{fd: fd}, &st)
+	return ErrFifo
+}
+
+// become makes the target stand for the existing object h, found where the walk found none.
+func (t *target) become(h handle, st *unix.Stat_t) {
+	t.h = h
+	t.uid = st.Uid
+	t.obj = shim.Object{Exists: true, Dev: st.Dev, Ino: st.Ino, Mode: st.Mode}
 }
 
 func (t *target) close() {

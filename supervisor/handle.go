@@ -209,10 +209,17 @@ func (s *Supervisor) openReal(c *opCall, req *shim.Request) {
 	}
 	var f *os.File
 	var err error
+	mode := req.Object.Mode
 	if blockingFifo(req, flags) {
 		f, err = s.openFifo(c, req, flags)
 	} else {
 		f, err = req.Target.Open(flags, req.Mode)
+		if errors.Is(err, resolver.ErrFifo) {
+			// A FIFO appeared at the name to create since the walk; the Target now stands
+			// for it.
+			mode = unix.S_IFIFO
+			f, err = s.openFifo(c, req, flags)
+		}
 	}
 	if err != nil {
 		var e unix.Errno
@@ -223,7 +230,7 @@ func (s *Supervisor) openReal(c *opCall, req *shim.Request) {
 		s.fail(c, err)
 		return
 	}
-	s.inject(c, f, req.Flags, req.Object.Mode)
+	s.inject(c, f, req.Flags, mode)
 }
 
 // blockingFifo reports whether opening req would wait for the other end of a FIFO.

@@ -216,15 +216,33 @@ func (l *loop) spawn(ctx context.Context) bool {
 	return true
 }
 
-// stop wakes every worker and waits for them; workers in a blocking open finish it first.
+// stopWait bounds how long stop waits for workers still answering. By then the sandbox is
+// gone and every call with it; a worker blocked in a FIFO open is released within two
+// fifoPoll. One still blocked is in an open nothing in scrim can interrupt (a device, a hung
+// network filesystem: Go restarts interrupted system calls), and must not keep scrim alive.
+const stopWait = 500 * time.Millisecond
+
+// stop wakes every worker and waits for them, at most stopWait. The loop owns the listener
+// from start on: it is closed, with the loop's other descriptors, once the last worker is
+// done, so a worker left behind never answers on a descriptor number that was reused.
 func (l *loop) stop() {
 	var one [8]byte
 	one[0] = 1
 	unix.Write(l.stopfd, one[:])
 	close(l.done)
-	l.wg.Wait()
-	unix.Close(l.stopfd)
-	l.s.memfds.close()
+	finished := make(chan struct{})
+	go func() {
+		l.wg.Wait()
+		unix.Close(l.stopfd)
+		unix.Close(l.listener)
+		l.s.memfds.close()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-time.After(stopWait):
+		l.log.Warn("workers still blocked in a call after the sandbox ended; leaving them", "workers", l.workers.Load())
+	}
 }
 
 func (l *loop) worker(ctx context.Context) {

@@ -241,7 +241,13 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink
 		return 0, fmt.Errorf("receive listener from the %s: no descriptor: %v", starter, err)
 	}
 	s.listener = fds[0]
-	defer unix.Close(s.listener)
+	// Until the loop starts; then the loop closes it after its last worker.
+	ownListener := true
+	defer func() {
+		if ownListener {
+			unix.Close(s.listener)
+		}
+	}()
 	s.killable = buf[1]&listenerKillable != 0
 	if flags != 0 && !s.killable {
 		s.log.Warn("filter installed without WAIT_KILLABLE_RECV: the kernel refused it")
@@ -261,6 +267,7 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink
 		return 0, fmt.Errorf("start notification loop: %w", err)
 	}
 	l.start(ctx)
+	ownListener = false
 	defer l.stop()
 
 	if _, err := unix.Write(sfd, []byte{msgGo}); err != nil {

@@ -1,0 +1,51 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scrim-sandbox/scrim/internal/testprog"
+)
+
+// fifoRaceSeconds is how long TestFifoCreateRace races: SCRIM_FIFO_RACE_SECONDS, 10 with
+// SCRIM_SOAK, 2 by default.
+func fifoRaceSeconds(t *testing.T) float64 {
+	if v := os.Getenv("SCRIM_FIFO_RACE_SECONDS"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		require.NoError(t, err, "SCRIM_FIFO_RACE_SECONDS")
+		return f
+	}
+	if os.Getenv("SCRIM_SOAK") != "" {
+		return 10
+	}
+	return 2
+}
+
+// TestFifoCreateRace: one thread makes and unlinks a FIFO at a name while six open it with
+// O_CREAT (four for writing, two for reading), so a FIFO often appears between the walk, which
+// finds no file, and the open that creates it. The child then exits with threads blocked in
+// those opens. No worker may stay blocked past the child's exit: Run returns within a second
+// of it, and stop leaves no worker behind.
+func TestFifoCreateRace(t *testing.T) {
+	src, err := os.ReadFile("testdata/fiforace.c")
+	require.NoError(t, err)
+	prog := testprog.C(t, string(src))
+	secs := fifoRaceSeconds(t)
+	var log logSink
+	_, status, out, serr := supervise(t, Config{Args: []string{prog, fmt.Sprint(secs), t.TempDir()}, Log: log.logger()})
+	returned := time.Now()
+	require.Equal(t, 0, status, serr)
+	var opens, fifos, files, errs, exit int64
+	_, err = fmt.Sscanf(out, "opens=%d fifos=%d files=%d errors=%d exit=%d", &opens, &fifos, &files, &errs, &exit)
+	require.NoError(t, err, out)
+	late := returned.Sub(time.Unix(0, exit))
+	t.Logf("%.1fs: opens=%d fifos=%d files=%d errors=%d; Run returned %v after the child's exit", secs, opens, fifos, files, errs, late)
+	require.Positive(t, fifos, "the race never opened the FIFO")
+	require.Less(t, late, time.Second, "Run returned %v after the child's exit", late)
+	require.NotContains(t, log.String(), "still blocked", "a worker stayed blocked past the child's exit")
+}
