@@ -400,7 +400,7 @@ func (s *Supervisor) audit(c *opCall) {
 // handleSyscall runs a SyscallHandler with the supervisor's own credentials.
 func (s *Supervisor) handleSyscall(ctx context.Context, t *thread, n *notif, h shim.SyscallHandler, start time.Time) {
 	tid := int(n.Pid)
-	rec := audit.Record{Time: start, TID: tid, Syscall: syscallName(int(n.Data.Nr)), Handler: h.ID(), Verdict: "error"}
+	rec := audit.Record{Time: start, TID: tid, Syscall: shim.SyscallName(int(n.Data.Nr)), Handler: h.ID(), Verdict: "error"}
 	answer := func(val int64, errno unix.Errno, cont bool) {
 		s.respond(n.ID, val, errno, cont)
 		if s.cfg.Audit == nil {
@@ -459,24 +459,6 @@ func (s *Supervisor) handleSyscall(ctx context.Context, t *thread, n *notif, h s
 		rec.Verdict = "serve"
 	}
 	answer(res.Val, res.Errno, res.Continue)
-}
-
-// syscallNames names the calls SyscallHandlers take over in the audit log.
-var syscallNames = map[int]string{
-	unix.SYS_GETDENTS64: "getdents64", unix.SYS_GETDENTS: "getdents", unix.SYS_UNAME: "uname",
-	unix.SYS_SYSINFO: "sysinfo", unix.SYS_SCHED_GETAFFINITY: "sched_getaffinity",
-	unix.SYS_SCHED_SETAFFINITY: "sched_setaffinity", unix.SYS_GETRANDOM: "getrandom",
-	unix.SYS_MMAP: "mmap", unix.SYS_READ: "read", unix.SYS_PREAD64: "pread64",
-	unix.SYS_SETHOSTNAME: "sethostname", unix.SYS_STATFS: "statfs", unix.SYS_FSTATFS: "fstatfs",
-	unix.SYS_NEWFSTATAT: "newfstatat", unix.SYS_STATX: "statx", unix.SYS_READLINK: "readlink",
-	unix.SYS_READLINKAT: "readlinkat", unix.SYS_GETCPU: "getcpu", unix.SYS_CLONE: "clone",
-}
-
-func syscallName(nr int) string {
-	if n, ok := syscallNames[nr]; ok {
-		return n
-	}
-	return fmt.Sprintf("syscall(%d)", nr)
 }
 
 // child is resolver.Child for one notification. Its methods reach the child's state with

@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/internal/config"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
@@ -127,7 +126,7 @@ func describe(w io.Writer, cfg config.Config, h *handlers) {
 		for _, s := range h.syscalls {
 			names := make([]string, 0, len(s.Syscalls()))
 			for _, nr := range s.Syscalls() {
-				names = append(names, syscallName(nr))
+				names = append(names, shim.SyscallName(nr))
 			}
 			fmt.Fprintf(w, "     %-24s %s\n", s.ID(), strings.Join(names, ", "))
 		}
@@ -156,23 +155,4 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// syscallNames names the x86_64 system calls shims are known to take over; others print as
-// numbers.
-var syscallNames = map[int]string{
-	unix.SYS_UNAME: "uname", unix.SYS_SETHOSTNAME: "sethostname", unix.SYS_SETDOMAINNAME: "setdomainname",
-	unix.SYS_GETDENTS: "getdents", unix.SYS_GETDENTS64: "getdents64", unix.SYS_GETRANDOM: "getrandom",
-	unix.SYS_SYSINFO: "sysinfo", unix.SYS_SCHED_GETAFFINITY: "sched_getaffinity",
-	unix.SYS_SCHED_SETAFFINITY: "sched_setaffinity", unix.SYS_MMAP: "mmap",
-	unix.SYS_READLINK: "readlink", unix.SYS_READLINKAT: "readlinkat", unix.SYS_STATFS: "statfs",
-	unix.SYS_STAT: "stat", unix.SYS_LSTAT: "lstat", unix.SYS_NEWFSTATAT: "newfstatat", unix.SYS_STATX: "statx",
-	unix.SYS_ACCESS: "access", unix.SYS_FACCESSAT: "faccessat", unix.SYS_FACCESSAT2: "faccessat2",
-}
-
-func syscallName(nr int) string {
-	if name, ok := syscallNames[nr]; ok {
-		return name
-	}
-	return fmt.Sprintf("syscall %d", nr)
 }
