@@ -161,7 +161,9 @@ func buildOpenFlags(flags, mode, resolve uint64) error {
 		if flags&unix.O_DIRECTORY == 0 {
 			return unix.EINVAL
 		}
-		if acc := flags & unix.O_ACCMODE; acc != unix.O_WRONLY && acc != unix.O_RDWR {
+		// The kernel asks for MAY_WRITE in ACC_MODE, which access mode 3 (O_WRONLY|O_RDWR)
+		// includes: only a read-only O_TMPFILE is refused.
+		if flags&unix.O_ACCMODE == unix.O_RDONLY {
 			return unix.EINVAL
 		}
 	}
@@ -175,8 +177,10 @@ func buildOpenFlags(flags, mode, resolve uint64) error {
 }
 
 // readOpenHow mirrors the openat2 syscall entry and copy_struct_from_user: size below
-// OPEN_HOW_SIZE_VER0 is EINVAL, above a page E2BIG, and bytes past the struct the kernel
-// knows must be zero (E2BIG). The struct is read once, in one piece.
+// OPEN_HOW_SIZE_VER0 is EINVAL, above a page E2BIG. Bytes past the struct the kernel knows
+// are checked first, in order (check_zeroed_user): a non-zero byte is E2BIG, an unreadable
+// one EFAULT, whichever comes first; then the known struct must be readable (EFAULT). The
+// memory is read once, one page at a time, and every decision is made on that copy.
 func readOpenHow(mem shim.Memory, addr, size uint64) (unix.OpenHow, error) {
 	if size < openHowSizeVer0 {
 		return unix.OpenHow{}, unix.EINVAL
@@ -184,35 +188,49 @@ func readOpenHow(mem shim.Memory, addr, size uint64) (unix.OpenHow, error) {
 	if size > pageSize {
 		return unix.OpenHow{}, unix.E2BIG
 	}
-	buf := make([]byte, size)
-	if err := readFull(mem, buf, addr); err != nil {
-		return unix.OpenHow{}, err
+	if addr == 0 || addr+size < addr {
+		return unix.OpenHow{}, unix.EFAULT
 	}
-	for _, b := range buf[openHowSizeVer0:] {
+	buf := make([]byte, size)
+	// A struct of at most a page spans at most two pages; holes are the unreadable ranges.
+	var holes [2][2]uint64
+	nholes := 0
+	for off := uint64(0); off < size; {
+		n := min(pageSize-(addr+off)%pageSize, size-off)
+		r, err := mem.ReadAt(buf[off:off+n], addr+off)
+		if err != nil && !unreadable(err) {
+			return unix.OpenHow{}, fmt.Errorf("read child memory at %#x: %w", addr+off, err)
+		}
+		if got := uint64(max(r, 0)); got < n {
+			holes[nholes] = [2]uint64{off + got, off + n}
+			nholes++
+		}
+		off += n
+	}
+	// firstHole is where the first unreadable byte at or after from lies (size if none).
+	firstHole := func(from uint64) uint64 {
+		at := size
+		for _, h := range holes[:nholes] {
+			if h[1] > from && max(h[0], from) < at {
+				at = max(h[0], from)
+			}
+		}
+		return at
+	}
+	tailFault := firstHole(openHowSizeVer0)
+	for _, b := range buf[openHowSizeVer0:tailFault] {
 		if b != 0 {
 			return unix.OpenHow{}, unix.E2BIG
 		}
+	}
+	if tailFault < size || firstHole(0) < openHowSizeVer0 {
+		return unix.OpenHow{}, unix.EFAULT
 	}
 	return unix.OpenHow{
 		Flags:   binary.LittleEndian.Uint64(buf[0:]),
 		Mode:    binary.LittleEndian.Uint64(buf[8:]),
 		Resolve: binary.LittleEndian.Uint64(buf[16:]),
 	}, nil
-}
-
-// readFull reads len(p) bytes at addr; an unreadable byte is EFAULT for the child.
-func readFull(mem shim.Memory, p []byte, addr uint64) error {
-	if addr == 0 || addr+uint64(len(p)) < addr {
-		return unix.EFAULT
-	}
-	n, err := mem.ReadAt(p, addr)
-	if err != nil && !unreadable(err) {
-		return fmt.Errorf("read child memory at %#x: %w", addr, err)
-	}
-	if n < len(p) {
-		return unix.EFAULT
-	}
-	return nil
 }
 
 func unreadable(err error) bool {
