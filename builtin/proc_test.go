@@ -64,6 +64,23 @@ func TestProcDeny(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, shim.Deny(unix.EACCES), res)
 	})
+	t.Run("denied_device_under_another_name", func(t *testing.T) {
+		for _, typ := range []uint32{unix.S_IFCHR, unix.S_IFBLK} {
+			obj := shim.Object{Exists: true, Dev: 42, Ino: 7, Mode: typ | 0o600, Rdev: unix.Mkdev(1, 11)}
+			res, err := h.Open(context.Background(), &shim.Request{Path: []byte("/tmp/x/kmsg-copy"), Object: obj})
+			require.NoError(t, err)
+			if typ == unix.S_IFCHR {
+				require.Equal(t, shim.Deny(unix.EACCES), res, "a character node of /dev/kmsg's number")
+			} else {
+				require.Equal(t, shim.ActNext, res.Action, "a block device 1:11 is another device")
+			}
+		}
+		// A regular file whose st_rdev field happens to hold the number is no device.
+		obj := shim.Object{Exists: true, Dev: 42, Ino: 8, Mode: unix.S_IFREG | 0o600, Rdev: unix.Mkdev(1, 11)}
+		res, err := h.Open(context.Background(), &shim.Request{Path: []byte("/tmp/x/file"), Object: obj})
+		require.NoError(t, err)
+		require.Equal(t, shim.ActNext, res.Action)
+	})
 	t.Run("denied_filesystem", func(t *testing.T) {
 		res, err := h.Open(context.Background(), &shim.Request{Path: []byte("/mnt/dbg/x"),
 			Object: shim.Object{Exists: true, Dev: 99, Ino: 5, FsType: unix.DEBUGFS_MAGIC}})

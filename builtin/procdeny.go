@@ -48,6 +48,31 @@ var DefaultDeny = []string{
 	"/dev/kmsg",
 }
 
+// devNode is a device as a special file stands for it: block or character, and the number.
+type devNode struct {
+	typ  uint32 // unix.S_IFCHR or unix.S_IFBLK
+	rdev uint64
+}
+
+// deniedDevices are the devices of DefaultDeny's device files, by number: a node made
+// anywhere, under any name (before the run, or by a program outside the sandbox), is the same
+// device. Listed here because the node need not exist on the host for a copy of it to.
+var deniedDevices = map[devNode]string{
+	{unix.S_IFCHR, unix.Mkdev(1, 1)}:  "/dev/mem",
+	{unix.S_IFCHR, unix.Mkdev(1, 2)}:  "/dev/kmem",
+	{unix.S_IFCHR, unix.Mkdev(1, 4)}:  "/dev/port",
+	{unix.S_IFCHR, unix.Mkdev(1, 11)}: "/dev/kmsg",
+}
+
+// nodeOf returns the device obj stands for, if it is a device node.
+func nodeOf(obj shim.Object) (devNode, bool) {
+	typ := obj.Mode & unix.S_IFMT
+	if !obj.Exists || (typ != unix.S_IFCHR && typ != unix.S_IFBLK) {
+		return devNode{}, false
+	}
+	return devNode{typ, obj.Rdev}, true
+}
+
 // writeProtected are trees the sandbox may read but never open for writing: writing there
 // changes the host kernel, not the sandbox.
 var writeProtected = []string{"/proc/sys", "/sys"}
@@ -64,11 +89,12 @@ var deniedFS = map[int64]string{
 
 // procDeny answers EACCES for the denied paths, matched on the canonical path (subtrees
 // included) and on identity, so a hard link, a bind mount or a second procfs mount of a denied
-// entry is denied too.
+// entry is denied too; a denied device is matched by its number too, so another node of it is.
 type procDeny struct {
-	paths  []string
-	ids    map[fileID]string
-	pseudo map[pseudoID]string
+	paths   []string
+	ids     map[fileID]string
+	pseudo  map[pseudoID]string
+	devices map[devNode]string
 }
 
 var (
@@ -102,6 +128,10 @@ func (d *procDeny) Provision(env shim.Env) error {
 	root := rootOf(env, "")
 	d.ids = map[fileID]string{}
 	d.pseudo = map[pseudoID]string{}
+	d.devices = map[devNode]string{}
+	for n, p := range deniedDevices {
+		d.devices[n] = p
+	}
 	for _, p := range d.paths {
 		obj, ok, err := objectInRoot(root, p)
 		if err != nil || !ok {
@@ -109,6 +139,9 @@ func (d *procDeny) Provision(env shim.Env) error {
 			continue
 		}
 		d.ids[objectID(obj)] = p
+		if n, ok := nodeOf(obj); ok {
+			d.devices[n] = p
+		}
 		if isPseudoFS(obj.FsType) {
 			d.pseudo[pseudoID{obj.FsType, obj.Ino}] = p
 		}
@@ -143,6 +176,11 @@ func (d *procDeny) denied(req *shim.Request) bool {
 	}
 	if _, ok := d.ids[objectID(obj)]; ok {
 		return true
+	}
+	if n, ok := nodeOf(obj); ok {
+		if _, ok := d.devices[n]; ok {
+			return true
+		}
 	}
 	_, ok := d.pseudo[pseudoID{obj.FsType, obj.Ino}]
 	return ok && isPseudoFS(obj.FsType)

@@ -47,6 +47,13 @@ type Config struct {
 	// Image runs the child inside a root filesystem image (image.go); nil runs it on the
 	// host's root.
 	Image *ImageConfig
+	// ScopeAbstractUnix also keeps the program from abstract unix sockets bound outside the
+	// sandbox, where the kernel can (Landlock ABI 6). Off by default: X11, D-Bus and systemd
+	// listen on abstract addresses.
+	ScopeAbstractUnix bool
+	// NoLandlock keeps the program out of a Landlock domain even where the kernel has one,
+	// as on a kernel without Landlock. Tests of that fallback set it; the CLI never does.
+	NoLandlock bool
 }
 
 // Supervisor runs one sandboxed program.
@@ -60,6 +67,8 @@ type Supervisor struct {
 	sysHandlers map[int]shim.SyscallHandler
 	filter      []unix.SockFilter
 	self        fsCred
+	// domain is the Landlock domain the program runs in (kernel.PlanDomain).
+	domain kernel.Domain
 
 	listener int
 	// killable is true when the filter has WAIT_KILLABLE_RECV: a received call can only be
@@ -101,6 +110,12 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	if !s.features.ProcessVMReadv {
 		log.Warn("process_vm_readv unavailable: reading child memory through /proc/<pid>/mem")
+	}
+	if !cfg.NoLandlock {
+		s.domain = kernel.PlanDomain(s.features.Landlock, cfg.ScopeAbstractUnix)
+	}
+	if !s.domain.ScopesSignals() {
+		log.Warn("the kernel cannot keep the sandbox's signals from scrim (Landlock ABI 6)", "boundary", s.domain.Mechanism())
 	}
 	self, err := supervisorCred()
 	if err != nil {
@@ -186,6 +201,9 @@ func isComparable(h any) (ok bool) {
 
 // Sandbox describes the sandbox to handlers.
 func (s *Supervisor) Sandbox() shim.Sandbox { return s.sandbox }
+
+// Boundary says what keeps the sandbox away from scrim on this kernel.
+func (s *Supervisor) Boundary() string { return s.domain.Mechanism() }
 
 // Features reports the kernel features the supervisor detected.
 func (s *Supervisor) Features() kernel.Features { return s.features }

@@ -24,9 +24,12 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/kernel"
 )
 
-// keeperArg0 marks a keeper process. Its argv is [keeperArg0, scrim's pid, command...].
+// keeperArg0 marks a keeper process. Its argv is [keeperArg0, scrim's pid, the Landlock
+// domain (kernel.Domain's String), command...].
 const keeperArg0 = "[scrim-keeper]"
 
 // keeperFd is the keeper's end of its socket pair to scrim (ExtraFiles[1]). The stub socket
@@ -44,13 +47,13 @@ const (
 )
 
 func init() {
-	if len(os.Args) < 3 || os.Args[0] != keeperArg0 {
+	if len(os.Args) < 4 || os.Args[0] != keeperArg0 {
 		return
 	}
 	// The child's parent-death signal follows the thread that forked it, and without an image
 	// the filter is on this thread: this one, for life.
 	runtime.LockOSThread()
-	os.Exit(keep(os.Args[1], os.Args[2:]))
+	os.Exit(keep(os.Args[1], os.Args[2], os.Args[3:]))
 }
 
 // keeper is the state of the keeper process.
@@ -60,9 +63,12 @@ type keeper struct {
 	proc   int // a descriptor of /proc, opened before the child may change the keeper's view
 	child  int // the command (in image mode the stub, which becomes it)
 
-	// viaStub is set in image mode, where the command starts from a stub (stub.go) that
-	// enters the image first; otherwise the keeper starts the command itself.
+	// viaStub is set in image mode and whenever the sandbox gets a Landlock domain: the
+	// command then starts from a stub (stub.go) that enters the image and the domain first.
+	// Otherwise the keeper starts the command itself.
 	viaStub bool
+	// domain is the sandbox's Landlock domain, passed on to the stub.
+	domain string
 
 	goneOnce sync.Once
 	gone     chan struct{} // closed once scrim is gone
@@ -70,14 +76,15 @@ type keeper struct {
 }
 
 // keep runs the keeper and returns its exit status: the child's, in the shell's convention.
-func keep(parent string, args []string) int {
-	k := &keeper{self: os.Getpid(), gone: make(chan struct{}), reap: make(chan struct{}, 1)}
+func keep(parent, domain string, args []string) int {
+	k := &keeper{self: os.Getpid(), domain: domain, gone: make(chan struct{}), reap: make(chan struct{}, 1)}
 	// Until the handler exists, the parent-death signal (SIGTERM) kills the keeper before it
 	// has started anything, which is right. signal.Ignore would not do: an ignored
 	// disposition survives exec and would reach the child.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwarded...)
-	_, k.viaStub = os.LookupEnv(imageEnv)
+	_, image := os.LookupEnv(imageEnv)
+	k.viaStub = image || domain != kernel.Domain{}.String()
 	status, err := k.start(parent, args)
 	if err != nil {
 		// scrim waits on the stub socket while the keeper starts the command itself, and
@@ -112,6 +119,11 @@ func (k *keeper) start(parent string, args []string) (int, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 125, fmt.Errorf("keeper: prctl(PR_SET_CHILD_SUBREAPER): %w", err)
 	}
+	// Not dumpable: /proc/<keeper> belongs to root and the sandbox's user cannot ptrace, read
+	// the memory of or copy descriptors from the keeper, whatever else fails.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return 125, fmt.Errorf("keeper: prctl(PR_SET_DUMPABLE): %w", err)
+	}
 	if k.proc, err = unix.Open("/proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 		return 125, fmt.Errorf("keeper: open /proc: %w", err)
 	}
@@ -134,7 +146,7 @@ func (k *keeper) startStub(args []string) (int, error) {
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
 	var err error
-	k.child, err = syscall.ForkExec("/proc/self/exe", append([]string{stubArg0}, args...), attr)
+	k.child, err = syscall.ForkExec("/proc/self/exe", append([]string{stubArg0, k.domain}, args...), attr)
 	// scrim learns that the command was executed from the end of the stub socket: only the
 	// stub may hold it.
 	unix.Close(stubFd)

@@ -52,7 +52,7 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	// before the keeper's exec, so there is no moment without it.
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
-		Args:        append([]string{keeperArg0, strconv.Itoa(os.Getpid())}, s.cfg.Args...),
+		Args:        append([]string{keeperArg0, strconv.Itoa(os.Getpid()), s.domain.String()}, s.cfg.Args...),
 		Env:         s.cfg.Env,
 		Dir:         s.cfg.Dir,
 		Stdin:       s.cfg.Stdin,
@@ -73,8 +73,8 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 
-	if err := cmd.Start(); err != nil {
-		return 125, fmt.Errorf("start keeper: %w", err)
+	if err := startKeeper(cmd); err != nil {
+		return 125, err
 	}
 	// Only the keeper and the stub may hold these ends: their closing is news.
 	stubEnd.Close()
@@ -89,10 +89,10 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	// the pid first, so no cache of scrim's outlives the process it was about.
 	var reports sync.WaitGroup
 	defer reports.Wait()
-	k := &keeperLink{sock: ksock, pid: keeper, reports: &reports, viaStub: s.cfg.Image != nil}
+	k := &keeperLink{sock: ksock, pid: keeper, reports: &reports, viaStub: s.cfg.Image != nil || s.domain.Active()}
 	if k.viaStub {
-		// A stub enters the image and becomes the child; the keeper reports its pid at once,
-		// and image mode needs it before the child runs.
+		// A stub enters the image and the domain and becomes the child; the keeper reports its
+		// pid at once, and image mode needs it before the child runs.
 		if status, err := s.childPid(k); err != nil || k.child == 0 {
 			return status, err
 		}
@@ -108,6 +108,40 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	return status, nil
 }
 
+// dumpable serialises the moments when scrim must be dumpable (startKeeper).
+var dumpable sync.Mutex
+
+// startKeeper starts the keeper and leaves scrim not dumpable, for good: the sandbox's user
+// can then neither ptrace scrim nor read its memory or copy its descriptors (the listener
+// among them) through /proc or pidfd_getfd, even on a kernel without Landlock. A worker that
+// takes a child's fsuid would make scrim non-dumpable anyway (commit_creds); this makes it so
+// in every case.
+//
+// The one exception is the start of a keeper in a user namespace (image mode without root):
+// scrim writes the keeper's uid_map before the keeper runs, and a process forked from a
+// non-dumpable one has a /proc directory that belongs to root, so scrim is dumpable while it
+// starts such a keeper. That happens before anything of this sandbox runs; another sandbox of
+// the same process (tests, an agent) is kept from scrim by its Landlock domain meanwhile.
+func startKeeper(cmd *exec.Cmd) error {
+	dumpable.Lock()
+	defer dumpable.Unlock()
+	if cmd.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER != 0 {
+		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", err)
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+		return fmt.Errorf("start keeper: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		unix.Kill(cmd.Process.Pid, unix.SIGKILL)
+		cmd.Wait()
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", err)
+	}
+	return nil
+}
+
 // keeperLink is scrim's side of the keeper: its socket, its pid and, once the keeper has
 // reported it, the child's pid.
 type keeperLink struct {
@@ -115,8 +149,9 @@ type keeperLink struct {
 	pid     int
 	child   int
 	reports *sync.WaitGroup
-	// viaStub is set in image mode, where a stub installs the filter and becomes the child;
-	// otherwise the keeper installs it and forks the child (keeper.go).
+	// viaStub is set in image mode and with a Landlock domain, where a stub installs the
+	// filter and becomes the child; otherwise the keeper installs it and forks the child
+	// (keeper.go).
 	viaStub bool
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scrim-sandbox/scrim/internal/kernel"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
@@ -239,24 +240,40 @@ func (s *keeperFilterShim) Open(ctx context.Context, req *shim.Request) (shim.Re
 	return shim.ServeBytes(s.ID(), []byte(strings.Join(out, " ")+"\n")), nil
 }
 
-// TestKeeperFilterStaysOnItsThread: without an image the keeper installs the filter on its
-// main thread and starts the command from it. The command carries the filter; none of the
-// keeper's other threads does, so the goroutines that kill the sandbox when scrim dies run
-// unfiltered.
+// TestKeeperFilterStaysOnItsThread: without an image or a Landlock domain the keeper installs
+// the filter on its main thread and starts the command from it. The command carries the
+// filter; none of the keeper's other threads does, so the goroutines that kill the sandbox
+// when scrim dies run unfiltered. With a domain a stub starts the command, and no thread of
+// the keeper holds a filter.
 func TestKeeperFilterStaysOnItsThread(t *testing.T) {
-	fs := &keeperFilterShim{path: "/scrim-test/keeper-filters"}
-	status, out, serr := runOut(t, Config{
-		Args:     []string{"sh", "-c", "cat " + fs.path + "; grep Seccomp_filters /proc/self/status"},
-		Handlers: []shim.Registration{{Handler: fs, Band: shim.BandVirtual}},
-	})
-	require.Equal(t, 0, status, serr)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 2, out)
-	counts := strings.Fields(lines[0])
-	require.Greater(t, len(counts), 1, "the keeper runs more than one thread: %s", out)
-	require.Equal(t, "1", counts[0], "the keeper's main thread holds the filter: %s", out)
-	for _, c := range counts[1:] {
-		require.Equal(t, "0", c, "another keeper thread holds a filter: %s", out)
+	for _, c := range []struct {
+		name       string
+		noLandlock bool
+		main       string
+	}{
+		{"keeper starts the command", true, "1"},
+		{"stub starts the command", false, "0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if !c.noLandlock && !kernel.PlanDomain(kernel.Detect().Landlock, false).Active() {
+				t.Skip("the kernel has no Landlock ABI 2: no stub starts the command")
+			}
+			fs := &keeperFilterShim{path: "/scrim-test/keeper-filters"}
+			status, out, serr := runOut(t, Config{
+				Args:       []string{"sh", "-c", "cat " + fs.path + "; grep Seccomp_filters /proc/self/status"},
+				Handlers:   []shim.Registration{{Handler: fs, Band: shim.BandVirtual}},
+				NoLandlock: c.noLandlock,
+			})
+			require.Equal(t, 0, status, serr)
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			require.Len(t, lines, 2, out)
+			counts := strings.Fields(lines[0])
+			require.Greater(t, len(counts), 1, "the keeper runs more than one thread: %s", out)
+			require.Equal(t, c.main, counts[0], "filters on the keeper's main thread: %s", out)
+			for _, n := range counts[1:] {
+				require.Equal(t, "0", n, "another keeper thread holds a filter: %s", out)
+			}
+			require.Equal(t, "Seccomp_filters:\t1", lines[1], "the command inherits the filter")
+		})
 	}
-	require.Equal(t, "Seccomp_filters:\t1", lines[1], "the command inherits the filter")
 }

@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/kernel"
 )
 
 // The stub is the program that becomes the sandboxed child in image mode. The keeper starts
@@ -39,19 +41,21 @@ const (
 const listenerKillable = 1 // installed with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 
 func init() {
-	if len(os.Args) < 2 || os.Args[0] != stubArg0 {
+	if len(os.Args) < 3 || os.Args[0] != stubArg0 {
 		return
 	}
-	// The filter belongs to one thread and execve must run on that same thread.
+	// The filter and the Landlock domain belong to one thread, and execve must run on that
+	// same thread.
 	runtime.LockOSThread()
-	status, err := stub(os.Args[1:])
+	status, err := stub(os.Args[1], os.Args[2:])
 	msg := append([]byte{msgFailed, byte(status)}, err.Error()...)
 	unix.Write(stubFd, msg)
 	os.Exit(status)
 }
 
 // stub runs in the child. It returns only on failure, with the exit status to report.
-func stub(args []string) (int, error) {
+// domain is the Landlock domain to enter (kernel.Domain's String).
+func stub(domain string, args []string) (int, error) {
 	// The socket must not survive execve: its EOF tells the supervisor the exec happened.
 	if _, err := unix.FcntlInt(stubFd, unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 		return 125, fmt.Errorf("stub: set close-on-exec on the supervisor socket: %w", err)
@@ -60,9 +64,20 @@ func stub(args []string) (int, error) {
 	if err != nil {
 		return 125, err
 	}
-	// Enter the image, if any, while mount and pivot_root are still allowed.
+	d, err := kernel.ParseDomain(domain)
+	if err != nil {
+		return 125, fmt.Errorf("stub: %w", err)
+	}
+	// Enter the image, if any, while mount and pivot_root are still allowed: a Landlock
+	// domain forbids both.
 	if status, err := enterImage(args); err != nil {
 		return status, err
+	}
+	// Then the domain, on this thread only: it is the one that execs, so the command is in
+	// the domain from its first instruction, and no thread of scrim's or the keeper's ever is
+	// (RATIONALE.md, "Why does a stub put the program in a Landlock domain?").
+	if err := kernel.RestrictSelf(d); err != nil {
+		return 125, fmt.Errorf("stub: %w", err)
 	}
 	path, env, status, err := armFilter("stub", prog, flags, args[0])
 	if err != nil {

@@ -25,6 +25,8 @@ func printKernelFeatures(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-28s %-8s (Linux %s%s)\n", r.Name, state, r.Since, req)
 	}
+	// What keeps a sandbox away from scrim and its keeper on this kernel (docs/security.md).
+	fmt.Fprintf(w, "boundary: %s\n", kernel.PlanDomain(f.Landlock, false).Mechanism())
 	if err := f.Require(); err != nil {
 		fmt.Fprintf(w, "scrim cannot run here: %s\n", err)
 	}
