@@ -90,6 +90,16 @@ func (ix *claimIndex) candidates(path []byte) uint64 {
 }
 
 func newChain(regs []shim.Registration, log hclog.Logger) (*chain, error) {
+	sorted, err := chainOrder(regs)
+	if err != nil {
+		return nil, err
+	}
+	return &chain{regs: sorted, log: log, index: newClaimIndex(sorted)}, nil
+}
+
+// chainOrder checks regs and returns them in the order the chain asks them: by band, then by
+// priority, equal priorities in registration order (shim.Band's contract).
+func chainOrder(regs []shim.Registration) ([]shim.Registration, error) {
 	for i, r := range regs {
 		if r.Handler == nil {
 			return nil, fmt.Errorf("build chain: registration %d has no handler", i)
@@ -111,7 +121,30 @@ func newChain(regs []shim.Registration, log hclog.Logger) (*chain, error) {
 		}
 		return 0
 	})
-	return &chain{regs: sorted, log: log, index: newClaimIndex(sorted)}, nil
+	return sorted, nil
+}
+
+// withImageShims adds to regs the handlers image mode needs. The image's mount of its own root
+// shows the host path of DIR in mountinfo's root field; the mountinfo shim hides it. It is a
+// security shim: nothing may reorder it after a handler that serves the real file.
+func withImageShims(regs []shim.Registration) []shim.Registration {
+	return append(slices.Clip(regs), shim.Registration{Handler: &mountinfoShim{}, Band: shim.BandSecurity, Priority: 1000})
+}
+
+// Chain returns the handlers of cfg's open chain in the order a supervisor built from cfg asks
+// them: cfg.Handlers, and in image mode the shims the supervisor adds itself. It checks
+// nothing else of cfg and starts nothing, so `scrim check` lists what `scrim run` uses.
+func Chain(cfg Config) ([]shim.Registration, error) {
+	regs := cfg.Handlers
+	if cfg.Image != nil {
+		regs = withImageShims(regs)
+	}
+	return chainOrder(regs)
+}
+
+// Chain returns the handlers of the supervisor's open chain, in the order it asks them.
+func (s *Supervisor) Chain() []shim.Registration {
+	return slices.Clone(s.chain.regs)
 }
 
 // decision is the chain's verdict and who made it.

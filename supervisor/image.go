@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,7 +21,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/resolver"
-	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 // ImageConfig runs the child inside a root filesystem image.
@@ -111,10 +109,7 @@ func prepareImage(cfg *Config) error {
 		}
 	}
 	cfg.Image = out
-	// The image's mount of its own root shows the host path of DIR in mountinfo's root
-	// field; this shim hides it. It is a security shim: nothing may reorder it after a
-	// handler that serves the real file.
-	cfg.Handlers = append(slices.Clip(cfg.Handlers), shim.Registration{Handler: &mountinfoShim{}, Band: shim.BandSecurity, Priority: 1000})
+	cfg.Handlers = withImageShims(cfg.Handlers)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/scrim-sandbox/scrim/internal/config"
+	"github.com/scrim-sandbox/scrim/supervisor"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
@@ -49,12 +50,18 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer h.close(ctx, hclog.NewNullLogger())
-	describe(stdout, cfg, h)
+	// The chain as supervisor.New will order it, with what it adds itself in image mode.
+	chain, err := supervisor.Chain(supervisor.Config{Handlers: h.chain, Image: image(cfg)})
+	if err != nil {
+		fmt.Fprintf(stderr, "scrim check: %s\n", err)
+		return exitFailure
+	}
+	describe(stdout, cfg, h, chain)
 	return 0
 }
 
-// describe prints what scrim run would do with cfg.
-func describe(w io.Writer, cfg config.Config, h *handlers) {
+// describe prints what scrim run would do with cfg; chain is its open chain in order.
+func describe(w io.Writer, cfg config.Config, h *handlers, chain []shim.Registration) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("config", orDefault(cfg.File, "none (built-in defaults)"))
@@ -104,7 +111,7 @@ func describe(w io.Writer, cfg config.Config, h *handlers) {
 	for _, p := range cfg.Plugins {
 		sources["plugin."+p.Name] = p
 	}
-	for i, r := range chainOrder(h.chain) {
+	for i, r := range chain {
 		id := r.Handler.ID()
 		line := fmt.Sprintf("%3d  %-24s %-8s", i+1, id, bandName(r.Band))
 		if r.Band != shim.BandSecurity {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/scrim-sandbox/scrim/internal/audit"
 	"github.com/scrim-sandbox/scrim/internal/config"
@@ -86,6 +87,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("cannot prepare sandbox", err)
 	}
+	log.Debug("open chain", "handlers", strings.Join(chainIDs(sup.Chain()), " "))
 	status, err := sup.Run(ctx)
 	if err != nil {
 		return fail("sandbox failed", err)

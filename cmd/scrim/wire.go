@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -137,15 +136,12 @@ func (h *handlers) close(ctx context.Context, log hclog.Logger) {
 	}
 }
 
-// chainOrder returns the registrations in the order the chain consults them: by band, then by
-// priority, equal priorities in registration order (shim.Band's contract).
-func chainOrder(regs []shim.Registration) []shim.Registration {
-	out := append([]shim.Registration(nil), regs...)
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Band != out[j].Band {
-			return out[i].Band < out[j].Band
-		}
-		return out[i].Priority < out[j].Priority
-	})
-	return out
+// chainIDs names the handlers of an open chain in order, as `scrim check` lists them and `scrim
+// run` logs them.
+func chainIDs(regs []shim.Registration) []string {
+	ids := make([]string, len(regs))
+	for i, r := range regs {
+		ids[i] = r.Handler.ID()
+	}
+	return ids
 }
