@@ -114,6 +114,11 @@ func New(cfg Config) (*Supervisor, error) {
 	if !cfg.NoLandlock {
 		s.domain = kernel.PlanDomain(s.features.Landlock, cfg.ScopeAbstractUnix)
 	}
+	if cfg.Image != nil && os.Geteuid() == 0 && !s.domain.Active() {
+		// As root, only the domain keeps the program from the keeper's /proc/PID/root, which
+		// is the host's: image mode as root would not be a jail.
+		return nil, fmt.Errorf("new supervisor: image mode as root needs Landlock ABI 2 (Linux 5.19): %s", s.domain.Mechanism())
+	}
 	if !s.domain.ScopesSignals() {
 		log.Warn("the kernel cannot keep the sandbox's signals from scrim (Landlock ABI 6)", "boundary", s.domain.Mechanism())
 	}

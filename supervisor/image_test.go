@@ -493,3 +493,51 @@ func TestImageMountTargetsStayInside(t *testing.T) {
 		require.ErrorIs(t, err, fs.ErrNotExist, "%s must not exist: the file went to the sandbox's tmpfs", p)
 	}
 }
+
+// TestImageParentLeadsNowhere: the program's parent is the keeper, which lives outside the
+// image. Its root, cwd and descriptors through /proc, by open, chdir and readlink, must lead
+// nowhere outside the image, as root too (where permissions would not stop it: the Landlock
+// domain and the per-PID /proc do).
+func TestImageParentLeadsNowhere(t *testing.T) {
+	img, outer := testImage(t)
+	regs, calls := builtinsFor(t, img, builtin.Options{})
+	steps := []string{
+		"cat:/proc/$PPID/root" + outer + "/secret", "cd:/proc/$PPID/root", "pwd:",
+		"cd:/proc/$PPID/cwd", "pwd:", "readlink:/proc/$PPID/root", "readlink:/proc/$PPID/cwd",
+		"readlink:/proc/$PPID/exe", "ls:/proc/$PPID/fd", "readlink:/proc/$PPID/fd/0",
+		"readlink:/proc/$PPID/fd/3", "readlink:/proc/$PPID/fd/4", "ls:/proc/$PPID/task",
+		"cat:/proc/$PPID/environ", "cat:/proc/$PPID/mountinfo", "fds:",
+	}
+	r := runImage(t, Config{
+		Args:            append([]string{"/bin/probe"}, steps...),
+		Handlers:        regs,
+		SyscallHandlers: calls,
+		Image:           &ImageConfig{Dir: img, Cwd: "/work/sub"},
+	})
+	require.Equal(t, 0, r.status, r.log)
+	for _, step := range steps {
+		name := strings.Replace(step, ":", " ", 1)
+		got, ok := r.steps[name]
+		require.True(t, ok, "no answer to %s in %s", step, r.stdout)
+		require.NotContains(t, got, "HOST SECRET", step)
+		require.NotContains(t, got, outer, step)
+		switch {
+		case strings.HasPrefix(step, "pwd"), step == "fds:":
+			// Where the program is and what it holds, after the attempts: still inside.
+			continue
+		}
+		require.True(t, strings.HasPrefix(got, "error: "), "%s: %s", step, got)
+	}
+	require.Equal(t, "/work/sub", r.steps["pwd "], "a chdir through the keeper moved the program")
+}
+
+// TestImageAsRootNeedsLandlock: without a Landlock domain, root in the image could walk out
+// through its parent's /proc/PID/root, so scrim refuses to start.
+func TestImageAsRootNeedsLandlock(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("as non-root the program has no capability that reaches the keeper")
+	}
+	img, _ := testImage(t)
+	_, err := New(Config{Args: []string{"/bin/probe"}, Image: &ImageConfig{Dir: img}, NoLandlock: true})
+	require.ErrorContains(t, err, "image mode as root needs Landlock")
+}

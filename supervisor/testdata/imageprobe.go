@@ -1,6 +1,7 @@
 // imageprobe is the static program image-mode tests put inside their images. Each argument is
 // one step, OP:ARG[:ARG2]; each step prints one block "OP ARG\n<result>\n" so a test can find
-// the answer to every step. Errors print as "error: <errno name>".
+// the answer to every step. Errors print as "error: <errno name>". "$PPID" in a step stands
+// for the probe's parent's pid, and is printed as written.
 //
 // Rebuilt by the tests themselves (internal/testprog.Go, CGO_ENABLED=0).
 package main
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -18,7 +20,8 @@ func main() {
 	for _, a := range os.Args[1:] {
 		op, arg, _ := strings.Cut(a, ":")
 		arg, arg2, _ := strings.Cut(arg, ":")
-		fmt.Printf("%s %s\n%s\n", op, arg, step(op, arg, arg2))
+		ppid := strconv.Itoa(os.Getppid())
+		fmt.Printf("%s %s\n%s\n", op, arg, step(op, strings.ReplaceAll(arg, "$PPID", ppid), arg2))
 	}
 }
 
