@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -47,6 +48,9 @@ type Config struct {
 	// Image runs the child inside a root filesystem image (image.go); nil runs it on the
 	// host's root.
 	Image *ImageConfig
+	// KillGrace is how long the sandbox has to end once scrim forwarded it SIGTERM; then scrim
+	// kills it and Run returns 143. 0 means DefaultKillGrace.
+	KillGrace time.Duration
 	// ScopeAbstractUnix also keeps the program from abstract unix sockets bound outside the
 	// sandbox, where the kernel can (Landlock ABI 6). Off by default: X11, D-Bus and systemd
 	// listen on abstract addresses.

@@ -78,11 +78,15 @@ type keeper struct {
 // keep runs the keeper and returns its exit status: the child's, in the shell's convention.
 func keep(parent, domain string, args []string) int {
 	k := &keeper{self: os.Getpid(), domain: domain, gone: make(chan struct{}), reap: make(chan struct{}, 1)}
-	// Until the handler exists, the parent-death signal (SIGTERM) kills the keeper before it
-	// has started anything, which is right. signal.Ignore would not do: an ignored
-	// disposition survives exec and would reach the child.
+	// The parent-death signal (SIGCONT) does nothing until the handler exists; if scrim died
+	// before then, start sees the new parent and starts nothing. The job-control signals are
+	// caught so that nothing stops the keeper but SIGSTOP, which scrim undoes; and caught,
+	// not ignored: an ignored disposition survives exec and would reach the child, while a
+	// caught one is reset, so the child gets the default ones whatever scrim ignores.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwarded...)
+	signal.Notify(sigs, jobControl...)
+	signal.Notify(sigs, unix.SIGCONT)
 	_, image := os.LookupEnv(imageEnv)
 	k.viaStub = image || domain != kernel.Domain{}.String()
 	status, err := k.start(parent, args)
@@ -213,9 +217,10 @@ func (k *keeper) scrimGone() {
 }
 
 // watchSignals swallows the signals scrim forwards (scrim passes them to the child itself; a
-// terminal's INT reaches the keeper too, and must not kill it) and recognises the
-// parent-death signal, SIGTERM, by the parent it leaves: the kernel re-parents the keeper
-// before it sends the signal.
+// terminal's INT reaches the keeper too, and must not kill it) and the job-control ones, and
+// recognises the parent-death signal, SIGCONT, by the parent it leaves: the kernel re-parents
+// the keeper before it sends the signal. A SIGCONT from scrim, which continues a keeper the
+// sandbox stopped, finds scrim still the parent.
 func (k *keeper) watchSignals(sigs chan os.Signal) {
 	for range sigs {
 		if unix.Getppid() != k.parent {

@@ -1,13 +1,17 @@
 package supervisor
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/internal/testprog"
 )
@@ -48,4 +52,52 @@ func TestFifoCreateRace(t *testing.T) {
 	require.Positive(t, fifos, "the race never opened the FIFO")
 	require.Less(t, late, time.Second, "Run returned %v after the child's exit", late)
 	require.NotContains(t, log.String(), "still blocked", "a worker stayed blocked past the child's exit")
+}
+
+// TestStoppedKeeper: a keeper stopped by SIGSTOP, from the sandbox (where no Landlock scope
+// or mediation stops the kill) or from outside, is continued: the run ends with the child.
+func TestStoppedKeeper(t *testing.T) {
+	t.Run("the child stops its parent", func(t *testing.T) {
+		start := time.Now()
+		status, _, serr := runOut(t, Config{Args: []string{"sh", "-c", "kill -STOP $PPID; exit 0"}})
+		require.Equal(t, 0, status, serr)
+		require.Less(t, time.Since(start), 5*time.Second)
+	})
+	t.Run("stopped from outside", func(t *testing.T) {
+		dir := t.TempDir()
+		ready, goOn := filepath.Join(dir, "ready"), filepath.Join(dir, "go")
+		stopped := make(chan error, 1)
+		go func() {
+			child := waitPid(t, ready)
+			st, ok := readStat(unix.AT_FDCWD, strconv.Itoa(child))
+			if !ok {
+				stopped <- fmt.Errorf("no stat for child %d", child)
+				return
+			}
+			err := unix.Kill(st.ppid, unix.SIGSTOP)
+			if err == nil {
+				err = os.WriteFile(goOn, nil, 0o644)
+			}
+			stopped <- err
+		}()
+		start := time.Now()
+		script := fmt.Sprintf("echo $$ > %s; while [ ! -e %s ]; do sleep 0.01; done; exit 7", ready, goOn)
+		status, _, serr := runOut(t, Config{Args: []string{"sh", "-c", script}})
+		require.NoError(t, <-stopped)
+		require.Equal(t, 7, status, serr)
+		require.Less(t, time.Since(start), 5*time.Second)
+	})
+}
+
+// waitPid waits for file to hold a pid and returns it.
+func waitPid(t *testing.T, file string) int {
+	for {
+		if b, err := os.ReadFile(file); err == nil && bytes.HasSuffix(b, []byte("\n")) {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err == nil {
+				return pid
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

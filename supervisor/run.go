@@ -11,13 +11,32 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // forwarded are the signals scrim passes on to the child (README.md, "Exit status").
 var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+
+// jobControl are the signals whose default action stops a process and that the sandbox can
+// send, or make a terminal send, to scrim and the keeper: neither lets them stop it (forward
+// says when scrim stops itself). SIGSTOP cannot be caught; scrim continues a stopped keeper
+// (continueKeeper).
+var jobControl = []os.Signal{unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU}
+
+// ignoreTTY makes scrim ignore SIGTTIN and SIGTTOU, once per process. Caught, they would make
+// a write to a terminal that moved scrim to the background (TOSTOP) fail and restart for ever,
+// signalling the whole process group each time (tty_check_change); ignored, the write goes
+// through. The disposition survives exec, but only the keeper is executed from scrim, and it
+// catches both before it starts anything, so the program gets the default ones.
+var ignoreTTY sync.Once
+
+// DefaultKillGrace is how long the sandbox has to end after scrim forwards it SIGTERM, before
+// scrim kills it (Config.KillGrace).
+const DefaultKillGrace = 10 * time.Second
 
 func (s *Supervisor) run(ctx context.Context) (int, error) {
 	// PR_SET_PDEATHSIG fires when the thread that forked the child exits, not the process:
@@ -48,8 +67,10 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	s.cfg.Stdout = orDefault(s.cfg.Stdout, os.Stdout)
 	s.cfg.Stderr = orDefault(s.cfg.Stderr, os.Stderr)
 	// scrim starts the keeper (keeper.go), which starts the program. The keeper's parent-death
-	// signal is one it catches, to kill the whole sandbox when scrim dies; the kernel sets it
-	// before the keeper's exec, so there is no moment without it.
+	// signal is SIGCONT, which it catches, to kill the whole sandbox when scrim dies; the
+	// kernel sets it before the keeper's exec, so there is no moment without it. SIGCONT
+	// because it also wakes a keeper the sandbox stopped, where any other signal would wait,
+	// pending, and the sandbox outlive scrim.
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        append([]string{keeperArg0, strconv.Itoa(os.Getpid()), s.domain.String()}, s.cfg.Args...),
@@ -59,7 +80,7 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 		Stdout:      s.cfg.Stdout,
 		Stderr:      s.cfg.Stderr,
 		ExtraFiles:  []*os.File{stubEnd, keeperEnd},
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGCONT},
 	}
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
@@ -71,7 +92,9 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	// Signals arriving while the child starts are kept and delivered once it runs.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwarded...)
+	signal.Notify(sigs, unix.SIGTSTP, unix.SIGCONT)
 	defer signal.Stop(sigs)
+	ignoreTTY.Do(func() { signal.Ignore(unix.SIGTTIN, unix.SIGTTOU) })
 
 	if err := startKeeper(cmd); err != nil {
 		return 125, err
@@ -84,6 +107,14 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	cmd.Process.Release()
 	s.sandbox.keeper = keeper
 	s.log.Debug("keeper started", "pid", keeper)
+	// Ends once the keeper has exited, which every return below waits for.
+	var continuer sync.WaitGroup
+	defer continuer.Wait()
+	continuer.Add(1)
+	go func() {
+		defer continuer.Done()
+		s.continueKeeper(keeper)
+	}()
 
 	// The keeper reports every exit in the sandbox before it reaps the process; scrim forgets
 	// the pid first, so no cache of scrim's outlives the process it was about.
@@ -333,10 +364,11 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink
 	done := make(chan struct{})
 	defer close(done)
 	ttys := s.stdioFds()
+	var killed atomic.Bool
 	helpers.Add(2)
 	go func() {
 		defer helpers.Done()
-		s.forward(pid, sigs, done, ttys)
+		s.forward(pid, sigs, done, ttys, &killed)
 	}()
 	go func() {
 		defer helpers.Done()
@@ -348,7 +380,43 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink
 		case <-done:
 		}
 	}()
-	return s.reapAll(keeper, pid), nil
+	status := s.reapAll(keeper, pid)
+	if killed.Load() {
+		// Killed after SIGTERM: the status is that of SIGTERM, whatever the kill left.
+		status = 128 + int(unix.SIGTERM)
+	}
+	return status, nil
+}
+
+// cldStopped is CLD_STOPPED, the si_code of a child's stop (include/uapi/asm-generic/siginfo.h).
+const cldStopped = 5
+
+// continueKeeper continues the keeper each time it stops, until it exits. The sandbox can
+// stop it (SIGSTOP to its parent, on a kernel whose Landlock lacks signal scoping); a stopped
+// keeper reaps nothing and reports nothing, and scrim would wait on it for ever. waitid with
+// WNOWAIT only looks: reapAll reaps the keeper, and once it has, waitid fails with ECHILD.
+func (s *Supervisor) continueKeeper(keeper int) {
+	fd, err := unix.PidfdOpen(keeper, 0)
+	if err != nil {
+		s.log.Warn("cannot watch the keeper for stops: a stopped keeper will not be continued", "pid", keeper, "error", err)
+		return
+	}
+	defer unix.Close(fd)
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PIDFD, fd, &info, unix.WSTOPPED|unix.WEXITED|unix.WNOWAIT, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || info.Code != cldStopped {
+			return
+		}
+		s.log.Debug("keeper stopped; continuing it", "pid", keeper)
+		if err := unix.PidfdSendSignal(fd, unix.SIGCONT, nil, 0); err != nil {
+			s.log.Error("cannot continue the stopped keeper", "pid", keeper, "error", err)
+			return
+		}
+	}
 }
 
 func recvmsg(fd int, buf, oob []byte) (int, int, error) {
@@ -449,16 +517,49 @@ func (s *Supervisor) killSandbox() {
 	}
 }
 
-// forward passes signals sent to scrim on to the child. A terminal's INT and QUIT already
-// reach the child when it shares scrim's foreground process group; passing them again would
-// deliver them twice, so those are skipped.
-func (s *Supervisor) forward(pid int, sigs chan os.Signal, done chan struct{}, ttys []int) {
+// forward passes signals sent to scrim on to the child. A terminal's INT, QUIT and TSTP
+// already reach the child when it shares scrim's foreground process group; passing them again
+// would deliver them twice, so those are skipped.
+//
+// SIGTERM starts the grace period (Config.KillGrace): a sandbox still running at its end is
+// killed, and killed set. SIGTSTP from a terminal that has scrim in the foreground stops the
+// job as users expect: the child (which the terminal stopped too, if it is in scrim's group),
+// then scrim itself, until the SIGCONT of fg continues scrim and so the child. Without such a
+// terminal no one would continue scrim, and anyone can send SIGTSTP, the sandbox too: then it
+// is only forwarded.
+func (s *Supervisor) forward(pid int, sigs chan os.Signal, done chan struct{}, ttys []int, killed *atomic.Bool) {
+	var grace <-chan time.Time
+	suspended := false
 	for {
 		select {
 		case <-done:
 			return
+		case <-grace:
+			grace = nil
+			s.log.Warn("the sandbox outlived the grace period after SIGTERM; killing it", "pid", pid, "grace", s.killGrace().String())
+			killed.Store(true)
+			unix.Kill(pid, unix.SIGKILL)
+			s.killSandbox()
 		case sig := <-sigs:
 			ss := sig.(syscall.Signal)
+			switch ss {
+			case unix.SIGCONT:
+				if suspended {
+					suspended = false
+					unix.Kill(pid, unix.SIGCONT)
+				}
+				continue
+			case unix.SIGTSTP:
+				if sharesTerminal(ttys) {
+					s.suspend(pid)
+					suspended = true
+					continue
+				}
+			case unix.SIGTERM:
+				if grace == nil && !killed.Load() {
+					grace = time.After(s.killGrace())
+				}
+			}
 			if (ss == unix.SIGINT || ss == unix.SIGQUIT) && sharesTerminal(ttys) {
 				continue
 			}
@@ -468,6 +569,23 @@ func (s *Supervisor) forward(pid int, sigs chan os.Signal, done chan struct{}, t
 			unix.Kill(pid, ss)
 		}
 	}
+}
+
+func (s *Supervisor) killGrace() time.Duration {
+	if s.cfg.KillGrace > 0 {
+		return s.cfg.KillGrace
+	}
+	return DefaultKillGrace
+}
+
+// suspend stops the child, unless the terminal's SIGTSTP reached it already, then scrim. The
+// keeper runs on: it has nothing to do while the child is stopped.
+func (s *Supervisor) suspend(pid int) {
+	if pg, err := unix.Getpgid(pid); err == nil && pg != unix.Getpgrp() {
+		unix.Kill(pid, unix.SIGTSTP)
+	}
+	s.log.Debug("stopping for the terminal", "pid", pid)
+	unix.Kill(os.Getpid(), unix.SIGSTOP)
 }
 
 // stdioFds are the child's standard descriptors as scrim holds them.
