@@ -83,6 +83,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		SyscallHandlers: h.syscalls,
 		Log:             log.Named("supervisor"),
 		Audit:           sink,
+		KillGrace:       cfg.KillGrace,
 	})
 	if err != nil {
 		return fail("cannot prepare sandbox", err)

@@ -42,6 +42,9 @@ type Config struct {
 	Mounts []Mount
 	// Audit is the file the audit log is written to, "" for none.
 	Audit string
+	// KillGrace is how long the sandbox has to end after scrim forwards it SIGTERM, before
+	// scrim kills it.
+	KillGrace time.Duration
 	// PluginDirs are scanned for drop-in plugins (NAME.toml beside NAME.wasm).
 	PluginDirs []string
 	// CacheDir holds compiled WebAssembly between runs, "" for no cache.
@@ -96,11 +99,16 @@ const (
 	DefaultPluginOnError   = "EIO"
 )
 
+// DefaultKillGrace is kill_grace's default: docker stop's, long enough for a program to
+// flush and clean up, short enough for the CI runner or service manager that sent the SIGTERM.
+const DefaultKillGrace = 10 * time.Second
+
 // Defaults returns the built-in configuration: what `scrim run -- CMD` uses with no config file.
 func Defaults() Config {
 	return Config{
 		Mode:       "strict",
 		Hostname:   "scrim",
+		KillGrace:  DefaultKillGrace,
 		PluginDirs: DefaultPluginDirs(),
 		CacheDir:   DefaultCacheDir(),
 		Log:        Log{Level: "warn", Format: "text"},

@@ -69,6 +69,7 @@ func TestLoad_Full(t *testing.T) {
 			{Host: "/tmp", Inside: "/tmp"},
 		},
 		Audit:      filepath.Join(dir, "audit.jsonl"),
+		KillGrace:  90 * time.Second,
 		PluginDirs: []string{filepath.Join(filepath.Dir(dir), "dropins", "one")},
 		CacheDir:   "",
 		Log:        Log{Level: "debug", Format: "json"},
@@ -81,12 +82,12 @@ func TestLoad_Full(t *testing.T) {
 					"greeting": "hello",
 					"nested":   map[string]any{"colour": "blue", "sizes": []any{int64(1), int64(2)}},
 				},
-				Source: "testdata/good/full.toml:22",
+				Source: "testdata/good/full.toml:23",
 			},
 			{
 				Name: "second", Path: wasm, Priority: DefaultPluginPriority, Timeout: DefaultPluginTimeout,
 				Memory: DefaultPluginMemory, Instances: DefaultPluginInstances, OnError: DefaultPluginOnError,
-				Source: "testdata/good/full.toml:37",
+				Source: "testdata/good/full.toml:38",
 			},
 			{
 				Name: "motd", Path: filepath.Join(filepath.Dir(dir), "dropins", "one", "motd.wasm"),

@@ -21,6 +21,7 @@ var FlagKeys = map[string]string{
 	"mount":           "mount",
 	"plugin":          "plugin",
 	"audit":           "audit",
+	"kill-grace":      "kill_grace",
 	"log-level":       "log.level",
 	"log-format":      "log.format",
 }
@@ -84,6 +85,12 @@ func (c *Config) Flag(name, value string) error {
 			return fail(err)
 		}
 		c.Chroot = p
+	case "kill-grace":
+		d, err := checkDuration(value)
+		if err != nil {
+			return fail(err)
+		}
+		c.KillGrace = d
 	case "chroot-readonly":
 		b, err := strconv.ParseBool(value)
 		if err != nil {

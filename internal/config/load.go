@@ -350,6 +350,14 @@ func (d *decoder) top(raw map[string]any, cfg *Config) {
 				cfg.Audit = p
 			}
 		}},
+		{"kill_grace", func(key string, v any) {
+			if s, ok := d.str(key, v); ok {
+				dur, err := checkDuration(s)
+				if d.check(key, err) {
+					cfg.KillGrace = dur
+				}
+			}
+		}},
 		{"plugin_dirs", func(key string, v any) {
 			if l, ok := d.strs(key, v, nil); ok {
 				for i := range l {
