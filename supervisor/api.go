@@ -73,6 +73,9 @@ type Supervisor struct {
 	self        fsCred
 	// domain is the Landlock domain the program runs in (kernel.PlanDomain).
 	domain kernel.Domain
+	// keepSignals is set where the domain cannot keep the sandbox's signals in: the filter
+	// notifies the kill family and F_SETOWN, and signal.go decides (buildFilter).
+	keepSignals bool
 
 	listener int
 	// killable is true when the filter has WAIT_KILLABLE_RECV: a received call can only be
@@ -146,7 +149,8 @@ func New(cfg Config) (*Supervisor, error) {
 			notify = append(notify, nr)
 		}
 	}
-	prog, err := buildFilter(notify)
+	s.keepSignals = !s.domain.ScopesSignals()
+	prog, err := buildFilter(notify, s.keepSignals)
 	if err != nil {
 		return nil, fmt.Errorf("new supervisor: %w", err)
 	}

@@ -48,6 +48,7 @@ const (
 	sysSeccomp         = unix.SYS_SECCOMP
 	sysPrctl           = unix.SYS_PRCTL
 	sysIoctl           = unix.SYS_IOCTL
+	sysFcntl           = unix.SYS_FCNTL
 	sysMknod           = unix.SYS_MKNOD
 	sysMknodat         = unix.SYS_MKNODAT
 	sysOpenTreeAttr    = 467 // open_tree_attr(2), Linux 6.15; not in x/sys v0.50.0
@@ -166,9 +167,28 @@ func (a *asm) ret(k uint32) {
 	a.prog = append(a.prog, unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: k})
 }
 
+// killFamily are the calls that signal a process named by number, or open a pidfd of one.
+// Where the kernel cannot keep the sandbox's signals in (no Landlock signal scope), the filter
+// notifies them and scrim lets each through only when it reaches no process outside
+// (signal.go). pidfd_send_signal is not among them: its target is a pidfd, and the sandbox
+// can only come by pidfds of its own processes (pidfd_open is here, pidfd_getfd denied, /proc
+// of outsiders hidden).
+var killFamily = []int{
+	unix.SYS_KILL, unix.SYS_TKILL, unix.SYS_TGKILL, unix.SYS_RT_SIGQUEUEINFO,
+	unix.SYS_RT_TGSIGQUEUEINFO, unix.SYS_PIDFD_OPEN,
+}
+
+// ownerIoctls name, through memory scrim cannot decide on, a process or group to signal when
+// I/O is possible: refused where the kill family is mediated. F_SETOWN_EX is their fcntl.
+var ownerIoctls = []uint32{ioctlFIOSETOWN, unix.SIOCSPGRP}
+
+// ioctlFIOSETOWN is FIOSETOWN (include/uapi/asm-generic/sockios.h); x/sys lacks it.
+const ioctlFIOSETOWN = 0x8901
+
 // buildFilter assembles scrim's seccomp program. notify lists the extra syscall numbers that
-// SyscallHandlers take over.
-func buildFilter(notify []int) ([]unix.SockFilter, error) {
+// SyscallHandlers take over. signals asks the filter to keep the sandbox's signals in itself:
+// the kill family and F_SETOWN are notified, the owner calls that take a pointer refused.
+func buildFilter(notify []int, signals bool) ([]unix.SockFilter, error) {
 	seen := map[int]string{}
 	claim := func(nr int, what string) error {
 		if prev, ok := seen[nr]; ok {
@@ -182,7 +202,11 @@ func buildFilter(notify []int) ([]unix.SockFilter, error) {
 			return nil, err
 		}
 	}
-	for _, nr := range []int{sysClone, sysUnshare, sysSeccomp, sysIoctl, sysMknod, sysMknodat} {
+	argChecked := []int{sysClone, sysUnshare, sysSeccomp, sysIoctl, sysMknod, sysMknodat}
+	if signals {
+		argChecked = append(argChecked, sysFcntl)
+	}
+	for _, nr := range argChecked {
 		if err := claim(nr, "argument-checked"); err != nil {
 			return nil, err
 		}
@@ -194,6 +218,15 @@ func buildFilter(notify []int) ([]unix.SockFilter, error) {
 	}
 	for _, nr := range append(append([]int{}, credCalls...), sysPrctl) {
 		if err := claim(nr, "a credential change"); err != nil {
+			return nil, err
+		}
+	}
+	var kills []int
+	if signals {
+		kills = killFamily
+	}
+	for _, nr := range kills {
+		if err := claim(nr, "the kill family"); err != nil {
 			return nil, err
 		}
 	}
@@ -231,7 +264,7 @@ func buildFilter(notify []int) ([]unix.SockFilter, error) {
 		a.jmp(unix.BPF_JEQ, uint32(d.nr), 0, 1)
 		a.ret(retErrno(d.errno))
 	}
-	for _, nr := range credCalls {
+	for _, nr := range append(append([]int{}, credCalls...), kills...) {
 		a.jmp(unix.BPF_JEQ, uint32(nr), 0, 1)
 		a.ret(retNotify)
 	}
@@ -261,14 +294,29 @@ func buildFilter(notify []int) ([]unix.SockFilter, error) {
 	a.ret(retErrno(unix.EPERM))
 	a.ret(retAllow)
 	// ioctl(fd, TIOCSTI or TIOCLINUX, ...): the kernel reads the request as an unsigned int.
-	n := len(deniedIoctls)
+	ioctls := deniedIoctls
+	if signals {
+		ioctls = append(append([]uint32{}, deniedIoctls...), ownerIoctls...)
+	}
+	n := len(ioctls)
 	a.jmp(unix.BPF_JEQ, sysIoctl, 0, n+3)
 	a.ldAbs(offArg0 + 8)
-	for i, req := range deniedIoctls {
+	for i, req := range ioctls {
 		a.jmp(unix.BPF_JEQ, req, n-i, 0)
 	}
 	a.ret(retAllow)
 	a.ret(retErrno(unix.EPERM))
+	if signals {
+		// fcntl(fd, F_SETOWN, pid) names its target in a register: notified and checked like
+		// kill. F_SETOWN_EX names it in memory: refused.
+		a.jmp(unix.BPF_JEQ, sysFcntl, 0, 6)
+		a.ldAbs(offArg0 + 8)
+		a.jmp(unix.BPF_JEQ, unix.F_SETOWN, 0, 1)
+		a.ret(retNotify)
+		a.jmp(unix.BPF_JEQ, unix.F_SETOWN_EX, 0, 1)
+		a.ret(retErrno(unix.EPERM))
+		a.ret(retAllow)
+	}
 	// mknod(path, mode, dev) and mknodat(dirfd, path, mode, dev) of a device node: a fresh node
 	// of a denied device would not be the denied node (mode is a umode_t, in the low word).
 	for _, c := range []struct {

@@ -204,8 +204,15 @@ var designDenied = []int{
 	unix.SYS_KEYCTL, unix.SYS_ADD_KEY, unix.SYS_REQUEST_KEY,
 }
 
-// Terminal requests and device types, spelled independently of filter.go.
+// The calls that signal a process by number, spelled independently of filter.go.
+var specKillFamily = []int{62 /* kill */, 200 /* tkill */, 234 /* tgkill */, 129 /* rt_sigqueueinfo */, 297 /* rt_tgsigqueueinfo */, 434 /* pidfd_open */}
+
+// Terminal requests, owner requests and device types, spelled independently of filter.go.
 const (
+	specFSETOWN   = 8
+	specFSETOWNEX = 15
+	specFIOSETOWN = 0x8901
+	specSIOCSPGRP = 0x8902
 	specTIOCSTI   = 0x5412
 	specTIOCLINUX = 0x541c
 	specIFMT      = 0o170000
@@ -237,7 +244,9 @@ func verdictOK(got, want uint32) bool {
 // rules (the open family, the bypass calls, the namespace flags, the arch rules, all spelled
 // here) and, for what is scrim's own choice, filter.go's tables (each denied call's errno,
 // the credential calls): the oracle the program is checked against.
-func wantVerdict(extra []int, nr int32, arch uint32, args [6]uint64) uint32 {
+//
+// signals is buildFilter's: the sandbox's signals are kept in by the filter, not the kernel.
+func wantVerdict(extra []int, signals bool, nr int32, arch uint32, args [6]uint64) uint32 {
 	if arch != auditArchX86_64 || uint32(nr)&x32SyscallBit != 0 {
 		return retErrno(unix.ENOSYS)
 	}
@@ -257,6 +266,19 @@ func wantVerdict(extra []int, nr int32, arch uint32, args [6]uint64) uint32 {
 		return retNotify
 	}
 	lo0, lo1 := uint32(args[0]), uint32(args[1])
+	if signals {
+		if slices.Contains(specKillFamily, n) {
+			return retNotify
+		}
+		switch {
+		case n == unix.SYS_FCNTL && lo1 == specFSETOWN:
+			return retNotify
+		case n == unix.SYS_FCNTL && lo1 == specFSETOWNEX:
+			return retErrno(unix.EPERM)
+		case n == unix.SYS_IOCTL && (lo1 == specFIOSETOWN || lo1 == specSIOCSPGRP):
+			return retErrno(unix.EPERM)
+		}
+	}
 	switch n {
 	case unix.SYS_CLONE:
 		if lo0&specCloneNS != 0 {
@@ -317,8 +339,14 @@ func notifyList(b []byte) []int {
 
 // wantBuildError reports whether buildFilter must refuse extra: a number that is not an
 // x86_64 syscall, one claimed twice, or one the filter already gives another meaning.
-func wantBuildError(extra []int) bool {
+func wantBuildError(extra []int, signals bool) bool {
 	taken := map[int]bool{sysClone: true, sysUnshare: true, sysSeccomp: true, sysPrctl: true, unix.SYS_IOCTL: true, unix.SYS_MKNOD: true, unix.SYS_MKNODAT: true}
+	if signals {
+		taken[unix.SYS_FCNTL] = true
+		for _, nr := range specKillFamily {
+			taken[nr] = true
+		}
+	}
 	for _, d := range denied {
 		taken[d.nr] = true
 	}
@@ -361,6 +389,12 @@ func FuzzFilter(f *testing.F) {
 	f.Add(le(0xffff), int32(0), x, uint64(0), uint64(0))
 	f.Add(le(unix.SYS_UNAME, unix.SYS_UNAME), int32(0), x, uint64(0), uint64(0))
 	f.Add([]byte(nil), int32(-1), x, uint64(0), uint64(0))
+	f.Add([]byte{0}, int32(unix.SYS_KILL), x, uint64(1), uint64(0))
+	f.Add([]byte{0}, int32(unix.SYS_FCNTL), x, uint64(1), uint64(specFSETOWN))
+	f.Add([]byte{0}, int32(unix.SYS_FCNTL), x, uint64(1), uint64(specFSETOWNEX|1<<32))
+	f.Add([]byte{0}, int32(unix.SYS_IOCTL), x, uint64(1), uint64(specSIOCSPGRP))
+	f.Add(le(unix.SYS_KILL), int32(unix.SYS_KILL), x, uint64(1), uint64(0))
+	f.Add(append(le(unix.SYS_KILL), 0), int32(unix.SYS_KILL), x, uint64(1), uint64(0))
 	f.Add([]byte(nil), int32(unix.SYS_IOCTL), x, uint64(0), uint64(specTIOCSTI|1<<32))
 	f.Add([]byte(nil), int32(unix.SYS_IOCTL), x, uint64(1), uint64(unix.TCGETS))
 	f.Add([]byte(nil), int32(unix.SYS_MKNOD), x, uint64(0), uint64(specIFCHR|0o600))
@@ -369,8 +403,11 @@ func FuzzFilter(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, claims []byte, nr int32, arch uint32, a0, a1 uint64) {
 		extra := notifyList(claims)
-		prog, err := buildFilter(extra)
-		if wantBuildError(extra) {
+		// An odd byte at the end, which notifyList ignores, asks for the filter that keeps
+		// the sandbox's signals in.
+		signals := len(claims)%2 == 1
+		prog, err := buildFilter(extra, signals)
+		if wantBuildError(extra, signals) {
 			if err == nil {
 				t.Fatalf("buildFilter(%v) accepted claims it must refuse", extra)
 			}
@@ -397,7 +434,7 @@ func FuzzFilter(f *testing.F) {
 			if err != nil {
 				t.Fatalf("claims %v, nr %d: %v", extra, n, err)
 			}
-			if want := wantVerdict(extra, n, auditArchX86_64, variants[0]); !verdictOK(got, want) {
+			if want := wantVerdict(extra, signals, n, auditArchX86_64, variants[0]); !verdictOK(got, want) {
 				t.Fatalf("claims %v, nr %d, args %#x: verdict %#x, want %#x", extra, n, variants[0], got, want)
 			}
 		}
@@ -407,7 +444,7 @@ func FuzzFilter(f *testing.F) {
 				if err != nil {
 					t.Fatalf("claims %v, nr %d, arch %#x: %v", extra, nr, ar, err)
 				}
-				if want := wantVerdict(extra, nr, ar, args); !verdictOK(got, want) {
+				if want := wantVerdict(extra, signals, nr, ar, args); !verdictOK(got, want) {
 					t.Fatalf("claims %v, nr %d, arch %#x, args %#x: verdict %#x, want %#x", extra, nr, ar, args, got, want)
 				}
 			}

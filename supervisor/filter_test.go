@@ -53,7 +53,7 @@ const auditArchI386 = 0x40000003
 
 func TestFilter(t *testing.T) {
 	const getrandom = unix.SYS_GETRANDOM
-	prog, err := buildFilter([]int{getrandom})
+	prog, err := buildFilter([]int{getrandom}, false)
 	require.NoError(t, err)
 	require.NoError(t, validateFilter(prog))
 
@@ -148,7 +148,7 @@ func TestFilterErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := buildFilter(tt.notify)
+			_, err := buildFilter(tt.notify, false)
 			require.Error(t, err)
 		})
 	}

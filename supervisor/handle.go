@@ -55,6 +55,10 @@ func (s *Supervisor) handle(ctx context.Context, t *thread, n *notif, start time
 		s.handleSyscall(ctx, t, n, h, start)
 		return
 	}
+	if s.keepSignals && isSignalCall(int(n.Data.Nr)) {
+		s.handleSignal(n, start)
+		return
+	}
 	// The filter notified a call no one handles: a wiring bug. Fail closed.
 	s.log.Error("notification for an unhandled syscall", "syscall", n.Data.Nr, "tid", n.Pid)
 	s.respond(n.ID, 0, unix.ENOSYS, false)

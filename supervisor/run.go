@@ -473,6 +473,8 @@ func (s *Supervisor) reapAll(keeper, pid int) int {
 		if wpid != keeper {
 			continue
 		}
+		// What the keeper left behind is now scrim's, and still the sandbox's.
+		s.sandbox.keeperGone.Store(true)
 		if ws.Exited() {
 			status = ws.ExitStatus()
 		} else if ws.Signaled() {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -13,24 +14,32 @@ import (
 
 // sandbox answers handlers' questions about the process tree. The keeper is the sandbox's
 // subreaper, and scrim is the keeper's: every process the sandbox starts, orphans included,
-// stays a descendant of scrim's own process, even one orphaned by a keeper that was killed.
-// Descent, the keeper excepted, is therefore the whole test.
+// stays a descendant of the keeper while it lives, and of scrim's own process once a killed
+// keeper left them to it. Descent is therefore the whole test; descent from scrim alone is
+// not, while the keeper lives, since scrim may have other children (another sandbox's keeper,
+// a test's helper processes).
 type sandbox struct {
 	self int // scrim's pid
 	// keeper is the keeper's pid, set before the child starts and not changed while it runs.
 	// The keeper is scrim's child, not part of the sandbox.
 	keeper int
-	root   string
+	// keeperGone is set once scrim reaped the keeper: its orphans are scrim's children now.
+	keeperGone atomic.Bool
+	root       string
 }
 
 var _ shim.Sandbox = (*sandbox)(nil)
 
-// Contains reports whether pid descends from scrim and is neither scrim nor the keeper.
+// Contains reports whether pid descends from the keeper (from scrim, once the keeper is gone)
+// and is neither scrim nor the keeper.
 func (s *sandbox) Contains(pid int) bool {
-	if pid <= 0 || pid == s.self || pid == s.keeper {
+	if pid <= 0 || pid == s.self || s.keeper == 0 || pid == s.keeper {
 		return false
 	}
-	return descends(unix.AT_FDCWD, pid, s.self)
+	if descends(unix.AT_FDCWD, pid, s.keeper) {
+		return true
+	}
+	return s.keeperGone.Load() && descends(unix.AT_FDCWD, pid, s.self)
 }
 
 // descends reports whether pid descends from ancestor, reading /proc/<pid>/stat through the
@@ -77,11 +86,13 @@ func (s *sandbox) Root() string { return s.root }
 
 // procStat is what scrim reads of /proc/<pid>/stat.
 type procStat struct {
-	state byte // R, S, D, Z, ...
-	ppid  int
+	state   byte // R, S, D, Z, ...
+	ppid    int
+	pgrp    int
+	session int
 }
 
-// readStat reads the state and parent of pid (a process or a thread, named by its decimal
+// readStat reads the state, parent, process group and session of pid (a process or a thread, named by its decimal
 // pid) from its stat file, through the /proc descriptor proc, or from "/proc" when proc is
 // AT_FDCWD.
 func readStat(proc int, pid string) (procStat, bool) {
@@ -109,9 +120,11 @@ func readStat(proc int, pid string) (procStat, bool) {
 		return procStat{}, false
 	}
 	f := bytes.Fields(data[i+1:])
-	if len(f) < 3 || len(f[0]) != 1 {
+	if len(f) < 4 || len(f[0]) != 1 {
 		return procStat{}, false
 	}
-	ppid, err := strconv.Atoi(string(f[1]))
-	return procStat{state: f[0][0], ppid: ppid}, err == nil
+	ppid, err1 := strconv.Atoi(string(f[1]))
+	pgrp, err2 := strconv.Atoi(string(f[2]))
+	session, err3 := strconv.Atoi(string(f[3]))
+	return procStat{state: f[0][0], ppid: ppid, pgrp: pgrp, session: session}, err1 == nil && err2 == nil && err3 == nil
 }
