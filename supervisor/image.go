@@ -155,7 +155,10 @@ const userNSProbeArg0 = "[scrim-userns-probe]"
 // that a kernel or policy that forbids it is a clear error before anything else starts.
 func probeUserNS() error {
 	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: []string{userNSProbeArg0}, SysProcAttr: userNSAttr()}
-	err := cmd.Run()
+	err := startUndumpable(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	if err == nil {
 		return nil
 	}

@@ -139,31 +139,39 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	return status, nil
 }
 
-// dumpable serialises the moments when scrim must be dumpable (startKeeper).
+// dumpable serialises the moments when scrim must be dumpable (startUndumpable).
 var dumpable sync.Mutex
 
-// startKeeper starts the keeper and leaves scrim not dumpable, for good: the sandbox's user
-// can then neither ptrace scrim nor read its memory or copy its descriptors (the listener
-// among them) through /proc or pidfd_getfd, even on a kernel without Landlock. A worker that
-// takes a child's fsuid would make scrim non-dumpable anyway (commit_creds); this makes it so
-// in every case.
-//
-// The one exception is the start of a keeper in a user namespace (image mode without root):
-// scrim writes the keeper's uid_map before the keeper runs, and a process forked from a
-// non-dumpable one has a /proc directory that belongs to root, so scrim is dumpable while it
-// starts such a keeper. That happens before anything of this sandbox runs; another sandbox of
-// the same process (tests, an agent) is kept from scrim by its Landlock domain meanwhile.
+// startKeeper starts the keeper and leaves scrim not dumpable (startUndumpable).
 func startKeeper(cmd *exec.Cmd) error {
+	if err := startUndumpable(cmd); err != nil {
+		return fmt.Errorf("start keeper: %w", err)
+	}
+	return nil
+}
+
+// startUndumpable starts cmd and leaves scrim not dumpable, for good: the sandbox's user can
+// then neither ptrace scrim nor read its memory or copy its descriptors (the listener among
+// them) through /proc or pidfd_getfd, even on a kernel without Landlock. A worker that takes a
+// child's fsuid would make scrim non-dumpable anyway (commit_creds); this makes it so in every
+// case.
+//
+// The one exception is the start of a process in a user namespace (image mode without root):
+// scrim writes its uid_map before it runs, and a process forked from a non-dumpable one has a
+// /proc directory that belongs to root, so scrim is dumpable while it starts such a process.
+// That happens before anything of the sandbox being started runs; another sandbox of the same
+// process (tests, an agent) is kept from scrim by its Landlock domain meanwhile.
+func startUndumpable(cmd *exec.Cmd) error {
 	dumpable.Lock()
 	defer dumpable.Unlock()
-	if cmd.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER != 0 {
+	if cmd.SysProcAttr != nil && cmd.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER != 0 {
 		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", err)
 		}
 	}
 	if err := cmd.Start(); err != nil {
 		unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-		return fmt.Errorf("start keeper: %w", err)
+		return err
 	}
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		unix.Kill(cmd.Process.Pid, unix.SIGKILL)
