@@ -182,3 +182,42 @@ sleep 0.3; echo alive`
 	require.Equal(t, "alive\n", r.stdout)
 	require.Less(t, time.Since(start), 5*time.Second)
 }
+
+// TestRun_CtrlZStopsTheJob: under a job-control shell on a terminal, Ctrl-Z stops scrim's job
+// (the keeper, which ignores SIGTSTP, does not hold it up) and fg continues it to the end.
+func TestRun_CtrlZStopsTheJob(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("skipped: bash is not installed")
+	}
+	controller, terminal := openPTY(t)
+	cmd := exec.Command(bash, "--norc", "--noprofile", "-i")
+	cmd.Env = append(testEnv(t), "PS1=job-prompt$ ", "TERM=dumb", "INPUTRC=/dev/null", "HISTFILE=/dev/null", "SCRIM="+scrimBin)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = terminal, terminal, terminal
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	require.NoError(t, cmd.Start())
+	terminal.Close()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-waited
+	}()
+	var scr screen
+	go scr.read(controller)
+	press := func(s string) {
+		_, err := controller.WriteString(s)
+		require.NoError(t, err)
+	}
+	at := scr.waitFor(t, 0, "job-prompt$ ")
+	press(`"$SCRIM" run -- sh -c 'echo run''ning; sleep 1; echo fin''ished'` + "\n")
+	at = scr.waitFor(t, at, "\nrunning")
+	press("\x1a")
+	at = scr.waitFor(t, at, "Stopped")
+	at = scr.waitFor(t, at, "job-prompt$ ")
+	press("fg\n")
+	at = scr.waitFor(t, at, "finished")
+	at = scr.waitFor(t, at, "job-prompt$ ")
+	press("echo status=$?\n")
+	scr.waitFor(t, at, "status=0")
+}
