@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,4 +209,34 @@ func TestDeniedDeviceMadeBefore(t *testing.T) {
 	})
 	require.Equal(t, 0, status, serr)
 	require.Equal(t, "denied\n", out)
+}
+
+// TestScopeAbstractUnix: with ScopeAbstractUnix the sandbox cannot connect to an abstract unix
+// socket bound outside it; without, it can (X11 and D-Bus listen there).
+func TestScopeAbstractUnix(t *testing.T) {
+	needSignalScope(t, false)
+	src, err := os.ReadFile("testdata/boundary.c")
+	require.NoError(t, err)
+	prog := testprog.C(t, string(src))
+	name := fmt.Sprintf("scrim-test-%d", os.Getpid())
+	l, err := net.Listen("unix", "@"+name)
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	for _, c := range []struct {
+		scope bool
+		want  string
+	}{{false, "OK"}, {true, "EPERM"}} {
+		status, out, serr := runOut(t, Config{ScopeAbstractUnix: c.scope, Args: []string{prog, "abstract", name}})
+		require.Equal(t, 0, status, serr)
+		require.Equal(t, "connect_abstract "+c.want+"\n", out, "scoped: %v", c.scope)
+	}
 }

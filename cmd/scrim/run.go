@@ -74,16 +74,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 
 	sup, err := supervisor.New(supervisor.Config{
-		Args:            p.args,
-		Env:             os.Environ(),
-		Dir:             hostDir(cfg),
-		Image:           image(cfg),
-		Mode:            supervisorMode(cfg.Mode),
-		Handlers:        h.chain,
-		SyscallHandlers: h.syscalls,
-		Log:             log.Named("supervisor"),
-		Audit:           sink,
-		KillGrace:       cfg.KillGrace,
+		Args:              p.args,
+		Env:               os.Environ(),
+		Dir:               hostDir(cfg),
+		Image:             image(cfg),
+		Mode:              supervisorMode(cfg.Mode),
+		Handlers:          h.chain,
+		SyscallHandlers:   h.syscalls,
+		Log:               log.Named("supervisor"),
+		Audit:             sink,
+		KillGrace:         cfg.KillGrace,
+		ScopeAbstractUnix: cfg.ScopeAbstractUnix,
 	})
 	if err != nil {
 		return fail("cannot prepare sandbox", err)

@@ -45,6 +45,9 @@ type Config struct {
 	// KillGrace is how long the sandbox has to end after scrim forwards it SIGTERM, before
 	// scrim kills it.
 	KillGrace time.Duration
+	// ScopeAbstractUnix keeps the sandbox from abstract unix sockets bound outside it, where
+	// the kernel can (Landlock ABI 6).
+	ScopeAbstractUnix bool
 	// PluginDirs are scanned for drop-in plugins (NAME.toml beside NAME.wasm).
 	PluginDirs []string
 	// CacheDir holds compiled WebAssembly between runs, "" for no cache.

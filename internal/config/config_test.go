@@ -68,11 +68,12 @@ func TestLoad_Full(t *testing.T) {
 			{Host: filepath.Dir(dir), Inside: "/data", ReadOnly: true},
 			{Host: "/tmp", Inside: "/tmp"},
 		},
-		Audit:      filepath.Join(dir, "audit.jsonl"),
-		KillGrace:  90 * time.Second,
-		PluginDirs: []string{filepath.Join(filepath.Dir(dir), "dropins", "one")},
-		CacheDir:   "",
-		Log:        Log{Level: "debug", Format: "json"},
+		Audit:             filepath.Join(dir, "audit.jsonl"),
+		KillGrace:         90 * time.Second,
+		ScopeAbstractUnix: true,
+		PluginDirs:        []string{filepath.Join(filepath.Dir(dir), "dropins", "one")},
+		CacheDir:          "",
+		Log:               Log{Level: "debug", Format: "json"},
 		Plugins: []Plugin{
 			{
 				Name: "greeter", Path: wasm, Priority: 50, Paths: []string{"/etc/motd", "/etc/issue"},
@@ -82,12 +83,12 @@ func TestLoad_Full(t *testing.T) {
 					"greeting": "hello",
 					"nested":   map[string]any{"colour": "blue", "sizes": []any{int64(1), int64(2)}},
 				},
-				Source: "testdata/good/full.toml:23",
+				Source: "testdata/good/full.toml:24",
 			},
 			{
 				Name: "second", Path: wasm, Priority: DefaultPluginPriority, Timeout: DefaultPluginTimeout,
 				Memory: DefaultPluginMemory, Instances: DefaultPluginInstances, OnError: DefaultPluginOnError,
-				Source: "testdata/good/full.toml:38",
+				Source: "testdata/good/full.toml:39",
 			},
 			{
 				Name: "motd", Path: filepath.Join(filepath.Dir(dir), "dropins", "one", "motd.wasm"),

@@ -4,11 +4,13 @@
 //
 //	boundary SCRIM_PID HOST_PID DIR
 //	boundary killall
+//	boundary abstract NAME
 //
 // SCRIM_PID is scrim's pid, HOST_PID an unrelated process the test started outside the
 // sandbox, DIR a directory the program may write. With killall it sends SIGSTOP to every
 // process it may signal (kill(-1)), then SIGTERM to its own process group (kill(0)), and
-// reports what happened to a child of its own.
+// reports what happened to a child of its own. With abstract it connects to the abstract unix
+// socket NAME.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +24,10 @@
 #include <sys/klog.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -147,6 +152,13 @@ static int killall(void) {
 int main(int argc, char **argv) {
 	if (argc == 2 && strcmp(argv[1], "killall") == 0)
 		return killall();
+	if (argc == 3 && strcmp(argv[1], "abstract") == 0) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		strncpy(sa.sun_path + 1, argv[2], sizeof sa.sun_path - 2);
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		report("connect_abstract", connect(s, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + 1 + strlen(argv[2])));
+		return 0;
+	}
 	if (argc != 4) {
 		fprintf(stderr, "usage: boundary SCRIM_PID HOST_PID DIR\n");
 		return 2;
