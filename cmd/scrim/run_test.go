@@ -113,6 +113,53 @@ func TestRun_Audit(t *testing.T) {
 	require.True(t, found, "the open of /etc/hosts is in the audit log")
 }
 
+// TestRun_AuditAppends: a second run with the same --audit file adds its records after the
+// first run's, and a file scrim creates is 0600.
+func TestRun_AuditAppends(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "audit.jsonl")
+	r := scrim(t, "run", "--audit", log, "--", "cat", "/etc/hosts")
+	require.Equal(t, 0, r.code, r.stderr)
+	first, err := os.ReadFile(log)
+	require.NoError(t, err)
+	require.NotEmpty(t, first)
+	st, err := os.Stat(log)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	r = scrim(t, "run", "--audit", log, "--", "cat", "/etc/hostname")
+	require.Equal(t, 0, r.code, r.stderr)
+	both, err := os.ReadFile(log)
+	require.NoError(t, err)
+	require.True(t, bytes.HasPrefix(both, first), "the first run's records are kept as they were")
+	require.Greater(t, len(both), len(first))
+	require.Contains(t, string(both[len(first):]), `"path":"/etc/hostname"`)
+}
+
+// TestRun_AuditRefusesOtherFiles: --audit naming a file that is not scrim's audit log (here a
+// config file) exits 125 before the child runs, names the file and says why, and leaves the
+// file byte for byte as it was.
+func TestRun_AuditRefusesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "scrim.toml")
+	content := "hostname = \"box\"\ncpus = 2\n"
+	require.NoError(t, os.WriteFile(file, []byte(content), 0o644))
+	before, err := os.Stat(file)
+	require.NoError(t, err)
+	marker := filepath.Join(dir, "ran")
+
+	r := scrim(t, "run", "-c", file, "--audit", file, "--", "touch", marker)
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stderr, "open audit log "+file+": not a scrim audit log: line 1 is not a JSON object")
+	require.NoFileExists(t, marker, "the child did not run")
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, content, string(data))
+	after, err := os.Stat(file)
+	require.NoError(t, err)
+	require.Equal(t, before.Mode(), after.Mode())
+	require.Equal(t, before.ModTime(), after.ModTime())
+}
+
 // TestRun_AuditPluginCounters: each plugin's counters for the run end the audit log.
 func TestRun_AuditPluginCounters(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "audit.jsonl")

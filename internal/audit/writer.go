@@ -46,11 +46,19 @@ type Writer struct {
 	err     error // the first write error; owned by the goroutine until done is closed
 }
 
-// Open creates (or truncates) the file at path, mode 0600, and starts writing to it.
+// Open starts appending to the audit log at path, creating it with mode 0600 when it does not
+// exist. It never truncates: an existing file must be empty or hold scrim's audit records
+// (see Check), or Open returns an error wrapping ErrNotAuditLog and leaves the file as it was.
 func Open(path string, opts Options) (*Writer, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// O_APPEND: every write lands at the end, whoever else holds the file and wherever they
+	// moved their offset, so a record already written is never overwritten by scrim.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open audit log %s: %w", path, err)
+	}
+	if err := checkOpened(f, path); err != nil {
+		f.Close()
+		return nil, err
 	}
 	w := NewWriter(f, opts)
 	w.closer = f

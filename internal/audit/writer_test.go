@@ -235,3 +235,65 @@ func TestAppendJSON_PluginStats(t *testing.T) {
 		"timeouts": 1.0, "broken": 0.0, "replaced": 2.0, "mean_us": 40.0, "max_us": 900.0,
 	}, got)
 }
+
+// TestOpen_Appends: a second Open adds to what the first wrote, and a new file is 0600.
+func TestOpen_Appends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	for i := 1; i <= 2; i++ {
+		w, err := Open(path, Options{})
+		require.NoError(t, err)
+		w.Record(record(i))
+		require.NoError(t, w.Close())
+	}
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, string(AppendJSON(AppendJSON(nil, record(1)), record(2))), string(data))
+}
+
+// TestOpen_RefusesWhatScrimDidNotWrite: Open refuses a file whose first or last line is not a
+// record of scrim's, and leaves it byte for byte as it was.
+func TestOpen_RefusesWhatScrimDidNotWrite(t *testing.T) {
+	rec := string(AppendJSON(nil, record(1)))
+	stats := string(AppendJSON(nil, Record{Time: time.Now(), Plugin: &PluginStats{Name: "motd"}}))
+	long := strings.Repeat(rec, 4000) // longer than the window each end is read through
+	for _, tc := range []struct {
+		name, content, why string
+	}{
+		{"toml", "hostname = \"box\"\n[[plugin]]\nname = \"motd\"\n", "line 1 is not a JSON object"},
+		{"other JSON lines", `{"time":"2026-01-01T00:00:00Z","level":"info"}` + "\n", `line 1 has no "pid" field`},
+		{"JSON without time", `{"pid":1}` + "\n", `line 1 has no "time" string`},
+		{"foreign last line", rec + "echo forged\n", "its last line is not a JSON object"},
+		{"foreign last line after a long log", long + "#!/bin/sh\n", "its last line is not a JSON object"},
+		{"foreign first line of a long log", "forged\n" + long, "line 1 is not a JSON object"},
+		{"incomplete last line", rec + rec[:20], "its last line is incomplete"},
+		{"no newline at all", "binary\x00data", "its first line does not end"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "file")
+			require.NoError(t, os.WriteFile(path, []byte(tc.content), 0o644))
+			_, err := Open(path, Options{})
+			require.ErrorIs(t, err, ErrNotAuditLog)
+			require.ErrorContains(t, err, "open audit log "+path+": not a scrim audit log: "+tc.why)
+			data, rerr := os.ReadFile(path)
+			require.NoError(t, rerr)
+			require.Equal(t, tc.content, string(data))
+		})
+	}
+	for _, tc := range []struct{ name, content string }{
+		{"empty", ""},
+		{"calls", rec + rec},
+		{"ends with plugin counters", rec + stats},
+		{"long", long},
+	} {
+		t.Run("accepts "+tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.jsonl")
+			require.NoError(t, os.WriteFile(path, []byte(tc.content), 0o600))
+			w, err := Open(path, Options{})
+			require.NoError(t, err)
+			require.NoError(t, w.Close())
+		})
+	}
+}
