@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/scrim-sandbox/scrim/builtin"
 	"github.com/scrim-sandbox/scrim/internal/config"
 	"github.com/scrim-sandbox/scrim/supervisor"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
@@ -57,7 +59,95 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	describe(stdout, cfg, h, chain)
+	for _, o := range overlaps(chain) {
+		fmt.Fprintf(stderr, "scrim check: warning: %s\n", o)
+	}
+	for _, p := range cfg.Plugins {
+		if p.Demoted != nil {
+			fmt.Fprintf(stderr, "scrim check: warning: drop-in plugin %q (%s) asks for priority %d, before the built-in shims; it runs at %d, behind them, unless allow_outrank in the config file names it\n",
+				p.Name, p.Source, *p.Demoted, p.Priority)
+		}
+	}
 	return 0
+}
+
+// claimed is what one handler of the virtual band decides on.
+type claimed struct {
+	id       string
+	priority int
+	exact    []string
+	patterns []shim.PathPattern
+}
+
+// overlaps describes every pair of handlers in the virtual band of chain (in chain order)
+// that claim a path in common, and which of the two decides it. Built-in shims are described
+// by builtin.Served, plugins by their claims. Two patterns that may match a common path count
+// as an overlap: the warning errs on the side of saying too much.
+func overlaps(chain []shim.Registration) []string {
+	var hs []claimed
+	for _, r := range chain {
+		if r.Band != shim.BandVirtual {
+			continue
+		}
+		c := claimed{id: r.Handler.ID(), priority: r.Priority}
+		if cl, ok := r.Handler.(shim.Claimer); ok {
+			c.exact, c.patterns = cl.Claims()
+		} else {
+			c.exact, c.patterns = builtin.Served(c.id)
+		}
+		slices.Sort(c.exact)
+		hs = append(hs, c)
+	}
+	var out []string
+	for i, a := range hs {
+		for _, b := range hs[i+1:] {
+			common := sharedClaims(a, b)
+			if len(common) == 0 {
+				continue
+			}
+			order := fmt.Sprintf("priority %d before %d", a.priority, b.priority)
+			if a.priority == b.priority {
+				order = fmt.Sprintf("equal priority %d, so the order they were configured in (built-in shims first)", a.priority)
+			}
+			out = append(out, fmt.Sprintf("%s and %s both claim %s; %s decides them (%s), %s sees only what %s passes on",
+				a.id, b.id, strings.Join(common, ", "), a.id, order, b.id, a.id))
+		}
+	}
+	return out
+}
+
+// sharedClaims lists the paths, or descriptions of paths, that a and b both claim.
+func sharedClaims(a, b claimed) []string {
+	var common []string
+	covered := func(p string, pats []shim.PathPattern) bool {
+		for _, pt := range pats {
+			if len(p) > len(pt.Prefix) && strings.HasPrefix(p, pt.Prefix) && strings.HasSuffix(p, pt.Suffix) && strings.Contains(p, pt.Contains) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range a.exact {
+		if slices.Contains(b.exact, p) || covered(p, b.patterns) {
+			common = append(common, p)
+		}
+	}
+	for _, p := range b.exact {
+		if !slices.Contains(a.exact, p) && covered(p, a.patterns) {
+			common = append(common, p)
+		}
+	}
+	for _, pa := range a.patterns {
+		for _, pb := range b.patterns {
+			if !strings.HasPrefix(pa.Prefix, pb.Prefix) && !strings.HasPrefix(pb.Prefix, pa.Prefix) ||
+				!strings.HasSuffix(pa.Suffix, pb.Suffix) && !strings.HasSuffix(pb.Suffix, pa.Suffix) {
+				continue
+			}
+			prefix := max(pa.Prefix, pb.Prefix) // the longer, as one starts the other
+			common = append(common, "paths under "+prefix)
+		}
+	}
+	return common
 }
 
 // describe prints what scrim run would do with cfg; chain is its open chain in order.
@@ -118,6 +208,9 @@ func describe(w io.Writer, cfg config.Config, h *handlers, chain []shim.Registra
 			line += fmt.Sprintf(" priority %d", r.Priority)
 		}
 		if p, ok := sources[id]; ok {
+			if p.Demoted != nil {
+				line += fmt.Sprintf(" (asked for %d: a drop-in runs behind the built-in shims unless allow_outrank names it)", *p.Demoted)
+			}
 			line += fmt.Sprintf("  %s (from %s)", p.Path, p.Source)
 		}
 		fmt.Fprintln(w, strings.TrimRight(line, " "))

@@ -49,6 +49,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailure
 	}
+	logDropIns(cfg, log)
 	ctx := context.Background()
 	h, err := buildHandlers(ctx, cfg, log, true)
 	if err != nil {

@@ -90,6 +90,23 @@ func supervisorMode(mode string) supervisor.Mode {
 	return supervisor.ModeStrict
 }
 
+// logDropIns logs, once per run, every drop-in plugin loaded and from where, and every
+// drop-in kept behind the built-in shims. It logs at warn, the default level: a drop-in is
+// code from outside the config file and the command line, and a run must never take one in
+// unseen (listing it in the config file as a [[plugin]] table quiets the line).
+func logDropIns(cfg config.Config, log hclog.Logger) {
+	for _, p := range cfg.Plugins {
+		if p.DropIn == "" {
+			continue
+		}
+		log.Warn("drop-in plugin loaded", "plugin", p.Name, "dir", p.DropIn, "file", p.Source, "wasm", p.Path, "priority", p.Priority)
+		if p.Demoted != nil {
+			log.Warn("drop-in plugin kept behind the built-in shims; name it in allow_outrank in the config file to let it run first",
+				"plugin", p.Name, "priority", *p.Demoted, "now", p.Priority)
+		}
+	}
+}
+
 // handlers holds everything built from a config that needs releasing.
 type handlers struct {
 	chain    []shim.Registration

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 // Config is scrim's whole configuration after defaults, file and flags are merged and checked.
@@ -50,6 +52,9 @@ type Config struct {
 	ScopeAbstractUnix bool
 	// PluginDirs are scanned for drop-in plugins (NAME.toml beside NAME.wasm).
 	PluginDirs []string
+	// AllowOutrank names the drop-in plugins that may run before the built-in virtual-file
+	// shims. Every other drop-in is kept behind them (see Plugin.Demoted).
+	AllowOutrank []string
 	// CacheDir holds compiled WebAssembly between runs, "" for no cache.
 	CacheDir string
 	// Log configures scrim's own diagnostics on stderr.
@@ -91,7 +96,18 @@ type Plugin struct {
 	Config map[string]any
 	// Source says where the plugin was configured: "FILE:LINE" or "--plugin".
 	Source string
+	// DropIn is the plugin directory a drop-in was found in, "" for a plugin of the config
+	// file or the command line.
+	DropIn string
+	// Demoted, when not nil, holds the priority a drop-in asked for that would have put it
+	// before the built-in virtual-file shims without allow_outrank naming it; Priority was
+	// then set to DropInFloor.
+	Demoted *int
 }
+
+// DropInFloor is the first priority a drop-in gets without allow_outrank: right behind the
+// built-in virtual-file shims, whatever their registration order.
+const DropInFloor = shim.PriorityBuiltin + 1
 
 // Defaults of the plugin settings.
 const (

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,6 +96,7 @@ func TestLoad_Full(t *testing.T) {
 				Priority: 450, Timeout: 100 * time.Millisecond, Memory: DefaultPluginMemory,
 				Instances: DefaultPluginInstances, OnError: DefaultPluginOnError,
 				Source: filepath.Join(filepath.Dir(dir), "dropins", "one", "motd.toml") + ":2",
+				DropIn: filepath.Join(filepath.Dir(dir), "dropins", "one"),
 			},
 		},
 	}
@@ -215,6 +217,72 @@ func TestLoad_DropIns(t *testing.T) {
 			require.Equal(t, tc.wantNames, names)
 		})
 	}
+}
+
+// TestLoad_DropInOutrank: a drop-in that asks for a priority at or before the built-in
+// virtual-file shims is put right behind them unless the main config's allow_outrank names
+// it; plugins of the main config keep their priority.
+func TestLoad_DropInOutrank(t *testing.T) {
+	wasm, err := filepath.Abs("testdata/plugin.wasm")
+	require.NoError(t, err)
+	tests := []struct {
+		name, main string
+		dropIn     int
+		want       map[string]int // priority by plugin name
+		demoted    map[string]int // the priority asked for, by demoted plugin
+	}{
+		{name: "default priority is kept", dropIn: 500, want: map[string]int{"early": 500}},
+		{name: "before the built-ins is demoted", dropIn: 1, want: map[string]int{"early": DropInFloor}, demoted: map[string]int{"early": 1}},
+		{name: "equal to the built-ins is demoted", dropIn: 100, want: map[string]int{"early": DropInFloor}, demoted: map[string]int{"early": 100}},
+		{name: "allow_outrank keeps it", main: `allow_outrank = ["early"]` + "\n", dropIn: 1, want: map[string]int{"early": 1}},
+		{name: "allow_outrank for another name", main: `allow_outrank = ["other"]` + "\n", dropIn: 1, want: map[string]int{"early": DropInFloor}, demoted: map[string]int{"early": 1}},
+		{
+			name: "the main config's own plugin may outrank",
+			main: "[[plugin]]\nname = \"mine\"\npath = \"" + wasm + "\"\npriority = 1\n", dropIn: 500,
+			want: map[string]int{"mine": 1, "early": 500},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			noDropIns(t)
+			dir := t.TempDir()
+			dropins := filepath.Join(dir, "plugins.d")
+			require.NoError(t, os.Mkdir(dropins, 0o755))
+			data, err := os.ReadFile(wasm)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(dropins, "early.wasm"), data, 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(dropins, "early.toml"), []byte(fmt.Sprintf("[[plugin]]\npriority = %d\n", tc.dropIn)), 0o644))
+			file := filepath.Join(dir, "scrim.toml")
+			require.NoError(t, os.WriteFile(file, []byte(`plugin_dirs = ["`+dropins+`"]`+"\n"+tc.main), 0o644))
+			cfg, err := Load(file)
+			require.NoError(t, err)
+			got, demoted := map[string]int{}, map[string]int{}
+			for _, p := range cfg.Plugins {
+				got[p.Name] = p.Priority
+				if p.Demoted != nil {
+					demoted[p.Name] = *p.Demoted
+				}
+				if p.Name == "early" {
+					require.Equal(t, dropins, p.DropIn)
+				} else {
+					require.Empty(t, p.DropIn)
+				}
+			}
+			require.Equal(t, tc.want, got)
+			if tc.demoted == nil {
+				tc.demoted = map[string]int{}
+			}
+			require.Equal(t, tc.demoted, demoted)
+		})
+	}
+}
+
+func TestLoad_AllowOutrankNames(t *testing.T) {
+	noDropIns(t)
+	file := filepath.Join(t.TempDir(), "scrim.toml")
+	require.NoError(t, os.WriteFile(file, []byte("allow_outrank = [\"Bad Name\"]\n"), 0o644))
+	_, err := Load(file)
+	require.ErrorContains(t, err, file+":1: allow_outrank[0]: \"Bad Name\" is not a plugin name")
 }
 
 func TestConfig_Flag(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,6 +46,7 @@ func Load(path string) (Config, error) {
 	if err := cfg.loadDropIns(); err != nil {
 		return Config{}, err
 	}
+	cfg.rankDropIns()
 	return cfg, nil
 }
 
@@ -371,6 +373,11 @@ func (d *decoder) top(raw map[string]any, cfg *Config) {
 				cfg.PluginDirs = l
 			}
 		}},
+		{"allow_outrank", func(key string, v any) {
+			if l, ok := d.strs(key, v, checkPluginName); ok {
+				cfg.AllowOutrank = l
+			}
+		}},
 		{"cache_dir", func(key string, v any) {
 			if p, ok := d.pathString(key, v); ok {
 				cfg.CacheDir = p
@@ -617,10 +624,26 @@ func (c *Config) loadDropIns() error {
 				errs = append(errs, fileErrs...)
 				continue
 			}
+			p.DropIn = dir
 			c.Plugins = append(c.Plugins, p)
 		}
 	}
 	return errs.err()
+}
+
+// rankDropIns keeps every drop-in that allow_outrank does not name behind the built-in
+// virtual-file shims. A drop-in directory is writable by whoever installs plugins, the
+// config file is the user's explicit choice: only the latter may put a plugin before
+// /etc/hosts, /etc/hostname and the other views scrim promises.
+func (c *Config) rankDropIns() {
+	for i := range c.Plugins {
+		p := &c.Plugins[i]
+		if p.DropIn == "" || p.Priority >= DropInFloor || slices.Contains(c.AllowOutrank, p.Name) {
+			continue
+		}
+		asked := p.Priority
+		p.Demoted, p.Priority = &asked, DropInFloor
+	}
 }
 
 // dropIn reads one drop-in file: exactly one [[plugin]] table, named after the file unless it

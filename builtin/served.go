@@ -1,0 +1,28 @@
+package builtin
+
+import "github.com/scrim-sandbox/scrim/supervisor/shim"
+
+// servedPaths is what each built-in virtual-file shim decides on, spelled as paths.
+var servedPaths = map[string]struct {
+	exact    []string
+	patterns []shim.PathPattern
+}{
+	idHosts:    {exact: []string{"/etc/hosts"}},
+	idHostname: {exact: []string{"/etc/hostname", "/proc/sys/kernel/hostname"}},
+	idCPU: {
+		exact:    []string{"/proc/cpuinfo", "/proc/stat"},
+		patterns: []shim.PathPattern{{Prefix: sysCPU + "/"}, {Prefix: "/sys/devices/system/node/"}},
+	},
+	idMemory: {exact: []string{"/proc/meminfo"}},
+	idRandom: {exact: []string{"/dev/urandom", "/dev/random"}},
+}
+
+// Served describes the paths the built-in virtual-file shim id decides on, in the terms of
+// shim.Claimer, so that `scrim check` can name the plugins that claim them too. It is a
+// description, not what the chain matches: these shims also decide by identity (where a
+// symlinked /etc/hosts leads, a hard link to it), which no list of paths says. An id that is
+// not a virtual-file shim describes nothing.
+func Served(id string) (exact []string, patterns []shim.PathPattern) {
+	s := servedPaths[id]
+	return s.exact, s.patterns
+}
