@@ -99,6 +99,7 @@ type procDeny struct {
 
 var (
 	_ shim.Handler     = (*procDeny)(nil)
+	_ shim.OpHandler   = (*procDeny)(nil)
 	_ shim.Provisioner = (*procDeny)(nil)
 )
 
@@ -122,6 +123,9 @@ func newProcDeny(opts Options, _ *listing) (shim.Handler, error) {
 }
 
 func (d *procDeny) ID() string { return idProcDeny }
+
+// Ops: a denied object is denied to every call that names it, not only to open.
+func (d *procDeny) Ops() shim.OpSet { return shim.AllOps }
 
 // Provision records the identity of every denied path that exists in the child's root.
 func (d *procDeny) Provision(env shim.Env) error {

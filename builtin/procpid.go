@@ -24,6 +24,7 @@ type procPID struct {
 
 var (
 	_ shim.Handler     = (*procPID)(nil)
+	_ shim.OpHandler   = (*procPID)(nil)
 	_ shim.Provisioner = (*procPID)(nil)
 )
 
@@ -34,6 +35,9 @@ func newProcPID(_ Options, list *listing) (shim.Handler, error) {
 }
 
 func (p *procPID) ID() string { return idProcPID }
+
+// Ops: a hidden process is hidden from every call, stat and readlink as much as open.
+func (p *procPID) Ops() shim.OpSet { return shim.AllOps }
 
 // Provision keeps the sandbox (membership is asked per call: it changes as processes come and
 // go) and the procfs mount points.

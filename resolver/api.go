@@ -6,13 +6,16 @@ import (
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
-// Input is one open-family call decoded from a seccomp notification. Decode builds it from the
+// Input is one mediated call decoded from a seccomp notification. Decode builds it from the
 // registers and the child's memory, reading each byte exactly once.
 type Input struct {
 	Syscall shim.Syscall
-	PID     int // thread group id of the caller
-	TID     int // the calling thread (seccomp_notif.pid)
-	Dirfd   int32
+	// Lookup is what the kernel will look up. The walk reads only this, never a family's
+	// own flags, so every family resolves the same way.
+	Lookup Lookup
+	PID    int // thread group id of the caller
+	TID    int // the calling thread (seccomp_notif.pid)
+	Dirfd  int32
 	// Path is the path bytes without the terminating NUL.
 	Path []byte
 	// Flags and Mode are what the kernel acts on: for open, openat and creat what
@@ -23,7 +26,29 @@ type Input struct {
 	Mode  uint64
 	// Resolve holds openat2's RESOLVE_* flags; zero for the other calls.
 	Resolve uint64
+	// For the ops other than OpOpen: Out is the caller's buffer the answer goes to (the
+	// struct stat or statx, readlink's text) and OutLen its size (readlink's bufsiz); Arg
+	// is statx's mask or access's mode; AtFlags the AT_* flags as passed.
+	Out, OutLen uint64
+	Arg         uint64
+	AtFlags     int
 }
+
+// Lookup says how the last component of a path is looked up, whatever the call.
+type Lookup struct {
+	// NoFollow makes a symbolic link in the last component the object instead of following
+	// it: O_NOFOLLOW, O_CREAT|O_EXCL, AT_SYMLINK_NOFOLLOW, lstat and readlink.
+	NoFollow bool
+	// Create means the last component may be created (O_CREAT): a trailing slash is EISDIR
+	// before anything is looked up.
+	Create bool
+	// EmptyPath lets an empty path name the starting directory or descriptor itself
+	// (AT_EMPTY_PATH, and always for readlinkat).
+	EmptyPath bool
+}
+
+// Op returns what the call does with its object.
+func (in *Input) Op() shim.Op { return in.Syscall.Op() }
 
 // Child gives the resolver what only the supervisor can reach with its own rights. The
 // resolver itself runs on a thread that already carries the child's credentials.

@@ -97,16 +97,146 @@ func Decode(nr int, args [6]uint64, pid, tid int, mem shim.Memory) (Input, error
 		}
 		in.Flags, in.Mode, in.Resolve = how.Flags, how.Mode, how.Resolve
 	default:
-		return Input{}, fmt.Errorf("decode syscall %d: not an open-family call", nr)
+		if f, ok := statFamily[nr]; ok {
+			return decodeStat(in, f, args, mem)
+		}
+		return Input{}, fmt.Errorf("decode syscall %d: not a mediated call", nr)
 	}
 	if err := buildOpenFlags(in.Flags, in.Mode, in.Resolve); err != nil {
 		return Input{}, err
 	}
-	path, err := readPath(mem, pathAddr)
+	path, err := readPath(mem, pathAddr, false)
 	if err != nil {
 		return Input{}, err
 	}
 	in.Path = path
+	in.Lookup = OpenLookup(in.Flags)
+	return in, nil
+}
+
+// OpenLookup is the lookup an open with flags makes. O_CREAT|O_EXCL never follows a final
+// symlink: the call must create the name itself.
+func OpenLookup(flags uint64) Lookup {
+	return Lookup{
+		NoFollow: flags&unix.O_NOFOLLOW != 0 || flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL,
+		Create:   flags&unix.O_CREAT != 0,
+	}
+}
+
+// statCall describes one stat-like call's arguments: which register holds what, -1 for an
+// argument the call does not take.
+type statCall struct {
+	sys                          shim.Syscall
+	dirfd, path, flags, arg, out int
+	outLen                       int
+	// flags0 are the AT_* flags the call implies (lstat's AT_SYMLINK_NOFOLLOW).
+	flags0 int
+}
+
+// statFamily are the stat-like calls by x86_64 number.
+var statFamily = map[int]statCall{
+	unix.SYS_STAT:       {sys: shim.SysStat, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, outLen: -1},
+	unix.SYS_LSTAT:      {sys: shim.SysLstat, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, outLen: -1, flags0: unix.AT_SYMLINK_NOFOLLOW},
+	unix.SYS_NEWFSTATAT: {sys: shim.SysNewfstatat, dirfd: 0, path: 1, flags: 3, arg: -1, out: 2, outLen: -1},
+	unix.SYS_STATX:      {sys: shim.SysStatx, dirfd: 0, path: 1, flags: 2, arg: 3, out: 4, outLen: -1},
+	unix.SYS_ACCESS:     {sys: shim.SysAccess, dirfd: -1, path: 0, flags: -1, arg: 1, out: -1, outLen: -1},
+	unix.SYS_FACCESSAT:  {sys: shim.SysFaccessat, dirfd: 0, path: 1, flags: -1, arg: 2, out: -1, outLen: -1},
+	unix.SYS_FACCESSAT2: {sys: shim.SysFaccessat2, dirfd: 0, path: 1, flags: 3, arg: 2, out: -1, outLen: -1},
+	unix.SYS_READLINK:   {sys: shim.SysReadlink, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, outLen: 2},
+	unix.SYS_READLINKAT: {sys: shim.SysReadlinkat, dirfd: 0, path: 1, flags: -1, arg: -1, out: 2, outLen: 3},
+	unix.SYS_CHDIR:      {sys: shim.SysChdir, dirfd: -1, path: 0, flags: -1, arg: -1, out: -1, outLen: -1},
+}
+
+// SyscallOf names the mediated call nr, an open or a stat-like call, or reports that Decode
+// does not read it.
+func SyscallOf(nr int) (shim.Syscall, bool) {
+	switch nr {
+	case nrOpen:
+		return shim.SysOpen, true
+	case nrOpenat:
+		return shim.SysOpenat, true
+	case nrOpenat2:
+		return shim.SysOpenat2, true
+	case nrCreat:
+		return shim.SysCreat, true
+	}
+	c, ok := statFamily[nr]
+	return c.sys, ok
+}
+
+// StatFamily lists the x86_64 numbers of the stat-like calls Decode reads.
+func StatFamily() []int {
+	nrs := make([]int, 0, len(statFamily))
+	for nr := range statFamily {
+		nrs = append(nrs, nr)
+	}
+	return nrs
+}
+
+// AT_* flags the stat-like calls accept (fs/stat.c, fs/open.c).
+const (
+	atStatxSyncType = 0x6000 // AT_STATX_SYNC_TYPE
+	atNoAutomount   = unix.AT_NO_AUTOMOUNT
+	statxReserved   = 0x80000000 // STATX__RESERVED
+	sIRWXO          = 0o7
+)
+
+// decodeStat reads a stat-like call in the kernel's order: faccessat's and readlink's
+// argument checks, then getname (an empty path only with AT_EMPTY_PATH, or always for readlinkat,
+// and a NULL one with AT_EMPTY_PATH for the stat calls, as since Linux 6.11), then
+// statx's and vfs_statx's flag checks.
+func decodeStat(in Input, c statCall, args [6]uint64, mem shim.Memory) (Input, error) {
+	in.Syscall = c.sys
+	if c.dirfd >= 0 {
+		in.Dirfd = int32(args[c.dirfd])
+	}
+	flags := c.flags0
+	if c.flags >= 0 {
+		flags |= int(int32(args[c.flags]))
+	}
+	in.AtFlags = flags
+	if c.arg >= 0 {
+		in.Arg = uint64(uint32(args[c.arg]))
+	}
+	if c.out >= 0 {
+		in.Out = args[c.out]
+	}
+	if c.outLen >= 0 {
+		in.OutLen = args[c.outLen]
+	}
+	op := c.sys.Op()
+	emptyOK := flags&unix.AT_EMPTY_PATH != 0
+	switch op {
+	case shim.OpAccess:
+		if in.Arg&^sIRWXO != 0 || flags&^(unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
+			return Input{}, unix.EINVAL
+		}
+	case shim.OpReadlink:
+		if int32(in.OutLen) <= 0 {
+			return Input{}, unix.EINVAL
+		}
+		emptyOK = true
+	}
+	pathAddr := args[c.path]
+	var path []byte
+	if !(pathAddr == 0 && op == shim.OpStat && emptyOK) {
+		p, err := readPath(mem, pathAddr, emptyOK)
+		if err != nil {
+			return Input{}, err
+		}
+		path = p
+	}
+	if c.sys == shim.SysStatx && (in.Arg&statxReserved != 0 || flags&atStatxSyncType == atStatxSyncType) {
+		return Input{}, unix.EINVAL
+	}
+	if op == shim.OpStat && flags&^(unix.AT_SYMLINK_NOFOLLOW|atNoAutomount|unix.AT_EMPTY_PATH|atStatxSyncType) != 0 {
+		return Input{}, unix.EINVAL
+	}
+	in.Path = path
+	in.Lookup = Lookup{
+		NoFollow:  flags&unix.AT_SYMLINK_NOFOLLOW != 0 || op == shim.OpReadlink,
+		EmptyPath: emptyOK,
+	}
 	return in, nil
 }
 
@@ -245,7 +375,9 @@ func unreadable(err error) bool {
 // pathBufs holds readPath's scratch buffers.
 var pathBufs = sync.Pool{New: func() any { return new([pathMax]byte) }}
 
-func readPath(mem shim.Memory, addr uint64) ([]byte, error) {
+// emptyOK returns an empty path (a zero-length, non-nil slice) where getname with LOOKUP_EMPTY
+// would accept it.
+func readPath(mem shim.Memory, addr uint64, emptyOK bool) ([]byte, error) {
 	if addr == 0 {
 		return nil, unix.EFAULT
 	}
@@ -274,6 +406,9 @@ func readPath(mem shim.Memory, addr uint64) ([]byte, error) {
 		for i, b := range chunk[:r] {
 			if b == 0 {
 				if got+i == 0 {
+					if emptyOK {
+						return []byte{}, nil
+					}
 					return nil, unix.ENOENT
 				}
 				out := make([]byte, got+i)

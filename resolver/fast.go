@@ -12,10 +12,10 @@ import (
 //   - ".." together with a numeric component: a lexical walk through the supervisor's own
 //     /proc/<pid> and back out would pass procfs checks that let any thread into its own
 //     process's entries, which the caller would not pass;
-//   - O_CREAT with a trailing slash, which the kernel refuses with EISDIR before it looks at
+//   - a create with a trailing slash, which the kernel refuses with EISDIR before it looks at
 //     the last component.
-func fastEligible(path []byte, flags uint64) bool {
-	if len(path) == 0 || flags&unix.O_CREAT != 0 && path[len(path)-1] == '/' {
+func fastEligible(path []byte, look Lookup) bool {
+	if len(path) == 0 || look.Create && path[len(path)-1] == '/' {
 		return false
 	}
 	var dotdot, numeric bool
@@ -70,7 +70,7 @@ func hasDotDot(p []byte) bool {
 // ".." could climb above that root on scrim's side, so it takes the walk.
 func (w *walker) fastHow(path []byte) (unix.OpenHow, bool) {
 	in := w.in
-	if !fastEligible(path, in.Flags) {
+	if !fastEligible(path, in.Lookup) {
 		return unix.OpenHow{}, false
 	}
 	how := unix.OpenHow{
@@ -126,12 +126,11 @@ func (w *walker) fast() (done bool, err error) {
 			unix.Close(fd)
 			return true, err
 		}
-		if st.Mode&unix.S_IFMT == unix.S_IFLNK && in.Flags&unix.O_NOFOLLOW == 0 &&
-			in.Flags&(unix.O_CREAT|unix.O_EXCL) != unix.O_CREAT|unix.O_EXCL {
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK && !in.Lookup.NoFollow {
 			unix.Close(fd)
 			return w.fastParent()
 		}
-		if in.Flags&unix.O_CREAT != 0 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		if in.Lookup.Create && st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			// may_create_in_sticky needs the directory: walk the last component.
 			unix.Close(fd)
 			return w.fastParent()
@@ -175,7 +174,7 @@ func hasAnyPrefix(p []byte, prefixes [][]byte) bool {
 func (w *walker) fastRest(rest []byte) (bool, error) {
 	in := w.in
 	how, ok := w.fastHow(rest)
-	if !ok || in.Flags&unix.O_CREAT != 0 {
+	if !ok || in.Lookup.Create {
 		return false, nil
 	}
 	w.namez = cpath(w.namez, rest)
@@ -188,8 +187,7 @@ func (w *walker) fastRest(rest []byte) (bool, error) {
 		unix.Close(fd)
 		return true, err
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFLNK && in.Flags&unix.O_NOFOLLOW == 0 &&
-		in.Flags&(unix.O_CREAT|unix.O_EXCL) != unix.O_CREAT|unix.O_EXCL {
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK && !in.Lookup.NoFollow {
 		unix.Close(fd)
 		return false, nil
 	}

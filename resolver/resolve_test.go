@@ -73,6 +73,7 @@ func kernelOpen(dirfd int, path string, flags, mode, resolve uint64) (int, error
 
 // ourOpen resolves and opens as scrim would, returning the Request's path and object too.
 func ourOpen(r *Resolver, child Child, in Input) (*os.File, *Resolution, error) {
+	in.Lookup = OpenLookup(in.Flags)
 	res, err := r.Resolve(&in, child)
 	if err != nil {
 		return nil, nil, err

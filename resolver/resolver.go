@@ -67,6 +67,9 @@ type Resolver struct {
 	protectedFifos    int
 	// noFast turns the fast path off, so that tests cover the component walk alone.
 	noFast bool
+	// selfIno and threadSelfIno are the inode numbers of procfs's self and thread-self
+	// links, the same in every procfs mount: their text depends on who reads them.
+	selfIno, threadSelfIno uint64
 }
 
 // ident is what namei's path_equal compares: the mount and the directory entry (a directory
@@ -121,6 +124,13 @@ func New(opts Options) (*Resolver, error) {
 			return nil, fmt.Errorf("readlink root %s: %w", root, err)
 		}
 		r.rootPath = p
+	}
+	var lst unix.Stat_t
+	if unix.Lstat("/proc/self", &lst) == nil {
+		r.selfIno = lst.Ino
+	}
+	if unix.Lstat("/proc/thread-self", &lst) == nil {
+		r.threadSelfIno = lst.Ino
 	}
 	r.protectedSymlinks = sysctl(log, "protected_symlinks", 1) != 0
 	r.protectedRegular = sysctl(log, "protected_regular", 2)
@@ -185,12 +195,13 @@ func (r *Resolver) Resolve(in *Input, child Child) (*Resolution, error) {
 // worker thread of the supervisor) reuses one Resolution instead of allocating one per call.
 // res must be new or closed; on error it holds nothing to close.
 func (r *Resolver) ResolveInto(res *Resolution, in *Input, child Child) error {
-	if len(in.Path) == 0 {
+	if len(in.Path) == 0 && !in.Lookup.EmptyPath {
 		return unix.ENOENT // getname, as Decode would have answered
 	}
 	*res = Resolution{t: target{r: r, h: noHandle, parent: noHandle}}
 	res.Request = shim.Request{
 		Syscall: in.Syscall,
+		Op:      in.Op(),
 		PID:     in.PID,
 		TID:     in.TID,
 		Spelled: in.Path,
@@ -206,7 +217,11 @@ func (r *Resolver) ResolveInto(res *Resolution, in *Input, child Child) error {
 	res.Request.Cred, res.Request.Umask = cred, umask
 	w := walker{r: r, in: in, child: child, res: res, cur: noHandle, scope: noHandle}
 	defer w.cleanup()
-	if err := w.run(); err != nil {
+	run := w.run
+	if len(in.Path) == 0 {
+		run = w.empty
+	}
+	if err := run(); err != nil {
 		return err
 	}
 	if err := w.finish(); err != nil {

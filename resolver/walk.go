@@ -56,8 +56,6 @@ type walker struct {
 	trailing   bool
 }
 
-func (w *walker) flags() uint64 { return w.in.Flags }
-
 func (w *walker) isDir() bool { return w.st.Mode&unix.S_IFMT == unix.S_IFDIR }
 
 // setCur moves the walk to h, releasing the previous position unless the scope holds it.
@@ -97,6 +95,32 @@ func (w *walker) run() error {
 		return err
 	}
 	return w.walk(in.Path)
+}
+
+// empty resolves an empty path (AT_EMPTY_PATH): the object is the starting directory or
+// descriptor itself, of any type.
+func (w *walker) empty() error {
+	base, err := w.base()
+	if err != nil {
+		return err
+	}
+	var st unix.Statx_t
+	if err := statFd(base.fd, &st); err != nil {
+		base.close()
+		return err
+	}
+	p, _, err := w.r.viewPath(base.fd)
+	if err != nil {
+		base.close()
+		return err
+	}
+	if err := w.r.hiddenStart(w, base.fd, p); err != nil {
+		base.close()
+		return err
+	}
+	w.setCur(base, &st)
+	w.path = p
+	return nil
 }
 
 // statCur reads the start's statx when start left it for later, and checks that a path can
@@ -153,6 +177,10 @@ func (w *walker) start(lazy bool) error {
 		base.close()
 		return err
 	}
+	if err := w.r.hiddenStart(w, base.fd, p); err != nil {
+		base.close()
+		return err
+	}
 	w.setCur(base, &st)
 	w.lazySt = lazy
 	w.path = p
@@ -186,7 +214,7 @@ func (w *walker) base() (handle, error) {
 
 // walk resolves rest from w.cur.
 func (w *walker) walk(rest []byte) error {
-	flags := w.flags()
+	look := &w.in.Lookup
 	for {
 		rest = skipSlashes(rest)
 		if len(rest) == 0 {
@@ -220,7 +248,7 @@ func (w *walker) walk(rest []byte) error {
 		}
 
 		// open_last_lookups: O_CREAT refuses a trailing slash before looking.
-		if isLast && trailing && flags&unix.O_CREAT != 0 {
+		if isLast && trailing && look.Create {
 			if err := w.mayLookup(); err != nil {
 				return err
 			}
@@ -247,8 +275,7 @@ func (w *walker) walk(rest []byte) error {
 		}
 		h := handle{fd: fd}
 		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			follow := !isLast || trailing ||
-				flags&(unix.O_NOFOLLOW) == 0 && flags&(unix.O_CREAT|unix.O_EXCL) != unix.O_CREAT|unix.O_EXCL
+			follow := !isLast || trailing || !look.NoFollow
 			if follow {
 				next, err := w.follow(h, &st, name, rest, isLast)
 				h.close()
@@ -588,6 +615,30 @@ func (r *Resolver) hiddenPid(w *walker, name []byte) error {
 	}
 	unix.Close(fd)
 	return unix.ENOENT
+}
+
+// hiddenStart refuses a walk that starts in a hidden process's /proc/<pid> directory (or
+// below it): a working directory or descriptor that got there some other way (a chdir that
+// raced its check) must not lead into what hiddenPid hides. p is the start's path as the
+// child sees it; only the usual /proc mount is recognised.
+func (r *Resolver) hiddenStart(w *walker, fd int, p []byte) error {
+	rest, ok := bytes.CutPrefix(p, []byte("/proc/"))
+	if !ok || w.in.PID == r.self {
+		return nil
+	}
+	name, _, _ := bytes.Cut(rest, []byte("/"))
+	pid, err := strconv.Atoi(string(name))
+	if err != nil || pid <= 0 {
+		return nil
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil || sfs.Type != unix.PROC_SUPER_MAGIC {
+		return err
+	}
+	if pid == r.self || r.visible != nil && !r.visible(pid) {
+		return unix.ENOENT
+	}
+	return nil
 }
 
 func skipSlashes(p []byte) []byte {

@@ -76,6 +76,9 @@ type Supervisor struct {
 	// keepSignals is set where the domain cannot keep the sandbox's signals in: the filter
 	// notifies the kill family and F_SETOWN, and signal.go decides (buildFilter).
 	keepSignals bool
+	// mediateStat is set when the stat-like calls (stat, access, readlink, chdir) go
+	// through the resolver and the chain like opens.
+	mediateStat bool
 
 	listener int
 	// killable is true when the filter has WAIT_KILLABLE_RECV: a received call can only be
@@ -150,6 +153,10 @@ func New(cfg Config) (*Supervisor, error) {
 		}
 	}
 	s.keepSignals = !s.domain.ScopesSignals()
+	s.mediateStat = true
+	if s.mediateStat {
+		notify = append(notify, resolver.StatFamily()...)
+	}
 	prog, err := buildFilter(notify, s.keepSignals)
 	if err != nil {
 		return nil, fmt.Errorf("new supervisor: %w", err)

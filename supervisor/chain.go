@@ -23,7 +23,9 @@ const rootHandlerID = "root"
 // within equal priorities (registration order).
 type chain struct {
 	regs []shim.Registration
-	log  hclog.Logger
+	// ops[i] are the ops regs[i] decides: opens only, unless it is a shim.OpHandler.
+	ops []shim.OpSet
+	log hclog.Logger
 	// index narrows the handlers asked about an open to those that may claim its path; nil
 	// when there are too many handlers for it, and then every handler is asked.
 	index *claimIndex
@@ -94,7 +96,14 @@ func newChain(regs []shim.Registration, log hclog.Logger) (*chain, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &chain{regs: sorted, log: log, index: newClaimIndex(sorted)}, nil
+	ops := make([]shim.OpSet, len(sorted))
+	for i, r := range sorted {
+		ops[i] = shim.Ops(shim.OpOpen)
+		if h, ok := r.Handler.(shim.OpHandler); ok {
+			ops[i] = h.Ops()
+		}
+	}
+	return &chain{regs: sorted, ops: ops, log: log, index: newClaimIndex(sorted)}, nil
 }
 
 // chainOrder checks regs and returns them in the order the chain asks them: by band, then by
@@ -162,7 +171,7 @@ func (c *chain) run(ctx context.Context, req *shim.Request) decision {
 		asked = c.index.candidates(req.Path)
 	}
 	for i, r := range c.regs {
-		if c.index != nil && asked&(1<<i) == 0 {
+		if c.index != nil && asked&(1<<i) == 0 || !c.ops[i].Has(req.Op) {
 			continue
 		}
 		res, err := c.call(ctx, r.Handler, req)
@@ -180,6 +189,10 @@ func (c *chain) run(ctx context.Context, req *shim.Request) decision {
 		case shim.ActServe:
 			if res.Content == nil {
 				return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: errors.New("serve without content")}
+			}
+			if req.Op != shim.OpOpen {
+				closeContent(res.Content)
+				return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: fmt.Errorf("serve for a %s call", req.Op)}
 			}
 			return decision{res: res, handler: r.Handler.ID()}
 		case shim.ActReal:

@@ -16,19 +16,9 @@ import (
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
-func sysOf(nr int32) (shim.Syscall, bool) {
-	switch nr {
-	case sysOpen:
-		return shim.SysOpen, true
-	case sysOpenat:
-		return shim.SysOpenat, true
-	case sysOpenat2:
-		return shim.SysOpenat2, true
-	case sysCreat:
-		return shim.SysCreat, true
-	}
-	return 0, false
-}
+// sysOf names a call the resolver reads: the open family, and the stat-like calls when the
+// filter notifies them.
+func sysOf(nr int32) (shim.Syscall, bool) { return resolver.SyscallOf(int(nr)) }
 
 // handle answers one notification on the worker's thread t. Every path ends in exactly one
 // answer (or none when the call is gone).
@@ -36,7 +26,7 @@ func (s *Supervisor) handle(ctx context.Context, t *thread, n *notif, start time
 	if s.log.IsTrace() {
 		s.log.Trace("notification", "tid", n.Pid, "syscall", n.Data.Nr, "id", n.ID)
 	}
-	if sys, ok := sysOf(n.Data.Nr); ok {
+	if sys, ok := sysOf(n.Data.Nr); ok && (sys.Op() == shim.OpOpen || s.mediateStat) {
 		s.handleOpen(ctx, t, n, sys, start)
 		return
 	}
@@ -129,6 +119,14 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys sh
 		return
 	}
 	want := fsCredOf(cred, umask)
+	if in.Op() == shim.OpAccess && in.AtFlags&unix.AT_EACCESS == 0 {
+		// access(2) looks up and checks with the real ids (access_override_creds), and
+		// with no capabilities unless the real uid is root.
+		want.FSUID, want.FSGID = cred.UID, cred.GID
+		if cred.UID != 0 {
+			want.CapEff = 0
+		}
+	}
 	if err := t.become(&want); err != nil {
 		s.fail(c, err)
 		return
@@ -151,6 +149,18 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys sh
 	}
 	if s.log.IsDebug() {
 		s.log.Debug("decided", "shim", d.handler, "tid", tid, "syscall", sys.String(), "path", string(req.Path), "action", d.res.Action.String())
+	}
+	if req.Op != shim.OpOpen && d.res.Action != shim.ActDeny {
+		// The chain's Serve for these ops is an error already; Next and Real answer with
+		// the real object.
+		c.verdict = "real"
+		if s.cfg.Mode == ModeFast && d.res.Action == shim.ActNext {
+			c.verdict = "continue"
+			s.respond(n.ID, 0, 0, true)
+			return
+		}
+		s.answerOp(c, res, in)
+		return
 	}
 	switch d.res.Action {
 	case shim.ActDeny:
@@ -185,6 +195,72 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys sh
 		}
 		s.openReal(c, req)
 	}
+}
+
+// answerOp answers a call of the ops other than open on the object the walk found, as the
+// child: stat and readlink write their answer into the child's buffer, access answers yes or
+// no, chdir is checked and then let through (the kernel must change the working directory
+// itself; what it re-reads can only be another path the same checks would see, since a walk
+// that starts in a hidden /proc entry fails).
+func (s *Supervisor) answerOp(c *opCall, res *resolver.Resolution, in *resolver.Input) {
+	var out []byte
+	var val int64
+	var err error
+	switch in.Op() {
+	case shim.OpStat:
+		if in.Syscall == shim.SysStatx {
+			var st unix.Statx_t
+			if err = res.Statx(in.AtFlags, uint32(in.Arg), &st); err == nil {
+				out = statxBytes(&st)
+			}
+		} else {
+			var st unix.Stat_t
+			if err = res.Stat(&st); err == nil {
+				out = statBytes(&st)
+			}
+		}
+	case shim.OpAccess:
+		err = res.Access(uint32(in.Arg))
+	case shim.OpReadlink:
+		buf := make([]byte, min(in.OutLen, unix.PathMax))
+		var n int
+		if n, err = res.Readlink(buf); err == nil {
+			out, val = buf[:n], int64(n)
+		}
+	case shim.OpChdir:
+		if err = res.Chdir(); err == nil {
+			c.verdict = "continue"
+			s.respond(c.n.ID, 0, 0, true)
+			return
+		}
+	}
+	if err != nil {
+		var e unix.Errno
+		if errors.As(err, &e) {
+			s.answerErrno(c, e)
+			return
+		}
+		s.fail(c, err)
+		return
+	}
+	if len(out) > 0 {
+		// Writing into another user's memory takes the supervisor's own rights back.
+		werr := c.t.asSupervisor(func() error {
+			n, err := c.t.call.mem.WriteAt(out, in.Out)
+			if err == nil && n < len(out) {
+				err = unix.EFAULT
+			}
+			return err
+		})
+		if errors.Is(werr, errGone) {
+			return
+		}
+		if werr != nil {
+			s.answerErrno(c, unix.EFAULT)
+			return
+		}
+	}
+	s.respond(c.n.ID, val, 0, false)
 }
 
 // openReal performs the open as the child and injects the result.

@@ -20,30 +20,117 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Syscall names the open-family call that produced a Request.
+// Syscall names the call that produced a Request.
 type Syscall uint8
 
-// The open-family calls scrim mediates.
+// The path-taking calls scrim mediates, by family: the open family, then the stat-like calls
+// (stat, access, readlink, chdir), which look a path up the same way and answer without a
+// descriptor.
 const (
 	SysOpen Syscall = iota + 1
 	SysOpenat
 	SysOpenat2
 	SysCreat
+	SysStat
+	SysLstat
+	SysNewfstatat
+	SysStatx
+	SysAccess
+	SysFaccessat
+	SysFaccessat2
+	SysReadlink
+	SysReadlinkat
+	SysChdir
 )
+
+var syscallInfo = [...]struct {
+	name string
+	op   Op
+}{
+	SysOpen: {"open", OpOpen}, SysOpenat: {"openat", OpOpen}, SysOpenat2: {"openat2", OpOpen},
+	SysCreat: {"creat", OpOpen}, SysStat: {"stat", OpStat}, SysLstat: {"lstat", OpStat},
+	SysNewfstatat: {"newfstatat", OpStat}, SysStatx: {"statx", OpStat}, SysAccess: {"access", OpAccess},
+	SysFaccessat: {"faccessat", OpAccess}, SysFaccessat2: {"faccessat2", OpAccess},
+	SysReadlink: {"readlink", OpReadlink}, SysReadlinkat: {"readlinkat", OpReadlink},
+	SysChdir: {"chdir", OpChdir},
+}
 
 // String returns the kernel's name for the call.
 func (s Syscall) String() string {
-	switch s {
-	case SysOpen:
-		return "open"
-	case SysOpenat:
-		return "openat"
-	case SysOpenat2:
-		return "openat2"
-	case SysCreat:
-		return "creat"
+	if int(s) < len(syscallInfo) && syscallInfo[s].name != "" {
+		return syscallInfo[s].name
 	}
 	return fmt.Sprintf("syscall(%d)", uint8(s))
+}
+
+// Op returns what the call does with the object its path names.
+func (s Syscall) Op() Op {
+	if int(s) < len(syscallInfo) {
+		return syscallInfo[s].op
+	}
+	return OpOpen
+}
+
+// Op is what a call does with the object its path resolves to. Every op is resolved the same
+// way; what differs is the answer: a descriptor, a struct written into the caller, a yes or
+// no, a link's text, a new working directory.
+type Op uint8
+
+// The ops of the mediated calls.
+const (
+	// OpOpen opens the object (open, openat, openat2, creat).
+	OpOpen Op = iota
+	// OpStat describes the object (stat, lstat, newfstatat, statx).
+	OpStat
+	// OpAccess checks a permission on it (access, faccessat, faccessat2).
+	OpAccess
+	// OpReadlink reads the symbolic link itself (readlink, readlinkat).
+	OpReadlink
+	// OpChdir makes it the working directory (chdir).
+	OpChdir
+)
+
+// String names the op.
+func (o Op) String() string {
+	switch o {
+	case OpOpen:
+		return "open"
+	case OpStat:
+		return "stat"
+	case OpAccess:
+		return "access"
+	case OpReadlink:
+		return "readlink"
+	case OpChdir:
+		return "chdir"
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// OpSet is a set of ops.
+type OpSet uint32
+
+// Ops makes a set of ops.
+func Ops(ops ...Op) OpSet {
+	var s OpSet
+	for _, o := range ops {
+		s |= 1 << o
+	}
+	return s
+}
+
+// AllOps is every op: what a handler that denies or hides an object answers.
+const AllOps = OpSet(1<<OpOpen | 1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<OpChdir)
+
+// Has reports whether o is in the set.
+func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
+
+// OpHandler is implemented by a Handler that decides calls other than opens. The chain asks a
+// handler about a Request whose Op is not OpOpen only when the handler implements OpHandler and
+// its Ops include that op; a Handler that does not is asked about opens alone, so a handler
+// written for opens never sees a stat it would answer as if it were an open.
+type OpHandler interface {
+	Ops() OpSet
 }
 
 // Cred is the calling thread's credentials at the time of the call, read by the supervisor.
@@ -77,10 +164,12 @@ type Object struct {
 // IsDir reports whether the object is a directory.
 func (o Object) IsDir() bool { return o.Exists && o.Mode&unix.S_IFMT == unix.S_IFDIR }
 
-// Request is one open-family call, decoded and resolved once, shared read-only by every handler
+// Request is one mediated call, decoded and resolved once, shared read-only by every handler
 // in the chain. Handlers must not keep it after they return.
 type Request struct {
 	Syscall Syscall
+	// Op is what the call does with the object: Syscall.Op().
+	Op Op
 	// PID is the caller's thread group id and TID its thread id, both in scrim's pid namespace.
 	PID, TID int
 	// Spelled is the path exactly as the child passed it, without the terminating NUL. It is
@@ -95,7 +184,7 @@ type Request struct {
 	// Object identifies what Path resolved to.
 	Object Object
 	// Flags are the open flags (O_*) as the child passed them; creat's are
-	// O_CREAT|O_WRONLY|O_TRUNC.
+	// O_CREAT|O_WRONLY|O_TRUNC. Zero for the ops other than OpOpen.
 	Flags int
 	// Mode is the creation mode as passed, before the umask.
 	Mode uint32
@@ -214,12 +303,15 @@ func (Bytes) content()  {}
 func (Stream) content() {}
 func (File) content()   {}
 
-// Handler decides open-family calls. Open is called concurrently from several goroutines and
+// Handler decides mediated calls. Open is called concurrently from several goroutines and
 // must be safe for that. A returned error means the handler could not decide: the supervisor
 // logs it and the child gets EIO (fail closed). So does a panic.
 type Handler interface {
 	// ID is the handler's namespaced name: "builtin.hosts", "plugin.motd".
 	ID() string
+	// Open decides req: an open, or another op where the handler implements OpHandler. For
+	// ops other than OpOpen only Next, Deny and Real are answers; Serve is a handler error
+	// until virtual files answer those ops too.
 	Open(ctx context.Context, req *Request) (Result, error)
 }
 
