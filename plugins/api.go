@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -68,10 +69,13 @@ type Options struct {
 type Host struct {
 	log     hclog.Logger
 	cache   wazero.CompilationCache
+	code    *codeCache // the authenticated disk cache, nil without CacheDir
 	rts     *runtimes
 	plugins []*plugin
 	// loading counts deferred loads still running; the cache is closed after them.
 	loading sync.WaitGroup
+	// pending counts the same loads, so that Close can tell without waiting that none is left.
+	pending atomic.Int32
 }
 
 // Load compiles and checks every plugin in specs, and starts each one's first instance so
@@ -83,22 +87,15 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 		h.log = hclog.NewNullLogger()
 	}
 	if opts.CacheDir != "" {
-		if err := os.MkdirAll(opts.CacheDir, 0o700); err != nil {
-			return nil, fmt.Errorf("create plugin cache %s: %w", opts.CacheDir, err)
-		}
-		// The cache holds native code scrim will run: it must be scrim's alone.
-		if err := os.Chmod(opts.CacheDir, 0o700); err != nil {
-			return nil, fmt.Errorf("chmod plugin cache %s: %w", opts.CacheDir, err)
-		}
-		c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
+		c, err := openCodeCache(opts.CacheDir, h.log)
 		if err != nil {
-			return nil, fmt.Errorf("open plugin cache %s: %w", opts.CacheDir, err)
+			return nil, err
 		}
-		h.cache = c
+		h.code, h.cache = c, c.wz
 	} else {
 		h.cache = wazero.NewCompilationCache()
 	}
-	h.rts = newRuntimes(h.cache)
+	h.rts = newRuntimes(h.cache, h.code)
 	sandbox := opts.Sandbox
 	if sandbox == "" {
 		sandbox = "scrim"
@@ -135,16 +132,16 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 				errs[i] = err
 				return
 			}
-			key := ""
-			if opts.CacheDir != "" {
+			key, code := "", h.code
+			if code != nil {
 				key = describeKey(wasm, p.config, p.memoryPages())
 			}
 			if opts.Deferred && key != "" {
-				if doc, ok := storedDescribe(opts.CacheDir, key); ok {
+				if doc, ok := code.storedDescribe(key); ok {
 					if claims, err := newClaimSet(append(append([]string(nil), doc.Claims...), s.Paths...)); err == nil && !claims.empty() {
 						p.claims, p.promised, p.ready = claims, doc, make(chan struct{})
 						loaded[i] = p
-						later[i] = func() { p.loadLater(bg, wasm, rts, opts.CacheDir, key, turn) }
+						later[i] = func() { p.loadLater(bg, wasm, rts, code, key, turn) }
 						return
 					}
 				}
@@ -152,7 +149,7 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 			if errs[i] = p.loadNow(ctx, wasm, h.rts); errs[i] == nil {
 				loaded[i] = p
 				if key != "" {
-					p.storeDescribe(opts.CacheDir, key)
+					code.storeDescribe(p, key)
 				}
 			}
 		}()
@@ -162,8 +159,10 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 		for _, f := range later {
 			if f != nil {
 				h.loading.Add(1)
+				h.pending.Add(1)
 				go func() {
 					defer h.loading.Done()
+					defer h.pending.Add(-1)
 					f()
 				}()
 			}
@@ -256,17 +255,24 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.plugins = nil
 	if h.rts != nil {
-		rts, cache := h.rts, h.cache
-		h.rts, h.cache = nil, nil
+		rts, cache, code := h.rts, h.cache, h.code
+		h.rts, h.cache, h.code = nil, nil, nil
 		release := func(ctx context.Context) error {
 			err := rts.close(ctx)
+			if code != nil {
+				return errors.Join(err, code.close(ctx))
+			}
 			if cerr := cache.Close(ctx); cerr != nil {
 				err = errors.Join(err, fmt.Errorf("close plugin cache: %w", cerr))
 			}
 			return err
 		}
 		done := make(chan struct{})
-		go func() { h.loading.Wait(); close(done) }()
+		if h.pending.Load() == 0 {
+			close(done)
+		} else {
+			go func() { h.loading.Wait(); close(done) }()
+		}
 		select {
 		case <-done:
 			if err := release(ctx); err != nil {

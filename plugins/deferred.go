@@ -39,52 +39,36 @@ func describeKey(wasm, config []byte, pages uint64) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// describeDir is where stored describe documents live inside the cache directory.
-func describeDir(cacheDir string) string { return filepath.Join(cacheDir, "describe") }
+// describeKind is the directory of sealed describe documents inside the cache directory.
+// (Unsealed documents of earlier versions, in "describe", are never read.)
+const describeKind = "describe-v2"
 
 // storedDescribe reads the describe document stored under key, or reports that there is none
-// usable. A damaged entry is treated as absent, so that the plugin loads synchronously.
-func storedDescribe(cacheDir, key string) (describeDoc, bool) {
+// usable. An entry that fails authentication is discarded with a warning, and a damaged one is
+// treated as absent, so that the plugin loads synchronously.
+func (c *codeCache) storedDescribe(key string) (describeDoc, bool) {
 	var doc describeDoc
-	raw, err := os.ReadFile(filepath.Join(describeDir(cacheDir), key+".json"))
-	if err != nil || json.Unmarshal(raw, &doc) != nil || len(doc.Claims) == 0 && doc.Name == "" {
+	raw, ok := c.load(describeKind, key)
+	if !ok || json.Unmarshal(raw, &doc) != nil || len(doc.Claims) == 0 && doc.Name == "" {
 		return describeDoc{}, false
 	}
 	return doc, true
 }
 
-// storeDescribe records doc under key after a plugin loaded synchronously. Failing to store
-// only costs the next start its head start, so it is logged, not returned.
-func (p *plugin) storeDescribe(cacheDir, key string) {
-	dir := describeDir(cacheDir)
+// storeDescribe records p's describe document under key after it loaded synchronously.
+func (c *codeCache) storeDescribe(p *plugin, key string) {
 	raw, err := json.Marshal(p.doc)
-	if err == nil {
-		err = os.MkdirAll(dir, 0o700)
-	}
-	if err == nil {
-		var f *os.File
-		if f, err = os.CreateTemp(dir, key+".*.tmp"); err == nil {
-			_, err = f.Write(raw)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil {
-				err = os.Rename(f.Name(), filepath.Join(dir, key+".json"))
-			}
-			if err != nil {
-				os.Remove(f.Name())
-			}
-		}
-	}
 	if err != nil {
 		p.log.Warn("storing the plugin's describe document failed", "shim", p.id, "error", err)
+		return
 	}
+	c.store(describeKind, key, raw)
 }
 
 // forgetDescribe removes a stored describe document that proved wrong, so that the next
 // start loads the plugin synchronously and reports what is wrong with it.
-func forgetDescribe(cacheDir, key string) {
-	os.Remove(filepath.Join(describeDir(cacheDir), key+".json"))
+func (c *codeCache) forgetDescribe(key string) {
+	os.Remove(filepath.Join(c.dir, describeKind, key))
 }
 
 // sameDescribe reports whether two describe documents promise the same thing.
@@ -95,7 +79,7 @@ func sameDescribe(a, b describeDoc) bool {
 // loadLater finishes a deferred load in the background: compile, instantiate, describe and
 // init as a synchronous load would, then check that describe said what the stored document
 // said. Until ready is closed, claimed opens wait in awaitLoad.
-func (p *plugin) loadLater(ctx context.Context, wasm []byte, rts *runtimes, cacheDir, key string, sem chan struct{}) {
+func (p *plugin) loadLater(ctx context.Context, wasm []byte, rts *runtimes, code *codeCache, key string, sem chan struct{}) {
 	defer p.finishLoad(ctx)
 	sem <- struct{}{}
 	defer func() { <-sem }()
@@ -112,7 +96,7 @@ func (p *plugin) loadLater(ctx context.Context, wasm []byte, rts *runtimes, cach
 	}
 	if err != nil {
 		p.loadErr = fmt.Errorf("load plugin %q from %s in the background: %w", p.spec.Name, p.spec.Path, err)
-		forgetDescribe(cacheDir, key)
+		code.forgetDescribe(key)
 		p.log.Error("plugin failed to load; its claimed opens get its on_error", "shim", p.id,
 			"error", p.loadErr, "on_error", p.onError.String())
 		return

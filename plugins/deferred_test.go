@@ -32,12 +32,14 @@ func TestDeferredLoad(t *testing.T) {
 		h := loadDeferred(t, dir, spec)
 		p := h.plugins[0]
 		require.Nil(t, p.ready, "a module never loaded before must load before Load returns")
-		entries, err := os.ReadDir(describeDir(dir))
+		entries, err := os.ReadDir(filepath.Join(dir, describeKind))
 		require.NoError(t, err)
 		require.Len(t, entries, 1)
 		var doc describeDoc
-		raw, err := os.ReadFile(filepath.Join(describeDir(dir), entries[0].Name()))
+		raw, err := os.ReadFile(filepath.Join(dir, describeKind, entries[0].Name()))
 		require.NoError(t, err)
+		raw, ok := testCache(t, dir).unseal(describeKind, entries[0].Name(), raw)
+		require.True(t, ok, "the stored document is sealed")
 		require.NoError(t, json.Unmarshal(raw, &doc))
 		require.Equal(t, []string{"/t/**"}, doc.Claims, "the configured paths are not part of what is stored")
 	})
@@ -88,11 +90,13 @@ func TestDeferredLoad(t *testing.T) {
 		s := spec
 		s.OnError = "EPERM"
 		loadDeferred(t, dir, s)
-		entries, err := os.ReadDir(describeDir(dir))
+		entries, err := os.ReadDir(filepath.Join(dir, describeKind))
 		require.NoError(t, err)
 		require.Len(t, entries, 1)
-		stored := filepath.Join(describeDir(dir), entries[0].Name())
-		require.NoError(t, os.WriteFile(stored, []byte(`{"claims":["/u/**"]}`), 0o600))
+		stored := filepath.Join(dir, describeKind, entries[0].Name())
+		// Sealed with the right key: a document that authenticates but is wrong.
+		lie := testCache(t, dir).seal(describeKind, entries[0].Name(), []byte(`{"claims":["/u/**"]}`))
+		require.NoError(t, os.WriteFile(stored, lie, 0o600))
 
 		h := loadDeferred(t, dir, s)
 		p := h.plugins[0]
@@ -155,6 +159,6 @@ func TestDeferredBrokenAtLoad(t *testing.T) {
 			}
 		})
 	}
-	_, err := os.Stat(describeDir(dir))
+	_, err := os.Stat(filepath.Join(dir, describeKind))
 	require.ErrorIs(t, err, os.ErrNotExist, "a module that failed to load must store nothing")
 }

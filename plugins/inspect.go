@@ -91,13 +91,14 @@ func Inspect(ctx context.Context, path string, opts Options) (*Report, error) {
 	p := &plugin{spec: Spec{Name: "inspect", Path: path}, id: "plugin.inspect", log: log, sandbox: "scrim"}
 	p.config, p.configVals, _ = encodeConfig(nil)
 	var cache wazero.CompilationCache
+	var code *codeCache
 	if opts.CacheDir != "" {
-		if c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir); err == nil {
-			cache = c
-			defer c.Close(ctx)
+		if c, err := openCodeCache(opts.CacheDir, log); err == nil {
+			cache, code = c.wz, c
+			defer c.close(ctx)
 		}
 	}
-	rts := newRuntimes(cache)
+	rts := newRuntimes(cache, code)
 	defer rts.close(ctx)
 	if err := p.compile(ctx, wasm, rts); err != nil {
 		r.Problems = append(r.Problems, err.Error())

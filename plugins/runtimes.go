@@ -19,6 +19,7 @@ import (
 type runtimes struct {
 	mu      sync.Mutex
 	cache   wazero.CompilationCache
+	code    *codeCache // nil without a cache directory
 	byPages map[uint64]wazero.Runtime
 	// compiling serialises compiles of the same module bytes, so that a module loaded under
 	// two names is read from the compilation cache once and then found in the runtime,
@@ -38,11 +39,16 @@ func (r *runtimes) compile(ctx context.Context, rt wazero.Runtime, wasm []byte) 
 	r.mu.Unlock()
 	mu.Lock()
 	defer mu.Unlock()
+	if r.code != nil {
+		return r.code.compile(wasm, func() (wazero.CompiledModule, error) { return rt.CompileModule(ctx, wasm) })
+	}
 	return rt.CompileModule(ctx, wasm)
 }
 
-func newRuntimes(cache wazero.CompilationCache) *runtimes {
-	return &runtimes{cache: cache, byPages: map[uint64]wazero.Runtime{}, compiling: map[[32]byte]*sync.Mutex{}}
+// newRuntimes returns the runtimes of one host. code, when not nil, is the authenticated disk
+// cache, and cache must be its code.wz.
+func newRuntimes(cache wazero.CompilationCache, code *codeCache) *runtimes {
+	return &runtimes{cache: cache, code: code, byPages: map[uint64]wazero.Runtime{}, compiling: map[[32]byte]*sync.Mutex{}}
 }
 
 // get returns the runtime for a memory cap of pages, creating it with the three import

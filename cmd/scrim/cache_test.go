@@ -1,0 +1,80 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRun_CacheEntryAlteredOutside: compiled code in cache_dir changed by someone other than
+// scrim, with wazero's CRC made valid again, is rejected and compiled again with exactly one
+// warning; the same for an entry replaced wholesale; the run after uses the cache normally.
+func TestRun_CacheEntryAlteredOutside(t *testing.T) {
+	wasm := motdWasm(t)
+	data, err := os.ReadFile(wasm)
+	require.NoError(t, err)
+	sum := sha256.Sum256(data)
+	for _, tc := range []struct {
+		name   string
+		tamper func(sealed []byte) []byte
+	}{
+		{"one byte of native code, CRC fixed", func(sealed []byte) []byte {
+			entry := sealed[32 : len(sealed)-32] // scrim's seal: wazero's file name, its bytes, the tag
+			vlen := int(entry[6])
+			off := 7 + vlen
+			off += 4 + 8*int(binary.LittleEndian.Uint32(entry[off:]))
+			n := int(binary.LittleEndian.Uint64(entry[off:]))
+			off += 8
+			entry[off+n/2] ^= 0x90
+			binary.LittleEndian.PutUint32(entry[off+n:], crc32.Checksum(entry[off:off+n], crc32.MakeTable(crc32.Castagnoli)))
+			return sealed
+		}},
+		{"replaced wholesale", func(sealed []byte) []byte {
+			return append([]byte("WAZEVO"), make([]byte, 4096)...)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testEnv(t)
+			var cache string
+			for _, kv := range env {
+				if v, ok := strings.CutPrefix(kv, "XDG_CACHE_HOME="); ok {
+					cache = filepath.Join(v, "scrim")
+				}
+			}
+			run := func() result {
+				t.Helper()
+				r := scrimEnv(t, env, "run", "--plugin", wasm, "--log-level", "debug", "--", "cat", "/etc/motd")
+				require.Equal(t, 0, r.code, r.stderr)
+				require.Equal(t, "Welcome to a scrim sandbox.\n", r.stdout)
+				return r
+			}
+			r := run()
+			require.Contains(t, r.stderr, "compiled code stored in the plugin cache")
+			entries, err := filepath.Glob(filepath.Join(cache, "code", "wazero-*", hex.EncodeToString(sum[:])))
+			require.NoError(t, err)
+			require.Len(t, entries, 1, r.stderr)
+			sealed, err := os.ReadFile(entries[0])
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(entries[0], tc.tamper(sealed), 0o600))
+
+			r = run()
+			require.Equal(t, 1, strings.Count(r.stderr, "[WARN]"), r.stderr)
+			require.Contains(t, r.stderr, "[WARN]  scrim.plugins: discarding a plugin cache entry that failed authentication; computing it again: path=")
+			require.Contains(t, r.stderr, entries[0])
+			require.NotContains(t, r.stderr, "compiled code taken from the plugin cache")
+			require.Contains(t, r.stderr, "compiled code stored in the plugin cache")
+
+			r = run()
+			require.NotContains(t, r.stderr, "[WARN]")
+			require.Contains(t, r.stderr, "compiled code taken from the plugin cache")
+			require.NotContains(t, r.stderr, "compiled code stored in the plugin cache")
+		})
+	}
+}
