@@ -55,6 +55,10 @@ type Config struct {
 	// sandbox, where the kernel can (Landlock ABI 6). Off by default: X11, D-Bus and systemd
 	// listen on abstract addresses.
 	ScopeAbstractUnix bool
+	// SkipStat leaves the stat-like calls (stat, access, readlink, chdir) to the kernel:
+	// faster where a program stats a lot, but those calls then see denied objects and
+	// processes outside the sandbox.
+	SkipStat bool
 	// NoLandlock keeps the program out of a Landlock domain even where the kernel has one,
 	// as on a kernel without Landlock. Tests of that fallback set it; the CLI never does.
 	NoLandlock bool
@@ -153,7 +157,7 @@ func New(cfg Config) (*Supervisor, error) {
 		}
 	}
 	s.keepSignals = !s.domain.ScopesSignals()
-	s.mediateStat = true
+	s.mediateStat = !cfg.SkipStat
 	if s.mediateStat {
 		notify = append(notify, resolver.StatFamily()...)
 	}

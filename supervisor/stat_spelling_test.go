@@ -215,3 +215,18 @@ func TestReadlinkEmptyPath(t *testing.T) {
 	require.Equal(t, 0, status, serr)
 	require.Equal(t, string(native), out)
 }
+
+// TestSkipStat: with SkipStat the stat-like calls are the kernel's, and so is their answer
+// for a process outside.
+func TestSkipStat(t *testing.T) {
+	src, err := os.ReadFile("testdata/statprobe.c")
+	require.NoError(t, err)
+	probe := testprog.C(t, string(src))
+	host := strconv.Itoa(hostProcess(t))
+	status, out, serr := runOut(t, Config{SkipStat: true, Args: []string{probe, "stat", "-", "/proc/" + host, "stat", "-", "/proc/@P"}})
+	require.Equal(t, 0, status, serr)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2, out)
+	require.True(t, strings.HasPrefix(lines[0], "OK"), lines[0])
+	require.True(t, strings.HasPrefix(lines[1], "OK"), lines[1])
+}

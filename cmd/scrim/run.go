@@ -86,6 +86,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		Audit:             sink,
 		KillGrace:         cfg.KillGrace,
 		ScopeAbstractUnix: cfg.ScopeAbstractUnix,
+		SkipStat:          !cfg.MediateStat,
 	})
 	if err != nil {
 		return fail("cannot prepare sandbox", err)

@@ -50,6 +50,8 @@ type Config struct {
 	// ScopeAbstractUnix keeps the sandbox from abstract unix sockets bound outside it, where
 	// the kernel can (Landlock ABI 6).
 	ScopeAbstractUnix bool
+	// MediateStat sends the stat-like calls through the resolver and the chain like opens.
+	MediateStat bool
 	// PluginDirs are scanned for drop-in plugins (NAME.toml beside NAME.wasm).
 	PluginDirs []string
 	// AllowOutrank names the drop-in plugins that may run before the built-in virtual-file
@@ -125,12 +127,13 @@ const DefaultKillGrace = 10 * time.Second
 // Defaults returns the built-in configuration: what `scrim run -- CMD` uses with no config file.
 func Defaults() Config {
 	return Config{
-		Mode:       "strict",
-		Hostname:   "scrim",
-		KillGrace:  DefaultKillGrace,
-		PluginDirs: DefaultPluginDirs(),
-		CacheDir:   DefaultCacheDir(),
-		Log:        Log{Level: "warn", Format: "text"},
+		Mode:        "strict",
+		Hostname:    "scrim",
+		KillGrace:   DefaultKillGrace,
+		MediateStat: true,
+		PluginDirs:  DefaultPluginDirs(),
+		CacheDir:    DefaultCacheDir(),
+		Log:         Log{Level: "warn", Format: "text"},
 	}
 }
 

@@ -72,6 +72,7 @@ func TestLoad_Full(t *testing.T) {
 		Audit:             filepath.Join(dir, "audit.jsonl"),
 		KillGrace:         90 * time.Second,
 		ScopeAbstractUnix: true,
+		MediateStat:       true,
 		PluginDirs:        []string{filepath.Join(filepath.Dir(dir), "dropins", "one")},
 		CacheDir:          "",
 		Log:               Log{Level: "debug", Format: "json"},

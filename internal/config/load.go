@@ -322,6 +322,11 @@ func (d *decoder) top(raw map[string]any, cfg *Config) {
 				cfg.ScopeAbstractUnix = b
 			}
 		}},
+		{"mediate_stat", func(key string, v any) {
+			if b, ok := d.boolean(key, v); ok {
+				cfg.MediateStat = b
+			}
+		}},
 		{"cwd", func(key string, v any) {
 			// "" keeps the default: scrim's own working directory.
 			if s, ok := d.str(key, v); ok && s != "" && d.check(key, checkAbsPath(s)) {
