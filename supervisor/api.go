@@ -55,6 +55,9 @@ type Config struct {
 	// sandbox, where the kernel can (Landlock ABI 6). Off by default: X11, D-Bus and systemd
 	// listen on abstract addresses.
 	ScopeAbstractUnix bool
+	// Keyring lets the program use the kernel keyrings (keyctl, add_key, request_key), which
+	// are otherwise refused: they read what /proc/keys is denied for.
+	Keyring bool
 	// SkipStat leaves the stat-like calls (stat, access, readlink, chdir) to the kernel:
 	// faster where a program stats a lot, but those calls then see denied objects and
 	// processes outside the sandbox.
@@ -161,7 +164,7 @@ func New(cfg Config) (*Supervisor, error) {
 	if s.mediateStat {
 		notify = append(notify, resolver.StatFamily()...)
 	}
-	prog, err := buildFilter(notify, s.keepSignals)
+	prog, err := buildFilter(notify, filterOptions{signals: s.keepSignals, keyring: cfg.Keyring})
 	if err != nil {
 		return nil, fmt.Errorf("new supervisor: %w", err)
 	}

@@ -240,3 +240,18 @@ func TestScopeAbstractUnix(t *testing.T) {
 		require.Equal(t, "connect_abstract "+c.want+"\n", out, "scoped: %v", c.scope)
 	}
 }
+
+// TestKeyringAllowed: Keyring lets the keyring calls through to the kernel.
+func TestKeyringAllowed(t *testing.T) {
+	src, err := os.ReadFile("testdata/boundary.c")
+	require.NoError(t, err)
+	prog := testprog.C(t, string(src))
+	host := hostProcess(t)
+	status, out, serr := runOut(t, Config{Keyring: true, Args: []string{prog, strconv.Itoa(os.Getpid()), strconv.Itoa(host), t.TempDir()}})
+	require.Equal(t, 0, status, serr)
+	got := parseLines(t, out)
+	// The kernel answers: the session keyring's id, or an errno of its own, never the filter's
+	// ENOSYS.
+	require.NotEqual(t, "ENOSYS", got["keyctl"])
+	require.NotEqual(t, "ENOSYS", got["request_key"])
+}

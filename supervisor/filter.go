@@ -99,15 +99,45 @@ var denied = []struct {
 	{unix.SYS_DELETE_MODULE, unix.EPERM},
 	{unix.SYS_USELIB, unix.EPERM},
 	// Channels to what lies outside the sandbox (docs/security.md): another process's
-	// descriptors, the kernel log, kernel-opened descriptors of watched files, accounting
-	// written to any file, and the keyrings that /proc/keys is denied for.
+	// descriptors, the kernel log, kernel-opened descriptors of watched files, and accounting
+	// written to any file.
 	{unix.SYS_PIDFD_GETFD, unix.EPERM},
 	{unix.SYS_SYSLOG, unix.EPERM},
 	{unix.SYS_FANOTIFY_INIT, unix.EPERM},
 	{unix.SYS_ACCT, unix.EPERM},
-	{unix.SYS_KEYCTL, unix.ENOSYS},
-	{unix.SYS_ADD_KEY, unix.ENOSYS},
-	{unix.SYS_REQUEST_KEY, unix.ENOSYS},
+}
+
+// keyringCalls read and change the kernel keyrings, which /proc/keys is denied for; refused
+// (ENOSYS, as on a kernel without keys) unless filterOptions.keyring.
+var keyringCalls = []int{unix.SYS_KEYCTL, unix.SYS_ADD_KEY, unix.SYS_REQUEST_KEY}
+
+// filterOptions are the choices a filter is built with.
+type filterOptions struct {
+	// signals asks the filter to keep the sandbox's signals in itself: the kill family and
+	// F_SETOWN are notified, the owner calls that take a pointer refused.
+	signals bool
+	// keyring lets the keyring calls through.
+	keyring bool
+}
+
+// refused lists the calls the filter refuses under opts, with their errnos.
+func refused(opts filterOptions) []struct {
+	nr    int
+	errno unix.Errno
+} {
+	out := append([]struct {
+		nr    int
+		errno unix.Errno
+	}{}, denied...)
+	if !opts.keyring {
+		for _, nr := range keyringCalls {
+			out = append(out, struct {
+				nr    int
+				errno unix.Errno
+			}{nr, unix.ENOSYS})
+		}
+	}
+	return out
 }
 
 // deniedIoctls are the terminal ioctls refused whatever the descriptor: TIOCSTI types into the
@@ -186,9 +216,10 @@ var ownerIoctls = []uint32{ioctlFIOSETOWN, unix.SIOCSPGRP}
 const ioctlFIOSETOWN = 0x8901
 
 // buildFilter assembles scrim's seccomp program. notify lists the extra syscall numbers that
-// SyscallHandlers take over. signals asks the filter to keep the sandbox's signals in itself:
-// the kill family and F_SETOWN are notified, the owner calls that take a pointer refused.
-func buildFilter(notify []int, signals bool) ([]unix.SockFilter, error) {
+// SyscallHandlers take over.
+func buildFilter(notify []int, opts filterOptions) ([]unix.SockFilter, error) {
+	signals := opts.signals
+	denied := refused(opts)
 	seen := map[int]string{}
 	claim := func(nr int, what string) error {
 		if prev, ok := seen[nr]; ok {

@@ -201,8 +201,10 @@ var designDenied = []int{
 	unix.SYS_INIT_MODULE, unix.SYS_FINIT_MODULE, unix.SYS_DELETE_MODULE,
 	// The channels out of the sandbox that docs/security.md lists.
 	unix.SYS_PIDFD_GETFD, unix.SYS_SYSLOG, unix.SYS_FANOTIFY_INIT, unix.SYS_ACCT,
-	unix.SYS_KEYCTL, unix.SYS_ADD_KEY, unix.SYS_REQUEST_KEY,
 }
+
+// specKeyring are the keyring calls, refused unless the filter allows them.
+var specKeyring = []int{250 /* keyctl */, 248 /* add_key */, 249 /* request_key */}
 
 // The calls that signal a process by number, spelled independently of filter.go.
 var specKillFamily = []int{62 /* kill */, 200 /* tkill */, 234 /* tgkill */, 129 /* rt_sigqueueinfo */, 297 /* rt_tgsigqueueinfo */, 434 /* pidfd_open */}
@@ -246,7 +248,8 @@ func verdictOK(got, want uint32) bool {
 // the credential calls): the oracle the program is checked against.
 //
 // signals is buildFilter's: the sandbox's signals are kept in by the filter, not the kernel.
-func wantVerdict(extra []int, signals bool, nr int32, arch uint32, args [6]uint64) uint32 {
+func wantVerdict(extra []int, opts filterOptions, nr int32, arch uint32, args [6]uint64) uint32 {
+	signals := opts.signals
 	if arch != auditArchX86_64 || uint32(nr)&x32SyscallBit != 0 {
 		return retErrno(unix.ENOSYS)
 	}
@@ -254,10 +257,13 @@ func wantVerdict(extra []int, signals bool, nr int32, arch uint32, args [6]uint6
 	if slices.Contains([]int{unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_CREAT}, n) || slices.Contains(extra, n) {
 		return retNotify
 	}
-	for _, d := range denied {
+	for _, d := range refused(opts) {
 		if d.nr == n {
 			return retErrno(d.errno)
 		}
+	}
+	if !opts.keyring && slices.Contains(specKeyring, n) {
+		return retErrno(unix.EPERM) // missing from the table
 	}
 	if slices.Contains(designDenied, n) {
 		return retErrno(unix.EPERM) // missing from the table: any errno would do, none is there
@@ -339,7 +345,8 @@ func notifyList(b []byte) []int {
 
 // wantBuildError reports whether buildFilter must refuse extra: a number that is not an
 // x86_64 syscall, one claimed twice, or one the filter already gives another meaning.
-func wantBuildError(extra []int, signals bool) bool {
+func wantBuildError(extra []int, opts filterOptions) bool {
+	signals := opts.signals
 	taken := map[int]bool{sysClone: true, sysUnshare: true, sysSeccomp: true, sysPrctl: true, unix.SYS_IOCTL: true, unix.SYS_MKNOD: true, unix.SYS_MKNODAT: true}
 	if signals {
 		taken[unix.SYS_FCNTL] = true
@@ -347,7 +354,7 @@ func wantBuildError(extra []int, signals bool) bool {
 			taken[nr] = true
 		}
 	}
-	for _, d := range denied {
+	for _, d := range refused(opts) {
 		taken[d.nr] = true
 	}
 	for _, nr := range append(append([]int{}, openFamily...), credCalls...) {
@@ -390,6 +397,8 @@ func FuzzFilter(f *testing.F) {
 	f.Add(le(unix.SYS_UNAME, unix.SYS_UNAME), int32(0), x, uint64(0), uint64(0))
 	f.Add([]byte(nil), int32(-1), x, uint64(0), uint64(0))
 	f.Add([]byte{0}, int32(unix.SYS_KILL), x, uint64(1), uint64(0))
+	f.Add([]byte{1}, int32(unix.SYS_KEYCTL), x, uint64(0), uint64(0))
+	f.Add([]byte{0}, int32(unix.SYS_KEYCTL), x, uint64(0), uint64(0))
 	f.Add([]byte{0}, int32(unix.SYS_FCNTL), x, uint64(1), uint64(specFSETOWN))
 	f.Add([]byte{0}, int32(unix.SYS_FCNTL), x, uint64(1), uint64(specFSETOWNEX|1<<32))
 	f.Add([]byte{0}, int32(unix.SYS_IOCTL), x, uint64(1), uint64(specSIOCSPGRP))
@@ -404,10 +413,11 @@ func FuzzFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, claims []byte, nr int32, arch uint32, a0, a1 uint64) {
 		extra := notifyList(claims)
 		// An odd byte at the end, which notifyList ignores, asks for the filter that keeps
-		// the sandbox's signals in.
-		signals := len(claims)%2 == 1
-		prog, err := buildFilter(extra, signals)
-		if wantBuildError(extra, signals) {
+		// the sandbox's signals in; its low bit, for the one that allows the keyrings.
+		opts := filterOptions{signals: len(claims)%2 == 1}
+		opts.keyring = opts.signals && claims[len(claims)-1]&1 == 1
+		prog, err := buildFilter(extra, opts)
+		if wantBuildError(extra, opts) {
 			if err == nil {
 				t.Fatalf("buildFilter(%v) accepted claims it must refuse", extra)
 			}
@@ -434,7 +444,7 @@ func FuzzFilter(f *testing.F) {
 			if err != nil {
 				t.Fatalf("claims %v, nr %d: %v", extra, n, err)
 			}
-			if want := wantVerdict(extra, signals, n, auditArchX86_64, variants[0]); !verdictOK(got, want) {
+			if want := wantVerdict(extra, opts, n, auditArchX86_64, variants[0]); !verdictOK(got, want) {
 				t.Fatalf("claims %v, nr %d, args %#x: verdict %#x, want %#x", extra, n, variants[0], got, want)
 			}
 		}
@@ -444,7 +454,7 @@ func FuzzFilter(f *testing.F) {
 				if err != nil {
 					t.Fatalf("claims %v, nr %d, arch %#x: %v", extra, nr, ar, err)
 				}
-				if want := wantVerdict(extra, signals, nr, ar, args); !verdictOK(got, want) {
+				if want := wantVerdict(extra, opts, nr, ar, args); !verdictOK(got, want) {
 					t.Fatalf("claims %v, nr %d, arch %#x, args %#x: verdict %#x, want %#x", extra, nr, ar, args, got, want)
 				}
 			}

@@ -53,7 +53,7 @@ const auditArchI386 = 0x40000003
 
 func TestFilter(t *testing.T) {
 	const getrandom = unix.SYS_GETRANDOM
-	prog, err := buildFilter([]int{getrandom}, false)
+	prog, err := buildFilter([]int{getrandom}, filterOptions{})
 	require.NoError(t, err)
 	require.NoError(t, validateFilter(prog))
 
@@ -111,7 +111,7 @@ func TestFilter(t *testing.T) {
 		{"mknodat char denied", unix.SYS_MKNODAT, x, [6]uint64{0xffffff9c, 0, unix.S_IFCHR}, retErrno(unix.EPERM)},
 		{"mknodat fifo allowed", unix.SYS_MKNODAT, x, [6]uint64{0xffffff9c, 0, unix.S_IFIFO}, retAllow},
 	}
-	for _, d := range denied {
+	for _, d := range refused(filterOptions{}) {
 		cases = append(cases, tc{fmt.Sprintf("denied %d", d.nr), int32(d.nr), x, [6]uint64{}, retErrno(d.errno)})
 	}
 	for _, c := range cases {
@@ -148,7 +148,7 @@ func TestFilterErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := buildFilter(tt.notify, false)
+			_, err := buildFilter(tt.notify, filterOptions{})
 			require.Error(t, err)
 		})
 	}

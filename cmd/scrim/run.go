@@ -87,6 +87,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		KillGrace:         cfg.KillGrace,
 		ScopeAbstractUnix: cfg.ScopeAbstractUnix,
 		SkipStat:          !cfg.MediateStat,
+		Keyring:           cfg.Keyring,
 	})
 	if err != nil {
 		return fail("cannot prepare sandbox", err)

@@ -52,6 +52,8 @@ type Config struct {
 	ScopeAbstractUnix bool
 	// MediateStat sends the stat-like calls through the resolver and the chain like opens.
 	MediateStat bool
+	// Keyring lets the sandbox use the kernel keyrings (keyctl, add_key, request_key).
+	Keyring bool
 	// PluginDirs are scanned for drop-in plugins (NAME.toml beside NAME.wasm).
 	PluginDirs []string
 	// AllowOutrank names the drop-in plugins that may run before the built-in virtual-file

@@ -327,6 +327,11 @@ func (d *decoder) top(raw map[string]any, cfg *Config) {
 				cfg.MediateStat = b
 			}
 		}},
+		{"keyring", func(key string, v any) {
+			if b, ok := d.boolean(key, v); ok {
+				cfg.Keyring = b
+			}
+		}},
 		{"cwd", func(key string, v any) {
 			// "" keeps the default: scrim's own working directory.
 			if s, ok := d.str(key, v); ok && s != "" && d.check(key, checkAbsPath(s)) {
