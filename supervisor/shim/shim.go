@@ -41,6 +41,37 @@ const (
 	SysReadlink
 	SysReadlinkat
 	SysChdir
+	SysUnlink
+	SysUnlinkat
+	SysRmdir
+	SysRename
+	SysRenameat
+	SysRenameat2
+	SysLink
+	SysLinkat
+	SysSymlink
+	SysSymlinkat
+	SysMkdir
+	SysMkdirat
+	SysMknod
+	SysMknodat
+	SysTruncate
+	SysChmod
+	SysFchmodat
+	SysFchmodat2
+	SysChown
+	SysLchown
+	SysFchownat
+	SysUtime
+	SysUtimes
+	SysFutimesat
+	SysUtimensat
+	SysSetxattr
+	SysLsetxattr
+	SysRemovexattr
+	SysLremovexattr
+	SysExecve
+	SysExecveat
 )
 
 var syscallInfo = [...]struct {
@@ -52,7 +83,20 @@ var syscallInfo = [...]struct {
 	SysNewfstatat: {"newfstatat", OpStat}, SysStatx: {"statx", OpStat}, SysAccess: {"access", OpAccess},
 	SysFaccessat: {"faccessat", OpAccess}, SysFaccessat2: {"faccessat2", OpAccess},
 	SysReadlink: {"readlink", OpReadlink}, SysReadlinkat: {"readlinkat", OpReadlink},
-	SysChdir: {"chdir", OpChdir},
+	SysChdir:  {"chdir", OpChdir},
+	SysUnlink: {"unlink", OpRemove}, SysUnlinkat: {"unlinkat", OpRemove}, SysRmdir: {"rmdir", OpRemove},
+	SysRename: {"rename", OpRename}, SysRenameat: {"renameat", OpRename}, SysRenameat2: {"renameat2", OpRename},
+	SysLink: {"link", OpLink}, SysLinkat: {"linkat", OpLink},
+	SysSymlink: {"symlink", OpCreate}, SysSymlinkat: {"symlinkat", OpCreate},
+	SysMkdir: {"mkdir", OpCreate}, SysMkdirat: {"mkdirat", OpCreate},
+	SysMknod: {"mknod", OpCreate}, SysMknodat: {"mknodat", OpCreate},
+	SysTruncate: {"truncate", OpModify}, SysChmod: {"chmod", OpModify}, SysFchmodat: {"fchmodat", OpModify},
+	SysFchmodat2: {"fchmodat2", OpModify}, SysChown: {"chown", OpModify}, SysLchown: {"lchown", OpModify},
+	SysFchownat: {"fchownat", OpModify}, SysUtime: {"utime", OpModify}, SysUtimes: {"utimes", OpModify},
+	SysFutimesat: {"futimesat", OpModify}, SysUtimensat: {"utimensat", OpModify},
+	SysSetxattr: {"setxattr", OpModify}, SysLsetxattr: {"lsetxattr", OpModify},
+	SysRemovexattr: {"removexattr", OpModify}, SysLremovexattr: {"lremovexattr", OpModify},
+	SysExecve: {"execve", OpExec}, SysExecveat: {"execveat", OpExec},
 }
 
 // String returns the kernel's name for the call.
@@ -88,7 +132,33 @@ const (
 	OpReadlink
 	// OpChdir makes it the working directory (chdir).
 	OpChdir
+	// OpRemove removes the name (unlink, unlinkat, rmdir).
+	OpRemove
+	// OpRename moves the object to another name (rename, renameat, renameat2). The chain is
+	// asked about both names: the object's (Request.Dest false) and the new one (Dest true).
+	OpRename
+	// OpLink gives the object a second name (link, linkat), asked about both like OpRename.
+	OpLink
+	// OpCreate makes a new name: a directory, a node or a symbolic link (mkdir, mknod,
+	// symlink and their *at forms). The Request names the new name, which does not exist.
+	OpCreate
+	// OpModify changes an existing object's data or metadata: truncate, chmod, chown, the
+	// time calls, setxattr and removexattr.
+	OpModify
+	// OpExec executes the object (execve, execveat). It can only be let through or refused:
+	// the kernel must run the program itself.
+	OpExec
 )
+
+// Changes reports whether the op changes the filesystem: a name or an object's data or
+// metadata.
+func (o Op) Changes() bool {
+	switch o {
+	case OpRemove, OpRename, OpLink, OpCreate, OpModify:
+		return true
+	}
+	return false
+}
 
 // String names the op.
 func (o Op) String() string {
@@ -103,6 +173,18 @@ func (o Op) String() string {
 		return "readlink"
 	case OpChdir:
 		return "chdir"
+	case OpRemove:
+		return "remove"
+	case OpRename:
+		return "rename"
+	case OpLink:
+		return "link"
+	case OpCreate:
+		return "create"
+	case OpModify:
+		return "modify"
+	case OpExec:
+		return "exec"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -120,7 +202,8 @@ func Ops(ops ...Op) OpSet {
 }
 
 // AllOps is every op: what a handler that denies or hides an object answers.
-const AllOps = OpSet(1<<OpOpen | 1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<OpChdir)
+const AllOps = OpSet(1<<OpOpen | 1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<OpChdir |
+	1<<OpRemove | 1<<OpRename | 1<<OpLink | 1<<OpCreate | 1<<OpModify | 1<<OpExec)
 
 // Has reports whether o is in the set.
 func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
@@ -161,6 +244,9 @@ type Object struct {
 	FsType int64
 }
 
+// DirID is a directory's identity: its device and inode.
+type DirID struct{ Dev, Ino uint64 }
+
 // IsDir reports whether the object is a directory.
 func (o Object) IsDir() bool { return o.Exists && o.Mode&unix.S_IFMT == unix.S_IFDIR }
 
@@ -170,6 +256,13 @@ type Request struct {
 	Syscall Syscall
 	// Op is what the call does with the object: Syscall.Op().
 	Op Op
+	// Dest marks the Request for the second path of a rename or link: the name the object
+	// is to get. The chain is asked about the first path and then about this one.
+	Dest bool
+	// Dirs are the identities (Dev, Ino) of the directories the walk passed through to reach
+	// Path, from the first to the one holding the last component, so a handler can tell that
+	// an object lies beneath a directory it protects whatever the directory is called now.
+	Dirs []DirID
 	// PID is the caller's thread group id and TID its thread id, both in scrim's pid namespace.
 	PID, TID int
 	// Spelled is the path exactly as the child passed it, without the terminating NUL. It is
