@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
@@ -34,7 +35,7 @@ var _ shim.Memory = (*memory)(nil)
 // what it read with EFAULT, so a string that ends before an unmapped page still reads.
 func (m *memory) ReadAt(p []byte, addr uint64) (int, error) {
 	n, err := m.read(p, addr)
-	if !notifIDValid(m.listener, m.id) {
+	if !seccomp.IDValid(m.listener, m.id) {
 		return 0, errGone
 	}
 	return n, err
@@ -75,7 +76,7 @@ func (m *memory) procRead(p []byte, addr uint64) (int, error) {
 	}
 	defer f.Close()
 	// The opened file is the right process only if the notification is still live now.
-	if !notifIDValid(m.listener, m.id) {
+	if !seccomp.IDValid(m.listener, m.id) {
 		return 0, errGone
 	}
 	return f.ReadAt(p, int64(addr))
@@ -85,7 +86,7 @@ func (m *memory) procRead(p []byte, addr uint64) (int, error) {
 // considered safe; handlers that emulate a call (uname, getrandom) write only into the
 // caller's own output buffer, which the caller can corrupt anyway.
 func (m *memory) WriteAt(p []byte, addr uint64) (int, error) {
-	if !notifIDValid(m.listener, m.id) {
+	if !seccomp.IDValid(m.listener, m.id) {
 		return 0, errGone
 	}
 	if m.procMem {
@@ -94,7 +95,7 @@ func (m *memory) WriteAt(p []byte, addr uint64) (int, error) {
 			return 0, fmt.Errorf("write memory of tid %d: %w", m.tid, err)
 		}
 		defer f.Close()
-		if !notifIDValid(m.listener, m.id) {
+		if !seccomp.IDValid(m.listener, m.id) {
 			return 0, errGone
 		}
 		return f.WriteAt(p, int64(addr))

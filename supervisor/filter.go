@@ -5,6 +5,8 @@ import (
 	"sort"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
 )
 
 // The filter is built as data: a list of rules turned into classic BPF by a tiny assembler
@@ -23,9 +25,6 @@ const (
 	offArch = 4
 	offArg0 = 16
 )
-
-// maxFilterLen is BPF_MAXINSNS.
-const maxFilterLen = 4096
 
 // retErrno is the filter's answer for a denied call.
 func retErrno(e unix.Errno) uint32 { return unix.SECCOMP_RET_ERRNO | uint32(e)&unix.SECCOMP_RET_DATA }
@@ -381,8 +380,8 @@ func buildFilter(notify []int, opts filterOptions) ([]unix.SockFilter, error) {
 // validateFilter checks what the kernel's checker would: length, jump targets inside the
 // program, and that the program cannot run off its end.
 func validateFilter(prog []unix.SockFilter) error {
-	if len(prog) == 0 || len(prog) > maxFilterLen {
-		return fmt.Errorf("validate filter: %d instructions, want 1..%d", len(prog), maxFilterLen)
+	if len(prog) == 0 || len(prog) > seccomp.MaxInsns {
+		return fmt.Errorf("validate filter: %d instructions, want 1..%d", len(prog), seccomp.MaxInsns)
 	}
 	for pc, in := range prog {
 		switch in.Code & 0x07 {

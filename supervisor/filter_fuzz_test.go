@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
 )
 
 // cbpf is a classic BPF interpreter for seccomp programs, written from the kernel's own
@@ -25,7 +27,7 @@ var errCBPF = errors.New("cbpf")
 // check is seccomp_check_filter plus the generic checks of bpf_check_classic.
 func (c cbpf) check() error {
 	n := len(c.prog)
-	if n == 0 || n > maxFilterLen {
+	if n == 0 || n > seccomp.MaxInsns {
 		return fmt.Errorf("%w: length %d", errCBPF, n)
 	}
 	for pc, in := range c.prog {

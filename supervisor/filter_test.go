@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
 )
 
 // bpfRun interprets the subset of classic BPF the filter uses, over a struct seccomp_data, the
@@ -165,7 +167,7 @@ func TestValidateFilter(t *testing.T) {
 		{"no final return", []unix.SockFilter{ret, {Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS}}},
 		{"load past seccomp_data", []unix.SockFilter{{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 64}, ret}},
 		{"unaligned load", []unix.SockFilter{{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 2}, ret}},
-		{"too long", make([]unix.SockFilter, maxFilterLen+1)},
+		{"too long", make([]unix.SockFilter, seccomp.MaxInsns+1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

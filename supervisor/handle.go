@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/internal/audit"
+	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
 	"github.com/scrim-sandbox/scrim/resolver"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
@@ -22,7 +23,7 @@ func sysOf(nr int32) (shim.Syscall, bool) { return resolver.SyscallOf(int(nr)) }
 
 // handle answers one notification on the worker's thread t. Every path ends in exactly one
 // answer (or none when the call is gone).
-func (s *Supervisor) handle(ctx context.Context, t *thread, n *notif, start time.Time) {
+func (s *Supervisor) handle(ctx context.Context, t *thread, n *seccomp.Notif, start time.Time) {
 	if s.log.IsTrace() {
 		s.log.Trace("notification", "tid", n.Pid, "syscall", n.Data.Nr, "id", n.ID)
 	}
@@ -55,21 +56,21 @@ func (s *Supervisor) handle(ctx context.Context, t *thread, n *notif, start time
 }
 
 func (s *Supervisor) respond(id uint64, val int64, errno unix.Errno, cont bool) {
-	r := notifResp{ID: id, Val: val}
+	r := seccomp.NotifResp{ID: id, Val: val}
 	if errno != 0 {
 		r.Error = -int32(errno)
 	}
 	if cont {
 		r.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
 	}
-	if e := notifSend(s.listener, &r); e != 0 && e != unix.ENOENT {
+	if e := seccomp.Send(s.listener, &r); e != 0 && e != unix.ENOENT {
 		s.log.Error("cannot answer a notification", "error", e)
 	}
 }
 
 // opCall is what is known about one open-family call, for its answer and its audit record.
 type opCall struct {
-	n       *notif
+	n       *seccomp.Notif
 	t       *thread
 	sys     shim.Syscall
 	tgid    int
@@ -81,7 +82,7 @@ type opCall struct {
 	start   time.Time
 }
 
-func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *notif, sys shim.Syscall, start time.Time) {
+func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif, sys shim.Syscall, start time.Time) {
 	tid := int(n.Pid)
 	// The call's state lives in the worker's scratch (thread.call), reused call after call:
 	// nothing of it outlives the answer (handlers must not keep the Request).
@@ -344,7 +345,7 @@ func (s *Supervisor) openFifo(c *opCall, req *shim.Request, flags int) (*os.File
 			case <-done:
 				return
 			case <-tick.C:
-				if notifIDValid(s.listener, c.n.ID) {
+				if seccomp.IDValid(s.listener, c.n.ID) {
 					continue
 				}
 				other := unix.O_RDONLY
@@ -375,7 +376,7 @@ func (s *Supervisor) inject(c *opCall, f *os.File, flags int, mode uint32) {
 		return
 	}
 	defer f.Close()
-	_, e := notifAddfdSend(s.listener, c.n.ID, int(f.Fd()), cloexec)
+	_, e := seccomp.AddfdSend(s.listener, c.n.ID, int(f.Fd()), cloexec)
 	s.injectFailed(c, e)
 }
 
@@ -406,11 +407,11 @@ func fileMode(f *os.File) uint32 {
 
 // injectThenAnswer installs f without answering, closes scrim's copy, then answers.
 func (s *Supervisor) injectThenAnswer(c *opCall, f *os.File, cloexec bool) {
-	a := notifAddfd{ID: c.n.ID, Srcfd: uint32(f.Fd())}
+	a := seccomp.NotifAddfd{ID: c.n.ID, Srcfd: uint32(f.Fd())}
 	if cloexec {
 		a.NewfdFlags = unix.O_CLOEXEC
 	}
-	fd, e := notifAddfdRaw(s.listener, &a)
+	fd, e := seccomp.Addfd(s.listener, &a)
 	f.Close()
 	if e != 0 {
 		s.injectFailed(c, e)
@@ -452,7 +453,7 @@ func (s *Supervisor) failOrDeny(c *opCall, err error) {
 
 // fail answers EIO for a supervisor-side failure, unless the call is already gone.
 func (s *Supervisor) fail(c *opCall, err error) {
-	if errors.Is(err, errGone) || !notifIDValid(s.listener, c.n.ID) {
+	if errors.Is(err, errGone) || !seccomp.IDValid(s.listener, c.n.ID) {
 		c.verdict = "error"
 		c.errno = unix.EINTR
 		return
@@ -478,7 +479,7 @@ func (s *Supervisor) audit(c *opCall) {
 }
 
 // handleSyscall runs a SyscallHandler with the supervisor's own credentials.
-func (s *Supervisor) handleSyscall(ctx context.Context, t *thread, n *notif, h shim.SyscallHandler, start time.Time) {
+func (s *Supervisor) handleSyscall(ctx context.Context, t *thread, n *seccomp.Notif, h shim.SyscallHandler, start time.Time) {
 	tid := int(n.Pid)
 	rec := audit.Record{Time: start, TID: tid, Syscall: shim.SyscallName(int(n.Data.Nr)), Handler: h.ID(), Verdict: "error"}
 	answer := func(val int64, errno unix.Errno, cont bool) {
@@ -508,7 +509,7 @@ func (s *Supervisor) handleSyscall(ctx context.Context, t *thread, n *notif, h s
 		Mem: &memory{listener: s.listener, id: n.ID, tid: tid, procMem: !s.features.ProcessVMReadv},
 		Fd: func(fd int) (*os.File, error) {
 			f, err := pidfdGetfd(tid, tgid, fd)
-			if err == nil && !notifIDValid(s.listener, n.ID) {
+			if err == nil && !seccomp.IDValid(s.listener, n.ID) {
 				f.Close()
 				return nil, errGone
 			}
@@ -568,7 +569,7 @@ func (c *child) openProc(name string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !notifIDValid(c.s.listener, c.id) {
+	if !seccomp.IDValid(c.s.listener, c.id) {
 		f.Close()
 		return nil, errGone
 	}
@@ -592,7 +593,7 @@ func (c *child) Fd(n int) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !notifIDValid(c.s.listener, c.id) {
+	if !seccomp.IDValid(c.s.listener, c.id) {
 		f.Close()
 		return nil, errGone
 	}
@@ -613,7 +614,7 @@ func (c *child) Cred() (shim.Cred, uint32, error) {
 	if err != nil {
 		return cred, 0, err
 	}
-	if !notifIDValid(c.s.listener, c.id) {
+	if !seccomp.IDValid(c.s.listener, c.id) {
 		return cred, 0, errGone
 	}
 	if !c.s.credDirty.Load() {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
 )
 
 // The loop is a leader/follower pool of worker threads with several leaders (lanes). Each
@@ -260,7 +262,7 @@ func (l *loop) worker(ctx context.Context) {
 	}
 	var lane int
 	t.resign = func(v int64) { l.resign(ctx, lane, v) }
-	var n notif
+	var n seccomp.Notif
 	for {
 		select {
 		case lane = <-l.free:
@@ -313,7 +315,7 @@ func (l *loop) worker(ctx context.Context) {
 
 // handle answers n and reports false if handling panicked, after answering EIO: a bug in
 // scrim must fail the call closed, not take the sandbox down.
-func (l *loop) handle(ctx context.Context, t *thread, n *notif) (ok bool) {
+func (l *loop) handle(ctx context.Context, t *thread, n *seccomp.Notif) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			l.log.Error("panic while answering a notification", "tid", n.Pid, "syscall", n.Data.Nr, "error", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -327,7 +329,7 @@ func (l *loop) handle(ctx context.Context, t *thread, n *notif) (ok bool) {
 
 // receive waits for the next notification. It returns false when the loop must stop: the
 // stop eventfd fired, or the listener hung up because no process uses the filter any more.
-func (l *loop) receive(n *notif) bool {
+func (l *loop) receive(n *seccomp.Notif) bool {
 	fds := []unix.PollFd{{Fd: int32(l.listener), Events: unix.POLLIN}, {Fd: int32(l.stopfd), Events: unix.POLLIN}}
 	for {
 		fds[0].Revents, fds[1].Revents = 0, 0
@@ -348,7 +350,7 @@ func (l *loop) receive(n *notif) bool {
 			}
 			continue
 		}
-		switch e := notifRecv(l.listener, n); e {
+		switch e := seccomp.Recv(l.listener, n); e {
 		case 0:
 			return true
 		case unix.ENOENT:

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
 )
 
 // forwarded are the signals scrim passes on to the child (README.md, "Exit status").
@@ -327,7 +329,7 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink
 		s.log.Warn("filter installed without WAIT_KILLABLE_RECV: the kernel refused it")
 	}
 	if s.features.SyncWakeUp {
-		if e := notifSetSyncWakeUp(s.listener); e != 0 {
+		if e := seccomp.SetSyncWakeUp(s.listener); e != 0 {
 			s.log.Warn("cannot set SYNC_WAKE_UP on the listener", "error", e)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/internal/audit"
+	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
@@ -42,7 +43,7 @@ func isSignalCall(nr int) bool {
 }
 
 // handleSignal answers one call of the kill family, or fcntl(F_SETOWN).
-func (s *Supervisor) handleSignal(n *notif, start time.Time) {
+func (s *Supervisor) handleSignal(n *seccomp.Notif, start time.Time) {
 	tid := int(n.Pid)
 	a := n.Data.Args
 	nr := int(n.Data.Nr)

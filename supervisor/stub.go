@@ -9,11 +9,11 @@ import (
 	"os/exec"
 	"runtime"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/internal/kernel"
+	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
 )
 
 // The stub is the program that becomes the sandboxed child in image mode. The keeper starts
@@ -121,11 +121,7 @@ func installFilter(prog []unix.SockFilter, flags uint32) (int, byte, error) {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return -1, 0, fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
 	}
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	install := func(f uintptr) (int, unix.Errno) {
-		r, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, f, uintptr(unsafe.Pointer(&fprog)))
-		return int(r), e
-	}
+	install := func(f uintptr) (int, unix.Errno) { return seccomp.SetModeFilter(prog, f) }
 	var sent byte
 	listener, errno := install(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | uintptr(flags))
 	if errno == unix.EINVAL && flags != 0 {
@@ -167,7 +163,7 @@ func handOver(listener int, sent byte) error {
 // instructions, a uint32 of seccomp flags, then the instructions. The socket keeps message
 // boundaries (SOCK_SEQPACKET), so the message is read whole.
 func readFilter() ([]unix.SockFilter, uint32, error) {
-	buf := make([]byte, 8+8*maxFilterLen)
+	buf := make([]byte, 8+8*seccomp.MaxInsns)
 	var n int
 	var err error
 	for {
@@ -184,7 +180,7 @@ func readFilter() ([]unix.SockFilter, uint32, error) {
 	}
 	count := binary.LittleEndian.Uint32(buf[:4])
 	flags := binary.LittleEndian.Uint32(buf[4:])
-	if count == 0 || count > maxFilterLen || n != 8+8*int(count) {
+	if count == 0 || count > seccomp.MaxInsns || n != 8+8*int(count) {
 		return nil, 0, fmt.Errorf("stub: read filter: %d instructions in %d bytes", count, n)
 	}
 	return decodeFilter(buf[8:n]), flags, nil

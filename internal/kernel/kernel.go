@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
 )
 
 // Features is what the running kernel offers scrim.
@@ -162,29 +164,18 @@ func probeProcessVMReadv() bool {
 	return err == nil && n == 8 && dst == src
 }
 
-// seccomp ioctl numbers x/sys does not define: _IOW('!', nr, size).
-const (
-	ioctlNotifAddfd    = 0x40182103
-	ioctlNotifSetFlags = 0x40082104
-)
-
 func probeSeccomp(f *Features) {
 	// no_new_privs is a per-thread flag, so setting it here leaves the rest of scrim alone.
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return
 	}
-	allow := [1]unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}}
-	prog := unix.SockFprog{Len: 1, Filter: &allow[0]}
-	install := func(flags uintptr) (int, unix.Errno) {
-		r, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&prog)))
-		return int(r), e
-	}
-	fd, e := install(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
+	allow := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}}
+	fd, e := seccomp.SetModeFilter(allow, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER|unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
 	if e == 0 {
 		f.WaitKillableRecv = true
 	} else {
 		// A thread may hold only one listener, so a failed first try leaves room for this one.
-		fd, e = install(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER)
+		fd, e = seccomp.SetModeFilter(allow, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER)
 		if e != 0 {
 			return
 		}
@@ -192,12 +183,7 @@ func probeSeccomp(f *Features) {
 	defer unix.Close(fd)
 	// With no notification pending, a kernel that knows FLAG_SEND looks the id up and says
 	// ENOENT; an older one rejects the flag with EINVAL first.
-	addfd := struct {
-		id                         uint64
-		flags, srcfd, newfd, nflag uint32
-	}{id: ^uint64(0), flags: unix.SECCOMP_ADDFD_FLAG_SEND, srcfd: uint32(fd)}
-	_, _, e = unix.Syscall(unix.SYS_IOCTL, uintptr(fd), ioctlNotifAddfd, uintptr(unsafe.Pointer(&addfd)))
+	_, e = seccomp.Addfd(fd, &seccomp.NotifAddfd{ID: ^uint64(0), Flags: unix.SECCOMP_ADDFD_FLAG_SEND, Srcfd: uint32(fd)})
 	f.AddfdSend = e == unix.ENOENT
-	_, _, e = unix.Syscall(unix.SYS_IOCTL, uintptr(fd), ioctlNotifSetFlags, unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
-	f.SyncWakeUp = e == 0
+	f.SyncWakeUp = seccomp.SetSyncWakeUp(fd) == 0
 }
