@@ -81,6 +81,34 @@ func TestProcDeny(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, shim.ActNext, res.Action)
 	})
+	t.Run("changes_that_carry_a_denied_object_away", func(t *testing.T) {
+		ask := func(req shim.Request) shim.Result {
+			res, err := h.Open(context.Background(), &req)
+			require.NoError(t, err)
+			return res
+		}
+		deny := shim.Deny(unix.EACCES)
+		// Renaming or removing an ancestor of a denied path moves the denied path with it.
+		require.Equal(t, deny, ask(shim.Request{Op: shim.OpRename, Path: []byte("/srv")}))
+		require.Equal(t, deny, ask(shim.Request{Op: shim.OpRename, Path: []byte("/srv"), Dest: true}))
+		require.Equal(t, deny, ask(shim.Request{Op: shim.OpRemove, Path: []byte("/srv")}))
+		require.Equal(t, shim.ActNext, ask(shim.Request{Op: shim.OpRename, Path: []byte("/srv/other")}).Action)
+		require.Equal(t, shim.ActNext, ask(shim.Request{Op: shim.OpCreate, Path: []byte("/srv")}).Action)
+		// Anything beneath the denied directory, by name or by the identity of a directory
+		// on the way, whatever it is called now.
+		require.Equal(t, deny, ask(shim.Request{Op: shim.OpCreate, Path: []byte("/srv/secret/new")}))
+		obj, ok, err := objectInRoot("/", "/proc/sys")
+		require.NoError(t, err)
+		require.True(t, ok)
+		dirs := []shim.DirID{{Dev: 1, Ino: 2}, {Dev: obj.Dev, Ino: obj.Ino}}
+		require.Equal(t, shim.ActNext, ask(shim.Request{Op: shim.OpModify, Path: []byte("/renamed/x"), Dirs: dirs[:1]}).Action)
+		d := h.(*procDeny)
+		d.ids[fileID{obj.Dev, obj.Ino}] = "/test/denied-dir"
+		defer delete(d.ids, fileID{obj.Dev, obj.Ino})
+		require.Equal(t, deny, ask(shim.Request{Op: shim.OpModify, Path: []byte("/renamed/x"), Dirs: dirs}))
+		// An open is not a change: the path and identity rules alone decide it.
+		require.Equal(t, shim.ActNext, ask(shim.Request{Op: shim.OpOpen, Path: []byte("/srv")}).Action)
+	})
 	t.Run("denied_filesystem", func(t *testing.T) {
 		res, err := h.Open(context.Background(), &shim.Request{Path: []byte("/mnt/dbg/x"),
 			Object: shim.Object{Exists: true, Dev: 99, Ino: 5, FsType: unix.DEBUGFS_MAGIC}})

@@ -3,7 +3,9 @@ package builtin
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -143,6 +145,9 @@ func (d *procDeny) Provision(env shim.Env) error {
 			continue
 		}
 		d.ids[objectID(obj)] = p
+		if obj.IsDir() && !isPseudoFS(obj.FsType) {
+			d.linkedBeneath(env, root, p)
+		}
 		if n, ok := nodeOf(obj); ok {
 			d.devices[n] = p
 		}
@@ -153,16 +158,72 @@ func (d *procDeny) Provision(env shim.Env) error {
 	return nil
 }
 
+// maxDenyScan bounds the files looked at beneath one denied directory at start-up.
+const maxDenyScan = 100000
+
+// linkedBeneath records the identity of every file beneath the denied directory p that has
+// another name (a hard link made before the run, perhaps outside the directory): that name
+// must reach the same answer. A file with one name can get another only by a link(2), which
+// is refused for what lies beneath a denied directory.
+func (d *procDeny) linkedBeneath(env shim.Env, root, p string) {
+	dir := filepath.Join(root, p)
+	seen := 0
+	filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if seen++; seen > maxDenyScan {
+			if env.Log != nil {
+				env.Log.Warn("denied directory too large to look for hard links to what it holds; links made before the run beyond the first files are not denied", "path", p, "files", maxDenyScan)
+			}
+			return fs.SkipAll
+		}
+		if e.IsDir() {
+			return nil
+		}
+		var st unix.Stat_t
+		if unix.Lstat(path, &st) == nil && st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			d.ids[fileID{st.Dev, st.Ino}] = p
+		}
+		return nil
+	})
+}
+
 // Open denies what the list names, whatever the flags, and answers EROFS for writes to the
-// write-protected trees, as a container with a read-only /proc/sys and /sys would.
+// write-protected trees, as a container with a read-only /proc/sys and /sys would. For the
+// calls that change names, it also refuses what would carry a denied object out of reach: a
+// change beneath a denied directory however it is named now (Request.Dirs), and a rename or
+// removal of a denied path's ancestor, which would move the denied path with it.
 func (d *procDeny) Open(_ context.Context, req *shim.Request) (shim.Result, error) {
 	if d.denied(req) {
+		return shim.Deny(unix.EACCES), nil
+	}
+	if req.Op.Changes() && d.movesDenied(req) {
 		return shim.Deny(unix.EACCES), nil
 	}
 	if req.WantsWrite() && writeProtectedObject(req) {
 		return shim.Deny(unix.EROFS), nil
 	}
 	return shim.Next(), nil
+}
+
+// movesDenied reports whether a call that changes names would reach beneath a denied
+// directory by identity, or move, replace or remove an ancestor of a denied path.
+func (d *procDeny) movesDenied(req *shim.Request) bool {
+	for _, dir := range req.Dirs {
+		if _, ok := d.ids[fileID{dir.Dev, dir.Ino}]; ok {
+			return true
+		}
+	}
+	if req.Op != shim.OpRename && req.Op != shim.OpRemove {
+		return false
+	}
+	for _, p := range d.paths {
+		if under([]byte(p), string(req.Path)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *procDeny) denied(req *shim.Request) bool {

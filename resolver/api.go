@@ -32,6 +32,22 @@ type Input struct {
 	Out, OutLen uint64
 	Arg         uint64
 	AtFlags     int
+	// For the calls that name two paths (rename, link): the second, resolved on its own
+	// into a second Request, and how it is looked up. Dirfd2 is AT_FDCWD for the older forms.
+	Dirfd2  int32
+	Path2   []byte
+	Lookup2 Lookup
+	// Args are the call's other arguments as read once from registers and memory: a mode,
+	// owner, length or flags (Arg2, Arg3), and bytes the call carries (Data: a symbolic
+	// link's text, an xattr's name and value, the times of a utime call).
+	Arg2, Arg3 uint64
+	Data       []byte
+	Data2      []byte
+}
+
+// Second returns the Input for a call's second path (rename, link), to be resolved on its own.
+func (in *Input) Second() Input {
+	return Input{Syscall: in.Syscall, PID: in.PID, TID: in.TID, Dirfd: in.Dirfd2, Path: in.Path2, Lookup: in.Lookup2}
 }
 
 // Lookup says how the last component of a path is looked up, whatever the call.
@@ -45,6 +61,10 @@ type Lookup struct {
 	// EmptyPath lets an empty path name the starting directory or descriptor itself
 	// (AT_EMPTY_PATH, and always for readlinkat).
 	EmptyPath bool
+	// Parent is LOOKUP_PARENT: the call acts on the last component's name in its directory
+	// (unlink, rename, mkdir, ...), so the walk keeps that directory and the name, never
+	// follows the last component, and also describes the object the name holds, if any.
+	Parent bool
 }
 
 // Op returns what the call does with its object.

@@ -100,6 +100,9 @@ func Decode(nr int, args [6]uint64, pid, tid int, mem shim.Memory) (Input, error
 		if f, ok := statFamily[nr]; ok {
 			return decodeStat(in, f, args, mem)
 		}
+		if sys, ok := mutations[nr]; ok {
+			return decodeMutation(in, sys, args, mem)
+		}
 		return Input{}, fmt.Errorf("decode syscall %d: not a mediated call", nr)
 	}
 	if err := buildOpenFlags(in.Flags, in.Mode, in.Resolve); err != nil {
@@ -160,8 +163,11 @@ func SyscallOf(nr int) (shim.Syscall, bool) {
 	case nrCreat:
 		return shim.SysCreat, true
 	}
-	c, ok := statFamily[nr]
-	return c.sys, ok
+	if c, ok := statFamily[nr]; ok {
+		return c.sys, true
+	}
+	sys, ok := mutations[nr]
+	return sys, ok
 }
 
 // StatFamily lists the x86_64 numbers of the stat-like calls Decode reads.

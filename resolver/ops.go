@@ -2,6 +2,8 @@ package resolver
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -112,4 +114,196 @@ func (res *Resolution) Chdir() error {
 		return unix.ENOTDIR
 	}
 	return unix.Faccessat2(fd, "", unix.X_OK, unix.AT_EMPTY_PATH|unix.AT_EACCESS)
+}
+
+// The calls that change names and objects. Those that act on a name do it in the directory
+// the walk found (a parent lookup keeps it open), so a rename of the directory since changes
+// nothing; those that act on an object do it on the walk's descriptor of it, or through
+// scrim's /proc/self/fd of that descriptor, which reaches exactly that inode.
+
+// nameAt returns the directory and the name a parent lookup ended on, with the trailing slash
+// the caller wrote (the kernel's answer to "unlink f/" depends on it).
+func (res *Resolution) nameAt() (int, string, error) {
+	t := &res.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return -1, "", unix.EBADF
+	}
+	if t.parent.fd < 0 {
+		if t.missingDir {
+			return -1, "", unix.ENOENT
+		}
+		return -1, "", fmt.Errorf("resolution of %q has no directory", res.Request.Path)
+	}
+	if t.missingDir {
+		return -1, "", unix.ENOENT
+	}
+	name := string(t.name)
+	if t.trailing {
+		name += "/"
+	}
+	return t.parent.fd, name, nil
+}
+
+// procName is the name of the object's descriptor in scrim's /proc/self/fd.
+func (res *Resolution) procName() (int, string, error) {
+	fd, err := res.object()
+	if err != nil {
+		return -1, "", err
+	}
+	return res.t.r.procFd, strconv.Itoa(fd), nil
+}
+
+// Remove unlinks the name, or removes the directory with AT_REMOVEDIR.
+func (res *Resolution) Remove(flags int) error {
+	dir, name, err := res.nameAt()
+	if err != nil {
+		return err
+	}
+	return unix.Unlinkat(dir, name, flags)
+}
+
+// Mkdir makes a directory at the name.
+func (res *Resolution) Mkdir(mode uint32) error {
+	dir, name, err := res.nameAt()
+	if err != nil {
+		return err
+	}
+	return unix.Mkdirat(dir, name, mode)
+}
+
+// Mknod makes a node at the name (the filter refuses devices before this).
+func (res *Resolution) Mknod(mode uint32, dev int) error {
+	dir, name, err := res.nameAt()
+	if err != nil {
+		return err
+	}
+	return unix.Mknodat(dir, name, mode, dev)
+}
+
+// Symlink makes a symbolic link holding target at the name.
+func (res *Resolution) Symlink(target []byte) error {
+	dir, name, err := res.nameAt()
+	if err != nil {
+		return err
+	}
+	return unix.Symlinkat(string(target), dir, name)
+}
+
+// Rename moves the name to the name dst ended on, with renameat2's flags.
+func (res *Resolution) Rename(dst *Resolution, flags uint) error {
+	dir, name, err := res.nameAt()
+	if err != nil {
+		return err
+	}
+	dir2, name2, err := dst.nameAt()
+	if err != nil {
+		return err
+	}
+	return unix.Renameat2(dir, name, dir2, name2, flags)
+}
+
+// Link gives the object a second name, the one dst ended on. It links scrim's
+// /proc/self/fd/N of the object (AT_SYMLINK_FOLLOW reaches exactly that inode), since a link
+// from an O_PATH descriptor with AT_EMPTY_PATH takes CAP_DAC_READ_SEARCH.
+func (res *Resolution) Link(dst *Resolution) error {
+	proc, n, err := res.procName()
+	if err != nil {
+		return err
+	}
+	dir2, name2, err := dst.nameAt()
+	if err != nil {
+		return err
+	}
+	return unix.Linkat(proc, n, dir2, name2, unix.AT_SYMLINK_FOLLOW)
+}
+
+// isLink reports whether the object is a symbolic link: the calls below then act on the link
+// itself through its descriptor, never on what it points to.
+func (res *Resolution) isLink() bool {
+	return res.Request.Object.Exists && res.Request.Object.Mode&unix.S_IFMT == unix.S_IFLNK
+}
+
+// Truncate sets the object's length.
+func (res *Resolution) Truncate(length int64) error {
+	if res.isLink() {
+		return unix.ELOOP
+	}
+	_, n, err := res.procName()
+	if err != nil {
+		return err
+	}
+	return unix.Truncate("/proc/self/fd/"+n, length)
+}
+
+// Chmod changes the object's mode. A symbolic link's mode cannot be changed (EOPNOTSUPP).
+func (res *Resolution) Chmod(mode uint32) error {
+	if res.isLink() {
+		return unix.EOPNOTSUPP
+	}
+	proc, n, err := res.procName()
+	if err != nil {
+		return err
+	}
+	return unix.Fchmodat(proc, n, mode, 0)
+}
+
+// Chown changes the object's owner and group (-1 keeps one), the link itself for a link.
+func (res *Resolution) Chown(uid, gid int) error {
+	fd, err := res.object()
+	if err != nil {
+		return err
+	}
+	return unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH)
+}
+
+// Utimes sets the object's times: times holds utimensat's two struct timespec, or is empty
+// for "now".
+func (res *Resolution) Utimes(times []byte) error {
+	var ts []unix.Timespec
+	if len(times) == 32 {
+		ts = make([]unix.Timespec, 2)
+		for i := range ts {
+			ts[i].Sec = int64(binary.LittleEndian.Uint64(times[16*i:]))
+			ts[i].Nsec = int64(binary.LittleEndian.Uint64(times[16*i+8:]))
+		}
+	}
+	if res.isLink() {
+		fd, err := res.object()
+		if err != nil {
+			return err
+		}
+		return unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW)
+	}
+	proc, n, err := res.procName()
+	if err != nil {
+		return err
+	}
+	return unix.UtimesNanoAt(proc, n, ts, 0)
+}
+
+// Setxattr sets the xattr name of the object; Removexattr removes it. A symbolic link takes
+// no user xattrs (EPERM) and scrim does not set others on one.
+func (res *Resolution) Setxattr(name, value []byte, flags int) error {
+	if res.isLink() {
+		return unix.EPERM
+	}
+	_, n, err := res.procName()
+	if err != nil {
+		return err
+	}
+	return unix.Setxattr("/proc/self/fd/"+n, string(name), value, flags)
+}
+
+// Removexattr removes the xattr name of the object.
+func (res *Resolution) Removexattr(name []byte) error {
+	if res.isLink() {
+		return unix.EPERM
+	}
+	_, n, err := res.procName()
+	if err != nil {
+		return err
+	}
+	return unix.Removexattr("/proc/self/fd/"+n, string(name))
 }

@@ -215,7 +215,7 @@ func (r *Resolver) ResolveInto(res *Resolution, in *Input, child Child) error {
 		return fmt.Errorf("read credentials of tid %d: %w", in.TID, err)
 	}
 	res.Request.Cred, res.Request.Umask = cred, umask
-	w := walker{r: r, in: in, child: child, res: res, cur: noHandle, scope: noHandle}
+	w := walker{r: r, in: in, child: child, res: res, cur: noHandle, scope: noHandle, parent: noHandle}
 	defer w.cleanup()
 	run := w.run
 	if len(in.Path) == 0 {

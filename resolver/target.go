@@ -29,9 +29,17 @@ func (w *walker) finish() error {
 		t.missingDir = w.missingDir
 		t.trailing = w.trailing
 		t.dir, t.fsuid = w.dir, req.Cred.FSUID
-		return nil
+		return w.dirs(t.parent.fd)
 	}
 	t.h = h
+	if w.parent.fd >= 0 {
+		// A parent lookup whose name exists: the call acts on the name in this directory.
+		t.parent, t.name, t.trailing = w.parent, w.last, w.trailing
+		w.parent = noHandle
+		if err := w.dirs(t.parent.fd); err != nil {
+			return err
+		}
+	}
 	fsType := w.fsType
 	if fsType == 0 {
 		var sfs unix.Statfs_t
@@ -61,6 +69,48 @@ func (w *walker) finish() error {
 		return nil
 	}
 	return t.check(int(w.in.Flags))
+}
+
+// dirs fills Request.Dirs for the calls that change names or objects: the identities of dir
+// and of every directory above it up to the child's root, from the top down. They are read
+// by going up from the directory the walk ended in, so they are the directories' identities
+// now, whatever the path said; the opens and stats, which change nothing, skip the cost.
+func (w *walker) dirs(dir int) error {
+	req := &w.res.Request
+	if !req.Op.Changes() || dir < 0 {
+		return nil
+	}
+	var ids []shim.DirID
+	fd, err := unix.Dup(dir)
+	if err != nil {
+		return fmt.Errorf("dup a directory of the walk: %w", err)
+	}
+	defer func() { unix.Close(fd) }()
+	for range 4096 {
+		var st unix.Statx_t
+		if err := statFd(fd, &st); err != nil {
+			return err
+		}
+		id := shim.DirID{Dev: unix.Mkdev(st.Dev_major, st.Dev_minor), Ino: st.Ino}
+		if len(ids) > 0 && ids[len(ids)-1] == id {
+			break // the global root is its own parent
+		}
+		ids = append(ids, id)
+		if identOf(&st) == w.r.rootID {
+			break
+		}
+		up, err := openat(fd, []byte("..\x00"), unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+		fd = up
+	}
+	for i, j := 0, len(ids)-1; i < j; i, j = i+1, j-1 {
+		ids[i], ids[j] = ids[j], ids[i]
+	}
+	req.Dirs = ids
+	return nil
 }
 
 // dirInfo is what may_create_in_sticky needs of the directory holding the last component.

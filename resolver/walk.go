@@ -3,6 +3,7 @@ package resolver
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -49,6 +50,10 @@ type walker struct {
 	// may_create_in_sticky.
 	dir dirInfo
 
+	// parent is the directory of the last component of a Lookup.Parent walk whose name
+	// exists (cur is then the object); for a missing name cur is the directory.
+	parent handle
+
 	// The outcome when the walk ends on a missing component: cur is the parent.
 	missing    bool
 	missingDir bool
@@ -75,13 +80,15 @@ func (w *walker) cleanup() {
 		w.cur.close()
 	}
 	w.scope.close()
-	w.cur, w.scope = noHandle, noHandle
+	w.parent.close()
+	w.cur, w.scope, w.parent = noHandle, noHandle, noHandle
 }
 
 // run resolves w.in, taking the fast path when it provably gives the same answer.
 func (w *walker) run() error {
 	in := w.in
-	w.fastOK = !w.r.noFast && in.Resolve&(resolveBeneath|resolveInRoot) == 0
+	// A parent lookup needs the last directory, which one openat2 of the whole path hides.
+	w.fastOK = !w.r.noFast && in.Resolve&(resolveBeneath|resolveInRoot) == 0 && !in.Lookup.Parent
 	fast := w.fastOK
 	if err := w.start(fast); err != nil {
 		return err
@@ -231,6 +238,9 @@ func (w *walker) walk(rest []byte) error {
 		trailing := len(after) > 0
 		isLast := len(skipSlashes(after)) == 0
 		rest = after
+		if isLast && look.Parent {
+			return w.lastName(name, trailing)
+		}
 
 		switch {
 		case len(name) == 1 && name[0] == '.':
@@ -301,6 +311,44 @@ func (w *walker) walk(rest []byte) error {
 			return unix.ENOTDIR
 		}
 	}
+}
+
+// lastName ends a Lookup.Parent walk: name is what the call acts on in w.cur. "." and ".."
+// are kept as names, for the call to refuse as the kernel does (rmdir(".") is EINVAL,
+// unlink("..") EISDIR, ...); a name that exists is described, never followed.
+func (w *walker) lastName(name []byte, trailing bool) error {
+	w.dir = dirInfo{known: true, mode: w.st.Mode, uid: w.st.Uid}
+	w.last = append([]byte(nil), name...)
+	w.trailing = trailing
+	if len(name) <= 2 && name[0] == '.' && (len(name) == 1 || name[1] == '.') {
+		w.missing = true
+		return nil
+	}
+	if err := w.r.hiddenPid(w, name); err != nil {
+		return err
+	}
+	fd, err := w.lookup(w.cur.fd, name)
+	if err == unix.ENOENT {
+		w.missing = true
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var st unix.Statx_t
+	if err := statFd(fd, &st); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	pfd, err := unix.Dup(w.cur.fd)
+	if err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("dup the directory of %q: %w", name, err)
+	}
+	w.parent = handle{fd: pfd}
+	w.setCur(handle{fd: fd}, &st)
+	w.path = appendName(w.path, name)
+	return nil
 }
 
 // lookup opens one component of the walk.
