@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 // The ops other than open, performed on the object a Resolution found: the kernel's own call
@@ -306,4 +308,37 @@ func (res *Resolution) Removexattr(name []byte) error {
 		return err
 	}
 	return unix.Removexattr("/proc/self/fd/"+n, string(name))
+}
+
+// Change performs a call that changes names or objects (shim.Op.Changes()) as Decode read
+// it, on res and, for rename and link, dst (the second path's Resolution). It runs on the
+// calling OS thread's credentials; an error the caller should get is a bare unix.Errno.
+func Change(in *Input, res, dst *Resolution) error {
+	switch in.Syscall {
+	case shim.SysUnlink, shim.SysUnlinkat, shim.SysRmdir:
+		return res.Remove(in.AtFlags & unix.AT_REMOVEDIR)
+	case shim.SysRename, shim.SysRenameat, shim.SysRenameat2:
+		return res.Rename(dst, uint(in.Arg))
+	case shim.SysLink, shim.SysLinkat:
+		return res.Link(dst)
+	case shim.SysSymlink, shim.SysSymlinkat:
+		return res.Symlink(in.Data)
+	case shim.SysMkdir, shim.SysMkdirat:
+		return res.Mkdir(uint32(in.Arg))
+	case shim.SysMknod, shim.SysMknodat:
+		return res.Mknod(uint32(in.Arg), int(in.Arg2))
+	case shim.SysTruncate:
+		return res.Truncate(int64(in.Arg))
+	case shim.SysChmod, shim.SysFchmodat, shim.SysFchmodat2:
+		return res.Chmod(uint32(in.Arg))
+	case shim.SysChown, shim.SysLchown, shim.SysFchownat:
+		return res.Chown(int(int32(in.Arg)), int(int32(in.Arg2)))
+	case shim.SysUtime, shim.SysUtimes, shim.SysFutimesat, shim.SysUtimensat:
+		return res.Utimes(in.Data)
+	case shim.SysSetxattr, shim.SysLsetxattr:
+		return res.Setxattr(in.Data, in.Data2, int(in.Arg))
+	case shim.SysRemovexattr, shim.SysLremovexattr:
+		return res.Removexattr(in.Data)
+	}
+	return fmt.Errorf("change %s: not a call that changes names or objects", in.Syscall)
 }
