@@ -25,6 +25,9 @@ type Options struct {
 	Deny []string
 	// ImageRoot is the host directory of the image in chroot mode, "" otherwise.
 	ImageRoot string
+	// State is scrim's own files, which the sandbox may read but never change
+	// (builtin.state); empty, the shim is off.
+	State State
 }
 
 // DefaultHostname is the name the sandbox gets when Options.Hostname is empty.
@@ -45,6 +48,7 @@ func always(Options) bool { return true }
 // registry is every built-in shim, in chain order.
 var registry = []entry{
 	{idProcDeny, shim.BandSecurity, 0, always, newProcDeny},
+	{idState, shim.BandSecurity, 5, func(o Options) bool { return !o.State.empty() }, newState},
 	{idProcPID, shim.BandSecurity, 10, always, newProcPID},
 	{idHosts, shim.BandVirtual, shim.PriorityBuiltin, always, newHosts},
 	{idHostname, shim.BandVirtual, shim.PriorityBuiltin, always, newHostname},

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -60,7 +63,54 @@ func builtinOptions(cfg config.Config) builtin.Options {
 		ExtraHosts:  cfg.ExtraHosts,
 		Deny:        cfg.Deny,
 		ImageRoot:   cfg.Chroot,
+		State:       stateOf(cfg),
 	}
+}
+
+// stateOf lists scrim's own files that a sandbox must not change, because a later run trusts
+// them: the config file, every plugin's .wasm and drop-in file, the plugin directories
+// (existing or not: a drop-in planted there would load next time), the compile cache, whose
+// key the sandbox must not even read (it would let it forge cache entries), and the audit log.
+func stateOf(cfg config.Config) builtin.State {
+	var st builtin.State
+	add := func(p string) {
+		if p == "" {
+			return
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			st.Paths = append(st.Paths, abs)
+		}
+	}
+	add(cfg.File)
+	for _, d := range cfg.PluginDirs {
+		add(d)
+	}
+	for _, p := range cfg.Plugins {
+		add(p.Path)
+		if p.DropIn != "" {
+			add(sourceFile(p.Source))
+		}
+	}
+	if cfg.CacheDir != "" {
+		add(cfg.CacheDir)
+		if abs, err := filepath.Abs(plugins.CacheKeyFile(cfg.CacheDir)); err == nil {
+			st.Secret = append(st.Secret, abs)
+		}
+	}
+	add(cfg.Audit)
+	return st
+}
+
+// sourceFile returns the file of a plugin's Source, "FILE:LINE".
+func sourceFile(source string) string {
+	i := strings.LastIndexByte(source, ':')
+	if i < 0 {
+		return ""
+	}
+	if _, err := strconv.Atoi(source[i+1:]); err != nil {
+		return ""
+	}
+	return source[:i]
 }
 
 func pluginSpecs(cfg config.Config) []plugins.Spec {
