@@ -20,7 +20,7 @@ func TestDocsMatchCode(t *testing.T) {
 	text := string(doc)
 
 	seed := uint64(1)
-	regs, calls, err := New(Options{CPUs: 1, MemoryBytes: 1 << 30, RandomSeed: &seed})
+	regs, calls, err := New(Options{CPUs: 1, MemoryBytes: 1 << 30, RandomSeed: &seed, State: State{Paths: []string{"/x"}}})
 	require.NoError(t, err)
 	require.Len(t, regs, len(registry), "every shim is on with these options")
 	for _, r := range regs {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/scrim-sandbox/scrim/builtin"
+	"github.com/scrim-sandbox/scrim/internal/config"
 	"github.com/scrim-sandbox/scrim/internal/testprog"
 	"github.com/scrim-sandbox/scrim/plugins"
 )
@@ -269,11 +271,15 @@ func TestRun_StateWriteOpensRefused(t *testing.T) {
 	toml, wasm := filepath.Join(r.dropins, "motd.toml"), filepath.Join(r.dropins, "motd.wasm")
 	keyLink := filepath.Join(r.other, "key-link")
 	require.NoError(t, os.Symlink(key, keyLink))
+	// Hard links made before the run are the same objects.
+	cfgAlias, keyAlias := filepath.Join(r.other, "cfg-alias"), filepath.Join(r.other, "key-alias")
+	require.NoError(t, os.Link(r.cfg, cfgAlias))
+	require.NoError(t, os.Link(key, keyAlias))
 
 	refused := []string{
 		// The config file.
 		"write:" + r.cfg, "append:" + r.cfg, "trunc:" + r.cfg, "rdtrunc:" + r.cfg, "creat:" + r.cfg,
-		"openat2:" + r.cfg, "writeat:" + filepath.Dir(r.cfg) + ":scrim.toml",
+		"openat2:" + r.cfg, "writeat:" + filepath.Dir(r.cfg) + ":scrim.toml", "trunc:" + cfgAlias,
 		// The plugin directories: replace or change a drop-in, plant a new one, in a
 		// directory that exists and in one that does not exist yet, or make its parent.
 		"append:" + toml, "trunc:" + wasm, "write:" + wasm, "create:" + filepath.Join(r.dropins, "evil.toml"),
@@ -287,7 +293,7 @@ func TestRun_StateWriteOpensRefused(t *testing.T) {
 		// The key cannot even be read, by any spelling.
 		"read:" + key, "opath:" + key, "read:" + r.cache + "/code/../key",
 		"readat:" + r.cache + ":key", "readat:" + filepath.Dir(r.cache) + ":scrim/key", "read:" + keyLink,
-		"read:" + "/proc/self/root" + key,
+		"read:" + "/proc/self/root" + key, "read:" + keyAlias,
 		// The audit log.
 		"trunc:" + r.audit, "append:" + r.audit, "write:" + r.audit, "creat:" + r.audit,
 	}
@@ -321,4 +327,30 @@ func TestRun_StateWriteOpensRefused(t *testing.T) {
 	require.Equal(t, 1, strings.Count(res.stderr, "drop-in plugin loaded"), res.stderr)
 	require.Contains(t, res.stderr, "drop-in plugin loaded: plugin=motd dir="+r.dropins+" file="+toml+":1")
 	require.NotContains(t, res.stderr, "[WARN]  scrim.plugins", "no cache entry was refused")
+}
+
+// TestStateOf: cmd/scrim hands the state shim every file a later run trusts, as absolute
+// paths, and the cache key as a secret.
+func TestStateOf(t *testing.T) {
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	st := stateOf(config.Config{
+		File:       "scrim.toml",
+		PluginDirs: []string{"/etc/scrim/plugins.d", "/home/u/.config/scrim/plugins.d"},
+		Plugins: []config.Plugin{
+			{Name: "motd", Path: "/home/u/.config/scrim/plugins.d/motd.wasm", Source: "/home/u/.config/scrim/plugins.d/motd.toml:1", DropIn: "/home/u/.config/scrim/plugins.d"},
+			{Name: "x", Path: "/opt/x.wasm", Source: "--plugin"},
+		},
+		CacheDir: "/home/u/.cache/scrim",
+		Audit:    "audit.jsonl",
+	})
+	require.Equal(t, builtin.State{
+		Paths: []string{
+			filepath.Join(wd, "scrim.toml"), "/etc/scrim/plugins.d", "/home/u/.config/scrim/plugins.d",
+			"/home/u/.config/scrim/plugins.d/motd.wasm", "/home/u/.config/scrim/plugins.d/motd.toml",
+			"/opt/x.wasm", "/home/u/.cache/scrim", filepath.Join(wd, "audit.jsonl"),
+		},
+		Secret: []string{"/home/u/.cache/scrim/key"},
+	}, st)
+	require.Equal(t, builtin.State{}, stateOf(config.Config{}))
 }
