@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -29,11 +30,35 @@ type State struct {
 
 func (s State) empty() bool { return len(s.Paths) == 0 && len(s.Secret) == 0 }
 
-// dirName is a name in a directory known by identity: how a name that does not exist yet is
-// recognised whatever the directory is called from the sandbox.
-type dirName struct {
-	dir  fileID
-	name string
+// dirNames are names in directories known by identity: how a name that does not exist yet is
+// recognised whatever the directory is called from the sandbox. Each maps to the protected path
+// it belongs to.
+type dirNames map[fileID]map[string]string
+
+func (m dirNames) add(dir fileID, name, p string) {
+	if m[dir] == nil {
+		m[dir] = map[string]string{}
+	}
+	m[dir][name] = p
+}
+
+// has reports whether req's last component, in the directory that holds it, is one of m: false
+// when the walk's directories are unknown. It allocates nothing: it runs for every open.
+func (m dirNames) has(req *shim.Request) bool {
+	if len(req.Dirs) == 0 || len(m) == 0 {
+		return false
+	}
+	d := req.Dirs[len(req.Dirs)-1]
+	names, ok := m[fileID{d.Dev, d.Ino}]
+	if !ok {
+		return false
+	}
+	base := req.Path
+	if i := bytes.LastIndexByte(base, '/'); i >= 0 && i < len(base)-1 {
+		base = base[i+1:]
+	}
+	_, ok = names[string(base)]
+	return ok
 }
 
 // state refuses every change to scrim's own files and to the names that lead to them, and
@@ -67,10 +92,10 @@ type state struct {
 	wayIDs map[fileID]string
 	// names are the way's names, protNames the protected paths' own and secretNames the
 	// secrets', each by its directory's identity.
-	names       map[dirName]string
-	protNames   map[dirName]string
+	names       dirNames
+	protNames   dirNames
 	secretIDs   map[fileID]string
-	secretNames map[dirName]string
+	secretNames dirNames
 }
 
 var (
@@ -132,10 +157,10 @@ func (s *state) Provision(env shim.Env) error {
 	s.ids = map[fileID]string{}
 	s.dirs = map[shim.DirID]string{}
 	s.wayIDs = map[fileID]string{}
-	s.names = map[dirName]string{}
-	s.protNames = map[dirName]string{}
+	s.names = dirNames{}
+	s.protNames = dirNames{}
 	s.secretIDs = map[fileID]string{}
-	s.secretNames = map[dirName]string{}
+	s.secretNames = dirNames{}
 	s.protected, s.secretPaths = nil, nil
 	for _, p := range s.paths {
 		names, final, err := lookupWay(p)
@@ -153,15 +178,15 @@ func (s *state) Provision(env shim.Env) error {
 				s.way[n] = p
 			}
 			if dir, ok := lstatID(path.Dir(n)); ok {
-				dn := dirName{dir, path.Base(n)}
+				base := path.Base(n)
 				switch {
 				case !isFinal:
-					s.names[dn] = p
+					s.names.add(dir, base, p)
 				case secret:
-					s.secretNames[dn] = p
-					s.protNames[dn] = p
+					s.secretNames.add(dir, base, p)
+					s.protNames.add(dir, base, p)
 				default:
-					s.protNames[dn] = p
+					s.protNames.add(dir, base, p)
 				}
 			}
 			var st unix.Stat_t
@@ -248,8 +273,7 @@ func (s *state) inside(req *shim.Request) bool {
 			return true
 		}
 	}
-	_, ok := s.protNames[s.lastName(req)]
-	return ok
+	return s.protNames.has(req)
 }
 
 // onWay reports whether req names something on the way to a protected path: by path, by the
@@ -265,8 +289,7 @@ func (s *state) onWay(req *shim.Request) bool {
 			return true
 		}
 	}
-	_, ok := s.names[s.lastName(req)]
-	return ok
+	return s.names.has(req)
 }
 
 // isSecret reports whether req opens a secret: by path, by identity, or by its directory's
@@ -284,18 +307,7 @@ func (s *state) isSecret(req *shim.Request) bool {
 			return true
 		}
 	}
-	_, ok := s.secretNames[s.lastName(req)]
-	return ok
-}
-
-// lastName is req's last component in the directory that holds it, known by identity; the
-// zero dirName when the walk's directories are unknown.
-func (s *state) lastName(req *shim.Request) dirName {
-	if len(req.Dirs) == 0 {
-		return dirName{}
-	}
-	d := req.Dirs[len(req.Dirs)-1]
-	return dirName{fileID{d.Dev, d.Ino}, path.Base(string(req.Path))}
+	return s.secretNames.has(req)
 }
 
 // lookupWay looks name up on the host as the kernel would, following every symbolic link
