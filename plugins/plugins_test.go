@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/scrim-sandbox/scrim/supervisor/launch"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
@@ -26,6 +27,8 @@ import (
 var cacheDir string
 
 func TestMain(m *testing.M) {
+	// TestFaultPluginMidRun starts real sandboxes, which re-execute this binary.
+	launch.Dispatch()
 	dir, err := os.MkdirTemp("", "scrim-plugins-test-")
 	if err != nil {
 		panic(err)

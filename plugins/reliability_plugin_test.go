@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/scrim-sandbox/scrim/supervisor"
+	"github.com/scrim-sandbox/scrim/supervisor/launch"
 )
 
 // TestFaultPluginMidRun runs a real sandbox with two plugins: info (a working Go plugin) and
@@ -48,7 +48,7 @@ done`
 			out, err := os.Create(filepath.Join(t.TempDir(), "out"))
 			require.NoError(t, err)
 			defer out.Close()
-			s, err := supervisor.New(supervisor.Config{Args: []string{"sh", "-c", script}, Handlers: h.Registrations(), Stdout: out})
+			s, err := launch.New(launch.Config{Args: []string{"sh", "-c", script}, Handlers: h.Registrations(), Stdout: out})
 			require.NoError(t, err)
 			start := time.Now()
 			status, err := s.Run(context.Background())

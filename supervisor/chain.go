@@ -92,7 +92,7 @@ func (ix *claimIndex) candidates(path []byte) uint64 {
 }
 
 func newChain(regs []shim.Registration, log hclog.Logger) (*chain, error) {
-	sorted, err := chainOrder(regs)
+	sorted, err := Order(regs)
 	if err != nil {
 		return nil, err
 	}
@@ -106,9 +106,10 @@ func newChain(regs []shim.Registration, log hclog.Logger) (*chain, error) {
 	return &chain{regs: sorted, ops: ops, log: log, index: newClaimIndex(sorted)}, nil
 }
 
-// chainOrder checks regs and returns them in the order the chain asks them: by band, then by
-// priority, equal priorities in registration order (shim.Band's contract).
-func chainOrder(regs []shim.Registration) ([]shim.Registration, error) {
+// Order checks regs and returns them in the order the chain asks them: by band, then by
+// priority, equal priorities in registration order (shim.Band's contract). It is the one
+// place that order is decided: `scrim check` lists what it returns.
+func Order(regs []shim.Registration) ([]shim.Registration, error) {
 	for i, r := range regs {
 		if r.Handler == nil {
 			return nil, fmt.Errorf("build chain: registration %d has no handler", i)
@@ -133,26 +134,8 @@ func chainOrder(regs []shim.Registration) ([]shim.Registration, error) {
 	return sorted, nil
 }
 
-// withImageShims adds to regs the handlers image mode needs. The image's mount of its own root
-// shows the host path of DIR in mountinfo's root field; the mountinfo shim hides it. It is a
-// security shim: nothing may reorder it after a handler that serves the real file.
-func withImageShims(regs []shim.Registration) []shim.Registration {
-	return append(slices.Clip(regs), shim.Registration{Handler: &mountinfoShim{}, Band: shim.BandSecurity, Priority: 1000})
-}
-
-// Chain returns the handlers of cfg's open chain in the order a supervisor built from cfg asks
-// them: cfg.Handlers, and in image mode the shims the supervisor adds itself. It checks
-// nothing else of cfg and starts nothing, so `scrim check` lists what `scrim run` uses.
-func Chain(cfg Config) ([]shim.Registration, error) {
-	regs := cfg.Handlers
-	if cfg.Image != nil {
-		regs = withImageShims(regs)
-	}
-	return chainOrder(regs)
-}
-
-// Chain returns the handlers of the supervisor's open chain, in the order it asks them.
-func (s *Supervisor) Chain() []shim.Registration {
+// Chain returns the handlers of the core's open chain, in the order it asks them.
+func (s *Core) Chain() []shim.Registration {
 	return slices.Clone(s.chain.regs)
 }
 

@@ -51,3 +51,18 @@ func TestTgidCacheStaleLeader(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, os.Getpid(), got)
 }
+
+// TestTgidCacheBounded: the cache keeps at most tgidCacheMax entries, however many processes
+// ever made a call (launch's TestFaultManyShortLivedProcesses recycles pids for real).
+func TestTgidCacheBounded(t *testing.T) {
+	var c tgidCache
+	c.m = map[int]int{}
+	for i := range tgidCacheMax {
+		c.m[1<<22+i] = 1<<22 + i // dead pids, beyond any pid_max
+	}
+	got, err := c.tgid(os.Getpid())
+	require.NoError(t, err)
+	require.Equal(t, os.Getpid(), got)
+	require.LessOrEqual(t, len(c.m), tgidCacheMax)
+	require.Equal(t, os.Getpid(), c.m[os.Getpid()])
+}

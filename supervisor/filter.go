@@ -7,6 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
+	"github.com/scrim-sandbox/scrim/resolver"
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 // The filter is built as data: a list of rules turned into classic BPF by a tiny assembler
@@ -109,6 +111,32 @@ var denied = []struct {
 // keyringCalls read and change the kernel keyrings, which /proc/keys is denied for; refused
 // (ENOSYS, as on a kernel without keys) unless filterOptions.keyring.
 var keyringCalls = []int{unix.SYS_KEYCTL, unix.SYS_ADD_KEY, unix.SYS_REQUEST_KEY}
+
+// FilterOptions are the choices scrim's own filter is built with, beyond what it always
+// notifies (the open family) and refuses.
+type FilterOptions struct {
+	// SyscallHandlers take over the calls they claim: the filter notifies them.
+	SyscallHandlers []shim.SyscallHandler
+	// Stat notifies the stat-like calls (Config.Stat).
+	Stat bool
+	// Signals notifies the kill family and F_SETOWN (Config.Signals).
+	Signals bool
+	// Keyring lets the keyring calls through.
+	Keyring bool
+}
+
+// Filter builds scrim's seccomp program. A listener it makes notifies every call that can
+// change credentials (Listener.NotifiesCredCalls).
+func Filter(o FilterOptions) ([]unix.SockFilter, error) {
+	_, notify, err := syscallTable(o.SyscallHandlers)
+	if err != nil {
+		return nil, fmt.Errorf("build filter: %w", err)
+	}
+	if o.Stat {
+		notify = append(notify, resolver.StatFamily()...)
+	}
+	return buildFilter(notify, filterOptions{signals: o.Signals, keyring: o.Keyring})
+}
 
 // filterOptions are the choices a filter is built with.
 type filterOptions struct {

@@ -23,11 +23,11 @@ func sysOf(nr int32) (shim.Syscall, bool) { return resolver.SyscallOf(int(nr)) }
 
 // handle answers one notification on the worker's thread t. Every path ends in exactly one
 // answer (or none when the call is gone).
-func (s *Supervisor) handle(ctx context.Context, t *thread, n *seccomp.Notif, start time.Time) {
+func (s *Core) handle(ctx context.Context, t *thread, n *seccomp.Notif, start time.Time) {
 	if s.log.IsTrace() {
 		s.log.Trace("notification", "tid", n.Pid, "syscall", n.Data.Nr, "id", n.ID)
 	}
-	if sys, ok := sysOf(n.Data.Nr); ok && (sys.Op() == shim.OpOpen || s.mediateStat) {
+	if sys, ok := sysOf(n.Data.Nr); ok && (sys.Op() == shim.OpOpen || s.cfg.Stat) {
 		s.handleOpen(ctx, t, n, sys, start)
 		return
 	}
@@ -46,7 +46,7 @@ func (s *Supervisor) handle(ctx context.Context, t *thread, n *seccomp.Notif, st
 		s.handleSyscall(ctx, t, n, h, start)
 		return
 	}
-	if s.keepSignals && isSignalCall(int(n.Data.Nr)) {
+	if s.cfg.Signals && isSignalCall(int(n.Data.Nr)) {
 		s.handleSignal(n, start)
 		return
 	}
@@ -55,7 +55,7 @@ func (s *Supervisor) handle(ctx context.Context, t *thread, n *seccomp.Notif, st
 	s.respond(n.ID, 0, unix.ENOSYS, false)
 }
 
-func (s *Supervisor) respond(id uint64, val int64, errno unix.Errno, cont bool) {
+func (s *Core) respond(id uint64, val int64, errno unix.Errno, cont bool) {
 	r := seccomp.NotifResp{ID: id, Val: val}
 	if errno != 0 {
 		r.Error = -int32(errno)
@@ -82,7 +82,7 @@ type opCall struct {
 	start   time.Time
 }
 
-func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif, sys shim.Syscall, start time.Time) {
+func (s *Core) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif, sys shim.Syscall, start time.Time) {
 	tid := int(n.Pid)
 	// The call's state lives in the worker's scratch (thread.call), reused call after call:
 	// nothing of it outlives the answer (handlers must not keep the Request).
@@ -103,7 +103,7 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif
 		return
 	}
 	mem := &sc.mem
-	*mem = memory{listener: s.listener, id: n.ID, tid: tid, procMem: !s.features.ProcessVMReadv}
+	*mem = memory{listener: s.listener, id: n.ID, tid: tid, procMem: s.procMem}
 	in := &sc.in
 	*in, err = resolver.Decode(int(n.Data.Nr), n.Data.Args, tgid, tid, mem)
 	c.spelled = in.Path
@@ -203,7 +203,7 @@ func (s *Supervisor) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif
 // no, chdir is checked and then let through (the kernel must change the working directory
 // itself; what it re-reads can only be another path the same checks would see, since a walk
 // that starts in a hidden /proc entry fails).
-func (s *Supervisor) answerOp(c *opCall, res *resolver.Resolution, in *resolver.Input) {
+func (s *Core) answerOp(c *opCall, res *resolver.Resolution, in *resolver.Input) {
 	var out []byte
 	var val int64
 	var err error
@@ -265,7 +265,7 @@ func (s *Supervisor) answerOp(c *opCall, res *resolver.Resolution, in *resolver.
 }
 
 // openReal performs the open as the child and injects the result.
-func (s *Supervisor) openReal(c *opCall, req *shim.Request) {
+func (s *Core) openReal(c *opCall, req *shim.Request) {
 	flags := req.Flags
 	if flags&unix.O_PATH != 0 {
 		// ADDFD refuses O_PATH files (EBADF, fget skips FMODE_PATH). Directories and regular
@@ -326,7 +326,7 @@ const fifoPoll = 20 * time.Millisecond
 // openFifo opens a FIFO that blocks until its other end is opened, as the child would. If the
 // child gives up meanwhile (a signal, its death), the worker would stay blocked for good, so a
 // watcher opens the other end itself, non-blocking, which releases the open.
-func (s *Supervisor) openFifo(c *opCall, req *shim.Request, flags int) (*os.File, error) {
+func (s *Core) openFifo(c *opCall, req *shim.Request, flags int) (*os.File, error) {
 	// The watcher must not go through Target (which may serialize opens): it reopens the
 	// FIFO through a path-only descriptor of its own, which counts as neither end.
 	ref, err := req.Target.Open(unix.O_PATH, 0)
@@ -369,7 +369,7 @@ func (s *Supervisor) openFifo(c *opCall, req *shim.Request, flags int) (*os.File
 }
 
 // inject gives f to the child and answers the call with its number, then closes scrim's copy.
-func (s *Supervisor) inject(c *opCall, f *os.File, flags int, mode uint32) {
+func (s *Core) inject(c *opCall, f *os.File, flags int, mode uint32) {
 	cloexec := flags&unix.O_CLOEXEC != 0
 	if s.mustCloseFirst(mode) {
 		s.injectThenAnswer(c, f, cloexec)
@@ -385,8 +385,8 @@ func (s *Supervisor) inject(c *opCall, f *os.File, flags int, mode uint32) {
 // decides whether a non-blocking writer gets ENXIO; some devices allow one opener). Only
 // with WAIT_KILLABLE_RECV, where no signal can come between the two steps and leave an
 // unanswered descriptor in the child.
-func (s *Supervisor) mustCloseFirst(mode uint32) bool {
-	if !s.killable {
+func (s *Core) mustCloseFirst(mode uint32) bool {
+	if !s.cfg.Listener.Killable {
 		return false
 	}
 	switch mode & unix.S_IFMT {
@@ -406,7 +406,7 @@ func fileMode(f *os.File) uint32 {
 }
 
 // injectThenAnswer installs f without answering, closes scrim's copy, then answers.
-func (s *Supervisor) injectThenAnswer(c *opCall, f *os.File, cloexec bool) {
+func (s *Core) injectThenAnswer(c *opCall, f *os.File, cloexec bool) {
 	a := seccomp.NotifAddfd{ID: c.n.ID, Srcfd: uint32(f.Fd())}
 	if cloexec {
 		a.NewfdFlags = unix.O_CLOEXEC
@@ -420,7 +420,7 @@ func (s *Supervisor) injectThenAnswer(c *opCall, f *os.File, cloexec bool) {
 	s.respond(c.n.ID, int64(fd), 0, false)
 }
 
-func (s *Supervisor) injectFailed(c *opCall, e unix.Errno) {
+func (s *Core) injectFailed(c *opCall, e unix.Errno) {
 	switch e {
 	case 0:
 	case unix.ENOENT:
@@ -435,14 +435,14 @@ func (s *Supervisor) injectFailed(c *opCall, e unix.Errno) {
 	}
 }
 
-func (s *Supervisor) answerErrno(c *opCall, e unix.Errno) {
+func (s *Core) answerErrno(c *opCall, e unix.Errno) {
 	c.errno = e
 	s.respond(c.n.ID, 0, e, false)
 }
 
 // failOrDeny answers an error from the resolver: an errno meant for the child, or a failure
 // of scrim's (EIO).
-func (s *Supervisor) failOrDeny(c *opCall, err error) {
+func (s *Core) failOrDeny(c *opCall, err error) {
 	if e, ok := resolver.ChildErrno(err); ok {
 		c.verdict = "deny"
 		s.answerErrno(c, e)
@@ -452,7 +452,7 @@ func (s *Supervisor) failOrDeny(c *opCall, err error) {
 }
 
 // fail answers EIO for a supervisor-side failure, unless the call is already gone.
-func (s *Supervisor) fail(c *opCall, err error) {
+func (s *Core) fail(c *opCall, err error) {
 	if errors.Is(err, errGone) || !seccomp.IDValid(s.listener, c.n.ID) {
 		c.verdict = "error"
 		c.errno = unix.EINTR
@@ -463,7 +463,7 @@ func (s *Supervisor) fail(c *opCall, err error) {
 	s.answerErrno(c, unix.EIO)
 }
 
-func (s *Supervisor) audit(c *opCall) {
+func (s *Core) audit(c *opCall) {
 	if s.cfg.Audit == nil {
 		return
 	}
@@ -479,7 +479,7 @@ func (s *Supervisor) audit(c *opCall) {
 }
 
 // handleSyscall runs a SyscallHandler with the supervisor's own credentials.
-func (s *Supervisor) handleSyscall(ctx context.Context, t *thread, n *seccomp.Notif, h shim.SyscallHandler, start time.Time) {
+func (s *Core) handleSyscall(ctx context.Context, t *thread, n *seccomp.Notif, h shim.SyscallHandler, start time.Time) {
 	tid := int(n.Pid)
 	rec := audit.Record{Time: start, TID: tid, Syscall: shim.SyscallName(int(n.Data.Nr)), Handler: h.ID(), Verdict: "error"}
 	answer := func(val int64, errno unix.Errno, cont bool) {
@@ -506,7 +506,7 @@ func (s *Supervisor) handleSyscall(ctx context.Context, t *thread, n *seccomp.No
 	rec.PID = tgid
 	call := &shim.Call{
 		Nr: int(n.Data.Nr), Args: n.Data.Args, PID: tgid, TID: tid,
-		Mem: &memory{listener: s.listener, id: n.ID, tid: tid, procMem: !s.features.ProcessVMReadv},
+		Mem: &memory{listener: s.listener, id: n.ID, tid: tid, procMem: s.procMem},
 		Fd: func(fd int) (*os.File, error) {
 			f, err := pidfdGetfd(tid, tgid, fd)
 			if err == nil && !seccomp.IDValid(s.listener, n.ID) {
@@ -546,7 +546,7 @@ func (s *Supervisor) handleSyscall(ctx context.Context, t *thread, n *seccomp.No
 // scrim's own rights, then check the notification is still live, so a reused tid can never
 // lend its state to another process.
 type child struct {
-	s         *Supervisor
+	s         *Core
 	t         *thread
 	tid, tgid int
 	id        uint64
@@ -600,12 +600,14 @@ func (c *child) Fd(n int) (*os.File, error) {
 	return f, nil
 }
 
-// Cred returns the calling thread's credentials and umask. Until any process in the sandbox
-// makes a call that can change them (all notified), every thread has those of the first
-// call, read once. After a umask(2) anywhere, calls that create read their own umask; for
-// the others the umask changes nothing, and the first one read is reported.
+// Cred returns the calling thread's credentials and umask. When the filter notifies every
+// call that can change them (Listener.NotifiesCredCalls), then until any process in the
+// sandbox makes one, every thread has those of the first call, read once; after a umask(2)
+// anywhere, calls that create read their own umask, and for the others the umask changes
+// nothing, so the first one read is reported. Without that promise every call reads its own.
 func (c *child) Cred() (shim.Cred, uint32, error) {
-	if !c.s.credDirty.Load() && (!c.creates || !c.s.umaskDirty.Load()) {
+	cache := c.s.cfg.Listener.NotifiesCredCalls
+	if cache && !c.s.credDirty.Load() && (!c.creates || !c.s.umaskDirty.Load()) {
 		if b := c.s.baseCred.Load(); b != nil {
 			return b.cred, b.umask, nil
 		}
@@ -617,7 +619,7 @@ func (c *child) Cred() (shim.Cred, uint32, error) {
 	if !seccomp.IDValid(c.s.listener, c.id) {
 		return cred, 0, errGone
 	}
-	if !c.s.credDirty.Load() {
+	if cache && !c.s.credDirty.Load() {
 		c.s.baseCred.CompareAndSwap(nil, &credSnapshot{cred: cred, umask: umask})
 	}
 	return cred, umask, nil

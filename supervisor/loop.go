@@ -37,7 +37,7 @@ const (
 	minWorkers = lanes
 	// maxWorkers bounds the threads a sandbox can make scrim create by blocking opens.
 	// Beyond it, new calls wait for a worker instead of getting a thread each.
-	maxWorkers = 256
+	maxWorkers = MaxWorkers
 	// keepIdle is how many idle workers stay; more exit (and take their threads) when done.
 	keepIdle = 4
 	// resignAfter is how long the leader may spend on one call before the watchdog hands the
@@ -51,8 +51,12 @@ const (
 	parkAfter = 8
 )
 
+// MaxWorkers bounds the worker threads of one core: a sandbox that blocks that many opens
+// makes its further calls wait for a worker instead of getting a thread each.
+const MaxWorkers = 256
+
 type loop struct {
-	s        *Supervisor
+	s        *Core
 	listener int
 	stopfd   int // an eventfd; readable means stop
 	log      hclog.Logger
@@ -75,12 +79,37 @@ type loop struct {
 	wg      sync.WaitGroup
 	// gate bounds the workers beyond the first minWorkers.
 	gate chan struct{}
+	// started is set by start, before stop can run.
+	started bool
 }
 
-// raiseProcs gives the runtime a P per lane once per process (tests run many sandboxes).
-var raiseProcs sync.Once
+// procShare is the Ps the running loops have added to GOMAXPROCS. Each loop's lanes spend
+// their lives in blocking system calls, each holding a P while it does; with no P left idle the
+// runtime's monitor keeps taking them back and never backs off, waking a CPU every 20 µs. So a
+// loop adds a P per lane while it runs and takes them away when it stops: two cores in one
+// process add two shares, and the last to stop leaves GOMAXPROCS where it found it. A user's
+// own GOMAXPROCS is left alone.
+var procShare struct {
+	sync.Mutex
+	added int // Ps added by running loops
+	base  int // GOMAXPROCS before the first of them
+}
 
-func newLoop(s *Supervisor, listener int) (*loop, error) {
+// addProcs adds n Ps to GOMAXPROCS (n < 0 removes them).
+func addProcs(n int) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	procShare.Lock()
+	defer procShare.Unlock()
+	if procShare.added == 0 {
+		procShare.base = runtime.GOMAXPROCS(0)
+	}
+	procShare.added += n
+	runtime.GOMAXPROCS(procShare.base + procShare.added)
+}
+
+func newLoop(s *Core, listener int) (*loop, error) {
 	stopfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, err
@@ -94,15 +123,8 @@ func newLoop(s *Supervisor, listener int) (*loop, error) {
 }
 
 func (l *loop) start(ctx context.Context) {
-	raiseProcs.Do(func() {
-		// Each lane's worker spends its life in blocking system calls, each holding a P
-		// while it does. With no P left idle the runtime's monitor keeps taking them back
-		// and never backs off, waking a CPU every 20 µs. A user's own GOMAXPROCS is left
-		// alone.
-		if os.Getenv("GOMAXPROCS") == "" {
-			runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + lanes)
-		}
-	})
+	l.started = true
+	addProcs(lanes)
 	for range minWorkers {
 		l.spawn(ctx)
 	}
@@ -224,20 +246,24 @@ func (l *loop) spawn(ctx context.Context) bool {
 // network filesystem: Go restarts interrupted system calls), and must not keep scrim alive.
 const stopWait = 500 * time.Millisecond
 
-// stop wakes every worker and waits for them, at most stopWait. The loop owns the listener
-// from start on: it is closed, with the loop's other descriptors, once the last worker is
-// done, so a worker left behind never answers on a descriptor number that was reused.
+// stop wakes every worker and waits for them, at most stopWait. The loop owns the listener: it
+// is closed, with the loop's other descriptors and the core's resolver, once the last worker
+// is done, so a worker left behind never answers on a descriptor number that was reused.
 func (l *loop) stop() {
 	var one [8]byte
 	one[0] = 1
 	unix.Write(l.stopfd, one[:])
 	close(l.done)
+	if l.started {
+		addProcs(-lanes)
+	}
 	finished := make(chan struct{})
 	go func() {
 		l.wg.Wait()
 		unix.Close(l.stopfd)
 		unix.Close(l.listener)
 		l.s.memfds.close()
+		l.s.resolver.Close()
 		close(finished)
 	}()
 	select {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/scrim-sandbox/scrim/internal/audit"
 	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
+	"github.com/scrim-sandbox/scrim/internal/procfs"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
@@ -43,7 +44,7 @@ func isSignalCall(nr int) bool {
 }
 
 // handleSignal answers one call of the kill family, or fcntl(F_SETOWN).
-func (s *Supervisor) handleSignal(n *seccomp.Notif, start time.Time) {
+func (s *Core) handleSignal(n *seccomp.Notif, start time.Time) {
 	tid := int(n.Pid)
 	a := n.Data.Args
 	nr := int(n.Data.Nr)
@@ -55,17 +56,17 @@ func (s *Supervisor) handleSignal(n *seccomp.Notif, start time.Time) {
 	switch nr {
 	case unix.SYS_KILL:
 		if pid := arg(0); pid > 0 {
-			cont = s.sandbox.Contains(pid)
+			cont = s.cfg.Members.Contains(pid)
 		} else {
 			errno, performed = s.killGroup(tid, pid, arg(1)), true
 		}
 	case unix.SYS_TKILL, unix.SYS_RT_SIGQUEUEINFO, unix.SYS_PIDFD_OPEN:
 		// A pid of 0 or below names no one here: the kernel refuses it by itself.
 		pid := arg(0)
-		cont = pid <= 0 || s.sandbox.Contains(pid)
+		cont = pid <= 0 || s.cfg.Members.Contains(pid)
 	case unix.SYS_TGKILL, unix.SYS_RT_TGSIGQUEUEINFO:
 		tgid, t := arg(0), arg(1)
-		cont = tgid <= 0 || t <= 0 || (s.sandbox.Contains(tgid) && s.sandbox.Contains(t))
+		cont = tgid <= 0 || t <= 0 || (s.cfg.Members.Contains(tgid) && s.cfg.Members.Contains(t))
 	case sysFcntl:
 		// F_SETOWN: a positive pid is a process, a negative one a process group, 0 no owner.
 		// A group is refused: its members can change, and scrim and the keeper share the
@@ -74,7 +75,7 @@ func (s *Supervisor) handleSignal(n *seccomp.Notif, start time.Time) {
 		case pid == 0:
 			cont = true
 		case pid > 0:
-			cont = s.sandbox.Contains(pid)
+			cont = s.cfg.Members.Contains(pid)
 		default:
 			errno = unix.EPERM
 		}
@@ -114,11 +115,11 @@ func (s *Supervisor) handleSignal(n *seccomp.Notif, start time.Time) {
 // the sandbox, so a pid freed and reused meanwhile is never signalled. The receiver sees
 // si_code SI_QUEUE with the caller's pid and uid where the kernel would have written SI_USER:
 // the nearest a supervisor can come to sending as the caller.
-func (s *Supervisor) killGroup(tid, pid, sig int) unix.Errno {
+func (s *Core) killGroup(tid, pid, sig int) unix.Errno {
 	if sig < 0 || sig > 64 {
 		return unix.EINVAL
 	}
-	caller, ok := readStat(unix.AT_FDCWD, strconv.Itoa(tid))
+	caller, ok := procfs.ReadStat(unix.AT_FDCWD, strconv.Itoa(tid))
 	if !ok {
 		return unix.ESRCH
 	}
@@ -132,11 +133,11 @@ func (s *Supervisor) killGroup(tid, pid, sig int) unix.Errno {
 	}
 	group := -pid
 	if pid == 0 {
-		group = caller.pgrp
+		group = caller.PGRP
 	}
 	result := unix.ESRCH
-	for _, p := range s.sandbox.Pids() {
-		st, ok := readStat(unix.AT_FDCWD, strconv.Itoa(p))
+	for _, p := range s.cfg.Members.Pids() {
+		st, ok := procfs.ReadStat(unix.AT_FDCWD, strconv.Itoa(p))
 		if !ok {
 			continue
 		}
@@ -145,14 +146,14 @@ func (s *Supervisor) killGroup(tid, pid, sig int) unix.Errno {
 			if p == tgid || p == 1 {
 				continue
 			}
-		} else if st.pgrp != group {
+		} else if st.PGRP != group {
 			continue
 		}
 		target, err := readKillCred(p)
 		if err != nil {
 			continue
 		}
-		if !mayKill(cred, target, sig, st.session == caller.session) {
+		if !mayKill(cred, target, sig, st.Session == caller.Session) {
 			if result == unix.ESRCH {
 				result = unix.EPERM
 			}
@@ -218,13 +219,13 @@ func mayKill(from, to killCred, sig int, sameSession bool) bool {
 
 // signal sends sig to the process pid, if it is still the sandbox's, as sent by the caller
 // (its tgid and uid). Signal 0 only checks. It reports whether the process was reached.
-func (s *Supervisor) signal(pid, sig, from int, uid uint32) bool {
+func (s *Core) signal(pid, sig, from int, uid uint32) bool {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return false
 	}
 	defer unix.Close(fd)
-	if !s.sandbox.Contains(pid) {
+	if !s.cfg.Members.Contains(pid) {
 		return false
 	}
 	if sig == 0 {

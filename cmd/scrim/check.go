@@ -14,7 +14,7 @@ import (
 
 	"github.com/scrim-sandbox/scrim/builtin"
 	"github.com/scrim-sandbox/scrim/internal/config"
-	"github.com/scrim-sandbox/scrim/supervisor"
+	"github.com/scrim-sandbox/scrim/supervisor/launch"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
@@ -52,8 +52,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer h.close(ctx, hclog.NewNullLogger())
-	// The chain as supervisor.New will order it, with what it adds itself in image mode.
-	chain, err := supervisor.Chain(supervisor.Config{Handlers: h.chain, Image: image(cfg)})
+	// The chain as launch.New will order it, with what it adds itself in image mode.
+	chain, err := launch.Chain(launch.Config{Handlers: h.chain, Image: image(cfg)})
 	if err != nil {
 		fmt.Fprintf(stderr, "scrim check: %s\n", err)
 		return exitFailure

@@ -8,13 +8,15 @@
 //	scrim help [COMMAND]
 //
 // This is the only package that wires scrim's packages together: config → builtin and plugins
-// → supervisor.
+// → supervisor/launch → supervisor.
 package main
 
 import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/scrim-sandbox/scrim/supervisor/launch"
 )
 
 // exitFailure is scrim's own failure, bad usage included: the child's statuses (0-124 when it
@@ -22,6 +24,8 @@ import (
 const exitFailure = 125
 
 func main() {
+	// scrim re-executes itself as the keeper and the stub of each sandbox: those never return.
+	launch.Dispatch()
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 

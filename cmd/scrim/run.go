@@ -10,7 +10,7 @@ import (
 
 	"github.com/scrim-sandbox/scrim/internal/audit"
 	"github.com/scrim-sandbox/scrim/internal/config"
-	"github.com/scrim-sandbox/scrim/supervisor"
+	"github.com/scrim-sandbox/scrim/supervisor/launch"
 )
 
 const runUsage = `Usage: scrim run [flags] -- CMD [ARGS...]
@@ -74,7 +74,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		sink = w
 	}
 
-	sup, err := supervisor.New(supervisor.Config{
+	sup, err := launch.New(launch.Config{
 		Args:              p.args,
 		Env:               os.Environ(),
 		Dir:               hostDir(cfg),
@@ -110,13 +110,13 @@ func hostDir(cfg config.Config) string {
 }
 
 // image turns the chroot settings into the supervisor's image config, nil without chroot.
-func image(cfg config.Config) *supervisor.ImageConfig {
+func image(cfg config.Config) *launch.ImageConfig {
 	if cfg.Chroot == "" {
 		return nil
 	}
-	img := &supervisor.ImageConfig{Dir: cfg.Chroot, ReadOnly: cfg.ChrootReadonly, Cwd: cfg.Cwd}
+	img := &launch.ImageConfig{Dir: cfg.Chroot, ReadOnly: cfg.ChrootReadonly, Cwd: cfg.Cwd}
 	for _, m := range cfg.Mounts {
-		img.Mounts = append(img.Mounts, supervisor.ImageMount{Host: m.Host, Inside: m.Inside, ReadOnly: m.ReadOnly})
+		img.Mounts = append(img.Mounts, launch.ImageMount{Host: m.Host, Inside: m.Inside, ReadOnly: m.ReadOnly})
 	}
 	return img
 }
