@@ -20,8 +20,10 @@ const module = "github.com/scrim-sandbox/scrim"
 // through others. Packages outside the module (the standard library, wazero, hclog, x/sys) are
 // not restricted here.
 type rule struct {
-	// prefix selects packages: the package itself and everything below it.
+	// prefix selects packages: the package itself and everything below it, or with exact the
+	// package alone.
 	prefix string
+	exact  bool
 	// allowed holds prefixes of scrim packages the selected packages may depend on; "*" allows
 	// all of them.
 	allowed []string
@@ -30,12 +32,20 @@ type rule struct {
 // rules, most specific first; the first rule whose prefix matches decides. Only non-test
 // imports count: a test may import across the graph to run a real sandbox (a builtin test
 // starting a supervised child), but nothing that ships may.
+//
+// supervisor is three packages: supervisor/launch starts sandboxes and hands their listeners
+// to the mediation core, supervisor, which knows nothing of how a listener was made; both
+// reach the kernel's seccomp interface only through internal/kernel/seccomp, which imports
+// nothing of scrim.
 var rules = []rule{
 	{prefix: "supervisor/shim", allowed: nil},
 	{prefix: "resolver", allowed: []string{"supervisor/shim"}},
 	{prefix: "builtin", allowed: []string{"supervisor/shim"}},
 	{prefix: "plugins", allowed: []string{"supervisor/shim"}},
-	{prefix: "supervisor", allowed: []string{"supervisor/shim", "resolver", "internal"}},
+	// launch reaches resolver only through the core: dependencies count transitively.
+	{prefix: "supervisor/launch", allowed: []string{"supervisor", "supervisor/shim", "resolver", "internal"}},
+	{prefix: "supervisor", exact: true, allowed: []string{"supervisor/shim", "resolver", "internal"}},
+	{prefix: "internal/kernel/seccomp", allowed: nil},
 	{prefix: "internal", allowed: []string{"internal", "supervisor/shim"}},
 	{prefix: "sdk", allowed: []string{"sdk"}},
 	{prefix: "examples", allowed: []string{"sdk", "supervisor/shim"}},
@@ -72,7 +82,7 @@ func violations(pkgs []pkg) []string {
 		}
 		var r *rule
 		for i := range rules {
-			if under(name, rules[i].prefix) {
+			if name == rules[i].prefix || !rules[i].exact && under(name, rules[i].prefix) {
 				r = &rules[i]
 				break
 			}
@@ -83,12 +93,13 @@ func violations(pkgs []pkg) []string {
 		}
 		for _, d := range p.Deps {
 			dep, ok := rel(d)
-			if !ok || under(dep, r.prefix) {
+			if !ok || !r.exact && under(dep, r.prefix) {
 				continue // outside scrim, or inside the package's own subtree
 			}
 			allowed := false
 			for _, a := range r.allowed {
-				if a == "*" || under(dep, a) {
+				// "supervisor" allows the mediation core, not what lies below it.
+				if a == "*" || dep == a || a != "supervisor" && under(dep, a) {
 					allowed = true
 				}
 			}
@@ -158,10 +169,33 @@ func TestViolations(t *testing.T) {
 				{ImportPath: module + "/resolver", Deps: []string{module + "/supervisor/shim"}},
 				{ImportPath: module + "/builtin", Deps: []string{module + "/supervisor/shim"}},
 				{ImportPath: module + "/plugins", Deps: []string{module + "/supervisor/shim", "github.com/tetratelabs/wazero"}},
-				{ImportPath: module + "/supervisor", Deps: []string{module + "/supervisor/shim", module + "/resolver", module + "/internal/audit"}},
+				{ImportPath: module + "/supervisor", Deps: []string{module + "/supervisor/shim", module + "/resolver", module + "/internal/audit", module + "/internal/kernel/seccomp"}},
+				{ImportPath: module + "/supervisor/launch", Deps: []string{module + "/supervisor", module + "/supervisor/shim", module + "/resolver", module + "/internal/kernel", module + "/internal/kernel/seccomp"}},
+				{ImportPath: module + "/internal/kernel", Deps: []string{module + "/internal/kernel/seccomp", "golang.org/x/sys/unix"}},
+				{ImportPath: module + "/internal/kernel/seccomp", Deps: []string{"golang.org/x/sys/unix"}},
 				{ImportPath: module + "/internal/config", Deps: []string{"github.com/BurntSushi/toml"}},
-				{ImportPath: module + "/cmd/scrim", Deps: []string{module + "/supervisor", module + "/builtin", module + "/plugins"}},
+				{ImportPath: module + "/cmd/scrim", Deps: []string{module + "/supervisor", module + "/supervisor/launch", module + "/builtin", module + "/plugins"}},
 			},
+		},
+		{
+			name: "the mediation core importing the launcher",
+			pkgs: []pkg{{ImportPath: module + "/supervisor", Deps: []string{module + "/supervisor/launch", module + "/supervisor/shim"}}},
+			want: []string{"supervisor imports supervisor/launch: supervisor may use only supervisor/shim, resolver, internal"},
+		},
+		{
+			name: "the launcher importing a handler",
+			pkgs: []pkg{{ImportPath: module + "/supervisor/launch", Deps: []string{module + "/supervisor", module + "/builtin"}}},
+			want: []string{"supervisor/launch imports builtin: supervisor/launch may use only supervisor, supervisor/shim, resolver, internal"},
+		},
+		{
+			name: "the kernel interface importing the supervisor",
+			pkgs: []pkg{{ImportPath: module + "/internal/kernel/seccomp", Deps: []string{module + "/supervisor/shim"}}},
+			want: []string{"internal/kernel/seccomp imports supervisor/shim: internal/kernel/seccomp may use only the standard library and third-party packages"},
+		},
+		{
+			name: "a new package below supervisor",
+			pkgs: []pkg{{ImportPath: module + "/supervisor/agent", Deps: []string{module + "/supervisor"}}},
+			want: []string{"supervisor/agent: no import rule covers this package; add one to internal/archtest"},
 		},
 		{
 			name: "builtin importing the supervisor",
