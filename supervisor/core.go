@@ -67,6 +67,9 @@ type Config struct {
 	// Stat resolves and answers the stat-like calls (stat, access, readlink, chdir) the filter
 	// notifies as it does opens; without it they go to SyscallHandlers.
 	Stat bool
+	// Changes resolves and decides the calls that change names and objects (rename, link,
+	// unlink, mkdir, chmod, ...) and exec, which the filter notifies.
+	Changes bool
 	// Signals checks the kill family and fcntl(F_SETOWN) against Members: the filter notifies
 	// them where the kernel cannot keep the sandbox's signals in (signal.go).
 	Signals bool

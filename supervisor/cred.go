@@ -127,6 +127,8 @@ type callScratch struct {
 	mem   memory
 	child child
 	res   resolver.Resolution
+	// res2 is a rename's or link's second path.
+	res2 resolver.Resolution
 }
 
 // mayBlock hands the loop's receiving to another worker before the thread blocks, so other

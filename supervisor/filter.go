@@ -123,6 +123,8 @@ type FilterOptions struct {
 	Signals bool
 	// Keyring lets the keyring calls through.
 	Keyring bool
+	// Changes notifies the calls that change names and objects, and exec (Config.Changes).
+	Changes bool
 }
 
 // Filter builds scrim's seccomp program. A listener it makes notifies every call that can
@@ -135,7 +137,15 @@ func Filter(o FilterOptions) ([]unix.SockFilter, error) {
 	if o.Stat {
 		notify = append(notify, resolver.StatFamily()...)
 	}
-	return buildFilter(notify, filterOptions{signals: o.Signals, keyring: o.Keyring})
+	if o.Changes {
+		for _, nr := range resolver.MutationFamily() {
+			// mknod and mknodat are argument-checked: devices refused, the rest notified.
+			if nr != sysMknod && nr != sysMknodat {
+				notify = append(notify, nr)
+			}
+		}
+	}
+	return buildFilter(notify, filterOptions{signals: o.Signals, keyring: o.Keyring, changes: o.Changes})
 }
 
 // filterOptions are the choices a filter is built with.
@@ -145,6 +155,9 @@ type filterOptions struct {
 	signals bool
 	// keyring lets the keyring calls through.
 	keyring bool
+	// changes notifies mknod and mknodat of what is not a device (the other calls that change
+	// names and objects come in the notify list).
+	changes bool
 }
 
 // refused lists the calls the filter refuses under opts, with their errnos.
@@ -386,7 +399,11 @@ func buildFilter(notify []int, opts filterOptions) ([]unix.SockFilter, error) {
 		a.jmp(unix.BPF_JSET, modeDevBit, 0, 2)
 		a.jmp(unix.BPF_JSET, modeNotDevBit, 1, 0)
 		a.ret(retErrno(unix.EPERM))
-		a.ret(retAllow)
+		if opts.changes {
+			a.ret(retNotify)
+		} else {
+			a.ret(retAllow)
+		}
 	}
 	// prctl options that change the credentials a later execve grants.
 	n = len(credPrctls)

@@ -236,10 +236,16 @@ const (
 // EPERM: the kernel refuses it anyway.
 const verdictEither = ^uint32(0)
 
+// verdictEitherNotify is verdictEither where the filter notifies what it does not refuse.
+const verdictEitherNotify = ^uint32(1)
+
 // verdictOK reports whether got is what want specifies.
 func verdictOK(got, want uint32) bool {
-	if want == verdictEither {
+	switch want {
+	case verdictEither:
 		return got == retAllow || got == retErrno(unix.EPERM)
+	case verdictEitherNotify:
+		return got == retNotify || got == retErrno(unix.EPERM)
 	}
 	return got == want
 }
@@ -315,7 +321,13 @@ func wantVerdict(extra []int, opts filterOptions, nr int32, arch uint32, args [6
 		case specIFCHR, specIFBLK:
 			return retErrno(unix.EPERM)
 		case 0, unix.S_IFREG, unix.S_IFIFO, unix.S_IFSOCK:
+			if opts.changes {
+				return retNotify // a change scrim decides
+			}
 		default:
+			if opts.changes {
+				return verdictEitherNotify
+			}
 			return verdictEither
 		}
 	case unix.SYS_PRCTL:
@@ -400,6 +412,8 @@ func FuzzFilter(f *testing.F) {
 	f.Add([]byte(nil), int32(-1), x, uint64(0), uint64(0))
 	f.Add([]byte{0}, int32(unix.SYS_KILL), x, uint64(1), uint64(0))
 	f.Add([]byte{1}, int32(unix.SYS_KEYCTL), x, uint64(0), uint64(0))
+	f.Add([]byte{2}, int32(unix.SYS_MKNOD), x, uint64(0), uint64(unix.S_IFIFO|0o600))
+	f.Add([]byte{2}, int32(unix.SYS_MKNODAT), x, uint64(unix.S_IFCHR), uint64(0))
 	f.Add([]byte{0}, int32(unix.SYS_KEYCTL), x, uint64(0), uint64(0))
 	f.Add([]byte{0}, int32(unix.SYS_FCNTL), x, uint64(1), uint64(specFSETOWN))
 	f.Add([]byte{0}, int32(unix.SYS_FCNTL), x, uint64(1), uint64(specFSETOWNEX|1<<32))
@@ -418,6 +432,7 @@ func FuzzFilter(f *testing.F) {
 		// the sandbox's signals in; its low bit, for the one that allows the keyrings.
 		opts := filterOptions{signals: len(claims)%2 == 1}
 		opts.keyring = opts.signals && claims[len(claims)-1]&1 == 1
+		opts.changes = opts.signals && claims[len(claims)-1]&2 == 2
 		prog, err := buildFilter(extra, opts)
 		if wantBuildError(extra, opts) {
 			if err == nil {

@@ -21,13 +21,24 @@ import (
 // filter notifies them.
 func sysOf(nr int32) (shim.Syscall, bool) { return resolver.SyscallOf(int(nr)) }
 
+// mediates reports whether calls of op go through the resolver and the chain.
+func (s *Core) mediates(op shim.Op) bool {
+	switch {
+	case op == shim.OpOpen:
+		return true
+	case op.Changes() || op == shim.OpExec:
+		return s.cfg.Changes
+	}
+	return s.cfg.Stat
+}
+
 // handle answers one notification on the worker's thread t. Every path ends in exactly one
 // answer (or none when the call is gone).
 func (s *Core) handle(ctx context.Context, t *thread, n *seccomp.Notif, start time.Time) {
 	if s.log.IsTrace() {
 		s.log.Trace("notification", "tid", n.Pid, "syscall", n.Data.Nr, "id", n.ID)
 	}
-	if sys, ok := sysOf(n.Data.Nr); ok && (sys.Op() == shim.OpOpen || s.cfg.Stat) {
+	if sys, ok := sysOf(n.Data.Nr); ok && s.mediates(sys.Op()) {
 		s.handleOpen(ctx, t, n, sys, start)
 		return
 	}
@@ -107,13 +118,21 @@ func (s *Core) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif, sys 
 	in := &sc.in
 	*in, err = resolver.Decode(int(n.Data.Nr), n.Data.Args, tgid, tid, mem)
 	c.spelled = in.Path
+	if errors.Is(err, resolver.ErrNoPath) {
+		// utimensat or futimesat on a descriptor the caller holds: no name to decide on,
+		// and nothing read from memory decides.
+		c.verdict = "continue"
+		s.respond(n.ID, 0, 0, true)
+		return
+	}
 	if err != nil {
 		s.failOrDeny(c, err)
 		return
 	}
 	ch := &sc.child
 	*ch = child{s: s, t: t, tid: tid, tgid: tgid, id: n.ID,
-		creates: in.Flags&unix.O_CREAT != 0 || in.Flags&unix.O_TMPFILE == unix.O_TMPFILE}
+		creates: in.Flags&unix.O_CREAT != 0 || in.Flags&unix.O_TMPFILE == unix.O_TMPFILE || in.Op() == shim.OpCreate,
+		execs:   in.Op() == shim.OpExec}
 	cred, umask, err := ch.Cred()
 	if err != nil {
 		s.fail(c, err)
@@ -127,6 +146,13 @@ func (s *Core) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif, sys 
 		if cred.UID != 0 {
 			want.CapEff = 0
 		}
+	}
+	if in.Op() == shim.OpExec {
+		// The kernel runs the program and checks the exec itself; scrim's walk only finds
+		// the object to decide on, and a child may hold capabilities scrim lacks (the stub,
+		// in image mode's user namespace, until its exec). A walk that fails with fewer
+		// capabilities fails the exec: closed, not open.
+		want.CapEff &= t.self.CapEff
 	}
 	if err := t.become(&want); err != nil {
 		s.fail(c, err)
@@ -150,6 +176,10 @@ func (s *Core) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif, sys 
 	}
 	if s.log.IsDebug() {
 		s.log.Debug("decided", "shim", d.handler, "tid", tid, "syscall", sys.String(), "path", string(req.Path), "action", d.res.Action.String())
+	}
+	if (req.Op.Changes() || req.Op == shim.OpExec) && d.res.Action != shim.ActDeny {
+		s.answerChange(ctx, c, res, in, d)
+		return
 	}
 	if req.Op != shim.OpOpen && d.res.Action != shim.ActDeny {
 		// The chain's Serve for these ops is an error already; Next and Real answer with
@@ -196,6 +226,57 @@ func (s *Core) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif, sys 
 		}
 		s.openReal(c, req)
 	}
+}
+
+// answerChange answers a call that changes names or objects, or exec, whose first path the
+// chain let through (d). A rename's or link's second path is resolved and decided too, with
+// Dest set; then scrim makes the change itself, as the child, on what the walks found, and
+// never lets the kernel re-read a path. exec is the exception: only the kernel can run a
+// program, so it is let through once decided, and another thread can swap the path between
+// the check and the exec (docs/security.md says what that gives).
+func (s *Core) answerChange(ctx context.Context, c *opCall, res *resolver.Resolution, in *resolver.Input, d decision) {
+	var dst *resolver.Resolution
+	next := d.res.Action == shim.ActNext
+	if in.Path2 != nil {
+		second := in.Second()
+		dst = &c.t.call.res2
+		if err := s.resolver.ResolveInto(dst, &second, &c.t.call.child); err != nil {
+			s.failOrDeny(c, err)
+			return
+		}
+		defer dst.Close()
+		dst.Request.Dest = true
+		d2 := s.chain.run(ctx, &dst.Request)
+		if d2.err != nil {
+			c.handler = d2.handler
+			s.log.Error("handler failed", "shim", d2.handler, "tid", c.n.Pid, "path", string(dst.Request.Path), "error", d2.err)
+			c.verdict = "error"
+			s.answerErrno(c, unix.EIO)
+			return
+		}
+		if d2.res.Action == shim.ActDeny {
+			c.handler, c.verdict = d2.handler, "deny"
+			s.answerErrno(c, d2.res.Errno)
+			return
+		}
+		next = next && d2.res.Action == shim.ActNext
+	}
+	c.verdict = "real"
+	if in.Op() == shim.OpExec || s.cfg.Mode == ModeFast && next {
+		c.verdict = "continue"
+		s.respond(c.n.ID, 0, 0, true)
+		return
+	}
+	if err := resolver.Change(in, res, dst); err != nil {
+		var e unix.Errno
+		if errors.As(err, &e) {
+			s.answerErrno(c, e)
+			return
+		}
+		s.fail(c, err)
+		return
+	}
+	s.respond(c.n.ID, 0, 0, false)
 }
 
 // answerOp answers a call of the ops other than open on the object the walk found, as the
@@ -552,6 +633,9 @@ type child struct {
 	id        uint64
 	// creates is true for a call that may create a file, the only kind the umask affects.
 	creates bool
+	// execs is true for an exec: the credentials it is made with are the last before the
+	// kernel recomputes them for the new program, so they must not stand for the sandbox's.
+	execs bool
 }
 
 var _ resolver.Child = (*child)(nil)
@@ -606,7 +690,7 @@ func (c *child) Fd(n int) (*os.File, error) {
 // anywhere, calls that create read their own umask, and for the others the umask changes
 // nothing, so the first one read is reported. Without that promise every call reads its own.
 func (c *child) Cred() (shim.Cred, uint32, error) {
-	cache := c.s.cfg.Listener.NotifiesCredCalls
+	cache := c.s.cfg.Listener.NotifiesCredCalls && !c.execs
 	if cache && !c.s.credDirty.Load() && (!c.creates || !c.s.umaskDirty.Load()) {
 		if b := c.s.baseCred.Load(); b != nil {
 			return b.cred, b.umask, nil

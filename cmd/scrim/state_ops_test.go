@@ -1,15 +1,8 @@
-//go:build scrim_state_ops
-
 package main
 
 // The state protection for the calls that change names and objects without opening them
-// (rename, link, unlink, rmdir, mkdir, mknod, symlink, truncate, chmod, utimes, setxattr).
-// builtin.state decides them (its unit tests build every such Request by hand), but they reach
-// it only once the supervisor mediates those calls and the resolver fills Request.Dirs. Until
-// then this file is built only with -tags scrim_state_ops; the build tag goes away with the
-// change that makes the supervisor deliver them:
-//
-//	go test -tags scrim_state_ops -run TestRun_StateChangesRefused ./cmd/scrim/
+// (rename, link, unlink, rmdir, mkdir, mknod, symlink, truncate, chmod, utimes, setxattr),
+// which the supervisor resolves and hands to builtin.state like opens.
 
 import (
 	"os"

@@ -124,7 +124,8 @@ func New(cfg Config) (*Supervisor, error) {
 	s.keepSignals = !s.domain.ScopesSignals()
 	s.mediateStat = !cfg.SkipStat
 	prog, err := supervisor.Filter(supervisor.FilterOptions{
-		SyscallHandlers: cfg.SyscallHandlers, Stat: s.mediateStat, Signals: s.keepSignals, Keyring: cfg.Keyring})
+		SyscallHandlers: cfg.SyscallHandlers, Stat: s.mediateStat, Signals: s.keepSignals, Keyring: cfg.Keyring,
+		Changes: true})
 	if err != nil {
 		return nil, fmt.Errorf("new supervisor: %w", err)
 	}

@@ -309,6 +309,7 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink
 		Handlers:        s.cfg.Handlers,
 		SyscallHandlers: s.cfg.SyscallHandlers,
 		Stat:            s.mediateStat,
+		Changes:         true,
 		Signals:         s.keepSignals,
 		Log:             s.log,
 		Audit:           s.cfg.Audit,

@@ -15,10 +15,10 @@ import (
 	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
 )
 
-// The stub is the program that becomes the sandboxed child in image mode. The keeper starts
-// /proc/self/exe with argv[0] set to stubArg0; the init function below notices it before main
-// runs, so every binary that imports supervisor (scrim itself, test binaries) can serve as the
-// stub. The stub enters the image, installs the filter on its own thread, hands the listener
+// The stub is the program that becomes the sandboxed child in image mode and wherever a
+// Landlock domain is used. The keeper starts /proc/self/exe with argv[0] set to stubArg0;
+// Dispatch, which every binary that starts sandboxes calls first (scrim itself, test
+// binaries), notices it and runs stub. The stub enters the image, installs the filter on its own thread, hands the listener
 // to the supervisor and execs the command in place: the child keeps the stub's pid. Without an
 // image the keeper does the same on its own thread and forks the command (keeper.go), and the
 // filter, lookup and hand-over below are shared.
