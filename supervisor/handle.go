@@ -634,7 +634,7 @@ type child struct {
 	// creates is true for a call that may create a file, the only kind the umask affects.
 	creates bool
 	// execs is true for an exec: the credentials it is made with are the last before the
-	// kernel recomputes them for the new program, so they must not stand for the sandbox's.
+	// kernel recomputes them for the new program, so they must not seed the cache.
 	execs bool
 }
 
@@ -690,7 +690,7 @@ func (c *child) Fd(n int) (*os.File, error) {
 // anywhere, calls that create read their own umask, and for the others the umask changes
 // nothing, so the first one read is reported. Without that promise every call reads its own.
 func (c *child) Cred() (shim.Cred, uint32, error) {
-	cache := c.s.cfg.Listener.NotifiesCredCalls && !c.execs
+	cache := c.s.cfg.Listener.NotifiesCredCalls
 	if cache && !c.s.credDirty.Load() && (!c.creates || !c.s.umaskDirty.Load()) {
 		if b := c.s.baseCred.Load(); b != nil {
 			return b.cred, b.umask, nil
@@ -703,7 +703,7 @@ func (c *child) Cred() (shim.Cred, uint32, error) {
 	if !seccomp.IDValid(c.s.listener, c.id) {
 		return cred, 0, errGone
 	}
-	if cache && !c.s.credDirty.Load() {
+	if cache && !c.s.credDirty.Load() && !c.execs {
 		c.s.baseCred.CompareAndSwap(nil, &credSnapshot{cred: cred, umask: umask})
 	}
 	return cred, umask, nil
