@@ -31,6 +31,7 @@ func main() {
 		out    = flag.String("out", "", "directory that receives benchmarks.md and the charts (default: docs/ for -full, a temporary directory for -smoke)")
 		rounds = flag.Int("rounds", 0, "measured rounds after the warm-up round (default: 7 for -full, 1 for -smoke)")
 		only   = flag.String("contenders", "", "comma-separated contender keys to run (default: all present)")
+		base   = flag.String("baseline", "", "also measure scrim strict as built at this git revision (contender \"baseline\"), beside the working tree's, for a before-and-after in one run")
 	)
 	flag.Parse()
 	if *full == *smoke {
@@ -46,6 +47,7 @@ func main() {
 		cfg.Rounds = *rounds
 	}
 	cfg.Only = *only
+	cfg.Baseline = *base
 	root, err := moduleRoot()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)

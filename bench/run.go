@@ -95,6 +95,9 @@ func Run(ctx context.Context, cfg Config) error {
 		if cfg.Only != "" && !contains(strings.Split(cfg.Only, ","), c.Key) {
 			continue
 		}
+		if c.Key == "baseline" && e.baseline == "" {
+			continue
+		}
 		c.probe(ctx, e)
 		if c.Skip != "" {
 			if c.Scrim {

@@ -34,6 +34,9 @@ func contenders() []*Contender {
 		{Key: "strict", Name: "scrim strict", Scrim: true, Supervisor: true, wrap: func(e *env, cfg string, argv []string) []string {
 			return append([]string{e.scrim, "run", "-c", e.scrimCfg[cfg], "--"}, argv...)
 		}},
+		{Key: "baseline", Name: "scrim strict, baseline", Scrim: true, Supervisor: true, wrap: func(e *env, cfg string, argv []string) []string {
+			return append([]string{e.baseline, "run", "-c", e.scrimCfg[cfg], "--"}, argv...)
+		}},
 		{Key: "fast", Name: "scrim fast", Scrim: true, Supervisor: true, wrap: func(e *env, cfg string, argv []string) []string {
 			return append([]string{e.scrim, "run", "--mode", "fast", "-c", e.scrimCfg[cfg], "--"}, argv...)
 		}},

@@ -25,6 +25,9 @@ type Config struct {
 	Root, Out string
 	// Only, when not empty, is a comma-separated list of contender keys to run.
 	Only string
+	// Baseline, when not empty, is a git revision whose scrim is measured too, as the
+	// contender "baseline": a change's before and after, side by side in one run.
+	Baseline string
 	// Progress receives one status line per measurement.
 	Progress io.Writer
 }
@@ -43,6 +46,8 @@ type env struct {
 	work string
 	// Binaries built by the harness.
 	scrim, floor, openloop string
+	// baseline is scrim built at Config.Baseline, or "".
+	baseline string
 	// Programs the workloads need, resolved once.
 	python, goTool, sh, tar string
 	// Files the scenarios use.
@@ -97,6 +102,11 @@ func setup(ctx context.Context, cfg Config) (*env, error) {
 	// a binary that needs no dynamic loader starts about a millisecond sooner each time.
 	if err := runEnv(ctx, cfg.Root, []string{"CGO_ENABLED=0"}, e.goTool, "build", "-buildvcs=false", "-o", e.scrim, "./cmd/scrim"); err != nil {
 		return nil, fmt.Errorf("build scrim: %w", err)
+	}
+	if cfg.Baseline != "" {
+		if err := e.buildBaseline(ctx, cfg); err != nil {
+			return nil, err
+		}
 	}
 
 	// The system interpreter, not a version manager's shim: a shim is a shell script that
@@ -279,4 +289,19 @@ func firstLine(ctx context.Context, name string, args ...string) string {
 		}
 	}
 	return ""
+}
+
+// buildBaseline builds scrim as it was at cfg.Baseline, from a temporary git worktree.
+func (e *env) buildBaseline(ctx context.Context, cfg Config) error {
+	src := filepath.Join(e.work, "baseline-src")
+	if err := run(ctx, cfg.Root, "git", "worktree", "add", "--detach", "--quiet", src, cfg.Baseline); err != nil {
+		return fmt.Errorf("check out baseline %s: %w", cfg.Baseline, err)
+	}
+	defer run(ctx, cfg.Root, "git", "worktree", "remove", "--force", src)
+	e.baseline = filepath.Join(e.work, "scrim-baseline")
+	if err := runEnv(ctx, src, []string{"CGO_ENABLED=0"}, e.goTool, "build", "-buildvcs=false", "-o", e.baseline, "./cmd/scrim"); err != nil {
+		return fmt.Errorf("build scrim at baseline %s: %w", cfg.Baseline, err)
+	}
+	e.tools["scrim baseline"] = cfg.Baseline + ": " + firstLine(ctx, e.baseline, "version")
+	return nil
 }
