@@ -116,6 +116,12 @@ func (w *walker) empty() error {
 		base.close()
 		return err
 	}
+	return w.startAt(base, &st)
+}
+
+// startAt makes base, a directory or descriptor of the caller's, the walk's position, unless
+// it lies inside a hidden /proc entry. It takes base over, also on failure.
+func (w *walker) startAt(base handle, st *unix.Statx_t) error {
 	p, _, err := w.r.viewPath(base.fd)
 	if err != nil {
 		base.close()
@@ -125,7 +131,7 @@ func (w *walker) empty() error {
 		base.close()
 		return err
 	}
-	w.setCur(base, &st)
+	w.setCur(base, st)
 	w.path = p
 	return nil
 }
@@ -179,18 +185,11 @@ func (w *walker) start(lazy bool) error {
 			return unix.ENOTDIR
 		}
 	}
-	p, _, err := w.r.viewPath(base.fd)
-	if err != nil {
-		base.close()
+	if err := w.startAt(base, &st); err != nil {
 		return err
 	}
-	if err := w.r.hiddenStart(w, base.fd, p); err != nil {
-		base.close()
-		return err
-	}
-	w.setCur(base, &st)
 	w.lazySt = lazy
-	w.path = p
+	p := w.path
 	if in.Resolve&(resolveBeneath|resolveInRoot) != 0 {
 		w.rootSet = true
 		w.scope = base

@@ -268,12 +268,7 @@ func (s *Core) answerChange(ctx context.Context, c *opCall, res *resolver.Resolu
 		return
 	}
 	if err := resolver.Change(in, res, dst); err != nil {
-		var e unix.Errno
-		if errors.As(err, &e) {
-			s.answerErrno(c, e)
-			return
-		}
-		s.fail(c, err)
+		s.answerErr(c, err)
 		return
 	}
 	s.respond(c.n.ID, 0, 0, false)
@@ -317,12 +312,7 @@ func (s *Core) answerOp(c *opCall, res *resolver.Resolution, in *resolver.Input)
 		}
 	}
 	if err != nil {
-		var e unix.Errno
-		if errors.As(err, &e) {
-			s.answerErrno(c, e)
-			return
-		}
-		s.fail(c, err)
+		s.answerErr(c, err)
 		return
 	}
 	if len(out) > 0 {
@@ -384,12 +374,7 @@ func (s *Core) openReal(c *opCall, req *shim.Request) {
 		}
 	}
 	if err != nil {
-		var e unix.Errno
-		if errors.As(err, &e) {
-			s.answerErrno(c, e)
-			return
-		}
-		s.fail(c, err)
+		s.answerErr(c, err)
 		return
 	}
 	s.inject(c, f, req.Flags, mode)
@@ -526,6 +511,17 @@ func (s *Core) answerErrno(c *opCall, e unix.Errno) {
 func (s *Core) failOrDeny(c *opCall, err error) {
 	if e, ok := resolver.ChildErrno(err); ok {
 		c.verdict = "deny"
+		s.answerErrno(c, e)
+		return
+	}
+	s.fail(c, err)
+}
+
+// answerErr answers err: the errno it wraps, which the kernel would have given the child for
+// the call scrim made on its behalf, or EIO for a failure of scrim's own.
+func (s *Core) answerErr(c *opCall, err error) {
+	var e unix.Errno
+	if errors.As(err, &e) {
 		s.answerErrno(c, e)
 		return
 	}
