@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,12 +107,9 @@ func sdkRequest(path string, target string) *shim.Request {
 func sdkServed(t *testing.T, res shim.Result) string {
 	t.Helper()
 	require.Equal(t, shim.ActServe, res.Action, "result %+v", res)
-	f, ok := res.Content.(shim.File)
+	b, ok := res.Content.(shim.Bytes)
 	require.True(t, ok, "content is %T", res.Content)
-	defer f.F.Close()
-	data, err := io.ReadAll(f.F)
-	require.NoError(t, err)
-	return string(data)
+	return string(b.Data)
 }
 
 const sdkPasswd = `root:x:0:0:root:/root:/bin/sh

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -22,12 +23,8 @@ func (h goHandler) Open(_ context.Context, req *shim.Request) (shim.Result, erro
 	if !h.serve {
 		return shim.Deny(unix.EACCES), nil
 	}
-	// Built the way a plugin's content is, so that only the decision differs.
-	f, err := servedFile("bench", []byte("Welcome to a scrim sandbox.\n"), 0o444, req.Flags)
-	if err != nil {
-		return shim.Result{}, err
-	}
-	return shim.Serve(shim.File{F: f}), nil
+	// Served the way a plugin's content is, so that only the decision differs.
+	return shim.Serve(shim.Bytes{Name: "scrim-plugin-bench", Data: bytes.Clone([]byte("Welcome to a scrim sandbox.\n")), Mode: unix.S_IFREG | 0o444}), nil
 }
 
 // BenchmarkUnclaimed walks an open no plugin claims through the plugin part of the chain with
@@ -91,9 +88,7 @@ func BenchmarkDecision(b *testing.B) {
 				if err != nil || res.Action == shim.ActNext {
 					b.Fatal(res, err)
 				}
-				if f, ok := res.Content.(shim.File); ok {
-					f.F.Close()
-				}
+
 			}
 		})
 	}

@@ -322,17 +322,10 @@ func (p *plugin) run(inst *instance, req *shim.Request) (shim.Result, *fault) {
 	case v == verdictReal:
 		return shim.Real(), nil
 	case v == verdictServe:
-		if req.WantsWrite() {
-			return shim.Deny(unix.EROFS), nil
-		}
-		if req.Flags&unix.O_DIRECTORY != 0 {
-			return shim.Deny(unix.ENOTDIR), nil
-		}
-		f, err := servedFile(p.spec.Name, inst.content, inst.mode, req.Flags)
-		if err != nil {
-			return shim.Result{}, &fault{kind: faultInvalid, err: err}
-		}
-		return shim.Serve(shim.File{F: f}), nil
+		// Served like every shim's content (the supervisor refuses writes and O_DIRECTORY,
+		// and keeps recent memfds); a copy, since the instance reuses its buffer for the
+		// next call once it is back in the pool. The mode is the plugin's to choose.
+		return shim.Serve(shim.Bytes{Name: "scrim-plugin-" + p.spec.Name, Data: bytes.Clone(inst.content), Mode: unix.S_IFREG | inst.mode}), nil
 	case v == verdictFail:
 		msg := inst.errText
 		if msg == "" {

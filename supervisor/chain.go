@@ -207,22 +207,18 @@ func contentFile(req *shim.Request, c shim.Content, memfds *memfdCache, log hclo
 		}
 		return c.F, 0, nil
 	case shim.Bytes, *shim.Bytes, shim.Stream, *shim.Stream:
-		if req.WantsWrite() {
+		if e := req.ReadOnlyErrno(); e != 0 {
 			closeContent(c)
-			return nil, unix.EROFS, nil
-		}
-		if req.Flags&unix.O_DIRECTORY != 0 {
-			closeContent(c)
-			return nil, unix.ENOTDIR, nil
+			return nil, e, nil
 		}
 	}
 	nonblock := req.Flags & unix.O_NONBLOCK
 	switch c := c.(type) {
 	case shim.Bytes:
-		f, err := memfds.file(c.Name, c.Data, nonblock)
+		f, err := memfds.file(c, nonblock)
 		return f, 0, err
 	case *shim.Bytes:
-		f, err := memfds.file(c.Name, c.Data, nonblock)
+		f, err := memfds.file(*c, nonblock)
 		return f, 0, err
 	case shim.Stream:
 		f, err := streamPipe(c, nonblock, log)
@@ -249,8 +245,8 @@ func closeContent(c shim.Content) {
 
 // sealedMemfd puts data in a memfd that can never change again and returns a read-only
 // description of it, so fcntl(F_GETFL) in the child says O_RDONLY like a real file would.
-func sealedMemfd(name string, data []byte, nonblock int) (*os.File, error) {
-	fd, err := newSealedMemfd(name, data)
+func sealedMemfd(name string, data []byte, mode uint32, nonblock int) (*os.File, error) {
+	fd, err := newSealedMemfd(name, data, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -258,8 +254,9 @@ func sealedMemfd(name string, data []byte, nonblock int) (*os.File, error) {
 	return reopenMemfd(fd, name, nonblock)
 }
 
-// newSealedMemfd creates a memfd holding data and seals it.
-func newSealedMemfd(name string, data []byte) (fd int, err error) {
+// newSealedMemfd creates a memfd holding data, with the permission bits mode (0 keeps the
+// memfd's own), and seals it.
+func newSealedMemfd(name string, data []byte, mode uint32) (fd int, err error) {
 	fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return -1, fmt.Errorf("memfd_create %q: %w", name, err)
@@ -279,6 +276,11 @@ func newSealedMemfd(name string, data []byte) (fd int, err error) {
 			return fd, fmt.Errorf("write memfd %q: %w", name, err)
 		}
 		p = p[n:]
+	}
+	if mode != 0 {
+		if err := unix.Fchmod(fd, mode&0o777); err != nil {
+			return fd, fmt.Errorf("fchmod memfd %q: %w", name, err)
+		}
 	}
 	seals := unix.F_SEAL_WRITE | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 // memfdCache keeps the sealed memfd of content served recently, so that serving the same bytes
@@ -30,6 +32,7 @@ type memfdCache struct {
 
 type memfdEntry struct {
 	name string
+	mode uint32
 	fd   int
 }
 
@@ -42,21 +45,22 @@ const (
 	memfdCacheBytes   = 1 << 20
 )
 
-// file returns a read-only description of a sealed memfd holding data.
-func (c *memfdCache) file(name string, data []byte, nonblock int) (*os.File, error) {
+// file returns a read-only description of a sealed memfd holding b's data, with its mode.
+func (c *memfdCache) file(b shim.Bytes, nonblock int) (*os.File, error) {
+	name, data := b.Name, b.Data
 	if len(data) > memfdCacheItem {
-		return sealedMemfd(name, data, nonblock)
+		return sealedMemfd(name, data, b.Mode, nonblock)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.m[string(data)]; ok && e.name == name {
+	if e, ok := c.m[string(data)]; ok && e.name == name && e.mode == b.Mode {
 		// Held under the lock, so that no emptying closes fd meanwhile.
 		if f, err := c.reopenLocked(e.fd, name, nonblock); err == nil {
 			return f, nil
 		}
 		// Fall through to a fresh memfd: the error (EMFILE, say) repeats there if real.
 	}
-	fd, err := newSealedMemfd(name, data)
+	fd, err := newSealedMemfd(name, data, b.Mode)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +79,7 @@ func (c *memfdCache) file(name string, data []byte, nonblock int) (*os.File, err
 		unix.Close(old.fd)
 		c.bytes -= len(data)
 	}
-	c.m[string(data)] = memfdEntry{name: name, fd: fd}
+	c.m[string(data)] = memfdEntry{name: name, mode: b.Mode, fd: fd}
 	c.bytes += len(data)
 	return f, nil
 }

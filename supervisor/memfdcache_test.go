@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 func inode(t *testing.T, f *os.File) uint64 {
@@ -25,9 +27,9 @@ func TestMemfdCache(t *testing.T) {
 	before := len(openFds(t))
 	var c memfdCache
 
-	a1, err := c.file("hosts", []byte("127.0.0.1 localhost\n"), 0)
+	a1, err := c.file(shim.Bytes{Name: "hosts", Data: []byte("127.0.0.1 localhost\n")}, 0)
 	require.NoError(t, err)
-	a2, err := c.file("hosts", []byte("127.0.0.1 localhost\n"), 0)
+	a2, err := c.file(shim.Bytes{Name: "hosts", Data: []byte("127.0.0.1 localhost\n")}, 0)
 	require.NoError(t, err)
 	require.Equal(t, inode(t, a1), inode(t, a2), "the same content is one memfd")
 	buf := make([]byte, 9)
@@ -42,16 +44,23 @@ func TestMemfdCache(t *testing.T) {
 	require.NoError(t, err)
 	require.NotZero(t, fl&unix.F_SEAL_WRITE)
 
-	b, err := c.file("hostname", []byte("127.0.0.1 localhost\n"), 0)
+	b, err := c.file(shim.Bytes{Name: "hostname", Data: []byte("127.0.0.1 localhost\n")}, 0)
 	require.NoError(t, err)
 	require.NotEqual(t, inode(t, a1), inode(t, b), "another name is another memfd")
-	big := bytes.Repeat([]byte("x"), memfdCacheItem+1)
-	l1, err := c.file("big", big, 0)
+	m, err := c.file(shim.Bytes{Name: "hosts", Data: []byte("127.0.0.1 localhost\n"), Mode: unix.S_IFREG | 0o640}, 0)
 	require.NoError(t, err)
-	l2, err := c.file("big", big, 0)
+	require.NotEqual(t, inode(t, a1), inode(t, m), "another mode is another memfd")
+	var st unix.Stat_t
+	require.NoError(t, unix.Fstat(int(m.Fd()), &st))
+	require.Equal(t, uint32(0o640), st.Mode&0o777, "the served file shows its mode")
+	m.Close()
+	big := bytes.Repeat([]byte("x"), memfdCacheItem+1)
+	l1, err := c.file(shim.Bytes{Name: "big", Data: big}, 0)
+	require.NoError(t, err)
+	l2, err := c.file(shim.Bytes{Name: "big", Data: big}, 0)
 	require.NoError(t, err)
 	require.NotEqual(t, inode(t, l1), inode(t, l2), "large content is not kept")
-	nb, err := c.file("hosts", []byte("127.0.0.1 localhost\n"), unix.O_NONBLOCK)
+	nb, err := c.file(shim.Bytes{Name: "hosts", Data: []byte("127.0.0.1 localhost\n")}, unix.O_NONBLOCK)
 	require.NoError(t, err)
 	fl, err = unix.FcntlInt(nb.Fd(), unix.F_GETFL, 0)
 	require.NoError(t, err)
@@ -61,7 +70,7 @@ func TestMemfdCache(t *testing.T) {
 	}
 
 	for i := range 3 * memfdCacheEntries {
-		f, err := c.file("view", []byte(fmt.Sprintf("content %d\n", i)), 0)
+		f, err := c.file(shim.Bytes{Name: "view", Data: []byte(fmt.Sprintf("content %d\n", i))}, 0)
 		require.NoError(t, err)
 		f.Close()
 		require.LessOrEqual(t, len(c.m), memfdCacheEntries)

@@ -259,6 +259,12 @@ func pluginTest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "verdict: fault: %s\n", err)
 		return 1
 	}
+	if res.Action == shim.ActServe {
+		// What the supervisor answers instead of served content the request may not have.
+		if e := req.ReadOnlyErrno(); e != 0 {
+			res = shim.Deny(e)
+		}
+	}
 	return printResult(stdout, res)
 }
 
@@ -279,6 +285,9 @@ func printResult(w io.Writer, res shim.Result) int {
 			c.F.Close()
 		case shim.Bytes:
 			data = c.Data
+			if c.Mode != 0 {
+				mode = c.Mode & 0o777
+			}
 		}
 		fmt.Fprintf(w, "verdict: serve\nmode: %#o\nsize: %d\n\n", mode, len(data))
 		w.Write(data)

@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,14 +92,9 @@ func request(path string) *shim.Request {
 func served(t *testing.T, res shim.Result) (string, uint32) {
 	t.Helper()
 	require.Equal(t, shim.ActServe, res.Action)
-	f, ok := res.Content.(shim.File)
+	b, ok := res.Content.(shim.Bytes)
 	require.True(t, ok, "content is %T", res.Content)
-	defer f.F.Close()
-	var st unix.Stat_t
-	require.NoError(t, unix.Fstat(int(f.F.Fd()), &st))
-	data, err := io.ReadAll(f.F)
-	require.NoError(t, err)
-	return string(data), st.Mode & 0o777
+	return string(b.Data), b.Mode & 0o777
 }
 
 func TestProbe(t *testing.T) {

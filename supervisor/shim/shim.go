@@ -305,6 +305,19 @@ func (r *Request) WantsWrite() bool {
 		r.Flags&unix.O_TMPFILE == unix.O_TMPFILE
 }
 
+// ReadOnlyErrno is what served content (Bytes, Stream) answers req with instead of the
+// content: EROFS for a call that wants to write, truncate or create, ENOTDIR for O_DIRECTORY,
+// 0 when the content may be served. The supervisor applies it to every shim's content.
+func (r *Request) ReadOnlyErrno() unix.Errno {
+	switch {
+	case r.WantsWrite():
+		return unix.EROFS
+	case r.Flags&unix.O_DIRECTORY != 0:
+		return unix.ENOTDIR
+	}
+	return 0
+}
+
 // Target opens the object a Request resolved to.
 type Target interface {
 	// Open opens the resolved object with flags and mode as the child would have. Errors
@@ -378,6 +391,9 @@ type Bytes struct {
 	// Name labels the memfd (it shows in /proc/<pid>/fd links as "memfd:Name").
 	Name string
 	Data []byte
+	// Mode is the st_mode the file shows (fstat, ls -l): S_IFREG and the permission bits,
+	// such as unix.S_IFREG|0o444. Zero keeps the memfd's own.
+	Mode uint32
 }
 
 // Stream is content without an end or too large to build up front, served through a pipe that
