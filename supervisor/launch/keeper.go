@@ -113,11 +113,6 @@ func (k *keeper) start(parent string, args []string) (int, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 125, fmt.Errorf("keeper: prctl(PR_SET_CHILD_SUBREAPER): %w", err)
 	}
-	// Not dumpable: /proc/<keeper> belongs to root and the sandbox's user cannot ptrace, read
-	// the memory of or copy descriptors from the keeper, whatever else fails.
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return 125, fmt.Errorf("keeper: prctl(PR_SET_DUMPABLE): %w", err)
-	}
 	if k.proc, err = unix.Open("/proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 		return 125, fmt.Errorf("keeper: open /proc: %w", err)
 	}
@@ -126,9 +121,9 @@ func (k *keeper) start(parent string, args []string) (int, error) {
 		return 125, errors.New("keeper: scrim is gone")
 	}
 	if k.viaStub {
-		return k.startStub(args)
+		return k.undumpable(k.startStub(args))
 	}
-	return k.startCommand(args)
+	return k.undumpable(k.startCommand(args))
 }
 
 // startStub starts the stub, which enters the image, installs the filter and becomes the
@@ -191,6 +186,23 @@ func (k *keeper) startCommand(args []string) (int, error) {
 	k.tellChild()
 	unix.Close(stubFd)
 	return 0, nil
+}
+
+// undumpable makes the keeper not dumpable once the child runs a program of its own: then
+// /proc/<keeper> belongs to root and the sandbox's user cannot ptrace, read the memory of or
+// copy descriptors from the keeper, whatever else fails. Not before: the command starts as a
+// vfork child sharing the keeper's memory, and scrim, as that user, must read the path of its
+// execve, which the filter notifies, from that memory. Nothing of the sandbox's own runs
+// before the exec completes, and the filter and the per-PID /proc keep it from the keeper
+// meanwhile.
+func (k *keeper) undumpable(status int, err error) (int, error) {
+	if err != nil {
+		return status, err
+	}
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return 125, fmt.Errorf("keeper: prctl(PR_SET_DUMPABLE): %w", err)
+	}
+	return status, nil
 }
 
 // tellChild sends scrim the child's pid.
