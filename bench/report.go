@@ -125,10 +125,10 @@ func targets(res *Results) []Target {
 	}
 	{
 		t := Target{Name: "Python import workload, strict vs native", Goal: "≤ 1.15×",
-			Limit: "These imports make about 200 mediated calls (scrim's audit log): some 160 opens, " +
-				"most of them of cached bytecode (the misses along sys.path are stat calls, which " +
-				"scrim does not mediate), and 40 directory listings, which the /proc listing shim " +
-				"answers itself. Each costs at least the round trip in the first table, and about one " +
+			Limit: "These imports make about 160 opens, most of them of cached bytecode, 40 directory " +
+				"listings, which the /proc listing shim answers itself, and several hundred stat calls " +
+				"along sys.path, which scrim mediates too (mediate_stat; RATIONALE.md, \"Why are the " +
+				"stat-like calls mediated by default?\"). Each costs at least the round trip in the first table, and about one " +
 				"in twenty takes 0.3–3 ms, most of it in the injection, waiting for the child to run " +
 				"and take the descriptor; those few make up about half of the mediated time. scrim's " +
 				"own start-up (the start-up table) is paid once on top. The workload is short (under " +
@@ -155,7 +155,8 @@ func targets(res *Results) []Target {
 	} {
 		t := Target{Name: "scrim strict faster than proot: " + w.name, Goal: "≥ 5×",
 			Limit: "proot stops the child with ptrace on every system call; scrim stops it only on " +
-				"the open family. A workload whose time goes mostly to computing, or to calls " +
+				"the calls it mediates (opens, the stat-like calls, the calls that change names and " +
+				"objects, listings and a few others). A workload whose time goes mostly to computing, or to calls " +
 				"neither sandbox intercepts cheaply, leaves little for scrim to win: the ratio is " +
 				"bounded by proot's own overhead on that workload (proot vs native in the table " +
 				"below), and scrim's per-open cost eats into it."}
@@ -456,7 +457,8 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 		"the default mode, in which the supervisor performs every open itself, with scrim built " +
 		"static (`CGO_ENABLED=0`, as README.md recommends). scrim fast: " +
 		"`--mode fast`, which lets the kernel open paths no shim claims (not race-proof). " +
-		"C floor: bench/cfloor/floor.c, which traps the same open family and answers every " +
+		"C floor: bench/cfloor/floor.c, which traps the open family (scrim also traps the " +
+		"stat-like calls and the calls that change names and objects) and answers every " +
 		"notification with CONTINUE and SYNC_WAKE_UP: no seccomp-notify design can be faster. " +
 		"C inject floor: the same program with `--inject`, which opens each file itself (relative to " +
 		"the caller's cwd or dirfd, checking nothing) and injects it with ADDFD and SEND: the floor " +
