@@ -119,21 +119,27 @@ func describe(allowed []string) string {
 	return strings.Join(allowed, ", ")
 }
 
-// listPackages runs `go list -deps`-style listing of every package in the module.
+// listPackages lists every package of the module with its dependencies.
 func listPackages(t *testing.T) []pkg {
+	return goList[pkg](t, "ImportPath,Deps,Error")
+}
+
+// goList runs `go list -json=FIELDS` over every package of the module and decodes each
+// package into a T.
+func goList[T any](t *testing.T, fields string) []T {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("skipped: the go command is not in PATH")
 	}
-	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Deps,Error", module+"/...")
+	cmd := exec.Command("go", "list", "-e", "-json="+fields, module+"/...")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	require.NoError(t, err, "go list: %s", stderr.String())
-	var pkgs []pkg
+	var pkgs []T
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
-		var p pkg
+		var p T
 		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
 			break
 		} else {

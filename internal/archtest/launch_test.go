@@ -2,11 +2,7 @@ package archtest
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -32,27 +28,7 @@ type listed struct {
 }
 
 func listFiles(t *testing.T) []listed {
-	t.Helper()
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("skipped: the go command is not in PATH")
-	}
-	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Name,Dir,GoFiles,Imports,TestGoFiles,XTestGoFiles,TestImports,XTestImports", module+"/...")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "go list: %s", stderr.String())
-	var pkgs []listed
-	dec := json.NewDecoder(bytes.NewReader(out))
-	for {
-		var p listed
-		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
-			break
-		} else {
-			require.NoError(t, err)
-		}
-		pkgs = append(pkgs, p)
-	}
-	return pkgs
+	return goList[listed](t, "ImportPath,Name,Dir,GoFiles,Imports,TestGoFiles,XTestGoFiles,TestImports,XTestImports")
 }
 
 // dispatchCall is a call of launch.Dispatch, or of Dispatch inside package launch.
