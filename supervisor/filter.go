@@ -130,6 +130,16 @@ type FilterOptions struct {
 // Filter builds scrim's seccomp program. A listener it makes notifies every call that can
 // change credentials (Listener.NotifiesCredCalls).
 func Filter(o FilterOptions) ([]unix.SockFilter, error) {
+	notify, err := handledCalls(o)
+	if err != nil {
+		return nil, err
+	}
+	return buildFilter(notify, filterOptions{signals: o.Signals, keyring: o.Keyring, changes: o.Changes})
+}
+
+// handledCalls lists the calls Filter notifies for o beyond the open family, the credential
+// calls and the kill family, whatever their arguments.
+func handledCalls(o FilterOptions) ([]int, error) {
 	_, notify, err := syscallTable(o.SyscallHandlers)
 	if err != nil {
 		return nil, fmt.Errorf("build filter: %w", err)
@@ -145,7 +155,30 @@ func Filter(o FilterOptions) ([]unix.SockFilter, error) {
 			}
 		}
 	}
-	return buildFilter(notify, filterOptions{signals: o.Signals, keyring: o.Keyring, changes: o.Changes})
+	return notify, nil
+}
+
+// Notified lists the calls the filter Filter(o) builds sends to the supervisor: always, whatever
+// their arguments, and sometimes, for some arguments only (prctl's credential options, fcntl's
+// F_SETOWN, mknod of what is not a device). Both are sorted. `scrim check` prints them, and the
+// benchmark's C floors trap the same calls so that a ratio compares the cost per call.
+func Notified(o FilterOptions) (always, sometimes []int, err error) {
+	handled, err := handledCalls(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	always = append(append(append([]int{}, openFamily...), handled...), credCalls...)
+	sometimes = []int{sysPrctl}
+	if o.Signals {
+		always = append(always, killFamily...)
+		sometimes = append(sometimes, sysFcntl)
+	}
+	if o.Changes {
+		sometimes = append(sometimes, sysMknod, sysMknodat)
+	}
+	sort.Ints(always)
+	sort.Ints(sometimes)
+	return always, sometimes, nil
 }
 
 // filterOptions are the choices a filter is built with.

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 // bpfRun interprets the subset of classic BPF the filter uses, over a struct seccomp_data, the
@@ -174,4 +176,63 @@ func TestValidateFilter(t *testing.T) {
 			require.Error(t, validateFilter(tt.prog))
 		})
 	}
+}
+
+// TestNotifiedMatchesFilter checks Notified against the program Filter builds: every call it
+// lists as always notified is notified whatever the arguments, every call it lists as sometimes
+// notified is for some arguments and not for others, and no other call is ever notified.
+func TestNotifiedMatchesFilter(t *testing.T) {
+	probes := [][6]uint64{
+		{},
+		{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)},
+		{unix.PR_SET_KEEPCAPS, unix.F_SETOWN},
+		{0, unix.F_SETOWN, unix.S_IFCHR},
+		{unix.PR_CAP_AMBIENT, unix.F_SETOWN_EX, unix.S_IFREG, unix.S_IFREG},
+		{0, unix.S_IFBLK, unix.S_IFBLK},
+	}
+	for _, o := range []FilterOptions{
+		{},
+		{Stat: true, Changes: true},
+		{Stat: true, Changes: true, Signals: true},
+		{Signals: true, SyscallHandlers: []shim.SyscallHandler{fakeSyscalls{unix.SYS_UNAME, unix.SYS_GETDENTS64}}},
+	} {
+		prog, err := Filter(o)
+		require.NoError(t, err)
+		always, sometimes, err := Notified(o)
+		require.NoError(t, err)
+		kind := map[int]string{}
+		for _, nr := range always {
+			kind[nr] = "always"
+		}
+		for _, nr := range sometimes {
+			require.Empty(t, kind[nr], "syscall %d listed twice", nr)
+			kind[nr] = "sometimes"
+		}
+		for nr := 0; nr < 512; nr++ {
+			notified := 0
+			for _, args := range probes {
+				if bpfRun(t, prog, int32(nr), auditArchX86_64, args) == retNotify {
+					notified++
+				}
+			}
+			switch kind[nr] {
+			case "always":
+				require.Equal(t, len(probes), notified, "%+v: %s listed as always notified", o, shim.SyscallName(nr))
+			case "sometimes":
+				require.True(t, notified > 0 && notified < len(probes), "%+v: %s listed as sometimes notified, notified for %d of %d probes",
+					o, shim.SyscallName(nr), notified, len(probes))
+			default:
+				require.Zero(t, notified, "%+v: %s notified but not listed", o, shim.SyscallName(nr))
+			}
+		}
+	}
+}
+
+// fakeSyscalls is a syscall handler that only claims numbers.
+type fakeSyscalls []int
+
+func (f fakeSyscalls) ID() string      { return "fake" }
+func (f fakeSyscalls) Syscalls() []int { return f }
+func (f fakeSyscalls) Syscall(context.Context, *shim.Call) (shim.SyscallResult, error) {
+	return shim.Continue(), nil
 }

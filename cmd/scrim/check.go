@@ -59,6 +59,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	describe(stdout, cfg, h, chain)
+	if err := describeNotified(stdout, cfg, h); err != nil {
+		fmt.Fprintf(stderr, "scrim check: %s\n", err)
+		return exitFailure
+	}
 	for _, o := range overlaps(chain) {
 		fmt.Fprintf(stderr, "scrim check: warning: %s\n", o)
 	}

@@ -123,9 +123,7 @@ func New(cfg Config) (*Supervisor, error) {
 	s.sandbox = &sandbox{self: os.Getpid(), root: imageRootDir(&cfg)}
 	s.keepSignals = !s.domain.ScopesSignals()
 	s.mediateStat = !cfg.SkipStat
-	prog, err := supervisor.Filter(supervisor.FilterOptions{
-		SyscallHandlers: cfg.SyscallHandlers, Stat: s.mediateStat, Signals: s.keepSignals, Keyring: cfg.Keyring,
-		Changes: true})
+	prog, err := supervisor.Filter(filterOptions(cfg, s.keepSignals))
 	if err != nil {
 		return nil, fmt.Errorf("new supervisor: %w", err)
 	}
@@ -208,6 +206,23 @@ func Chain(cfg Config) ([]shim.Registration, error) {
 		regs = withImageShims(regs)
 	}
 	return supervisor.Order(regs)
+}
+
+// filterOptions are the choices the program's filter is built with; keepSignals is set where
+// the Landlock domain cannot keep the sandbox's signals in.
+func filterOptions(cfg Config, keepSignals bool) supervisor.FilterOptions {
+	return supervisor.FilterOptions{SyscallHandlers: cfg.SyscallHandlers, Stat: !cfg.SkipStat,
+		Signals: keepSignals, Keyring: cfg.Keyring, Changes: true}
+}
+
+// Notified lists the system calls a sandbox started with cfg on this kernel sends to the
+// supervisor, as supervisor.Notified does: always, and for some arguments only.
+func Notified(cfg Config) (always, sometimes []int, err error) {
+	keepSignals := true
+	if !cfg.NoLandlock {
+		keepSignals = !kernel.PlanDomain(kernel.Detect().Landlock, cfg.ScopeAbstractUnix).ScopesSignals()
+	}
+	return supervisor.Notified(filterOptions(cfg, keepSignals))
 }
 
 // Run starts the program, supervises it until it ends and returns scrim's exit status

@@ -6,9 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// syscallNames names the x86_64 system calls scrim mediates or lets handlers take over: the
-// open family, the calls SyscallHandlers claim, and the stat-like calls shims may answer. The
-// audit log and `scrim check` both print from it.
+// syscallNames names the x86_64 system calls scrim mediates or lets handlers take over: every
+// call its filter may notify and the calls SyscallHandlers claim. The audit log and `scrim
+// check` both print from it.
 var syscallNames = map[int]string{
 	unix.SYS_OPEN: "open", unix.SYS_OPENAT: "openat", unix.SYS_OPENAT2: "openat2", unix.SYS_CREAT: "creat",
 	unix.SYS_READ: "read", unix.SYS_PREAD64: "pread64", unix.SYS_MMAP: "mmap", unix.SYS_CLONE: "clone",
@@ -20,6 +20,27 @@ var syscallNames = map[int]string{
 	unix.SYS_STATFS: "statfs", unix.SYS_FSTATFS: "fstatfs",
 	unix.SYS_READLINK: "readlink", unix.SYS_READLINKAT: "readlinkat",
 	unix.SYS_ACCESS: "access", unix.SYS_FACCESSAT: "faccessat", unix.SYS_FACCESSAT2: "faccessat2",
+	// The calls that change names and objects, credentials and signals, which the filter
+	// notifies too (supervisor.Notified).
+	unix.SYS_EXECVE: "execve", unix.SYS_KILL: "kill", unix.SYS_TRUNCATE: "truncate",
+	unix.SYS_CHDIR: "chdir", unix.SYS_RENAME: "rename", unix.SYS_MKDIR: "mkdir",
+	unix.SYS_RMDIR: "rmdir", unix.SYS_LINK: "link", unix.SYS_UNLINK: "unlink",
+	unix.SYS_SYMLINK: "symlink", unix.SYS_CHMOD: "chmod", unix.SYS_CHOWN: "chown",
+	unix.SYS_LCHOWN: "lchown", unix.SYS_UMASK: "umask", unix.SYS_SETUID: "setuid",
+	unix.SYS_SETGID: "setgid", unix.SYS_SETREUID: "setreuid", unix.SYS_SETREGID: "setregid",
+	unix.SYS_SETGROUPS: "setgroups", unix.SYS_SETRESUID: "setresuid", unix.SYS_SETRESGID: "setresgid",
+	unix.SYS_SETFSUID: "setfsuid", unix.SYS_SETFSGID: "setfsgid", unix.SYS_CAPSET: "capset",
+	unix.SYS_RT_SIGQUEUEINFO: "rt_sigqueueinfo", unix.SYS_UTIME: "utime",
+	unix.SYS_SETXATTR: "setxattr", unix.SYS_LSETXATTR: "lsetxattr",
+	unix.SYS_REMOVEXATTR: "removexattr", unix.SYS_LREMOVEXATTR: "lremovexattr",
+	unix.SYS_TKILL: "tkill", unix.SYS_TGKILL: "tgkill", unix.SYS_UTIMES: "utimes",
+	unix.SYS_MKDIRAT: "mkdirat", unix.SYS_FCHOWNAT: "fchownat", unix.SYS_FUTIMESAT: "futimesat",
+	unix.SYS_UNLINKAT: "unlinkat", unix.SYS_RENAMEAT: "renameat", unix.SYS_LINKAT: "linkat",
+	unix.SYS_SYMLINKAT: "symlinkat", unix.SYS_FCHMODAT: "fchmodat", unix.SYS_UTIMENSAT: "utimensat",
+	unix.SYS_RT_TGSIGQUEUEINFO: "rt_tgsigqueueinfo", unix.SYS_RENAMEAT2: "renameat2",
+	unix.SYS_EXECVEAT: "execveat", unix.SYS_PIDFD_OPEN: "pidfd_open", unix.SYS_FCHMODAT2: "fchmodat2",
+	unix.SYS_FCNTL: "fcntl", unix.SYS_MKNOD: "mknod", unix.SYS_PRCTL: "prctl",
+	unix.SYS_MKNODAT: "mknodat",
 }
 
 // SyscallName returns the kernel's name for the x86_64 system call nr, or "syscall(N)" for one

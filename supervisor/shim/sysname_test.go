@@ -32,7 +32,14 @@ func TestSyscallNamesMatchTheKernelHeader(t *testing.T) {
 	}
 	require.NoError(t, s.Err())
 	require.NotEmpty(t, kernel)
+	newest := 0
+	for nr := range kernel {
+		newest = max(newest, nr)
+	}
 	for nr, name := range syscallNames {
+		if nr > newest {
+			continue // newer than the installed header (Debian 12's ends before fchmodat2)
+		}
 		require.Equal(t, kernel[nr], name, "syscall %d", nr)
 	}
 }
