@@ -236,7 +236,7 @@ func TestE2EHosts(t *testing.T) {
 			echo "== $p"; cat "$p" || exit 1; done; cd /etc && echo "== relative" && cat hosts`)
 		for _, block := range strings.Split(out, "== ")[1:] {
 			_, body, _ := strings.Cut(block, "\n")
-			require.Equal(t, hostsLoopback, body, "block %q", block)
+			require.Equal(t, hostsDefault, body, "block %q", block)
 		}
 	})
 	t.Run("dirfd_and_openat2", func(t *testing.T) {
@@ -244,7 +244,7 @@ func TestE2EHosts(t *testing.T) {
 d = os.open("/etc", os.O_RDONLY | os.O_DIRECTORY)
 fd = os.open("hosts", os.O_RDONLY, dir_fd=d)
 print(os.read(fd, 4096).decode(), end="")`)
-		require.Equal(t, hostsLoopback, out)
+		require.Equal(t, hostsDefault, out)
 	})
 	t.Run("getent", func(t *testing.T) {
 		needTool(t, "getent")
@@ -311,7 +311,7 @@ print("size", st.st_size, "mmap", m[:9].decode(), "seek", os.lseek(fd, 10, os.SE
 		f := strings.Fields(line)
 		switch {
 		case f[0] == "size":
-			require.Equal(t, fmt.Sprintf("size %d mmap 127.0.0.1 seek 10 localhost", len(hostsLoopback)), line)
+			require.Equal(t, fmt.Sprintf("size %d mmap 127.0.0.1 seek 10 localhost", len(hostsDefault)), line)
 		case f[1] == "directory":
 			require.Equal(t, "ENOTDIR", f[2], line)
 		default:
@@ -587,7 +587,7 @@ def worker():
         if str(os.getpid()) not in pids or "1" in pids:
             errors.append("listing %r" % sorted(pids))
         with open("/etc/hosts") as f:
-            if f.read() != "127.0.0.1 localhost\n::1 localhost\n":
+            if f.read() != "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 scrim\n::1 scrim\n":
                 errors.append("hosts")
         with open("/dev/urandom", "rb") as f:
             if len(f.read(4096)) != 4096:
@@ -637,12 +637,12 @@ func TestE2EChroot(t *testing.T) {
 		require.NoError(t, os.WriteFile(secret, []byte("10.9.9.9 host-secret\n"), 0o644))
 		dir := image(t, nil, map[string]string{"etc/hosts": secret})
 		out := run(t, dir, nil, "cat", "/etc/hosts", "/etc/../etc/hosts")
-		require.Equal(t, hostsLoopback+hostsLoopback, out)
+		require.Equal(t, hostsDefault+hostsDefault, out)
 	})
 	t.Run("hosts_image_base", func(t *testing.T) {
 		dir := image(t, map[string]string{"etc/hosts": "# image\n127.0.0.1 localhost\n10.0.0.5 db"}, nil)
 		out := run(t, dir, []string{"--net-allow", "pinned.test=198.51.100.7", "--net-allow", "db=10.0.0.5"}, "cat", "/etc/hosts")
-		require.Equal(t, "# image\n127.0.0.1 localhost\n10.0.0.5 db\n::1 localhost\n198.51.100.7 pinned.test\n", out)
+		require.Equal(t, "# image\n127.0.0.1 localhost\n10.0.0.5 db\n::1 localhost\n127.0.1.1 scrim\n::1 scrim\n198.51.100.7 pinned.test\n", out)
 	})
 	t.Run("views", func(t *testing.T) {
 		dir := image(t, map[string]string{"etc/hostname": "image-name\n"}, nil)

@@ -16,9 +16,13 @@ import (
 
 const idHosts = "builtin.hosts"
 
-// hostsLoopback is the whole virtual /etc/hosts when nothing is allowed and no image brings
-// its own.
+// hostsLoopback opens every virtual /etc/hosts that no image brings a base for.
 const hostsLoopback = "127.0.0.1 localhost\n::1 localhost\n"
+
+// hostsSelf is the address the sandbox's own host name resolves to, as Debian's installer
+// writes it: a loopback address other than localhost's, so a program that asks for its own
+// address gets one that works and is not mistaken for "localhost".
+var hostsSelf = netip.MustParseAddr("127.0.1.1")
 
 // hostsMaxImageFile bounds how much of an image's /etc/hosts scrim reads.
 const hostsMaxImageFile = 1 << 20
@@ -29,6 +33,8 @@ type lookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 // hosts serves /etc/hosts: loopback, then the --net-allow hosts, then extra_hosts. It is built
 // once at Provision, so a name resolves to the same addresses for the sandbox's whole life.
 type hosts struct {
+	// name is the sandbox's host name (builtin.hostname), which the file makes resolve.
+	name       string
 	netAllow   []string
 	extraHosts []string
 	imageRoot  string
@@ -57,7 +63,12 @@ func newHosts(opts Options, _ *listing) (shim.Handler, error) {
 			return nil, err
 		}
 	}
+	name := opts.Hostname
+	if name == "" {
+		name = DefaultHostname
+	}
 	return &hosts{
+		name:       name,
 		netAllow:   opts.NetAllow,
 		extraHosts: opts.ExtraHosts,
 		imageRoot:  opts.ImageRoot,
@@ -86,7 +97,7 @@ func (h *hosts) Provision(env shim.Env) error {
 			return fmt.Errorf("hosts: read image /etc/hosts: %w", err)
 		}
 	}
-	h.data = composeHosts(chroot, base, entries, h.extraHosts)
+	h.data = composeHosts(chroot, base, entries, h.extraHosts, h.name)
 
 	root := rootOf(env, h.imageRoot)
 	h.id, h.hasID, h.target, err = regularTarget(root, "/etc/hosts")
@@ -210,10 +221,13 @@ func parseHostsLine(line string) (netip.Addr, []string, error) {
 	return addr, f[1:], nil
 }
 
-// composeHosts builds the virtual file. Outside chroot it is loopback, entries, extra lines.
-// In chroot mode the image's file is the base, copied verbatim; loopback lines are added only
-// for a family the base lacks, and an entry the base already has is not repeated.
-func composeHosts(chroot bool, base []byte, entries []hostEntry, extra []string) []byte {
+// composeHosts builds the virtual file. Outside chroot it is loopback, the sandbox's host name
+// self, entries, extra lines. In chroot mode the image's file is the base, copied verbatim;
+// loopback lines are added only for a family the base lacks, and an entry the base already has
+// is not repeated. self gets 127.0.1.1, and ::1 when the file has IPv6 lines, unless the base,
+// an entry or an extra line already names it (host names match without regard to case, as the
+// resolver matches them): a name the user mapped keeps the user's address alone.
+func composeHosts(chroot bool, base []byte, entries []hostEntry, extra []string, self string) []byte {
 	var b bytes.Buffer
 	have := map[hostEntry]bool{}
 	if chroot {
@@ -239,6 +253,12 @@ func composeHosts(chroot bool, base []byte, entries []hostEntry, extra []string)
 	}
 	write(hostEntry{netip.MustParseAddr("127.0.0.1"), "localhost"})
 	write(hostEntry{netip.IPv6Loopback(), "localhost"})
+	if self != "" && !namesHost(have, entries, extra, self) {
+		write(hostEntry{hostsSelf, self})
+		if hasIPv6(have) {
+			write(hostEntry{netip.IPv6Loopback(), self})
+		}
+	}
 	for _, e := range entries {
 		write(e)
 	}
@@ -263,4 +283,41 @@ func composeHosts(chroot bool, base []byte, entries []hostEntry, extra []string)
 		fmt.Fprintf(&b, "%s %s\n", addr, strings.Join(fresh, " "))
 	}
 	return b.Bytes()
+}
+
+// namesHost reports whether the lines written so far (have), the net_allow entries or the
+// extra_hosts lines give name an address.
+func namesHost(have map[hostEntry]bool, entries []hostEntry, extra []string, name string) bool {
+	for e := range have {
+		if strings.EqualFold(e.host, name) {
+			return true
+		}
+	}
+	for _, e := range entries {
+		if strings.EqualFold(e.host, name) {
+			return true
+		}
+	}
+	for _, line := range extra {
+		_, names, err := parseHostsLine(line)
+		if err != nil {
+			continue
+		}
+		for _, n := range names {
+			if strings.EqualFold(n, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasIPv6 reports whether the file has an IPv6 line.
+func hasIPv6(have map[hostEntry]bool) bool {
+	for e := range have {
+		if e.addr.Is6() {
+			return true
+		}
+	}
+	return false
 }

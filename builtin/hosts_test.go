@@ -14,6 +14,9 @@ import (
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
+// hostsDefault is the virtual /etc/hosts with no options: loopback and the default host name.
+const hostsDefault = hostsLoopback + "127.0.1.1 " + DefaultHostname + "\n::1 " + DefaultHostname + "\n"
+
 func fakeLookup(ctx context.Context, host string) ([]netip.Addr, error) {
 	switch host {
 	case "example.test":
@@ -31,6 +34,7 @@ func TestComposeHosts(t *testing.T) {
 		base   string
 		allow  []string
 		extra  []string
+		self   string
 	}{
 		{name: "loopback"},
 		{name: "net_allow", allow: []string{"example.test", "pinned.test=198.51.100.7", "203.0.113.0/24", "example.test"}},
@@ -38,12 +42,17 @@ func TestComposeHosts(t *testing.T) {
 		{name: "chroot_full", chroot: true, base: "# image\n127.0.0.1\tlocalhost box\n::1 localhost ip6-localhost\n192.0.2.10 example.test", allow: []string{"example.test"}},
 		{name: "chroot_v4_only", chroot: true, base: "127.0.0.1 localhost\n10.0.0.1 gw\n"},
 		{name: "chroot_empty", chroot: true, allow: []string{"pinned.test=198.51.100.7"}},
+		{name: "self", self: "javabox"},
+		{name: "self_net_allow", self: "javabox", allow: []string{"JavaBox=198.51.100.7"}},
+		{name: "self_extra", self: "box", extra: []string{"10.1.2.3 db box"}},
+		{name: "self_chroot_base", chroot: true, self: "box", base: "127.0.0.1 localhost box\n::1 localhost\n"},
+		{name: "self_chroot_v4_only", chroot: true, self: "box", base: "127.0.0.1 localhost\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			entries, err := resolveNetAllow(context.Background(), tt.allow, fakeLookup)
 			require.NoError(t, err)
-			got := composeHosts(tt.chroot, []byte(tt.base), entries, tt.extra)
+			got := composeHosts(tt.chroot, []byte(tt.base), entries, tt.extra, tt.self)
 			golden(t, "hosts_"+tt.name+".golden", got)
 		})
 	}
@@ -88,7 +97,7 @@ func TestHostsOpen(t *testing.T) {
 				return
 			}
 			require.Equal(t, shim.ActServe, res.Action)
-			require.Equal(t, hostsLoopback, string(res.Content.(shim.Bytes).Data))
+			require.Equal(t, hostsDefault, string(res.Content.(shim.Bytes).Data))
 		})
 	}
 	t.Run("hard_link_by_identity", func(t *testing.T) {
@@ -119,14 +128,14 @@ func TestHostsChrootImageSymlinkStaysInside(t *testing.T) {
 	h := build(t, Options{ImageRoot: image}, idHosts, &fakeSandbox{root: image})
 	got := served(t, h, "/etc/hosts")
 	require.NotContains(t, string(got), "host-secret")
-	require.Equal(t, hostsLoopback, string(got))
+	require.Equal(t, hostsDefault, string(got))
 
 	// The same link target inside the image is what the child would read.
 	inside := filepath.Join(image, secretDir)
 	require.NoError(t, os.MkdirAll(inside, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(inside, "secret"), []byte("10.1.1.1 image-host\n"), 0o644))
 	h = build(t, Options{ImageRoot: image}, idHosts, &fakeSandbox{root: image})
-	require.Equal(t, "10.1.1.1 image-host\n"+hostsLoopback, string(served(t, h, "/etc/hosts")))
+	require.Equal(t, "10.1.1.1 image-host\n"+hostsDefault, string(served(t, h, "/etc/hosts")))
 }
 
 func TestCanonicalInRoot(t *testing.T) {
@@ -193,5 +202,55 @@ func TestHostsChrootDanglingSymlinkIsServed(t *testing.T) {
 	res, err := h.Open(context.Background(), &shim.Request{Path: []byte("/run/hosts-from-host")})
 	require.NoError(t, err)
 	require.Equal(t, shim.ActServe, res.Action)
-	require.Equal(t, hostsLoopback, string(res.Content.(shim.Bytes).Data))
+	require.Equal(t, hostsDefault, string(res.Content.(shim.Bytes).Data))
+}
+
+// TestE2EHostnameResolves runs the programs that ask for the machine's own address: each must
+// find the sandbox's host name in the virtual /etc/hosts, by default and with --hostname.
+func TestE2EHostnameResolves(t *testing.T) {
+	for _, name := range []string{DefaultHostname, "javabox"} {
+		flags := []string{"--hostname", name}
+		if name == DefaultHostname {
+			flags = nil
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Run("hostname", func(t *testing.T) {
+				needTool(t, "hostname")
+				out := sh(t, flags, "hostname -f; hostname -i")
+				require.Equal(t, name+"\n::1 127.0.1.1\n", out)
+			})
+			t.Run("getent", func(t *testing.T) {
+				needTool(t, "getent")
+				out := sh(t, flags, `getent hosts "$(hostname)"; getent ahostsv4 "$(hostname)" | grep -c 127.0.1.1`)
+				require.Regexp(t, `^::1\s+`+name+`\n[1-9]\d*\n$`, out)
+			})
+			t.Run("python", func(t *testing.T) {
+				out := py(t, flags, `import socket
+n = socket.gethostname()
+print(n, socket.gethostbyname(n), sorted({a[4][0] for a in socket.getaddrinfo(n, 0)}))`)
+				// glibc answers ::1 to an IPv4 question as 127.0.0.1.
+				require.Equal(t, name+" 127.0.0.1 ['127.0.1.1', '::1']\n", out)
+			})
+			t.Run("java", func(t *testing.T) {
+				java := needTool(t, "java")
+				r := runScrim(t, flags, java, "-Xshare:auto", "-cp", javaProbe(t), "Probe", "localhost")
+				require.Equal(t, 0, r.code, r.stderr)
+				require.Equal(t, name+" 127.0.1.1\n", r.stdout)
+			})
+		})
+	}
+	t.Run("net_allow_maps_it", func(t *testing.T) {
+		needTool(t, "getent")
+		out := sh(t, []string{"--hostname", "javabox", "--net-allow", "javabox=198.51.100.9"}, `grep -c javabox /etc/hosts; getent hosts javabox`)
+		require.Regexp(t, `^1\n198\.51\.100\.9\s+javabox\n$`, out)
+	})
+}
+
+// javaProbe is the directory of the compiled testdata/java/Probe.class, as an absolute path:
+// scrim runs the program in a directory of its own.
+func javaProbe(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("testdata", "java"))
+	require.NoError(t, err)
+	return dir
 }
