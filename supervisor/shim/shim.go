@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -208,13 +209,58 @@ const AllOps = OpSet(1<<OpOpen | 1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<Op
 // Has reports whether o is in the set.
 func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
 
-// OpHandler is implemented by a Handler that decides calls other than opens. The chain asks a
-// handler about a Request whose Op is not OpOpen only when the handler implements OpHandler and
-// its Ops include that op; a Handler that does not is asked about opens alone, so a handler
-// written for opens never sees a stat it would answer as if it were an open.
+// OpHandler is implemented by a Handler that decides calls other than opens itself. The chain
+// asks it about a Request only when its Ops include the Request's Op.
+//
+// A Handler that does not implement OpHandler is asked about opens and, so that every call
+// that looks at a path agrees with what an open of it serves, about the look-up ops (OpStat,
+// OpAccess, OpReadlink, OpChdir) as if they were read-only opens: the Request keeps its Op and
+// Syscall, its Flags are O_RDONLY. Its answers then mean:
+//
+//   - Serve: the path is what an open would serve (see "Metadata of served content" below);
+//   - Deny: the open would be refused, not the look-up: the object is shown as it is (existence
+//     is not the secret, and `ls -l`, `find` must not fail on it);
+//   - Next and Real: the real object answers.
+//
+// It is never asked about the ops that change names or objects, nor exec: those act on the
+// real object or are refused by the security band.
+//
+// # Metadata of served content
+//
+// For every path a handler serves, the supervisor answers stat, lstat, newfstatat, statx,
+// access, faccessat, faccessat2, readlink, readlinkat and chdir from the served content, and
+// nothing else is needed from a handler:
+//
+//   - Bytes: a regular, read-only file. stat says st_dev and st_ino of the sealed memfd an open
+//     of the path returns (the supervisor keeps one per path and content, so stat(path) and
+//     fstat of the opened descriptor agree in device, inode, size and type, as cp and tar
+//     check), st_size len(Data), st_mode Mode (S_IFREG|0o444 when zero), st_nlink 1, the times
+//     ModTime (or when the content was first served). fstat of the served descriptor through
+//     newfstatat or statx with AT_EMPTY_PATH says the same, nlink included.
+//   - File: what fstat of the handler's descriptor says.
+//   - Stream: the real object answers (a pipe has no size to promise).
+//   - Meta (only from an OpHandler, for a look-up op): what the content would be, without
+//     building it. For OpStat of a regular file the supervisor still needs the inode an open
+//     would return: it uses the memfd it holds for the path when its size is Meta.Size, and
+//     otherwise asks the same handler about the path as a read-only open (Op OpOpen) and
+//     answers from that content.
+//
+// access answers 0 for F_OK and R_OK, EROFS for W_OK and EACCES for X_OK unless the mode has
+// an execute bit; readlink answers EINVAL (a served file is no link); chdir answers ENOTDIR for
+// a file. readlink of /proc/PID/fd/N of a served descriptor reads as the canonical path the
+// program opened, never as the memfd's name.
+//
+// A served path listed in a directory that does not hold it on disk: the literal claims
+// (Claimer's exact paths) of a handler that serves them show in a listing (getdents64) of
+// their parent directory, typed by what the handler answers a stat of them. Pattern claims
+// and handlers without claims add no names.
 type OpHandler interface {
 	Ops() OpSet
 }
+
+// LookupOps are the ops that look a path up and describe what they find without changing
+// it: what a handler that is not an OpHandler is asked about besides OpOpen.
+const LookupOps = OpSet(1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<OpChdir)
 
 // Cred is the calling thread's credentials at the time of the call, read by the supervisor.
 type Cred struct {
@@ -379,7 +425,8 @@ func ServeBytes(name string, data []byte) Result {
 	return Serve(Bytes{Name: name, Data: data})
 }
 
-// Content is what a handler serves. It is one of Bytes, Stream or File.
+// Content is what a handler serves. It is one of Bytes, Stream or File, or, for the look-up
+// ops only, Meta.
 //
 // For Bytes and Stream the supervisor enforces the rules of a read-only virtual file: a call
 // that wants to write, truncate or create gets EROFS, O_DIRECTORY gets ENOTDIR, and O_CLOEXEC and
@@ -392,8 +439,25 @@ type Bytes struct {
 	Name string
 	Data []byte
 	// Mode is the st_mode the file shows (fstat, ls -l): S_IFREG and the permission bits,
-	// such as unix.S_IFREG|0o444. Zero keeps the memfd's own.
+	// such as unix.S_IFREG|0o444. Zero means unix.S_IFREG|0o444.
 	Mode uint32
+	// ModTime is the file's modification and access time (stat's st_mtime and st_atime);
+	// zero means the time scrim first served this content at this path.
+	ModTime time.Time
+}
+
+// Meta describes content a handler would serve, without the content: an OpHandler's answer
+// to a look-up op (OpStat, OpAccess, OpReadlink, OpChdir) where saying what an open would
+// serve is cheaper than building it. See OpHandler for how the supervisor answers it. Meta
+// answers no open: Serve(Meta) for OpOpen is a handler error.
+type Meta struct {
+	// Size is the length in bytes of the content an open would serve.
+	Size int64
+	// Mode is unix.S_IFREG or unix.S_IFDIR and the permission bits; zero means
+	// unix.S_IFREG|0o444. A directory is shown with size 0 and nlink 2.
+	Mode uint32
+	// ModTime is as Bytes.ModTime.
+	ModTime time.Time
 }
 
 // Stream is content without an end or too large to build up front, served through a pipe that
@@ -411,6 +475,7 @@ type File struct {
 func (Bytes) content()  {}
 func (Stream) content() {}
 func (File) content()   {}
+func (Meta) content()   {}
 
 // Handler decides mediated calls. Open is called concurrently from several goroutines and
 // must be safe for that. A returned error means the handler could not decide: the supervisor
@@ -418,9 +483,10 @@ func (File) content()   {}
 type Handler interface {
 	// ID is the handler's namespaced name: "builtin.hosts", "plugin.motd".
 	ID() string
-	// Open decides req: an open, or another op where the handler implements OpHandler. For
-	// ops other than OpOpen only Next, Deny and Real are answers; Serve is a handler error
-	// until virtual files answer those ops too.
+	// Open decides req: an open, a look-up op (OpStat, OpAccess, OpReadlink, OpChdir), or
+	// another op where the handler implements OpHandler (see OpHandler for what each answer
+	// means for each op). Serve for an op that changes names or objects, or for exec, is a
+	// handler error.
 	Open(ctx context.Context, req *Request) (Result, error)
 }
 
@@ -484,6 +550,18 @@ type Call struct {
 	// Fd duplicates the caller's file descriptor n into the supervisor (sharing its file
 	// description, offset included). The handler closes the returned file.
 	Fd func(n int) (*os.File, error)
+	// Served lists the entries the open chain serves directly in the directory dir (a
+	// descriptor Fd returned) that the directory does not hold on disk: what a listing
+	// (getdents64) adds to the kernel's entries (see OpHandler). Nil when no handler can serve
+	// such a name.
+	Served func(dir *os.File) ([]DirEntry, error)
+}
+
+// DirEntry is one name a listing shows.
+type DirEntry struct {
+	Name string
+	// Type is the d_type: unix.DT_REG or unix.DT_DIR.
+	Type uint8
 }
 
 // Memory is access to a child's address space.
