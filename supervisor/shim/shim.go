@@ -626,6 +626,15 @@ type Validator interface {
 	Validate() error
 }
 
+// CPUConfiner is implemented by a handler that confines the sandbox to some of the host's CPUs
+// (builtin.cpu with --cpus). After Provision the supervisor asks it once and gives the set to
+// the thread that starts the program, before anything of the program runs, so that no thread
+// of the sandbox ever runs elsewhere: affinity is inherited by every thread and process.
+type CPUConfiner interface {
+	// ConfineCPUs lists the host CPUs the sandbox may run on; empty leaves the affinity as it is.
+	ConfineCPUs() []int
+}
+
 // Cleaner is implemented by handlers that hold resources to release when the sandbox ends.
 type Cleaner interface {
 	Cleanup() error
