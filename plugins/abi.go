@@ -9,7 +9,7 @@ import (
 // The names ABI.md fixes for version 1.
 const (
 	abiMajor    = 1
-	abiMinor    = 0
+	abiMinor    = 1
 	markerV1    = "scrim_abi_v1"
 	importV1    = "scrim_v1"
 	exportDesc  = "scrim_describe"
@@ -48,9 +48,9 @@ const (
 	maxErrno    = 133 // EHWPOISON, the highest errno Linux defines
 )
 
-// The request header (ABI.md §6).
+// The request header (ABI.md §6): 80 bytes in minor 0, 88 from minor 1 on (op).
 const (
-	reqHeaderSize = 80
+	reqHeaderSize = 88
 
 	offHeaderSize = 0
 	offABIMajor   = 4
@@ -71,8 +71,38 @@ const (
 	offRealLen    = 64
 	offRealErrno  = 68
 	offRealFlags  = 72
+	offOp         = 80
 
 	realTruncated = 1
+)
+
+// Ops a request asks about (ABI.md §6, minor 1). Open needs content; the others need only
+// what the served file is, so a plugin may answer them with metadata alone.
+const (
+	reqOpOpen   = 0
+	reqOpStat   = 1
+	reqOpAccess = 2
+	reqOpList   = 3
+)
+
+// reqOpOf maps the contract's op to the ABI's. Every op but open is asked as a stat, except
+// access, which a plugin may want to tell apart.
+func reqOpOf(o shim.Op) uint32 {
+	switch o {
+	case shim.OpOpen:
+		return reqOpOpen
+	case shim.OpAccess:
+		return reqOpAccess
+	}
+	return reqOpStat
+}
+
+// The file types set_mode accepts from minor 1 (ABI.md §8): a served regular file or
+// directory.
+const (
+	modeTypeMask = 0o170000
+	modeTypeReg  = 0o100000
+	modeTypeDir  = 0o040000
 )
 
 // phase says which imports are valid while a call into the plugin runs.
@@ -90,8 +120,8 @@ const (
 func abiSyscall(s shim.Syscall) uint32 { return uint32(s) }
 
 // encodeRequest writes req's ABI form into buf (reusing its storage) and returns it. real
-// describes the result of READ_REAL in phase 1.
-func encodeRequest(buf []byte, req *shim.Request, sandbox string, ph uint32, realLen int, realErrno int32, realFlags uint32) []byte {
+// describes the result of READ_REAL in phase 1; op is what the request asks about.
+func encodeRequest(buf []byte, req *shim.Request, sandbox string, ph uint32, realLen int, realErrno int32, realFlags uint32, op uint32) []byte {
 	n := reqHeaderSize + len(req.Path) + len(sandbox)
 	if cap(buf) < n {
 		buf = make([]byte, n, n+256)
@@ -120,7 +150,17 @@ func encodeRequest(buf []byte, req *shim.Request, sandbox string, ph uint32, rea
 	le.PutUint32(buf[offRealLen:], uint32(realLen))
 	le.PutUint32(buf[offRealErrno:], uint32(realErrno))
 	le.PutUint32(buf[offRealFlags:], realFlags)
+	le.PutUint32(buf[offOp:], op)
 	copy(buf[reqHeaderSize:], req.Path)
 	copy(buf[reqHeaderSize+len(req.Path):], sandbox)
 	return buf
+}
+
+// servedMeta is what a call said about the file it serves beyond its permission bits
+// (ABI.md §8, minor 1): set_size and set_mtime.
+type servedMeta struct {
+	size      int64 // -1: the content's length
+	mtimeSec  int64
+	mtimeNsec int32
+	hasMtime  bool
 }

@@ -45,11 +45,11 @@ func FuzzRequest(f *testing.F) {
 		b := res.Content.(shim.Bytes).Data
 
 		le := binary.LittleEndian
-		require.GreaterOrEqual(t, len(b), 80)
+		require.GreaterOrEqual(t, len(b), reqHeaderSize)
 		hs := le.Uint32(b[0:])
-		require.Equal(t, uint32(80), hs, "header_size")
+		require.Equal(t, uint32(reqHeaderSize), hs, "header_size")
 		require.Equal(t, uint16(1), le.Uint16(b[4:]), "abi_major")
-		require.Equal(t, uint16(0), le.Uint16(b[6:]), "abi_minor")
+		require.Equal(t, uint16(abiMinor), le.Uint16(b[6:]), "abi_minor")
 		require.Equal(t, uint32(0), le.Uint32(b[8:]), "phase")
 		require.Equal(t, uint32(req.Syscall), le.Uint32(b[12:]), "syscall")
 		// The flags are the C int the kernel saw: the high half of a 64-bit value is not
@@ -61,7 +61,7 @@ func FuzzRequest(f *testing.F) {
 		require.Equal(t, tid, int32(le.Uint32(b[36:])), "tid")
 		require.Equal(t, uid, le.Uint32(b[40:]), "uid is the fsuid")
 		require.Equal(t, gid, le.Uint32(b[44:]), "gid is the fsgid")
-		require.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, b[64:80], "phase-1 fields and reserved are zero")
+		require.Equal(t, make([]byte, 24), b[64:88], "phase-1 fields, reserved, op (open) and reserved are zero")
 		str := func(offAt int, what string) []byte {
 			off, n := le.Uint32(b[offAt:]), le.Uint32(b[offAt+4:])
 			require.GreaterOrEqual(t, off, hs, what)
@@ -70,7 +70,7 @@ func FuzzRequest(f *testing.F) {
 		}
 		require.Equal(t, path, str(48, "path"))
 		require.Equal(t, []byte("test-box"), str(56, "sandbox"))
-		require.Len(t, b, 80+len(path)+len("test-box"), "nothing after the strings")
+		require.Len(t, b, reqHeaderSize+len(path)+len("test-box"), "nothing after the strings")
 	})
 }
 
@@ -223,7 +223,7 @@ func FuzzVerdict(f *testing.F) {
 				// calls left in the guest's memory.
 				reqEnd := uint64(reqBase + reqHeaderSize + len(path) + len("test-box"))
 				if uint64(cptr) >= reqBase && uint64(cptr)+uint64(clen) <= reqEnd {
-					content = encodeRequest(nil, req, "test-box", 0, 0, 0, 0)[cptr-reqBase : cptr-reqBase+uint32(clen)]
+					content = encodeRequest(nil, req, "test-box", 0, 0, 0, 0, reqOpOpen)[cptr-reqBase : cptr-reqBase+uint32(clen)]
 				} else {
 					contentKnown = false
 				}

@@ -46,6 +46,8 @@ var allowedImports = map[string]map[string]sig{
 		"real_read":      "(i32,i32,i32)->(i32)",
 		"content_write":  "(i32,i32)->(i32)",
 		"set_mode":       "(i32)->(i32)",
+		"set_size":       "(i64)->(i32)",
+		"set_mtime":      "(i64,i32)->(i32)",
 		"error_set":      "(i32,i32)->(i32)",
 		"log":            "(i32,i32,i32)->(i32)",
 		"host_abi_minor": "()->(i32)",

@@ -12,7 +12,7 @@ import (
 // ranges its arguments name, copying in or out before it returns.
 func newHostModule(rt wazero.Runtime) wazero.HostModuleBuilder {
 	b := rt.NewHostModuleBuilder(importV1)
-	i32 := api.ValueTypeI32
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	fn := func(name string, f func(inst *instance, mem api.Memory, stack []uint64) int32, params ...api.ValueType) {
 		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 			inst, _ := ctx.Value(instKey{}).(*instance)
@@ -30,6 +30,8 @@ func newHostModule(rt wazero.Runtime) wazero.HostModuleBuilder {
 	fn("real_read", hostRealRead, i32, i32, i32)
 	fn("content_write", hostContentWrite, i32, i32)
 	fn("set_mode", hostSetMode, i32)
+	fn("set_size", hostSetSize, i64)
+	fn("set_mtime", hostSetMtime, i64, i32)
 	fn("error_set", hostErrorSet, i32, i32)
 	fn("log", hostLog, i32, i32, i32)
 	fn("host_abi_minor", func(*instance, api.Memory, []uint64) int32 { return abiMinor })
@@ -85,15 +87,19 @@ func hostDescribeSet(inst *instance, mem api.Memory, stack []uint64) int32 {
 	return statusOK
 }
 
+// configPhase reports whether the configuration is readable: in scrim_init, and from minor 1
+// in scrim_describe too, so that claims can follow it.
+func (inst *instance) configPhase() bool { return inst.ph == phaseInit || inst.ph == phaseDescribe }
+
 func hostConfigRead(inst *instance, mem api.Memory, stack []uint64) int32 {
-	if inst.ph != phaseInit {
+	if !inst.configPhase() {
 		return statusWrongPhase
 	}
 	return inst.copyOut(mem, arg(stack, 0), arg(stack, 1), inst.p.config)
 }
 
 func hostConfigGet(inst *instance, mem api.Memory, stack []uint64) int32 {
-	if inst.ph != phaseInit {
+	if !inst.configPhase() {
 		return statusWrongPhase
 	}
 	key, st := inst.read(mem, arg(stack, 0), arg(stack, 1))
@@ -156,10 +162,34 @@ func hostSetMode(inst *instance, _ api.Memory, stack []uint64) int32 {
 		return statusWrongPhase
 	}
 	m := uint32(arg(stack, 0))
-	if m&^0o777 != 0 {
+	if t := m & modeTypeMask; m&^(modeTypeMask|0o777) != 0 || t != 0 && t != modeTypeReg && t != modeTypeDir {
 		return statusBadArgument
 	}
 	inst.mode = m
+	return statusOK
+}
+
+func hostSetSize(inst *instance, _ api.Memory, stack []uint64) int32 {
+	if inst.ph != phaseOpen && inst.ph != phaseOpenReal {
+		return statusWrongPhase
+	}
+	n := int64(stack[0])
+	if n < 0 {
+		return statusBadArgument
+	}
+	inst.meta.size = n
+	return statusOK
+}
+
+func hostSetMtime(inst *instance, _ api.Memory, stack []uint64) int32 {
+	if inst.ph != phaseOpen && inst.ph != phaseOpenReal {
+		return statusWrongPhase
+	}
+	sec, nsec := int64(stack[0]), arg(stack, 1)
+	if nsec < 0 || nsec > 999_999_999 {
+		return statusBadArgument
+	}
+	inst.meta.mtimeSec, inst.meta.mtimeNsec, inst.meta.hasMtime = sec, nsec, true
 	return statusOK
 }
 

@@ -38,6 +38,7 @@ type instance struct {
 	realBuf  []byte
 	content  []byte
 	mode     uint32
+	meta     servedMeta
 	oob      bool
 	limit    bool
 	errText  string
@@ -163,12 +164,13 @@ func (inst *instance) call(fn api.Function, d time.Duration, arg uint64) (int32,
 }
 
 // open runs scrim_open once. Phase 1 carries the real file's content (ABI.md §7).
-func (inst *instance) open(req *shim.Request, ph uint32, real []byte, realErrno int32, realFlags uint32) (int32, *fault) {
+func (inst *instance) open(req *shim.Request, op, ph uint32, real []byte, realErrno int32, realFlags uint32) (int32, *fault) {
 	p := inst.p
-	inst.req = encodeRequest(inst.req, req, p.sandbox, ph, len(real), realErrno, realFlags)
+	inst.req = encodeRequest(inst.req, req, p.sandbox, ph, len(real), realErrno, realFlags, op)
 	inst.real = real
 	inst.content = inst.content[:0]
 	inst.mode = 0o444
+	inst.meta = servedMeta{size: -1}
 	inst.oob, inst.limit, inst.errText = false, false, ""
 	inst.ph = phaseOpen
 	if ph == 1 {

@@ -266,7 +266,7 @@ func (p *plugin) decide(req *shim.Request) (shim.Result, *fault) {
 	if f != nil {
 		return shim.Result{}, f
 	}
-	res, f := p.run(inst, req)
+	res, f := p.run(inst, req, reqOpOf(req.Op))
 	if f != nil || inst.dead() {
 		p.retire(inst)
 	} else {
@@ -299,16 +299,16 @@ func (p *plugin) acquire() (*instance, *fault) {
 	}
 }
 
-// run asks inst for a verdict and applies the host's rules to it (ABI.md §7).
-func (p *plugin) run(inst *instance, req *shim.Request) (shim.Result, *fault) {
-	v, f := inst.open(req, 0, nil, 0, 0)
+// run asks inst for a verdict on op and applies the host's rules to it (ABI.md §7).
+func (p *plugin) run(inst *instance, req *shim.Request, op uint32) (shim.Result, *fault) {
+	v, f := inst.open(req, op, 0, nil, 0, 0)
 	if f != nil {
 		return shim.Result{}, f
 	}
 	if v == verdictReadReal {
 		data, errno, flags := readReal(req, inst.realBuf)
 		inst.realBuf = data[:0]
-		v, f = inst.open(req, 1, data, errno, flags)
+		v, f = inst.open(req, op, 1, data, errno, flags)
 		if f != nil {
 			return shim.Result{}, f
 		}
@@ -325,7 +325,11 @@ func (p *plugin) run(inst *instance, req *shim.Request) (shim.Result, *fault) {
 		// Served like every shim's content (the supervisor refuses writes and O_DIRECTORY,
 		// and keeps recent memfds); a copy, since the instance reuses its buffer for the
 		// next call once it is back in the pool. The mode is the plugin's to choose.
-		return shim.Serve(shim.Bytes{Name: "scrim-plugin-" + p.spec.Name, Data: bytes.Clone(inst.content), Mode: unix.S_IFREG | inst.mode}), nil
+		mode := inst.mode
+		if mode&modeTypeMask == 0 {
+			mode |= unix.S_IFREG
+		}
+		return shim.Serve(shim.Bytes{Name: "scrim-plugin-" + p.spec.Name, Data: bytes.Clone(inst.content), Mode: mode}), nil
 	case v == verdictFail:
 		msg := inst.errText
 		if msg == "" {

@@ -196,13 +196,13 @@ func TestRequestLayout(t *testing.T) {
 	require.Equal(t, uint32(0o640), mode, "set_mode")
 	b := []byte(got)
 	le := binary.LittleEndian
-	require.Len(t, b, 80+len(req.Path)+len("test-box"))
+	require.Len(t, b, 88+len(req.Path)+len("test-box"))
 	for _, f := range []struct {
 		name string
 		off  int
 		want uint32
 	}{
-		{"header_size", 0, 80},
+		{"header_size", 0, 88},
 		{"phase", 8, 0},
 		{"syscall", 12, 3},
 		{"flags", 16, unix.O_CLOEXEC},
@@ -212,15 +212,17 @@ func TestRequestLayout(t *testing.T) {
 		{"tid", 36, 43},
 		{"uid", 40, 1000},
 		{"gid", 44, 100},
-		{"path_off", 48, 80},
+		{"path_off", 48, 88},
 		{"path_len", 52, uint32(len(req.Path))},
 		{"sandbox_len", 60, 8},
+		{"op", 80, 0},
 	} {
 		require.Equal(t, f.want, le.Uint32(b[f.off:]), f.name)
 	}
 	require.Equal(t, uint16(1), le.Uint16(b[4:]), "abi_major")
-	require.Equal(t, "/t/caf\xe9", string(b[80:80+len(req.Path)]))
-	require.Equal(t, "test-box", string(b[80+len(req.Path):]))
+	require.Equal(t, uint16(1), le.Uint16(b[6:]), "abi_minor")
+	require.Equal(t, "/t/caf\xe9", string(b[88:88+len(req.Path)]))
+	require.Equal(t, "test-box", string(b[88+len(req.Path):]))
 }
 
 func TestHostRules(t *testing.T) {
