@@ -457,15 +457,20 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 		"the default mode, in which the supervisor performs every open itself, with scrim built " +
 		"static (`CGO_ENABLED=0`, as README.md recommends). scrim fast: " +
 		"`--mode fast`, which lets the kernel open paths no shim claims (not race-proof). " +
-		"C floor: bench/cfloor/floor.c, which traps the open family (scrim also traps the " +
-		"stat-like calls and the calls that change names and objects) and answers every " +
+		"C floor: bench/cfloor/floor.c, which traps the calls scrim's configuration sends to " +
+		"its supervisor, as `scrim check` lists them, and answers every " +
 		"notification with CONTINUE and SYNC_WAKE_UP: no seccomp-notify design can be faster. " +
 		"C inject floor: the same program with `--inject`, which opens each file itself (relative to " +
-		"the caller's cwd or dirfd, checking nothing) and injects it with ADDFD and SEND: the floor " +
+		"the caller's cwd or dirfd, checking nothing) and injects it with ADDFD and SEND, and answers " +
+		"the other trapped calls with CONTINUE: the floor " +
 		"for a design that, like scrim strict, never lets the kernel open. " +
 		"proot: `proot -b HOSTS:/etc/hosts`. bubblewrap: `bwrap --dev-bind / / --ro-bind HOSTS " +
 		"/etc/hosts`. firejail: `firejail --quiet --noprofile --hosts-file=HOSTS`. HOSTS holds " +
 		"the same loopback-only lines scrim's hosts shim serves by default.\n")
+	p("- **Trapped calls.** scrim and both C floors trap the same calls: %s; scrim also traps "+
+		"prctl's credential options and mknod of what is not a device, which the floors leave to "+
+		"the kernel. proot stops the program at every system call; bubblewrap and firejail "+
+		"trap none.\n", strings.Join(e.trapped, ", "))
 	p("- **scrim's configuration.** Each run gets a generated file with `plugin_dirs = []` and " +
 		"its own `cache_dir`, so nothing installed on the machine changes what is measured. " +
 		"Scenarios load no plugin except the plugin-served open loop (examples/motd), the " +

@@ -41,10 +41,10 @@ func contenders() []*Contender {
 			return append([]string{e.scrim, "run", "--mode", "fast", "-c", e.scrimCfg[cfg], "--"}, argv...)
 		}},
 		{Key: "floor", Name: "C floor", Supervisor: true, wrap: func(e *env, _ string, argv []string) []string {
-			return append([]string{e.floor}, argv...)
+			return append([]string{e.floor, "--trap", e.trappedArg}, argv...)
 		}},
 		{Key: "inject", Name: "C inject floor", Supervisor: true, wrap: func(e *env, _ string, argv []string) []string {
-			return append([]string{e.floor, "--inject"}, argv...)
+			return append([]string{e.floor, "--inject", "--trap", e.trappedArg}, argv...)
 		}},
 		{Key: "proot", Name: "proot", Supervisor: true, wrap: func(e *env, _ string, argv []string) []string {
 			return append([]string{"proot", "-b", e.hosts + ":/etc/hosts"}, argv...)

@@ -8,7 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 // Config is one benchmark run's settings.
@@ -60,6 +64,10 @@ type env struct {
 	tools map[string]string
 	// load is /proc/loadavg's first three fields before measuring starts.
 	load string
+	// trapped are the calls scrim's default configuration sends to its supervisor, beyond the
+	// open family, by name and as the C floors' --trap argument.
+	trapped    []string
+	trappedArg string
 }
 
 // The paths the open loops use that are not in the work directory.
@@ -146,6 +154,9 @@ func setup(ctx context.Context, cfg Config) (*env, error) {
 	e.warmCache = filepath.Join(work, "cache-warm")
 	e.coldCache = filepath.Join(work, "cache-cold")
 	if err := e.writeScrimConfigs(); err != nil {
+		return nil, err
+	}
+	if err := e.findTrapped(ctx); err != nil {
 		return nil, err
 	}
 	e.tools["gcc"] = firstLine(ctx, gcc, "--version")
@@ -303,5 +314,32 @@ func (e *env) buildBaseline(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("build scrim at baseline %s: %w", cfg.Baseline, err)
 	}
 	e.tools["scrim baseline"] = cfg.Baseline + ": " + firstLine(ctx, e.baseline, "version")
+	return nil
+}
+
+// findTrapped asks scrim which calls its sandbox sends to the supervisor with the scenarios'
+// plain configuration, so that the C floors trap the same ones (`scrim check` lists them).
+// Calls notified only for some arguments (prctl's credential options, mknod of what is not a
+// device) are left to the kernel by the floors: they are rare, and trapping every prctl would
+// charge the floors for calls scrim never sees.
+func (e *env) findTrapped(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, e.scrim, "check", "-c", e.scrimCfg["p0"]).Output()
+	if err != nil {
+		return fmt.Errorf("scrim check: %w", err)
+	}
+	m := regexp.MustCompile(`(?m)^\s+always\s+(.*)$`).FindSubmatch(out)
+	if m == nil {
+		return fmt.Errorf("scrim check lists no calls sent to the supervisor:\n%s", out)
+	}
+	var nrs []string
+	for _, name := range strings.Fields(string(m[1])) {
+		nr, ok := shim.SyscallNumber(name)
+		if !ok {
+			return fmt.Errorf("scrim check: unknown system call %q", name)
+		}
+		e.trapped = append(e.trapped, name)
+		nrs = append(nrs, strconv.Itoa(nr))
+	}
+	e.trappedArg = strings.Join(nrs, ",")
 	return nil
 }

@@ -19,8 +19,12 @@
 // where it runs (RATIONALE.md, "Why do several workers wait on the listener?"); without that, the
 // wake-ups cross to halted CPUs and it is three times slower here.
 //
-// Usage: floor [--inject] CMD [ARGS...]. Exits with the child's status (128+N if it died of
-// signal N).
+// With --trap N,N,... it also traps the system calls with those numbers and answers them with
+// CONTINUE, so that it can trap what scrim's filter sends to its supervisor (`scrim check`
+// lists it): a ratio to the floor then compares the cost per call, not the number of calls.
+//
+// Usage: floor [--inject] [--trap N,N,...] CMD [ARGS...]. Exits with the child's status (128+N
+// if it died of signal N).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -67,21 +71,30 @@ static void die(const char *what) {
 	exit(125);
 }
 
-// install_filter traps the open family to the listener and allows everything else.
-static int install_filter(void) {
-	struct sock_filter prog[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open, 4, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat, 3, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat2, 2, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_creat, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	};
-	struct sock_fprog fprog = {.len = sizeof(prog) / sizeof(prog[0]), .filter = prog};
+#define MAX_TRAPPED 256
+
+// install_filter traps the open family and the n calls in extra to the listener and allows
+// everything else.
+static int install_filter(const int *extra, int n) {
+	int nrs[MAX_TRAPPED + 4] = {__NR_open, __NR_openat, __NR_openat2, __NR_creat};
+	int count = 4;
+	for (int i = 0; i < n; i++) {
+		int seen = 0;
+		for (int j = 0; j < count; j++) seen |= nrs[j] == extra[i];
+		if (!seen) nrs[count++] = extra[i];
+	}
+	struct sock_filter prog[MAX_TRAPPED + 16];
+	int len = 0;
+	prog[len++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	prog[len++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+	prog[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	prog[len++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+	// One comparison per call, each jumping to the notify at the end when it matches.
+	for (int i = 0; i < count; i++)
+		prog[len++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nrs[i], count - i, 0);
+	prog[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	prog[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+	struct sock_fprog fprog = {.len = len, .filter = prog};
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("prctl(PR_SET_NO_NEW_PRIVS)");
 	int fd = syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
 	                 &fprog);
@@ -196,13 +209,32 @@ static int inject(int lfd, struct seccomp_notif *req) {
 }
 
 int main(int argc, char **argv) {
-	int injecting = argc > 1 && strcmp(argv[1], "--inject") == 0;
-	if (injecting) {
-		argv++;
-		argc--;
+	int injecting = 0, extra[MAX_TRAPPED], nextra = 0;
+	for (;;) {
+		if (argc > 1 && strcmp(argv[1], "--inject") == 0) {
+			injecting = 1;
+			argv++;
+			argc--;
+		} else if (argc > 2 && strcmp(argv[1], "--trap") == 0) {
+			for (char *p = argv[2]; *p != 0;) {
+				char *end;
+				long nr = strtol(p, &end, 10);
+				if (end == p || nr < 0 || nr > 1023 || nextra == MAX_TRAPPED ||
+				    (*end != ',' && *end != 0)) {
+					fprintf(stderr, "floor: --trap: want syscall numbers separated by commas, got %s\n", argv[2]);
+					return 125;
+				}
+				extra[nextra++] = (int)nr;
+				p = *end == ',' ? end + 1 : end;
+			}
+			argv += 2;
+			argc -= 2;
+		} else {
+			break;
+		}
 	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: floor [--inject] CMD [ARGS...]\n");
+		fprintf(stderr, "usage: floor [--inject] [--trap N,N,...] CMD [ARGS...]\n");
 		return 125;
 	}
 	int sv[2];
@@ -214,7 +246,7 @@ int main(int argc, char **argv) {
 	if (pid == 0) {
 		close(sv[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		int lfd = install_filter();
+		int lfd = install_filter(extra, nextra);
 		send_fd(sv[1], lfd);
 		close(lfd);
 		char go;

@@ -51,3 +51,13 @@ func SyscallName(nr int) string {
 	}
 	return "syscall(" + strconv.Itoa(nr) + ")"
 }
+
+// SyscallNumber is SyscallName's inverse: the x86_64 number of a call scrim names.
+func SyscallNumber(name string) (int, bool) {
+	for nr, n := range syscallNames {
+		if n == name {
+			return nr, true
+		}
+	}
+	return 0, false
+}

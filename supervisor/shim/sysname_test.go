@@ -49,3 +49,13 @@ func TestSyscallNameUnknown(t *testing.T) {
 	require.Equal(t, "syscall(9999)", SyscallName(9999))
 	require.Equal(t, "syscall(-1)", SyscallName(-1))
 }
+
+func TestSyscallNumber(t *testing.T) {
+	for nr, name := range syscallNames {
+		got, ok := SyscallNumber(name)
+		require.True(t, ok, name)
+		require.Equal(t, nr, got, name)
+	}
+	_, ok := SyscallNumber("no_such_call")
+	require.False(t, ok)
+}
