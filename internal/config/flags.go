@@ -118,7 +118,11 @@ func (c *Config) Flag(name, value string) error {
 		}
 		c.Mounts = append(c.Mounts, m)
 	case "plugin":
-		p, err := abs(value)
+		file, pcfg, err := ParsePlugin(value)
+		if err != nil {
+			return fail(err)
+		}
+		p, err := abs(file)
 		if err == nil && p == "" {
 			err = fmt.Errorf("is empty; allowed: the path of a .wasm file")
 		}
@@ -139,6 +143,7 @@ func (c *Config) Flag(name, value string) error {
 			Memory:    DefaultPluginMemory,
 			Instances: DefaultPluginInstances,
 			OnError:   DefaultPluginOnError,
+			Config:    pcfg,
 			Source:    "--plugin",
 		})
 	case "audit":
