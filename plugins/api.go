@@ -52,7 +52,9 @@ const (
 
 // Options configures the plugin host.
 type Options struct {
-	// CacheDir holds wazero's compilation cache; "" disables it.
+	// CacheDir holds the authenticated compilation cache; "" disables it. It is created only
+	// when there is a plugin to compile; when it cannot be opened, plugins compile in memory
+	// with one warning.
 	CacheDir string
 	Log      hclog.Logger
 	// Sandbox is the sandbox name plugins see in each request; "" means "scrim".
@@ -86,13 +88,18 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 	if h.log == nil {
 		h.log = hclog.NewNullLogger()
 	}
-	if opts.CacheDir != "" {
+	// A run without plugins touches no cache: it needs no home directory and leaves nothing
+	// behind. A cache that cannot be opened costs speed, not the run: the plugins compile in
+	// memory, with one warning.
+	if opts.CacheDir != "" && len(specs) > 0 {
 		c, err := openCodeCache(opts.CacheDir, h.log)
 		if err != nil {
-			return nil, err
+			h.log.Warn("plugin cache unusable; compiling plugins in memory, without a cache", "error", err)
+		} else {
+			h.code, h.cache = c, c.wz
 		}
-		h.code, h.cache = c, c.wz
-	} else {
+	}
+	if h.code == nil {
 		h.cache = wazero.NewCompilationCache()
 	}
 	h.rts = newRuntimes(h.cache, h.code)

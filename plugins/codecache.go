@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -66,6 +67,23 @@ type codeCache struct {
 	// mu makes compiles that use the disk one at a time, so that a file wazero adds to the
 	// private directory belongs to the module being compiled.
 	mu sync.Mutex
+
+	discardMu sync.Mutex
+	discarded []string // "PATH: why" of every entry discarded, for Inspect
+}
+
+// noteDiscard records a discarded entry for Inspect's report.
+func (c *codeCache) noteDiscard(path, why string) {
+	c.discardMu.Lock()
+	defer c.discardMu.Unlock()
+	c.discarded = append(c.discarded, path+": "+why)
+}
+
+// discards returns what noteDiscard recorded.
+func (c *codeCache) discards() []string {
+	c.discardMu.Lock()
+	defer c.discardMu.Unlock()
+	return slices.Clone(c.discarded)
 }
 
 // openCodeCache opens the authenticated cache in dir, creating dir, its key and this run's
@@ -320,6 +338,7 @@ func (c *codeCache) load(kind, name string) ([]byte, bool) {
 			why = err.Error()
 		}
 		c.log.Warn("discarding a plugin cache entry that failed authentication; computing it again", "path", path, "error", why)
+		c.noteDiscard(path, why)
 		os.Remove(path)
 		return nil, false
 	}
@@ -343,18 +362,35 @@ func (c *codeCache) compile(wasm []byte, do func() (wazero.CompiledModule, error
 	sum := sha256.Sum256(wasm)
 	kind, name := filepath.Join("code", c.sub), hex.EncodeToString(sum[:])
 	priv := filepath.Join(c.run, c.sub)
+	copied := ""
 	if data, ok := c.load(kind, name); ok && len(data) > sha256.Size {
-		file := hex.EncodeToString(data[:sha256.Size])
-		if err := writeAtomic(filepath.Join(priv, file), data[sha256.Size:]); err != nil {
-			c.log.Warn("copying a plugin cache entry failed", "path", filepath.Join(priv, file), "error", err)
+		file := filepath.Join(priv, hex.EncodeToString(data[:sha256.Size]))
+		if err := writeAtomic(file, data[sha256.Size:]); err != nil {
+			c.log.Warn("copying a plugin cache entry failed", "path", file, "error", err)
 		} else {
-			c.log.Debug("compiled code taken from the plugin cache", "module", name)
+			copied = file
 		}
 	}
 	before := inodes(priv)
 	compiled, err := do()
+	if err != nil && copied != "" {
+		// wazero fails the compile when an entry does not decode (cut short, written by a
+		// scrim with a bug, or its format changed without its version). An authentic entry
+		// can still be damaged; it is discarded and the module compiled anew, in this run.
+		path := filepath.Join(c.dir, kind, name)
+		c.log.Warn("discarding a plugin cache entry that failed to load; computing it again", "path", path, "error", err)
+		c.noteDiscard(path, err.Error())
+		os.Remove(copied)
+		os.Remove(path)
+		copied = ""
+		before = inodes(priv)
+		compiled, err = do()
+	}
 	if err != nil {
 		return nil, err
+	}
+	if copied != "" {
+		c.log.Debug("compiled code taken from the plugin cache", "module", name)
 	}
 	for file, ino := range inodes(priv) {
 		if before[file] == ino {
@@ -369,6 +405,13 @@ func (c *codeCache) compile(wasm []byte, do func() (wazero.CompiledModule, error
 		c.log.Debug("compiled code stored in the plugin cache", "module", name)
 	}
 	return compiled, nil
+}
+
+// hasEntry reports whether the cache holds an entry, good or bad, for the module wasm.
+func (c *codeCache) hasEntry(wasm []byte) bool {
+	sum := sha256.Sum256(wasm)
+	_, err := os.Lstat(filepath.Join(c.dir, "code", c.sub, hex.EncodeToString(sum[:])))
+	return err == nil
 }
 
 // inodes maps each file name in dir to its inode: a file wazero adds or replaces shows as a

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
+
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 // testCache returns a codeCache holding the key of the cache in dir, for sealing and
@@ -176,4 +179,92 @@ func TestCodeCache_Key(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, k4, cacheKeyBytes)
 	require.NotEqual(t, k3, k4)
+}
+
+// TestLoad_CacheOnlyWhenNeeded: a host without plugins leaves the cache directory alone, and a
+// cache directory that cannot be made costs one warning, not the load.
+func TestLoad_CacheOnlyWhenNeeded(t *testing.T) {
+	t.Run("no plugins, no cache directory made", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "home", ".cache", "scrim")
+		h, err := Load(context.Background(), nil, Options{CacheDir: dir})
+		require.NoError(t, err)
+		require.NoError(t, h.Close(context.Background()))
+		_, err = os.Stat(filepath.Dir(filepath.Dir(dir)))
+		require.ErrorIs(t, err, os.ErrNotExist)
+	})
+	t.Run("unusable cache directory, compiled in memory", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "file")
+		require.NoError(t, os.WriteFile(file, nil, 0o600))
+		var out logLines
+		log := hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Debug})
+		h, err := Load(context.Background(), []Spec{{Name: "deny", Path: testdata("deny")}}, Options{CacheDir: filepath.Join(file, "cache"), Log: log})
+		require.NoError(t, err)
+		res, err := h.Decide(context.Background(), "deny", request("/t/x", 0))
+		require.NoError(t, err)
+		require.Equal(t, shim.Deny(13), res)
+		require.NoError(t, h.Close(context.Background()))
+		require.Equal(t, 1, strings.Count(out.String(), "[WARN]"), out.String())
+		require.Contains(t, out.String(), "plugin cache unusable; compiling plugins in memory")
+		require.Contains(t, out.String(), "not a directory")
+	})
+}
+
+// TestCodeCache_AuthenticButDamaged: an entry whose tag checks out but which wazero cannot
+// load (cut short before it was sealed) is discarded with one warning and compiled again in
+// the same load, deferred or not; the plugin answers, Inspect reports the bad entry, and the
+// next load uses the new entry without a warning.
+func TestCodeCache_AuthenticButDamaged(t *testing.T) {
+	const warning = "discarding a plugin cache entry that failed to load; computing it again"
+	damage := func(t *testing.T, dir string) string {
+		t.Helper()
+		path := codeEntry(t, dir)
+		sealed, err := os.ReadFile(path)
+		require.NoError(t, err)
+		c := testCache(t, dir)
+		kind := filepath.Join("code", filepath.Base(filepath.Dir(path)))
+		data, ok := c.unseal(kind, filepath.Base(path), sealed)
+		require.True(t, ok)
+		cut := data[:sha256.Size+(len(data)-sha256.Size)/2] // wazero's file, cut in half
+		require.NoError(t, os.WriteFile(path, c.seal(kind, filepath.Base(path), cut), 0o600))
+		return path
+	}
+	for _, deferred := range []bool{false, true} {
+		t.Run(fmt.Sprintf("deferred=%v", deferred), func(t *testing.T) {
+			dir := t.TempDir()
+			loadOnce(t, dir)
+			path := damage(t, dir)
+			var out logLines
+			log := hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Debug})
+			h, err := Load(context.Background(), []Spec{{Name: "deny", Path: testdata("deny")}}, Options{CacheDir: dir, Log: log, Deferred: deferred})
+			require.NoError(t, err)
+			res, err := h.Decide(context.Background(), "deny", request("/t/x", 0))
+			require.NoError(t, err, out.String())
+			require.Equal(t, shim.Deny(13), res)
+			require.NoError(t, h.Wait())
+			require.NoError(t, h.Close(context.Background()))
+			require.Equal(t, 1, strings.Count(out.String(), "[WARN]"), out.String())
+			require.Equal(t, 1, strings.Count(out.String(), warning), out.String())
+			require.Contains(t, out.String(), "path="+path)
+			require.Contains(t, out.String(), "compiled code stored in the plugin cache")
+
+			log2 := loadOnce(t, dir)
+			require.NotContains(t, log2, "[WARN]")
+			require.Contains(t, log2, "compiled code taken from the plugin cache")
+		})
+	}
+	t.Run("inspect", func(t *testing.T) {
+		dir := t.TempDir()
+		loadOnce(t, dir)
+		path := damage(t, dir)
+		r, err := Inspect(context.Background(), testdata("deny"), Options{CacheDir: dir})
+		require.NoError(t, err)
+		require.Empty(t, r.Problems)
+		require.Equal(t, "bad entry discarded, compiled and stored", r.Cache)
+		require.Len(t, r.CacheDiscarded, 1)
+		require.True(t, strings.HasPrefix(r.CacheDiscarded[0], path+": "), r.CacheDiscarded[0])
+		r, err = Inspect(context.Background(), testdata("deny"), Options{CacheDir: dir})
+		require.NoError(t, err)
+		require.Equal(t, "taken from the cache", r.Cache)
+		require.Empty(t, r.CacheDiscarded)
+	})
 }

@@ -30,6 +30,12 @@ type Report struct {
 	Imports       []Symbol
 	// Problems lists everything that would make Load refuse the module; empty when it loads.
 	Problems []string
+	// Cache says what became of the module's compiled code in Options.CacheDir: "" without
+	// one; "taken from the cache", "compiled and stored", "bad entry discarded, compiled and
+	// stored" or why the cache could not be used.
+	Cache string
+	// CacheDiscarded lists each cache entry found bad and discarded, as "PATH: why".
+	CacheDiscarded []string
 }
 
 // Symbol is one export or import of a module.
@@ -96,11 +102,28 @@ func Inspect(ctx context.Context, path string, opts Options) (*Report, error) {
 		if c, err := openCodeCache(opts.CacheDir, log); err == nil {
 			cache, code = c.wz, c
 			defer c.close(ctx)
+		} else {
+			r.Cache = "unusable, compiled in memory: " + err.Error()
 		}
 	}
+	had := code != nil && code.hasEntry(wasm)
 	rts := newRuntimes(cache, code)
 	defer rts.close(ctx)
-	if err := p.compile(ctx, wasm, rts); err != nil {
+	err = p.compile(ctx, wasm, rts)
+	if code != nil {
+		r.CacheDiscarded = code.discards()
+		switch {
+		case len(r.CacheDiscarded) > 0:
+			r.Cache = "bad entry discarded, compiled and stored"
+		case had:
+			r.Cache = "taken from the cache"
+		case err != nil:
+			r.Cache = "nothing stored: the module does not compile"
+		default:
+			r.Cache = "compiled and stored"
+		}
+	}
+	if err != nil {
 		r.Problems = append(r.Problems, err.Error())
 		return r, nil
 	}

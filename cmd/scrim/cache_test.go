@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -77,4 +78,66 @@ func TestRun_CacheEntryAlteredOutside(t *testing.T) {
 			require.NotContains(t, r.stderr, "compiled code stored in the plugin cache")
 		})
 	}
+}
+
+// TestRun_NoHome: with no home directory and nothing else in the environment (env -i
+// HOME=/nonexistent), run and check work without plugins and make no cache directory; with a
+// plugin and HOME=/dev/null they compile it in memory with one warning.
+func TestRun_NoHome(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "nonexistent")
+	env := []string{"HOME=" + home}
+	r := scrimEnv(t, env, "run", "--", "id", "-u")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, strconv.Itoa(os.Getuid())+"\n", r.stdout)
+	require.Empty(t, r.stderr)
+	r = scrimEnv(t, env, "check")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Empty(t, r.stderr)
+	_, err := os.Stat(home)
+	require.ErrorIs(t, err, os.ErrNotExist, "a run without plugins makes no cache directory")
+
+	// A home that exists: still no ~/.cache/scrim without plugins.
+	require.NoError(t, os.Mkdir(home, 0o700))
+	r = scrimEnv(t, env, "run", "--", "true")
+	require.Equal(t, 0, r.code, r.stderr)
+	entries, err := os.ReadDir(home)
+	require.NoError(t, err)
+	require.Empty(t, entries)
+
+	// A cache directory that cannot be made, even by root: the home of many service accounts.
+	env = []string{"HOME=/dev/null"}
+	for _, args := range [][]string{
+		{"run", "--plugin", motdWasm(t), "--", "cat", "/etc/motd"},
+		{"check", "--plugin", motdWasm(t)},
+	} {
+		r = scrimEnv(t, env, args...)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, 1, strings.Count(r.stderr, "[WARN]"), r.stderr)
+		require.Contains(t, r.stderr, "plugin cache unusable; compiling plugins in memory, without a cache")
+		if args[0] == "run" {
+			require.Equal(t, "Welcome to a scrim sandbox.\n", r.stdout)
+		}
+	}
+}
+
+// TestRun_CacheDirFlag: --cache-dir puts the cache where it says, on run and check alike, and
+// check reports it.
+func TestRun_CacheDirFlag(t *testing.T) {
+	env := testEnv(t)
+	dir := filepath.Join(t.TempDir(), "cache")
+	r := scrimEnv(t, env, "run", "--cache-dir", dir, "--plugin", motdWasm(t), "--log-level", "debug", "--", "cat", "/etc/motd")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stderr, "compiled code stored in the plugin cache")
+	entries, err := filepath.Glob(filepath.Join(dir, "code", "wazero-*", "*"))
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+
+	r = scrimEnv(t, env, "check", "--cache-dir", dir, "--plugin", motdWasm(t), "--log-level", "debug")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "cache_dir    "+dir)
+	require.Contains(t, r.stderr, "compiled code taken from the plugin cache")
+
+	r = scrimEnv(t, env, "check", "--cache-dir", "")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "cache_dir    none (no compile cache)")
 }

@@ -32,6 +32,7 @@ var options = []option{
 	{name: "mount", arg: "HOST:INSIDE[:ro]", help: "make a host directory visible inside the image", def: "none", repeatable: true},
 	{name: "plugin", arg: "FILE.wasm", help: "load a WebAssembly plugin", def: "none", repeatable: true},
 	{name: "audit", arg: "FILE", help: "write one JSON line per mediated call to FILE", def: "none"},
+	{name: "cache-dir", arg: "DIR", help: "keep compiled plugins in DIR between runs; \"\" for no cache", def: "$XDG_CACHE_HOME/scrim, or ~/.cache/scrim"},
 	{name: "kill-grace", arg: "DURATION", help: "after a SIGTERM, how long the program has to end before scrim kills the sandbox", def: "10s"},
 	{name: "log-level", arg: "LEVEL", help: "trace, debug, info, warn, error or off", def: "warn"},
 	{name: "log-format", arg: "FORMAT", help: "text or json", def: "text"},

@@ -143,7 +143,7 @@ func TestHelp(t *testing.T) {
 	flags := []string{
 		"-c, --config FILE", "--mode MODE", "--hostname NAME", "--cpus N", "--memory SIZE",
 		"--random-seed N", "--net-allow HOST[=IP]", "--chroot DIR", "--chroot-readonly", "--cwd DIR",
-		"--mount HOST:INSIDE[:ro]", "--plugin FILE.wasm", "--audit FILE", "--kill-grace DURATION", "--log-level LEVEL",
+		"--mount HOST:INSIDE[:ro]", "--plugin FILE.wasm", "--audit FILE", "--cache-dir DIR", "--kill-grace DURATION", "--log-level LEVEL",
 		"--log-format FORMAT",
 	}
 	tests := []struct {

@@ -21,6 +21,7 @@ var FlagKeys = map[string]string{
 	"mount":           "mount",
 	"plugin":          "plugin",
 	"audit":           "audit",
+	"cache-dir":       "cache_dir",
 	"kill-grace":      "kill_grace",
 	"log-level":       "log.level",
 	"log-format":      "log.format",
@@ -155,6 +156,12 @@ func (c *Config) Flag(name, value string) error {
 			return fail(err)
 		}
 		c.Audit = p
+	case "cache-dir":
+		p, err := abs(value)
+		if err != nil {
+			return fail(err)
+		}
+		c.CacheDir = p
 	case "log-level":
 		if err := checkLogLevel(value); err != nil {
 			return fail(err)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -614,12 +615,13 @@ func checkDigest(p, want string) error {
 }
 
 // loadDropIns adds the plugins of every NAME.toml in the plugin directories, in directory
-// order and then by file name. A missing directory holds no plugins.
+// order and then by file name. A missing directory holds no plugins, as does one under a
+// file (HOME=/dev/null, the home of many service accounts).
 func (c *Config) loadDropIns() error {
 	var errs Errors
 	for _, dir := range c.PluginDirs {
 		entries, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			continue
 		}
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -193,6 +194,15 @@ func decodeFilter(raw []byte) []unix.SockFilter {
 
 // lookPath finds the command as execvp would, in the PATH the child will have.
 func lookPath(name string) (string, error) {
+	if _, set := os.LookupEnv("PATH"); !set && name != "" && !strings.ContainsRune(name, '/') {
+		// execvp searches confstr(_CS_PATH), /bin:/usr/bin, when PATH is unset (env -i).
+		for _, dir := range []string{"/bin", "/usr/bin"} {
+			if p, err := exec.LookPath(dir + "/" + name); err == nil {
+				name = p
+				break
+			}
+		}
+	}
 	path, err := exec.LookPath(name)
 	if errors.Is(err, exec.ErrDot) {
 		// A PATH entry of "." is the user's choice; execvp honours it.
