@@ -126,8 +126,9 @@ func newProcDeny(opts Options, _ *listing) (shim.Handler, error) {
 
 func (d *procDeny) ID() string { return idProcDeny }
 
-// Ops: a denied object is denied to every call that names it, not only to open.
-func (d *procDeny) Ops() shim.OpSet { return shim.AllOps }
+// Ops: a denied object is denied to every call that names it, not only to open, except stat:
+// existence is not the secret, and `ls -l /dev` or `find /` must not fail on what they list.
+func (d *procDeny) Ops() shim.OpSet { return shim.AllOps &^ shim.Ops(shim.OpStat) }
 
 // Provision records the identity of every denied path that exists in the child's root.
 func (d *procDeny) Provision(env shim.Env) error {

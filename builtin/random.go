@@ -79,6 +79,7 @@ type randomProc struct {
 var (
 	_ shim.Handler        = (*random)(nil)
 	_ shim.SyscallHandler = (*random)(nil)
+	_ shim.OpHandler      = (*random)(nil)
 	_ shim.Provisioner    = (*random)(nil)
 )
 
@@ -104,6 +105,10 @@ func (r *random) Provision(env shim.Env) error {
 func isRandomDevice(obj shim.Object) bool {
 	return obj.Exists && obj.Mode&unix.S_IFMT == unix.S_IFCHR && (obj.Rdev == devRandom || obj.Rdev == devURandom)
 }
+
+// Ops: opens only. A stat of the devices shows them as they are, and asking the shim about a
+// stat as if it were an open would draw a stream number from the process.
+func (r *random) Ops() shim.OpSet { return shim.Ops(shim.OpOpen) }
 
 // Open serves an endless stream for either device, under any name.
 func (r *random) Open(_ context.Context, req *shim.Request) (shim.Result, error) {

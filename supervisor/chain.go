@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -23,9 +24,11 @@ const rootHandlerID = "root"
 // within equal priorities (registration order).
 type chain struct {
 	regs []shim.Registration
-	// ops[i] are the ops regs[i] decides: opens only, unless it is a shim.OpHandler.
-	ops []shim.OpSet
-	log hclog.Logger
+	// ops[i] are the ops regs[i] decides: opens and the look-up ops, unless it is a
+	// shim.OpHandler; asOpen[i] is set when it is asked about look-ups as if they were opens.
+	ops    []shim.OpSet
+	asOpen []bool
+	log    hclog.Logger
 	// index narrows the handlers asked about an open to those that may claim its path; nil
 	// when there are too many handlers for it, and then every handler is asked.
 	index *claimIndex
@@ -97,13 +100,15 @@ func newChain(regs []shim.Registration, log hclog.Logger) (*chain, error) {
 		return nil, err
 	}
 	ops := make([]shim.OpSet, len(sorted))
+	asOpen := make([]bool, len(sorted))
 	for i, r := range sorted {
-		ops[i] = shim.Ops(shim.OpOpen)
+		ops[i] = shim.Ops(shim.OpOpen) | shim.LookupOps
+		asOpen[i] = true
 		if h, ok := r.Handler.(shim.OpHandler); ok {
-			ops[i] = h.Ops()
+			ops[i], asOpen[i] = h.Ops(), false
 		}
 	}
-	return &chain{regs: sorted, ops: ops, log: log, index: newClaimIndex(sorted)}, nil
+	return &chain{regs: sorted, ops: ops, asOpen: asOpen, log: log, index: newClaimIndex(sorted)}, nil
 }
 
 // Order checks regs and returns them in the order the chain asks them: by band, then by
@@ -144,6 +149,8 @@ type decision struct {
 	res     shim.Result
 	handler string
 	err     error // the handler failed; res is then Deny(EIO)
+	// by is the handler that decided, nil for the root.
+	by shim.Handler
 }
 
 // run asks each handler in turn until one decides. A handler that errs or panics ends the
@@ -168,18 +175,26 @@ func (c *chain) run(ctx context.Context, req *shim.Request) decision {
 			if res.Errno == 0 {
 				return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: errors.New("deny without an errno")}
 			}
-			return decision{res: res, handler: r.Handler.ID()}
+			if c.asOpen[i] && req.Op != shim.OpOpen && res.Errno != unix.ENOENT {
+				// An open it would refuse: the look-up shows the object as it is. ENOENT
+				// hides the object from every call.
+				continue
+			}
+			return decision{res: res, handler: r.Handler.ID(), by: r.Handler}
 		case shim.ActServe:
 			if res.Content == nil {
 				return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: errors.New("serve without content")}
 			}
-			if req.Op != shim.OpOpen {
+			if req.Op != shim.OpOpen && !shim.LookupOps.Has(req.Op) {
 				closeContent(res.Content)
 				return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: fmt.Errorf("serve for a %s call", req.Op)}
 			}
-			return decision{res: res, handler: r.Handler.ID()}
+			if _, meta := metaOf(res.Content); meta && req.Op == shim.OpOpen {
+				return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: errors.New("serve metadata for an open")}
+			}
+			return decision{res: res, handler: r.Handler.ID(), by: r.Handler}
 		case shim.ActReal:
-			return decision{res: res, handler: r.Handler.ID()}
+			return decision{res: res, handler: r.Handler.ID(), by: r.Handler}
 		default:
 			return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: fmt.Errorf("unknown action %d", res.Action)}
 		}
@@ -200,6 +215,13 @@ func (c *chain) call(ctx context.Context, h shim.Handler, req *shim.Request) (re
 // read-only virtual files: writes get EROFS and O_DIRECTORY gets ENOTDIR before anything is
 // made.
 func contentFile(req *shim.Request, c shim.Content, memfds *memfdCache, log hclog.Logger) (*os.File, unix.Errno, error) {
+	if b, ok := bytesOf(c); ok {
+		if e := req.ReadOnlyErrno(); e != 0 {
+			return nil, e, nil
+		}
+		f, err := memfds.file(req.Path, b, req.Flags&unix.O_NONBLOCK)
+		return f, 0, err
+	}
 	switch c := c.(type) {
 	case shim.File:
 		if c.F == nil {
@@ -214,12 +236,6 @@ func contentFile(req *shim.Request, c shim.Content, memfds *memfdCache, log hclo
 	}
 	nonblock := req.Flags & unix.O_NONBLOCK
 	switch c := c.(type) {
-	case shim.Bytes:
-		f, err := memfds.file(c, nonblock)
-		return f, 0, err
-	case *shim.Bytes:
-		f, err := memfds.file(*c, nonblock)
-		return f, 0, err
 	case shim.Stream:
 		f, err := streamPipe(c, nonblock, log)
 		return f, 0, err
@@ -228,6 +244,32 @@ func contentFile(req *shim.Request, c shim.Content, memfds *memfdCache, log hclo
 		return f, 0, err
 	}
 	return nil, unix.EIO, fmt.Errorf("serve content of type %T: unknown", c)
+}
+
+// bytesOf returns c as Bytes, if it is.
+func bytesOf(c shim.Content) (shim.Bytes, bool) {
+	switch c := c.(type) {
+	case shim.Bytes:
+		return c, true
+	case *shim.Bytes:
+		if c != nil {
+			return *c, true
+		}
+	}
+	return shim.Bytes{}, false
+}
+
+// metaOf returns c as Meta, if it is.
+func metaOf(c shim.Content) (shim.Meta, bool) {
+	switch c := c.(type) {
+	case shim.Meta:
+		return c, true
+	case *shim.Meta:
+		if c != nil {
+			return *c, true
+		}
+	}
+	return shim.Meta{}, false
 }
 
 func closeContent(c shim.Content) {
@@ -240,23 +282,16 @@ func closeContent(c shim.Content) {
 		if cl, ok := c.Reader.(io.Closer); ok {
 			cl.Close()
 		}
+	case shim.File:
+		if c.F != nil {
+			c.F.Close()
+		}
 	}
 }
 
-// sealedMemfd puts data in a memfd that can never change again and returns a read-only
-// description of it, so fcntl(F_GETFL) in the child says O_RDONLY like a real file would.
-func sealedMemfd(name string, data []byte, mode uint32, nonblock int) (*os.File, error) {
-	fd, err := newSealedMemfd(name, data, mode)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	return reopenMemfd(fd, name, nonblock)
-}
-
-// newSealedMemfd creates a memfd holding data, with the permission bits mode (0 keeps the
-// memfd's own), and seals it.
-func newSealedMemfd(name string, data []byte, mode uint32) (fd int, err error) {
+// newSealedMemfd creates a memfd holding data, with the permission bits mode and, unless it is
+// zero, the access and modification time mtime, and seals it.
+func newSealedMemfd(name string, data []byte, mode uint32, mtime time.Time) (fd int, err error) {
 	fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return -1, fmt.Errorf("memfd_create %q: %w", name, err)
@@ -277,9 +312,13 @@ func newSealedMemfd(name string, data []byte, mode uint32) (fd int, err error) {
 		}
 		p = p[n:]
 	}
-	if mode != 0 {
-		if err := unix.Fchmod(fd, mode&0o777); err != nil {
-			return fd, fmt.Errorf("fchmod memfd %q: %w", name, err)
+	if err := unix.Fchmod(fd, mode&0o7777); err != nil {
+		return fd, fmt.Errorf("fchmod memfd %q: %w", name, err)
+	}
+	if !mtime.IsZero() {
+		ts := unix.NsecToTimespec(mtime.UnixNano())
+		if err := unix.UtimesNanoAt(fd, "", []unix.Timespec{ts, ts}, unix.AT_EMPTY_PATH); err != nil {
+			return fd, fmt.Errorf("set times of memfd %q: %w", name, err)
 		}
 	}
 	seals := unix.F_SEAL_WRITE | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL

@@ -1,9 +1,11 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -181,9 +183,12 @@ func (s *Core) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif, sys 
 		s.answerChange(ctx, c, res, in, d)
 		return
 	}
+	if req.Op != shim.OpOpen && d.res.Action == shim.ActServe {
+		s.answerServed(ctx, c, res, in, d)
+		return
+	}
 	if req.Op != shim.OpOpen && d.res.Action != shim.ActDeny {
-		// The chain's Serve for these ops is an error already; Next and Real answer with
-		// the real object.
+		// Next and Real answer with the real object.
 		c.verdict = "real"
 		if s.cfg.Mode == ModeFast && d.res.Action == shim.ActNext {
 			c.verdict = "continue"
@@ -285,24 +290,34 @@ func (s *Core) answerOp(c *opCall, res *resolver.Resolution, in *resolver.Input)
 	var err error
 	switch in.Op() {
 	case shim.OpStat:
+		// A descriptor scrim served (fstat through newfstatat or statx with AT_EMPTY_PATH)
+		// is a memfd, which the kernel shows unlinked; it is shown as the file it stands for.
 		if in.Syscall == shim.SysStatx {
 			var st unix.Statx_t
 			if err = res.Statx(in.AtFlags, uint32(in.Arg), &st); err == nil {
+				if st.Nlink == 0 && s.memfds.served(unix.Mkdev(st.Dev_major, st.Dev_minor), st.Ino) {
+					st.Nlink = 1
+				}
 				out = statxBytes(&st)
 			}
 		} else {
 			var st unix.Stat_t
 			if err = res.Stat(&st); err == nil {
+				if st.Nlink == 0 && s.memfds.served(st.Dev, st.Ino) {
+					st.Nlink = 1
+				}
 				out = statBytes(&st)
 			}
 		}
 	case shim.OpAccess:
 		err = res.Access(uint32(in.Arg))
 	case shim.OpReadlink:
-		buf := make([]byte, min(in.OutLen, unix.PathMax))
+		var full [unix.PathMax]byte
 		var n int
-		if n, err = res.Readlink(buf); err == nil {
-			out, val = buf[:n], int64(n)
+		if n, err = res.Readlink(full[:]); err == nil {
+			text := s.servedLink(&res.Request, full[:n])
+			n = min(len(text), int(min(in.OutLen, unix.PathMax)))
+			out, val = text[:n], int64(n)
 		}
 	case shim.OpChdir:
 		if err = res.Chdir(); err == nil {
@@ -315,6 +330,225 @@ func (s *Core) answerOp(c *opCall, res *resolver.Resolution, in *resolver.Input)
 		s.answerErr(c, err)
 		return
 	}
+	s.writeAnswer(c, in, out, val)
+}
+
+// servedLink returns the text of the magic link req resolved to: the path scrim served a
+// descriptor for, when text names one of scrim's memfds (/proc/PID/fd/N of a served file).
+func (s *Core) servedLink(req *shim.Request, text []byte) []byte {
+	const pre, suf = "/memfd:" + memfdPrefix, " (deleted)"
+	if req.Object.FsType != unix.PROC_SUPER_MAGIC || !bytes.HasPrefix(text, []byte(pre)) || !bytes.HasSuffix(text, []byte(suf)) {
+		return text
+	}
+	if p, ok := s.memfds.pathOf(string(text[len("/memfd:") : len(text)-len(suf)])); ok {
+		return []byte(p)
+	}
+	return text
+}
+
+// answerServed answers a look-up op (stat, access, readlink, chdir) on a path the chain
+// serves, from what it serves: shim.OpHandler says what each content means for each op.
+func (s *Core) answerServed(ctx context.Context, c *opCall, res *resolver.Resolution, in *resolver.Input, d decision) {
+	req := &res.Request
+	content := d.res.Content
+	switch content.(type) {
+	case shim.Stream, *shim.Stream:
+		// A pipe has no size to promise: the real object answers.
+		closeContent(content)
+		c.verdict = "real"
+		s.answerOp(c, res, in)
+		return
+	}
+	c.verdict = "serve"
+	mode, err := servedMode(content)
+	if err != nil {
+		closeContent(content)
+		s.fail(c, err)
+		return
+	}
+	switch in.Op() {
+	case shim.OpAccess:
+		closeContent(content)
+		s.answerErrno(c, servedAccess(mode, uint32(in.Arg)))
+	case shim.OpReadlink:
+		closeContent(content)
+		if len(req.Spelled) == 0 {
+			s.answerErrno(c, unix.ENOENT)
+			return
+		}
+		s.answerErrno(c, unix.EINVAL)
+	case shim.OpChdir:
+		closeContent(content)
+		if mode&unix.S_IFMT != unix.S_IFDIR {
+			s.answerErrno(c, unix.ENOTDIR)
+			return
+		}
+		if !req.Object.IsDir() {
+			// No directory to change into: a served directory only describes itself.
+			s.answerErrno(c, unix.ENOENT)
+			return
+		}
+		c.verdict = "real"
+		s.answerOp(c, res, in)
+	case shim.OpStat:
+		out, err := s.servedStat(ctx, req, in, content, d)
+		if err != nil {
+			s.answerErr(c, err)
+			return
+		}
+		s.writeAnswer(c, in, out, 0)
+	default:
+		closeContent(content)
+		s.fail(c, fmt.Errorf("serve for a %s call", in.Op()))
+	}
+}
+
+// servedMode is the st_mode of served content.
+func servedMode(content shim.Content) (uint32, error) {
+	if b, ok := bytesOf(content); ok {
+		if b.Mode == 0 {
+			return defaultServedMode, nil
+		}
+		return b.Mode, nil
+	}
+	if m, ok := metaOf(content); ok {
+		if m.Mode == 0 {
+			return defaultServedMode, nil
+		}
+		return m.Mode, nil
+	}
+	if f, ok := content.(shim.File); ok && f.F != nil {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.F.Fd()), &st); err != nil {
+			return 0, fmt.Errorf("fstat served file: %w", err)
+		}
+		return st.Mode, nil
+	}
+	return 0, fmt.Errorf("serve content of type %T: unknown", content)
+}
+
+// servedAccess is access(2)'s answer for want (R_OK, W_OK, X_OK bits) on a served object of
+// mode: read-only content refuses writing as a read-only filesystem does.
+func servedAccess(mode, want uint32) unix.Errno {
+	switch {
+	case want&unix.W_OK != 0:
+		return unix.EROFS
+	case want&unix.R_OK != 0 && mode&0o444 == 0:
+		return unix.EACCES
+	case want&unix.X_OK != 0 && mode&0o111 == 0:
+		return unix.EACCES
+	}
+	return 0
+}
+
+// servedStat is the struct stat or statx the call in asks for, of what the chain serves at
+// req.Path: the memfd an open of it returns (memfdCache), the handler's own file, or what a
+// Meta describes.
+func (s *Core) servedStat(ctx context.Context, req *shim.Request, in *resolver.Input, content shim.Content, d decision) ([]byte, error) {
+	var out []byte
+	statFd := func(fd int) error {
+		var err error
+		out, err = statOf(fd, in)
+		return err
+	}
+	if m, ok := metaOf(content); ok {
+		if m.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return metaStat(m, req.Path, s.memfds.devOf(), in), nil
+		}
+		if ok, err := s.memfds.sized(req.Path, m.Size, statFd); ok || err != nil {
+			return out, err
+		}
+		// No memfd of that size yet: the content an open would serve is the only way to the
+		// inode it would return.
+		open := *req
+		open.Op, open.Flags = shim.OpOpen, unix.O_RDONLY
+		r, err := s.chain.call(ctx, d.by, &open)
+		if err != nil {
+			return nil, fmt.Errorf("handler %s: %w", d.handler, err)
+		}
+		if r.Action != shim.ActServe || r.Content == nil {
+			return metaStat(m, req.Path, s.memfds.devOf(), in), nil
+		}
+		content = r.Content
+		if _, isMeta := metaOf(content); isMeta {
+			return nil, fmt.Errorf("handler %s: serve metadata for an open", d.handler)
+		}
+	}
+	if b, ok := bytesOf(content); ok {
+		return out, s.memfds.stat(req.Path, b, statFd)
+	}
+	if f, ok := content.(shim.File); ok && f.F != nil {
+		defer f.F.Close()
+		return out, statFd(int(f.F.Fd()))
+	}
+	closeContent(content)
+	return nil, fmt.Errorf("serve content of type %T for a stat", content)
+}
+
+// atStatxSyncType is AT_STATX_SYNC_TYPE: the flags of statx that are passed on.
+const atStatxSyncType = 0x6000
+
+// statOf is the answer of the stat call in about the descriptor fd, as a struct stat or a
+// struct statx. A memfd scrim served is shown linked: nlink 1.
+func statOf(fd int, in *resolver.Input) ([]byte, error) {
+	if in.Syscall == shim.SysStatx {
+		var st unix.Statx_t
+		if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|in.AtFlags&atStatxSyncType, int(uint32(in.Arg)), &st); err != nil {
+			return nil, err
+		}
+		if st.Nlink == 0 {
+			st.Nlink = 1
+		}
+		return bytes.Clone(statxBytes(&st)), nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Nlink == 0 {
+		st.Nlink = 1
+	}
+	return bytes.Clone(statBytes(&st)), nil
+}
+
+// metaStat is what a stat call says of a served directory, or of a file a Meta describes
+// when its handler serves no content to match: the inode is made up from the path.
+func metaStat(m shim.Meta, path []byte, dev uint64, in *resolver.Input) []byte {
+	h := fnv.New64a()
+	h.Write(path)
+	ino := h.Sum64() | 1<<63
+	mode := m.Mode
+	if mode == 0 {
+		mode = defaultServedMode
+	}
+	size, nlink := m.Size, uint64(1)
+	if mode&unix.S_IFMT == unix.S_IFDIR {
+		size, nlink = 0, 2
+	}
+	t := m.ModTime
+	if t.IsZero() {
+		t = time.Unix(0, 0)
+	}
+	uid, gid := uint32(os.Geteuid()), uint32(os.Getegid())
+	if in.Syscall == shim.SysStatx {
+		ts := unix.StatxTimestamp{Sec: t.Unix(), Nsec: uint32(t.Nanosecond())}
+		st := unix.Statx_t{
+			Mask: unix.STATX_BASIC_STATS, Blksize: 4096, Nlink: uint32(nlink), Uid: uid, Gid: gid,
+			Mode: uint16(mode), Ino: ino, Size: uint64(size), Blocks: (uint64(size) + 511) / 512,
+			Atime: ts, Ctime: ts, Mtime: ts, Dev_major: unix.Major(dev), Dev_minor: unix.Minor(dev),
+		}
+		return bytes.Clone(statxBytes(&st))
+	}
+	ts := unix.NsecToTimespec(t.UnixNano())
+	st := unix.Stat_t{
+		Dev: dev, Ino: ino, Nlink: nlink, Mode: mode, Uid: uid, Gid: gid, Size: size,
+		Blksize: 4096, Blocks: (size + 511) / 512, Atim: ts, Mtim: ts, Ctim: ts,
+	}
+	return bytes.Clone(statBytes(&st))
+}
+
+// writeAnswer writes out into the caller's buffer at in.Out and answers val.
+func (s *Core) writeAnswer(c *opCall, in *resolver.Input, out []byte, val int64) {
 	if len(out) > 0 {
 		// Writing into another user's memory takes the supervisor's own rights back.
 		werr := c.t.asSupervisor(func() error {
