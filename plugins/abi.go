@@ -1,7 +1,11 @@
 package plugins
 
 import (
+	"bytes"
 	"encoding/binary"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
@@ -82,7 +86,6 @@ const (
 	reqOpOpen   = 0
 	reqOpStat   = 1
 	reqOpAccess = 2
-	reqOpList   = 3
 )
 
 // reqOpOf maps the contract's op to the ABI's. Every op but open is asked as a stat, except
@@ -163,4 +166,33 @@ type servedMeta struct {
 	mtimeSec  int64
 	mtimeNsec int32
 	hasMtime  bool
+}
+
+// servedResult turns a SERVE verdict into the contract's content (ABI.md §7). An open gets
+// the content written; a look-up op gets metadata alone when the plugin said the size without
+// writing the content (or said it is a directory), and the content otherwise, so that a
+// plugin that does not look at the op still gets stat right. A directory answers no open: its
+// opens go on to the handlers after the plugin.
+func servedResult(name string, inst *instance, op shim.Op) shim.Result {
+	mode := inst.mode
+	if mode&modeTypeMask == 0 {
+		mode |= unix.S_IFREG
+	}
+	var mtime time.Time
+	if inst.meta.hasMtime {
+		mtime = time.Unix(inst.meta.mtimeSec, int64(inst.meta.mtimeNsec))
+	}
+	dir := mode&modeTypeMask == modeTypeDir
+	switch {
+	case dir && op == shim.OpOpen:
+		return shim.Next()
+	case dir || op != shim.OpOpen && len(inst.content) == 0 && inst.meta.size >= 0:
+		size := max(inst.meta.size, 0)
+		if dir {
+			size = 0
+		}
+		return shim.Serve(shim.Meta{Size: size, Mode: mode, ModTime: mtime})
+	}
+	// A copy: the instance reuses its buffer for the next call once it is back in the pool.
+	return shim.Serve(shim.Bytes{Name: name, Data: bytes.Clone(inst.content), Mode: mode, ModTime: mtime})
 }

@@ -70,8 +70,9 @@ type plugin struct {
 }
 
 var (
-	_ shim.Handler = (*plugin)(nil)
-	_ shim.Claimer = (*plugin)(nil)
+	_ shim.Handler   = (*plugin)(nil)
+	_ shim.Claimer   = (*plugin)(nil)
+	_ shim.OpHandler = (*plugin)(nil)
 )
 
 // Claims lets the chain ask the plugin only about the paths it claims. A plugin's claims are
@@ -88,6 +89,10 @@ type describeDoc struct {
 
 // ID implements shim.Handler.
 func (p *plugin) ID() string { return p.id }
+
+// Ops implements shim.OpHandler: a plugin is asked about the look-up ops as well as opens, so
+// that it can answer them with metadata alone (ABI.md §6, minor 1).
+func (p *plugin) Ops() shim.OpSet { return shim.Ops(shim.OpOpen) | shim.LookupOps }
 
 // preparePlugin checks the parts of a spec that need no WebAssembly and reads the module.
 func preparePlugin(s Spec, log hclog.Logger, sandbox string) (*plugin, []byte, error) {
@@ -322,14 +327,7 @@ func (p *plugin) run(inst *instance, req *shim.Request, op uint32) (shim.Result,
 	case v == verdictReal:
 		return shim.Real(), nil
 	case v == verdictServe:
-		// Served like every shim's content (the supervisor refuses writes and O_DIRECTORY,
-		// and keeps recent memfds); a copy, since the instance reuses its buffer for the
-		// next call once it is back in the pool. The mode is the plugin's to choose.
-		mode := inst.mode
-		if mode&modeTypeMask == 0 {
-			mode |= unix.S_IFREG
-		}
-		return shim.Serve(shim.Bytes{Name: "scrim-plugin-" + p.spec.Name, Data: bytes.Clone(inst.content), Mode: mode}), nil
+		return servedResult("scrim-plugin-"+p.spec.Name, inst, req.Op), nil
 	case v == verdictFail:
 		msg := inst.errText
 		if msg == "" {
@@ -337,6 +335,11 @@ func (p *plugin) run(inst *instance, req *shim.Request, op uint32) (shim.Result,
 		}
 		return shim.Result{}, faultf(faultInvalid, "plugin could not decide: %s", msg)
 	case v < 0 && v >= -maxErrno:
+		if req.Op != shim.OpOpen {
+			// A plugin's deny refuses opens, not look-ups: the object is shown as it is
+			// (ABI.md §7, the same as for every handler that only decides opens).
+			return shim.Next(), nil
+		}
 		return shim.Deny(unix.Errno(-v)), nil
 	case v < 0:
 		return shim.Result{}, faultf(faultInvalid, "denied with errno %d, outside 1..%d", -v, maxErrno)
