@@ -1,12 +1,14 @@
 package main
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -140,4 +142,69 @@ func TestRun_CacheDirFlag(t *testing.T) {
 	r = scrimEnv(t, env, "check", "--cache-dir", "")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "cache_dir    none (no compile cache)")
+}
+
+// TestCache_DamagedEntry: a compile-cache entry cut short, whether its tag still checks out
+// (sealed after the damage) or not, costs the run that finds it one warning and nothing else:
+// the plugin answers, and the run after is clean. scrim plugin inspect names the bad entry.
+func TestCache_DamagedEntry(t *testing.T) {
+	wasm := motdWasm(t)
+	for _, tc := range []struct {
+		name, warning string
+		damage        func(t *testing.T, dir, entry string, sealed []byte) []byte
+	}{
+		{"cut short", "discarding a plugin cache entry that failed authentication", func(t *testing.T, dir, entry string, sealed []byte) []byte {
+			return sealed[:len(sealed)/2]
+		}},
+		{"cut short, then sealed", "discarding a plugin cache entry that failed to load", func(t *testing.T, dir, entry string, sealed []byte) []byte {
+			key, err := os.ReadFile(filepath.Join(dir, "key"))
+			require.NoError(t, err)
+			data := sealed[:32+(len(sealed)-64)/2] // wazero's file name, half its bytes
+			m := hmac.New(sha256.New, key)
+			for _, s := range []string{"scrim-cache-v1", filepath.Join("code", filepath.Base(filepath.Dir(entry))), filepath.Base(entry)} {
+				m.Write(append([]byte(s), 0))
+			}
+			m.Write(data)
+			return append(data, m.Sum(nil)...)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testEnv(t)
+			dir := filepath.Join(t.TempDir(), "cache")
+			run := func() result {
+				t.Helper()
+				r := scrimEnv(t, env, "run", "--cache-dir", dir, "--plugin", wasm, "--log-level", "debug", "--", "cat", "/etc/motd")
+				require.Equal(t, 0, r.code, r.stderr)
+				require.Equal(t, "Welcome to a scrim sandbox.\n", r.stdout, "the plugin answers in the run that finds the damage")
+				return r
+			}
+			run()
+			entries, err := filepath.Glob(filepath.Join(dir, "code", "wazero-*", "*"))
+			require.NoError(t, err)
+			require.Len(t, entries, 1)
+			entry := entries[0]
+			sealed, err := os.ReadFile(entry)
+			require.NoError(t, err)
+			damaged := tc.damage(t, dir, entry, sealed)
+
+			require.NoError(t, os.WriteFile(entry, damaged, 0o600))
+			r := run()
+			require.Equal(t, 1, strings.Count(r.stderr, "[WARN]"), r.stderr)
+			require.Contains(t, r.stderr, tc.warning)
+			require.Contains(t, r.stderr, "compiled code stored in the plugin cache")
+			r = run()
+			require.NotContains(t, r.stderr, "[WARN]")
+			require.Contains(t, r.stderr, "compiled code taken from the plugin cache")
+
+			require.NoError(t, os.WriteFile(entry, damaged, 0o600))
+			r = scrimEnv(t, env, "plugin", "inspect", "--cache-dir", dir, wasm)
+			require.Equal(t, 0, r.code, r.stderr)
+			require.Regexp(t, `(?m)^cache\s+bad entry discarded, compiled and stored$`, r.stdout)
+			require.Regexp(t, `(?m)^bad cache entry\s+`+regexp.QuoteMeta(entry)+`: `, r.stdout)
+			r = scrimEnv(t, env, "plugin", "inspect", "--cache-dir", dir, wasm)
+			require.Equal(t, 0, r.code, r.stderr)
+			require.Regexp(t, `(?m)^cache\s+taken from the cache$`, r.stdout)
+			require.NotContains(t, r.stdout, "bad cache entry")
+		})
+	}
 }

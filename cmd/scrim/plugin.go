@@ -25,8 +25,10 @@ const pluginUsage = `Usage: scrim plugin COMMAND [ARGS...]
 Tools for plugin authors. Neither starts a sandbox.
 
 Commands:
-  inspect FILE.wasm   print the plugin's ABI version, claims, exports and imports, and
-                      every problem that would stop scrim from loading it
+  inspect FILE.wasm [--cache-dir DIR]
+                      print the plugin's ABI version, claims, exports and imports, and
+                      every problem that would stop scrim from loading it; check and
+                      repair its compiled code in the cache (default ~/.cache/scrim)
   test FILE.wasm --path P [--flags F] [--config KEY=VALUE]...
                       load the plugin as scrim run would and print its decision for one
                       open of P: the verdict, the errno or the content
@@ -77,11 +79,16 @@ func pluginInspect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, pluginUsage)
 		return 0
 	}
+	args, cacheDir, err := cutCacheDir(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "scrim plugin inspect: %s\n\n%s", err, pluginUsage)
+		return exitFailure
+	}
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprintf(stderr, "scrim plugin inspect: want exactly one FILE.wasm\n\n%s", pluginUsage)
 		return exitFailure
 	}
-	r, err := plugins.Inspect(context.Background(), args[0], plugins.Options{})
+	r, err := plugins.Inspect(context.Background(), args[0], plugins.Options{CacheDir: cacheDir})
 	if err != nil {
 		fmt.Fprintf(stderr, "scrim plugin inspect: %s\n", err)
 		return 1
@@ -109,6 +116,12 @@ func pluginInspect(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, i := range r.Imports {
 		row("import", i.Module+"."+i.Name+" "+i.Type)
+	}
+	if r.Cache != "" {
+		row("cache", r.Cache)
+	}
+	for _, d := range r.CacheDiscarded {
+		row("bad cache entry", d)
 	}
 	if len(r.Problems) == 0 {
 		row("problems", "none: scrim can load this plugin")
