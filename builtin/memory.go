@@ -1,11 +1,12 @@
 package builtin
 
 import (
+	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 
@@ -16,7 +17,10 @@ import (
 
 const idMemory = "builtin.memory"
 
-// memoryView makes the sandbox see a machine of total bytes: /proc/meminfo and sysinfo(2). It
+const memoryNodeDir = "/sys/devices/system/node"
+
+// memoryView makes the sandbox see a machine of total bytes: /proc/meminfo, the NUMA nodes'
+// meminfo, the memory files of the cgroups the sandbox is in, and sysinfo(2) (sysinfo.go). It
 // is a view, not a limit: nothing stops the sandbox from using more.
 type memoryView struct {
 	total   uint64
@@ -24,7 +28,13 @@ type memoryView struct {
 	// readHost reads a host file and used measures the sandbox; tests replace them.
 	readHost func(name string) ([]byte, error)
 	used     func() uint64
-	pseudo   map[pseudoID]bool
+	// pseudo identifies /proc/meminfo and each node's meminfo in any procfs or sysfs mount:
+	// the path each stands for.
+	pseudo map[pseudoID]string
+	// cgroup identifies the memory files of the cgroups that hold the sandbox.
+	cgroup map[fileID]cgroupFile
+	// selfCgroup and selfMountinfo say where scrim's cgroups are; tests replace them.
+	selfCgroup, selfMountinfo string
 }
 
 var (
@@ -37,61 +47,114 @@ func newMemory(opts Options, _ *listing) (shim.Handler, error) {
 	if opts.MemoryBytes < 1<<20 {
 		return nil, fmt.Errorf("memory %d bytes: less than 1 MiB", opts.MemoryBytes)
 	}
-	m := &memoryView{total: opts.MemoryBytes, readHost: os.ReadFile}
+	m := &memoryView{
+		total: opts.MemoryBytes, readHost: os.ReadFile,
+		selfCgroup: "/proc/self/cgroup", selfMountinfo: "/proc/self/mountinfo",
+	}
 	m.used = m.sandboxRSS
 	return m, nil
 }
 
 func (m *memoryView) ID() string { return idMemory }
 
-// Provision keeps the sandbox, whose resident size is the "used" of the view.
+// Provision keeps the sandbox, whose resident size is the "used" of the view, and records the
+// identities of the files the view rewrites.
 func (m *memoryView) Provision(env shim.Env) error {
 	m.sandbox = env.Sandbox
-	m.pseudo = map[pseudoID]bool{}
-	if obj, ok, err := objectInRoot(rootOf(env, ""), "/proc/meminfo"); err == nil && ok &&
-		obj.FsType == unix.PROC_SUPER_MAGIC {
-		m.pseudo[pseudoID{obj.FsType, obj.Ino}] = true
+	root := rootOf(env, "")
+	m.pseudo = map[pseudoID]string{}
+	names := []string{"/proc/meminfo"}
+	if ents, err := os.ReadDir(path.Join(root, memoryNodeDir)); err == nil {
+		for _, e := range ents {
+			if _, ok := nodeNumber(e.Name()); ok {
+				names = append(names, memoryNodeDir+"/"+e.Name()+"/meminfo")
+			}
+		}
+	}
+	for _, p := range names {
+		if obj, ok, err := objectInRoot(root, p); err == nil && ok && isPseudoFS(obj.FsType) {
+			m.pseudo[pseudoID{obj.FsType, obj.Ino}] = p
+		}
+	}
+	m.cgroup = map[fileID]cgroupFile{}
+	self, err1 := os.ReadFile(m.selfCgroup)
+	mounts, err2 := os.ReadFile(m.selfMountinfo)
+	if err1 != nil || err2 != nil {
+		return nil // no cgroups to describe
+	}
+	// The sandbox starts in scrim's own cgroups. Their files are found by identity, so any
+	// spelling of them, in any mount of the hierarchy, is recognised.
+	for _, dir := range cgroupDirs(self, mounts) {
+		for name, kind := range cgroupMemoryFiles {
+			p := path.Join(dir, name)
+			obj, ok, err := objectInRoot("/", p)
+			if err != nil || !ok || obj.Mode&unix.S_IFMT != unix.S_IFREG || !isCgroupFS(obj.FsType) {
+				continue
+			}
+			if kind == cgStat && obj.FsType != unix.CGROUP_SUPER_MAGIC {
+				continue // cgroup v2's memory.stat states no limit
+			}
+			m.cgroup[objectID(obj)] = cgroupFile{host: p, kind: kind}
+		}
 	}
 	return nil
 }
 
-// Open serves /proc/meminfo.
+// Open serves /proc/meminfo, /sys/devices/system/node/nodeN/meminfo and the memory files of
+// the sandbox's cgroups.
 func (m *memoryView) Open(_ context.Context, req *shim.Request) (shim.Result, error) {
 	obj := req.Object
-	byName := string(req.Path) == "/proc/meminfo" && (!obj.Exists || obj.FsType == unix.PROC_SUPER_MAGIC)
-	if !byName && !(obj.Exists && m.pseudo[pseudoID{obj.FsType, obj.Ino}]) {
-		return shim.Next(), nil
+	p := string(req.Path)
+	if obj.Exists && isPseudoFS(obj.FsType) {
+		if name, ok := m.pseudo[pseudoID{obj.FsType, obj.Ino}]; ok {
+			p = name
+		}
 	}
-	host, err := m.readHost("/proc/meminfo")
-	if err != nil {
-		return shim.Result{}, fmt.Errorf("memory: read host /proc/meminfo: %w", err)
+	switch {
+	case p == "/proc/meminfo" && (!obj.Exists || obj.FsType == unix.PROC_SUPER_MAGIC):
+		host, err := m.readHost("/proc/meminfo")
+		if err != nil {
+			return shim.Result{}, fmt.Errorf("memory: read host /proc/meminfo: %w", err)
+		}
+		return shim.ServeBytes("meminfo", renderMeminfo(host, m.total, m.used())), nil
+	case obj.Exists && obj.FsType == unix.SYSFS_MAGIC && strings.HasPrefix(p, memoryNodeDir+"/"):
+		dir, file, _ := strings.Cut(p[len(memoryNodeDir)+1:], "/")
+		n, ok := nodeNumber(dir)
+		if !ok || file != "meminfo" {
+			return shim.Next(), nil
+		}
+		host, err := m.readHost(p)
+		if err != nil {
+			return shim.Result{}, fmt.Errorf("memory: read host %s: %w", p, err)
+		}
+		// Node 0 holds the whole view, as it holds every CPU of the CPU view.
+		total, used := m.total, m.used()
+		if n != 0 {
+			total, used = 0, 0
+		}
+		return shim.ServeBytes("meminfo", renderMeminfo(host, total, used)), nil
+	case obj.Exists && isCgroupFS(obj.FsType):
+		f, ok := m.cgroup[objectID(obj)]
+		if !ok {
+			return shim.Next(), nil
+		}
+		host, err := m.readHost(f.host)
+		if err != nil {
+			return shim.Result{}, fmt.Errorf("memory: read host %s: %w", f.host, err)
+		}
+		return shim.ServeBytes(path.Base(f.host), renderCgroup(f.kind, host, m.total, m.used())), nil
 	}
-	return shim.ServeBytes("meminfo", renderMeminfo(host, m.total, m.used())), nil
+	return shim.Next(), nil
 }
 
-// Syscalls is sysinfo.
-func (m *memoryView) Syscalls() []int { return []int{unix.SYS_SYSINFO} }
-
-// Syscall performs sysinfo and replaces its memory figures with the view's.
-func (m *memoryView) Syscall(_ context.Context, call *shim.Call) (shim.SyscallResult, error) {
-	var si unix.Sysinfo_t
-	if err := unix.Sysinfo(&si); err != nil {
-		return shim.Fail(errnoOf(err)), nil
+// nodeNumber parses a node directory's name, "node0".
+func nodeNumber(name string) (int, bool) {
+	num, ok := strings.CutPrefix(name, "node")
+	if !ok {
+		return 0, false
 	}
-	used := min(m.used(), m.total)
-	si.Totalram = m.total
-	si.Freeram = m.total - used
-	si.Sharedram, si.Bufferram = 0, 0
-	si.Totalswap, si.Freeswap = 0, 0
-	si.Totalhigh, si.Freehigh = 0, 0
-	si.Unit = 1
-	if m.sandbox != nil {
-		si.Procs = uint16(min(len(m.sandbox.Pids()), 1<<16-1))
-	}
-	if _, err := call.Mem.WriteAt(encodeSysinfo(&si), call.Args[0]); err != nil {
-		return shim.Fail(unix.EFAULT), nil
-	}
-	return shim.Return(0), nil
+	n, err := strconv.Atoi(num)
+	return n, err == nil && strconv.Itoa(n) == num
 }
 
 // sandboxRSS is the resident size of the sandbox's processes. Pages shared between them count
@@ -117,49 +180,36 @@ func (m *memoryView) sandboxRSS() uint64 {
 	return sum
 }
 
-// encodeSysinfo lays out struct sysinfo as x86_64 does (include/uapi/linux/sysinfo.h).
-func encodeSysinfo(si *unix.Sysinfo_t) []byte {
-	b := make([]byte, 112)
-	le := binary.LittleEndian
-	le.PutUint64(b[0:], uint64(si.Uptime))
-	for i, l := range si.Loads {
-		le.PutUint64(b[8+8*i:], l)
-	}
-	le.PutUint64(b[32:], si.Totalram)
-	le.PutUint64(b[40:], si.Freeram)
-	le.PutUint64(b[48:], si.Sharedram)
-	le.PutUint64(b[56:], si.Bufferram)
-	le.PutUint64(b[64:], si.Totalswap)
-	le.PutUint64(b[72:], si.Freeswap)
-	le.PutUint16(b[80:], si.Procs)
-	le.PutUint64(b[88:], si.Totalhigh)
-	le.PutUint64(b[96:], si.Freehigh)
-	le.PutUint32(b[104:], si.Unit)
-	return b
-}
-
 // meminfoKeep are the fields that describe the machine's geometry rather than its use; they
 // keep the host's value.
 var meminfoKeep = map[string]bool{"VmallocTotal": true, "Hugepagesize": true}
 
-// renderMeminfo rewrites the host's /proc/meminfo for a machine of total bytes of which used
-// are in use: every field the host prints, in its order and alignment (fs/proc/meminfo.c
-// show_val_kb: the name padded to 16 columns, the value right-aligned in 8). The sandbox's
-// memory is anonymous and active; it has no swap, no page cache and no kernel allocations of
-// its own; geometry fields keep the host's value.
+// renderMeminfo rewrites the host's /proc/meminfo, or a node's meminfo, for a machine of
+// total bytes of which used are in use: every field the host prints, in its order and
+// alignment (fs/proc/meminfo.c show_val_kb and drivers/base/node.c node_read_meminfo: an
+// optional "Node N " prefix, the name padded to 16 columns, the value right-aligned in 8). The
+// sandbox's memory is anonymous and active; it has no swap, no page cache and no kernel
+// allocations of its own; geometry fields keep the host's value.
 func renderMeminfo(host []byte, total, used uint64) []byte {
 	t := total / 1024
 	u := min(used/1024, t)
 	values := map[string]uint64{
-		"MemTotal": t, "MemFree": t - u, "MemAvailable": t - u,
+		"MemTotal": t, "MemFree": t - u, "MemAvailable": t - u, "MemUsed": u,
 		"Active": u, "Active(anon)": u, "AnonPages": u,
 		"CommitLimit": t, "Committed_AS": u, "DirectMap4k": t,
 	}
 	var out bytes.Buffer
 	for _, line := range bytes.Split(bytes.TrimSuffix(host, []byte("\n")), []byte("\n")) {
-		name, rest, ok := bytes.Cut(line, []byte(":"))
+		var prefix []byte
+		if rest, ok := bytes.CutPrefix(line, []byte("Node ")); ok {
+			if _, after, ok := bytes.Cut(rest, []byte(" ")); ok {
+				prefix = line[:len(line)-len(after)]
+			}
+		}
+		name, rest, ok := bytes.Cut(line[len(prefix):], []byte(":"))
+		out.Write(prefix)
 		if !ok {
-			out.Write(line)
+			out.Write(line[len(prefix):])
 			out.WriteByte('\n')
 			continue
 		}
@@ -168,7 +218,7 @@ func renderMeminfo(host []byte, total, used uint64) []byte {
 		field := bytes.TrimSuffix(rest, []byte(" kB"))
 		v, known := values[key]
 		if !known && meminfoKeep[key] {
-			out.Write(line)
+			out.Write(line[len(prefix):])
 			out.WriteByte('\n')
 			continue
 		}
@@ -179,8 +229,163 @@ func renderMeminfo(host []byte, total, used uint64) []byte {
 			fmt.Fprintf(&out, "%-16s%8d kB\n", key+":", v)
 			continue
 		}
-		// HugePages_*: "%-16s%8lu" in the host's own width.
+		// HugePages_*: "%-16s%8lu" (node: "%5u" after a space) in the host's own width.
 		fmt.Fprintf(&out, "%s:%*d\n", key, len(field), v)
 	}
 	return out.Bytes()
+}
+
+// cgroupKind is what a cgroup memory file states.
+type cgroupKind uint8
+
+const (
+	// cgLimit is a limit in bytes ("max" for none in cgroup v2): the view's is the host's or
+	// the view's total, whichever is smaller, as no cgroup holds more than the machine.
+	cgLimit cgroupKind = iota
+	// cgUsage is the memory in use: the sandbox's, as in /proc/meminfo.
+	cgUsage
+	// cgSwap is swap, limit or use: 0, as the view has none.
+	cgSwap
+	// cgStat is cgroup v1's memory.stat, whose hierarchical limits are limits.
+	cgStat
+)
+
+// cgroupFile is one memory file of a cgroup that holds the sandbox.
+type cgroupFile struct {
+	host string
+	kind cgroupKind
+}
+
+// cgroupMemoryFiles are the files of a cgroup directory that state its memory limit and use
+// (Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/memory.rst), which runtimes read to
+// size themselves: the JVM, .NET, libuv.
+var cgroupMemoryFiles = map[string]cgroupKind{
+	// cgroup v2
+	"memory.max":          cgLimit,
+	"memory.current":      cgUsage,
+	"memory.swap.max":     cgSwap,
+	"memory.swap.current": cgSwap,
+	// cgroup v1
+	"memory.limit_in_bytes":       cgLimit,
+	"memory.memsw.limit_in_bytes": cgLimit,
+	"memory.usage_in_bytes":       cgUsage,
+	"memory.memsw.usage_in_bytes": cgUsage,
+	"memory.stat":                 cgStat,
+}
+
+// isCgroupFS reports whether fs is a cgroup filesystem, v1 or v2.
+func isCgroupFS(fs int64) bool {
+	return fs == unix.CGROUP_SUPER_MAGIC || fs == unix.CGROUP2_SUPER_MAGIC
+}
+
+// renderCgroup rewrites a cgroup memory file of kind for a machine of total bytes of which
+// used are in use. The kernel keeps limits and use in pages (mm/page_counter.c), so the view's
+// total is rounded down to a page, as the kernel would round a limit written to the file.
+func renderCgroup(kind cgroupKind, host []byte, total, used uint64) []byte {
+	page := uint64(os.Getpagesize())
+	total -= total % page
+	limit := func(s string) uint64 {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil { // "max"
+			return total
+		}
+		return min(v, total)
+	}
+	switch kind {
+	case cgLimit:
+		return []byte(strconv.FormatUint(limit(string(bytes.TrimSpace(host))), 10) + "\n")
+	case cgUsage:
+		return []byte(strconv.FormatUint(min(used, total), 10) + "\n")
+	case cgSwap:
+		return []byte("0\n")
+	}
+	var out bytes.Buffer
+	for _, line := range bytes.SplitAfter(host, []byte("\n")) {
+		key, val, ok := bytes.Cut(bytes.TrimSuffix(line, []byte("\n")), []byte(" "))
+		switch k := string(key); {
+		case ok && (k == "hierarchical_memory_limit" || k == "hierarchical_memsw_limit"):
+			fmt.Fprintf(&out, "%s %d\n", k, limit(string(val)))
+		default:
+			out.Write(line)
+		}
+	}
+	return out.Bytes()
+}
+
+// cgroupDirs returns the host paths of the cgroup directories that hold the process whose
+// /proc/PID/cgroup is self, and of their ancestors up to each hierarchy's mount, for the
+// hierarchies that account memory: cgroup v2 and the v1 memory controller. mountinfo is the
+// same process's /proc/PID/mountinfo; a cgroup outside every mount of its hierarchy has none.
+func cgroupDirs(self, mountinfo []byte) []string {
+	var v2, v1 string
+	var haveV2, haveV1 bool
+	for _, line := range strings.Split(string(self), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		if f[0] == "0" && f[1] == "" {
+			v2, haveV2 = f[2], true
+			continue
+		}
+		for _, c := range strings.Split(f[1], ",") {
+			if c == "memory" {
+				v1, haveV1 = f[2], true
+			}
+		}
+	}
+	var dirs []string
+	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, f := range fields {
+			if f == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 5 || sep+3 >= len(fields) {
+			continue
+		}
+		var cg string
+		switch fields[sep+1] {
+		case "cgroup2":
+			if !haveV2 {
+				continue
+			}
+			cg = v2
+		case "cgroup":
+			if !haveV1 || !hasOption(fields[sep+3], "memory") {
+				continue
+			}
+			cg = v1
+		default:
+			continue
+		}
+		root, mp := unescapeMountinfo(fields[3]), unescapeMountinfo(fields[4])
+		rel, ok := strings.CutPrefix(cg, strings.TrimSuffix(root, "/"))
+		if !ok || (rel != "" && rel[0] != '/') {
+			continue
+		}
+		for d := path.Clean("/" + rel); ; d = path.Dir(d) {
+			dirs = append(dirs, path.Join(mp, d))
+			if d == "/" {
+				break
+			}
+		}
+	}
+	return dirs
+}
+
+// hasOption reports whether the comma-separated options list opts holds opt.
+func hasOption(opts, opt string) bool {
+	for _, o := range strings.Split(opts, ",") {
+		if o == opt {
+			return true
+		}
+	}
+	return false
 }

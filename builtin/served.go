@@ -13,7 +13,13 @@ var servedPaths = map[string]struct {
 		exact:    []string{"/proc/cpuinfo", "/proc/stat"},
 		patterns: []shim.PathPattern{{Prefix: sysCPU + "/"}, {Prefix: "/sys/devices/system/node/"}},
 	},
-	idMemory: {exact: []string{"/proc/meminfo"}},
+	idMemory: {
+		exact: []string{"/proc/meminfo"},
+		patterns: []shim.PathPattern{
+			{Prefix: memoryNodeDir + "/node", Suffix: "/meminfo"},
+			{Prefix: "/sys/fs/cgroup/", Contains: "/memory."},
+		},
+	},
 	idRandom: {exact: []string{"/dev/urandom", "/dev/random"}},
 }
 
