@@ -253,6 +253,7 @@ func (h *Host) Close(ctx context.Context) error {
 		h.log.Debug("plugin counters", "shim", p.id, "calls", s.Calls, "faults", s.Faults,
 			"traps", s.Traps, "timeouts", s.Timeouts, "broken", s.Broken, "replaced", s.Replaced,
 			"mean_latency", mean, "max_latency", s.MaxLatency)
+		p.reportHeldBack()
 		if p.dropIfLoading() {
 			continue
 		}

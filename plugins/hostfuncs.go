@@ -3,6 +3,8 @@ package plugins
 import (
 	"context"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -207,21 +209,11 @@ func hostLog(inst *instance, mem api.Memory, stack []uint64) int32 {
 	if st != statusOK {
 		return st
 	}
-	log := inst.p.log
-	msg := string(b[:min(len(b), maxText)])
-	switch arg(stack, 0) {
-	case 0:
-		log.Trace("plugin log", "shim", inst.p.id, "text", msg)
-	case 1:
-		log.Debug("plugin log", "shim", inst.p.id, "text", msg)
-	case 2:
-		log.Info("plugin log", "shim", inst.p.id, "text", msg)
-	case 3:
-		log.Warn("plugin log", "shim", inst.p.id, "text", msg)
-	case 4:
-		log.Error("plugin log", "shim", inst.p.id, "text", msg)
-	default:
+	level := arg(stack, 0)
+	if level < 0 || level > 4 {
 		return statusBadArgument
 	}
+	// 0-4 are trace to error; rate-limited (plugin.go, logLimited).
+	inst.p.logLimited(hclog.Trace+hclog.Level(level), "plugin log", b[:min(len(b), maxText)])
 	return statusOK
 }

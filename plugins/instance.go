@@ -67,7 +67,7 @@ func (c *callCtx) Value(k any) any {
 func (p *plugin) newInstance(ctx context.Context, first bool) (*instance, error) {
 	inst := &instance{p: p, stack: make([]uint64, 1)}
 	inst.cctx.inst = inst
-	out := outputLog{log: p.log, id: p.id}
+	out := outputLog{p: p}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
@@ -202,11 +202,9 @@ func (inst *instance) close() {
 	}
 }
 
-// outputLog turns a plugin's stdout and stderr into debug log lines.
-type outputLog struct {
-	log hclog.Logger
-	id  string
-}
+// outputLog turns a plugin's stdout and stderr into debug log lines, rate-limited with the
+// plugin's log lines.
+type outputLog struct{ p *plugin }
 
 type outputStream struct {
 	outputLog
@@ -216,9 +214,6 @@ type outputStream struct {
 func (o outputLog) stream(name string) outputStream { return outputStream{o, name} }
 
 func (o outputStream) Write(b []byte) (int, error) {
-	if o.log.IsDebug() {
-		text := bytes.TrimRight(b[:min(len(b), maxText)], "\n")
-		o.log.Debug("plugin output", "shim", o.id, "stream", o.name, "text", string(text))
-	}
+	o.p.logLimited(hclog.Debug, "plugin output", bytes.TrimRight(b[:min(len(b), maxText)], "\n"), "stream", o.name)
 	return len(b), nil
 }

@@ -67,6 +67,7 @@ type plugin struct {
 	openTill atomic.Int64 // breaker open until this UnixNano
 	stats    counters
 	warnings rateLimit
+	logs     rateLimit // the plugin's own log lines and output
 }
 
 var (
@@ -573,6 +574,37 @@ func (c *counters) snapshot(name string) Stats {
 		Name: name, Calls: c.calls.Load(), Faults: c.faults.Load(), Traps: c.traps.Load(),
 		Timeouts: c.timeouts.Load(), Broken: c.broken.Load(), Replaced: c.replaced.Load(),
 		Latency: time.Duration(c.latency.Load()), MaxLatency: time.Duration(c.maxLatency.Load()),
+	}
+}
+
+// logLimited logs a line the plugin asked for (the log import) or wrote (stdout, stderr), if
+// the log level shows it and the rate limit lets it through: a plugin that logs in a loop
+// must not flood scrim's log, nor slow every open with lines nobody reads. Lines held back are
+// counted in the next line let through (unlogged_before) and, when the plugin is closed, in a
+// last warning. text is copied only when the line is logged.
+func (p *plugin) logLimited(level hclog.Level, msg string, text []byte, kv ...any) {
+	if level < p.log.GetLevel() {
+		return
+	}
+	ok, dropped := p.logs.allow(time.Now())
+	if !ok {
+		return
+	}
+	args := append(append([]any{"shim", p.id}, kv...), "text", string(text))
+	if dropped > 0 {
+		args = append(args, "unlogged_before", dropped)
+	}
+	p.log.Log(level, msg, args...)
+}
+
+// reportHeldBack logs how many lines the rate limits held back since the last line they let
+// through, so that a flood that ended is still counted.
+func (p *plugin) reportHeldBack() {
+	if n := p.logs.dropped.Swap(0); n > 0 {
+		p.log.Warn("plugin log lines held back by the rate limit", "shim", p.id, "count", n)
+	}
+	if n := p.warnings.dropped.Swap(0); n > 0 {
+		p.log.Warn("plugin failure warnings held back by the rate limit", "shim", p.id, "count", n)
 	}
 }
 
