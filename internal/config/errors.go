@@ -50,19 +50,6 @@ func (es Errors) err() error {
 	return es
 }
 
-var indexSuffix = lazyRegexp(`\[[0-9]+\]$`)
-
-// parentKey strips the last index or key from a path: "a[1]" → "a", "a.b" → "a".
-func parentKey(key string) string {
-	if loc := indexSuffix().FindStringIndex(key); loc != nil {
-		return key[:loc[0]]
-	}
-	if i := strings.LastIndexByte(key, '.'); i >= 0 {
-		return key[:i]
-	}
-	return ""
-}
-
 // suggest returns the allowed name closest to a mistyped one, "" when none is close.
 func suggest(typo string, allowed []string) string {
 	best, bestDist := "", 3

@@ -14,7 +14,8 @@ import (
 var anyIndex = regexp.MustCompile(`\[[0-9]+\]`)
 
 // FuzzKeyLines checks the scanner against the real parser: for every document BurntSushi/toml
-// accepts, every key it reports has a line.
+// accepts, every key it reports has a line, and the scanner measures the depth the parsed
+// value has.
 func FuzzKeyLines(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*/*.toml")
 	seeds = append(seeds, "../../config.toml.example")
@@ -30,7 +31,16 @@ func FuzzKeyLines(f *testing.F) {
 		if err != nil {
 			return
 		}
-		lines := keyLines(data)
+		index, deep := scanKeys(data)
+		if depth := treeDepth(v); depth > MaxNesting {
+			if deep == nil {
+				t.Fatalf("depth %d passed the scanner in:\n%s", depth, data)
+			}
+			return
+		} else if deep != nil || index.depth != depth {
+			t.Fatalf("depth %d, scanner says %d (%v) in:\n%s", depth, index.depth, deep, data)
+		}
+		lines := index.paths()
 		found := map[string]bool{}
 		for k := range lines {
 			found[anyIndex.ReplaceAllString(k, "")] = true

@@ -55,15 +55,22 @@ func Load(path string) (Config, error) {
 type decoder struct {
 	file  string // as the user named it, for messages
 	dir   string // relative paths resolve against it
-	lines map[string]int
+	lines *keyIndex
 	errs  Errors
 }
 
 func newDecoder(file, dir string) *decoder {
-	return &decoder{file: file, dir: dir, lines: map[string]int{}}
+	return &decoder{file: file, dir: dir, lines: &keyIndex{}}
 }
 
 func (d *decoder) parse(data []byte) (map[string]any, bool) {
+	// The depth check comes first: the parser's own cost grows faster than the input.
+	lines, deep := scanKeys(data)
+	if deep != nil {
+		deep.File = d.file
+		d.errs = append(d.errs, deep)
+		return nil, false
+	}
 	raw := map[string]any{}
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		var pe toml.ParseError
@@ -74,25 +81,12 @@ func (d *decoder) parse(data []byte) (map[string]any, bool) {
 		}
 		return nil, false
 	}
-	d.lines = keyLines(data)
+	d.lines = lines
 	return raw, true
 }
 
 func (d *decoder) line(key string) int {
-	for k := key; k != ""; k = parentKey(k) {
-		if l, ok := d.lines[k]; ok {
-			return l
-		}
-	}
-	// A table only ever named inside dotted keys or headers ("d.a = 0", "[d.a]") first
-	// appears on the earliest line of a key below it.
-	first := 0
-	for k, l := range d.lines {
-		if (strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[")) && (first == 0 || l < first) {
-			first = l
-		}
-	}
-	return first
+	return d.lines.line(key)
 }
 
 func (d *decoder) errorf(key, format string, args ...any) {
@@ -123,11 +117,13 @@ func (d *decoder) table(prefix, what string, t map[string]any, fields []field) {
 		byName[f.name] = f
 	}
 	keys := make([]string, 0, len(t))
+	lines := make(map[string]int, len(t))
 	for k := range t {
 		keys = append(keys, k)
+		lines[k] = d.line(join(prefix, k))
 	}
 	sort.Slice(keys, func(i, j int) bool {
-		li, lj := d.line(join(prefix, keys[i])), d.line(join(prefix, keys[j]))
+		li, lj := lines[keys[i]], lines[keys[j]]
 		if li != lj {
 			return li < lj
 		}

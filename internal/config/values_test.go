@@ -129,53 +129,6 @@ func TestParseMount(t *testing.T) {
 	}
 }
 
-func TestKeyLines(t *testing.T) {
-	tests := []struct {
-		name string
-		src  string
-		want map[string]int
-	}{
-		{
-			name: "top level and tables",
-			src:  "a = 1\n\n[log]\nlevel = \"x\" # comment\n",
-			want: map[string]int{"a": 1, "log": 3, "log.level": 4},
-		},
-		{
-			name: "arrays of tables are indexed",
-			src:  "[[plugin]]\nname = \"a\"\n[[plugin]]\nname = \"b\"\n[plugin.config]\nk = 1\n",
-			want: map[string]int{
-				"plugin": 1, "plugin[0]": 1, "plugin[0].name": 2,
-				"plugin[1]": 3, "plugin[1].name": 4, "plugin[1].config": 5, "plugin[1].config.k": 6,
-			},
-		},
-		{
-			name: "multi-line array elements",
-			src:  "l = [\n  \"x\", # one\n  \"y\",\n]\nb = true\n",
-			want: map[string]int{"l": 1, "l[0]": 2, "l[1]": 3, "b": 5},
-		},
-		{
-			name: "multi-line strings hide what looks like keys",
-			src:  "s = \"\"\"\nfake = 1\n[fake]\n\"\"\"\nt = '''\nx = 2\n'''\nreal = 3\n",
-			want: map[string]int{"s": 1, "t": 5, "real": 8},
-		},
-		{
-			name: "quoted and dotted keys, inline tables",
-			src:  "\"q.k\" = 1\na.b = 2\nc = { d = 1, e = [1, 2] }\n",
-			want: map[string]int{"q.k": 1, "a.b": 2, "c": 3, "c.d": 3, "c.e": 3, "c.e[0]": 3, "c.e[1]": 3},
-		},
-		{
-			name: "strings with brackets and hashes",
-			src:  "a = \"[not] # a comment\"\nb = 'x]'\nc = 1\n",
-			want: map[string]int{"a": 1, "b": 2, "c": 3},
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, keyLines([]byte(tc.src)))
-		})
-	}
-}
-
 func TestCheckNetAllow(t *testing.T) {
 	tests := []struct {
 		in string
