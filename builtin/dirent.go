@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"os"
 	"sync"
 
@@ -69,27 +71,91 @@ func (l *listing) Syscall(_ context.Context, call *shim.Call) (shim.SyscallResul
 	if err != nil {
 		return shim.SyscallResult{}, err
 	}
-	buf := make([]byte, min(count, listingMaxBuf))
+	legacy := call.Nr == unix.SYS_GETDENTS
+	// Names served where the disk has none come first, in the batch that starts the
+	// directory: the kernel's offset then never has to stand for them.
+	extra, err := servedDirents(call, f, legacy, keep)
+	if err != nil {
+		return shim.SyscallResult{}, err
+	}
+	size := min(count, listingMaxBuf)
+	if uint64(len(extra))+direntMinRecord > size {
+		extra = nil
+	}
+	buf := make([]byte, size)
 	for {
-		n, errno := getdents(call.Nr, f, buf)
+		n, errno := getdents(call.Nr, f, buf[:size-uint64(len(extra))])
 		if errno != 0 {
 			return shim.Fail(errno), nil
 		}
 		if n == 0 {
+			// The end (a directory always holds "." and "..", so never the first batch of
+			// one that exists).
 			return shim.Return(0), nil
 		}
 		out := buf[:n]
 		if keep != nil {
-			out = filterDirents(out, call.Nr == unix.SYS_GETDENTS, keep)
+			out = filterDirents(out, legacy, keep)
 			if len(out) == 0 {
 				continue
 			}
 		}
+		out = append(extra, out...)
 		if _, err := call.Mem.WriteAt(out, addr); err != nil {
 			return shim.Fail(unix.EFAULT), nil
 		}
 		return shim.Return(int64(len(out))), nil
 	}
+}
+
+// direntMinRecord is room for one more record of a short name beside the served names.
+const direntMinRecord = 280
+
+// servedDirents encodes the names the chain serves in the directory f that it does not hold
+// (shim.Call.Served), when f is at its start.
+func servedDirents(call *shim.Call, f *os.File, legacy bool, keep func([]byte) bool) ([]byte, error) {
+	if call.Served == nil {
+		return nil, nil
+	}
+	if off, err := unix.Seek(int(f.Fd()), 0, io.SeekCurrent); err != nil || off != 0 {
+		return nil, nil
+	}
+	entries, err := call.Served(f)
+	if err != nil {
+		return nil, fmt.Errorf("getdents: served names: %w", err)
+	}
+	var out []byte
+	for _, e := range entries {
+		if keep != nil && !keep([]byte(e.Name)) {
+			continue
+		}
+		out = appendDirent(out, e, legacy)
+	}
+	return out, nil
+}
+
+// appendDirent appends e as a record. Its d_off is 0: a seekdir to it starts the listing again.
+// Its d_ino is made up from the name (never 0, which some readers skip).
+func appendDirent(b []byte, e shim.DirEntry, legacy bool) []byte {
+	h := fnv.New64a()
+	h.Write([]byte(e.Name))
+	ino := h.Sum64() | 1<<63
+	nameOff := dirent64NameOff
+	tail := 1 // the NUL
+	if legacy {
+		nameOff, tail = direntNameOff, 2 // the NUL and d_type
+	}
+	reclen := (nameOff + len(e.Name) + tail + 7) &^ 7
+	rec := make([]byte, reclen)
+	binary.LittleEndian.PutUint64(rec[0:], ino)
+	binary.LittleEndian.PutUint16(rec[direntReclenOff:], uint16(reclen))
+	copy(rec[nameOff:], e.Name)
+	if legacy {
+		rec[reclen-1] = e.Type
+	} else {
+		rec[direntReclenOff+2] = e.Type
+	}
+	return append(b, rec...)
 }
 
 func (l *listing) filterFor(f *os.File) (func([]byte) bool, error) {

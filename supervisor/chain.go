@@ -32,6 +32,8 @@ type chain struct {
 	// index narrows the handlers asked about an open to those that may claim its path; nil
 	// when there are too many handlers for it, and then every handler is asked.
 	index *claimIndex
+	// listed are the names claimed literally, by parent directory (listing.go).
+	listed map[string][]string
 }
 
 // claimIndex knows, for the handlers that are shim.Claimers, which paths they claim. Bit i of
@@ -108,7 +110,7 @@ func newChain(regs []shim.Registration, log hclog.Logger) (*chain, error) {
 			ops[i], asOpen[i] = h.Ops(), false
 		}
 	}
-	return &chain{regs: sorted, ops: ops, asOpen: asOpen, log: log, index: newClaimIndex(sorted)}, nil
+	return &chain{regs: sorted, ops: ops, asOpen: asOpen, log: log, index: newClaimIndex(sorted), listed: listedNames(sorted)}, nil
 }
 
 // Order checks regs and returns them in the order the chain asks them: by band, then by

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
@@ -93,6 +94,9 @@ type Core struct {
 	sysHandlers map[int]shim.SyscallHandler
 	self        fsCred
 	loop        *loop
+	// rootPath is the sandbox's root as scrim's own /proc/self/fd links print it ("/" or an
+	// image directory), "" when it cannot tell.
+	rootPath string
 
 	tgids  tgidCache
 	memfds memfdCache
@@ -144,6 +148,14 @@ func New(cfg Config) (*Core, error) {
 	if features.SyncWakeUp {
 		if e := seccomp.SetSyncWakeUp(fd); e != 0 {
 			log.Warn("cannot set SYNC_WAKE_UP on the listener", "error", e)
+		}
+	}
+	c.rootPath = cfg.Root
+	if cfg.Root != "/" {
+		if p, err := filepath.EvalSymlinks(cfg.Root); err == nil {
+			c.rootPath = p
+		} else {
+			c.rootPath = ""
 		}
 	}
 	if c.resolver, err = resolver.New(resolver.Options{Root: cfg.Root, Log: log.Named("resolver"), Visible: cfg.Members.Contains}); err != nil {

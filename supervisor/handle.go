@@ -826,6 +826,7 @@ func (s *Core) handleSyscall(ctx context.Context, t *thread, n *seccomp.Notif, h
 			}
 			return f, err
 		},
+		Served: s.servedEntries(ctx, tid, tgid),
 	}
 	res, err := func() (res shim.SyscallResult, err error) {
 		defer func() {
