@@ -66,6 +66,11 @@ type Config struct {
 	// Plugins are the WebAssembly shims in the order they were configured: [[plugin]] tables,
 	// then drop-ins, then --plugin flags.
 	Plugins []Plugin
+
+	// lines holds the line of each key of File; flagged counts the flags applied per config
+	// key. Locate reads them to say where a value of the merged configuration came from.
+	lines   *keyIndex
+	flagged map[string]int
 }
 
 // Log configures scrim's own diagnostics.

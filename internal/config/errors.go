@@ -42,6 +42,15 @@ func (es Errors) Error() string {
 	return strings.Join(msgs, "\n")
 }
 
+// Unwrap returns each problem, so that errors.Is and errors.As see them all.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
 // err returns es as an error, nil when there are none.
 func (es Errors) err() error {
 	if len(es) == 0 {

@@ -33,6 +33,17 @@ var errUnknownFlag = errors.New("no config key for this flag")
 // except the repeatable ones (--net-allow, --mount, --plugin), which add to the file's list.
 // Paths on the command line resolve against the working directory.
 func (c *Config) Flag(name, value string) error {
+	if err := c.flag(name, value); err != nil {
+		return err
+	}
+	if c.flagged == nil {
+		c.flagged = map[string]int{}
+	}
+	c.flagged[FlagKeys[name]]++
+	return nil
+}
+
+func (c *Config) flag(name, value string) error {
 	fail := func(err error) error { return &Error{Key: "--" + name, Msg: err.Error()} }
 	abs := func(p string) (string, error) {
 		if p == "" {
@@ -54,7 +65,7 @@ func (c *Config) Flag(name, value string) error {
 	case "cpus":
 		n, err := strconv.ParseInt(value, 10, 64)
 		if err != nil {
-			return fail(fmt.Errorf("%q is not a whole number; allowed: 0 (keep the host's count) to %d", value, MaxCPUs))
+			return fail(fmt.Errorf("%s is not a whole number; allowed: 0 (keep the host's count) to %d", Quote(value), MaxCPUs))
 		}
 		if err := checkCPUs(n); err != nil {
 			return fail(err)
@@ -62,6 +73,9 @@ func (c *Config) Flag(name, value string) error {
 		c.CPUs = int(n)
 	case "memory":
 		n, err := ParseSize(value)
+		if err == nil {
+			err = checkMemory(n)
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -69,7 +83,7 @@ func (c *Config) Flag(name, value string) error {
 	case "random-seed":
 		n, err := strconv.ParseUint(value, 10, 64)
 		if err != nil {
-			return fail(fmt.Errorf("%q is not a whole number from 0 to %d", value, uint64(1<<64-1)))
+			return fail(fmt.Errorf("%s is not a whole number from 0 to %d", Quote(value), uint64(1<<64-1)))
 		}
 		c.RandomSeed = &n
 	case "net-allow":
@@ -95,7 +109,7 @@ func (c *Config) Flag(name, value string) error {
 	case "chroot-readonly":
 		b, err := strconv.ParseBool(value)
 		if err != nil {
-			return fail(fmt.Errorf("%q is not a boolean; allowed: true, false", value))
+			return fail(fmt.Errorf("%s is not a boolean; allowed: true, false", Quote(value)))
 		}
 		c.ChrootReadonly = b
 	case "cwd":
@@ -178,16 +192,65 @@ func (c *Config) Flag(name, value string) error {
 	return nil
 }
 
+// Locate returns an Error about key of the merged configuration, placed where the key got its
+// value: the flag that set it last (Key "--cwd"), or the config file and line (Key "cwd").
+// index picks one entry of a list key (net_allow, mount), whose flags add after the file's
+// entries; it is -1 for the others. The caller fills in Msg.
+func (c *Config) Locate(key string, index int) *Error {
+	n := c.flagged[key]
+	fromFlag := n > 0
+	if index >= 0 {
+		fromFlag = index >= c.listLen(key)-n
+	}
+	if fromFlag {
+		for flag, k := range FlagKeys {
+			if k == key {
+				return &Error{Key: "--" + flag}
+			}
+		}
+	}
+	if index >= 0 {
+		key = fmt.Sprintf("%s[%d]", key, index)
+	}
+	e := &Error{Key: key}
+	if c.File != "" && c.lines != nil {
+		e.File, e.Line = c.File, c.lines.line(key)
+	}
+	return e
+}
+
+func (c *Config) listLen(key string) int {
+	switch key {
+	case "net_allow":
+		return len(c.NetAllow)
+	case "mount":
+		return len(c.Mounts)
+	}
+	return 0
+}
+
 // Check reports what only the merged configuration can show: two plugins with one name,
-// image settings without an image.
+// image settings without an image, a working directory that does not exist.
 func (c *Config) Check() error {
 	var errs Errors
+	problem := func(key, msg string) {
+		e := c.Locate(key, -1)
+		e.Msg = msg
+		errs = append(errs, e)
+	}
 	if c.Chroot == "" {
 		if len(c.Mounts) > 0 {
-			errs = append(errs, &Error{Key: "mount", Msg: "needs chroot: mounts go into the image, and there is none"})
+			problem("mount", "needs chroot: mounts go into the image, and there is none")
 		}
 		if c.ChrootReadonly {
-			errs = append(errs, &Error{Key: "chroot_readonly", Msg: "needs chroot: there is no image to make read-only"})
+			problem("chroot_readonly", "needs chroot: there is no image to make read-only")
+		}
+		// With an image the directory is inside it, and the image's mounts may make it:
+		// launch checks it there.
+		if c.Cwd != "" {
+			if err := checkDir(c.Cwd); err != nil {
+				problem("cwd", err.Error()+"; allowed: an existing directory, or none for scrim's own")
+			}
 		}
 	}
 	seen := map[string]Plugin{}

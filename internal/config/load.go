@@ -39,6 +39,7 @@ func Load(path string) (Config, error) {
 		raw, ok := d.parse(data)
 		if ok {
 			d.top(raw, &cfg)
+			cfg.lines = d.lines
 		}
 		if err := d.errs.err(); err != nil {
 			return Config{}, err
@@ -151,7 +152,7 @@ func (d *decoder) wrongType(key, want string, v any) {
 func typeName(v any) string {
 	switch v := v.(type) {
 	case string:
-		return fmt.Sprintf("string %q", v)
+		return "string " + Quote(v)
 	case int64:
 		return fmt.Sprintf("integer %d", v)
 	case float64:
@@ -272,7 +273,7 @@ func (d *decoder) top(raw map[string]any, cfg *Config) {
 			}
 		}},
 		{"memory", func(key string, v any) {
-			if n, ok := d.size(key, v); ok {
+			if n, ok := d.size(key, v); ok && d.check(key, checkMemory(n)) {
 				cfg.Memory = n
 			}
 		}},
