@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -134,7 +135,7 @@ func Filter(o FilterOptions) ([]unix.SockFilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return buildFilter(notify, filterOptions{signals: o.Signals, keyring: o.Keyring, changes: o.Changes})
+	return buildFilter(notify, filterOptions{signals: o.Signals, keyring: o.Keyring, changes: o.Changes, statNull: o.Stat})
 }
 
 // handledCalls lists the calls Filter notifies for o beyond the open family, the credential
@@ -191,7 +192,18 @@ type filterOptions struct {
 	// changes notifies mknod and mknodat of what is not a device (the other calls that change
 	// names and objects come in the notify list).
 	changes bool
+	// statNull lets newfstatat and statx through when their path pointer is NULL (nullPathCalls),
+	// where they are in the notify list.
+	statNull bool
 }
+
+// nullPathCalls are the stat calls that, since Linux 6.11, take a NULL path with AT_EMPTY_PATH
+// to mean the descriptor itself (and fail with EFAULT before it, or without the flag): with a
+// NULL path they look nothing up, so the filter need not notify them. Their path is the second
+// argument. Nothing else about a call can be exempted in BPF: AT_EMPTY_PATH means "the
+// descriptor" only when the path is empty, and an empty string and "/proc/1" are both just a
+// pointer to the filter (RATIONALE.md, "Why does the filter exempt only a NULL path?").
+var nullPathCalls = []int{unix.SYS_NEWFSTATAT, unix.SYS_STATX}
 
 // refused lists the calls the filter refuses under opts, with their errnos.
 func refused(opts filterOptions) []struct {
@@ -361,6 +373,17 @@ func buildFilter(notify []int, opts filterOptions) ([]unix.SockFilter, error) {
 		a.ret(retNotify)
 	}
 	for _, nr := range extra {
+		if opts.statNull && slices.Contains(nullPathCalls, nr) {
+			// Both words of the path pointer zero: let through; anything else: notify.
+			a.jmp(unix.BPF_JEQ, uint32(nr), 0, 6)
+			a.ldAbs(offArg0 + 8)
+			a.jmp(unix.BPF_JEQ, 0, 0, 3)
+			a.ldAbs(offArg0 + 12)
+			a.jmp(unix.BPF_JEQ, 0, 0, 1)
+			a.ret(retAllow)
+			a.ret(retNotify)
+			continue
+		}
 		a.jmp(unix.BPF_JEQ, uint32(nr), 0, 1)
 		a.ret(retNotify)
 	}

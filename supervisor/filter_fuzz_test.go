@@ -262,6 +262,11 @@ func wantVerdict(extra []int, opts filterOptions, nr int32, arch uint32, args [6
 		return retErrno(unix.ENOSYS)
 	}
 	n := int(uint32(nr))
+	// Design rule 7: only a NULL path may skip the supervisor, and only for the stat calls
+	// that read NULL as "the descriptor" (Linux 6.11); never on flags.
+	if opts.statNull && (n == unix.SYS_NEWFSTATAT || n == unix.SYS_STATX) && slices.Contains(extra, n) && args[1] == 0 {
+		return retAllow
+	}
 	if slices.Contains([]int{unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_CREAT}, n) || slices.Contains(extra, n) {
 		return retNotify
 	}
@@ -425,6 +430,9 @@ func FuzzFilter(f *testing.F) {
 	f.Add([]byte(nil), int32(unix.SYS_MKNOD), x, uint64(0), uint64(specIFCHR|0o600))
 	f.Add([]byte(nil), int32(unix.SYS_MKNOD), x, uint64(0), uint64(unix.S_IFIFO|0o600))
 	f.Add([]byte(nil), int32(unix.SYS_MKNODAT), x, uint64(specIFBLK), uint64(0))
+	f.Add(append(le(unix.SYS_NEWFSTATAT, unix.SYS_STATX), 4), int32(unix.SYS_STATX), x, uint64(3), uint64(0))
+	f.Add(append(le(unix.SYS_NEWFSTATAT, unix.SYS_STATX), 4), int32(unix.SYS_NEWFSTATAT), x, uint64(3), uint64(1<<32))
+	f.Add(le(unix.SYS_NEWFSTATAT), int32(unix.SYS_NEWFSTATAT), x, uint64(3), uint64(0))
 
 	f.Fuzz(func(t *testing.T, claims []byte, nr int32, arch uint32, a0, a1 uint64) {
 		extra := notifyList(claims)
@@ -433,6 +441,7 @@ func FuzzFilter(f *testing.F) {
 		opts := filterOptions{signals: len(claims)%2 == 1}
 		opts.keyring = opts.signals && claims[len(claims)-1]&1 == 1
 		opts.changes = opts.signals && claims[len(claims)-1]&2 == 2
+		opts.statNull = opts.signals && claims[len(claims)-1]&4 == 4
 		prog, err := buildFilter(extra, opts)
 		if wantBuildError(extra, opts) {
 			if err == nil {

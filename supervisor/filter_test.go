@@ -139,6 +139,51 @@ func TestFilter(t *testing.T) {
 	})
 }
 
+// TestFilterStatNullPath: with the stat-like calls mediated, no flag lets one skip the
+// supervisor: statx and newfstatat with AT_EMPTY_PATH and any non-NULL path (an empty string
+// and "/proc/1" are the same pointer to BPF) are notified, and so is every other stat-like
+// call with a NULL path; only newfstatat and statx with a NULL path, which look nothing up,
+// are let through.
+func TestFilterStatNullPath(t *testing.T) {
+	prog, err := Filter(FilterOptions{Stat: true})
+	require.NoError(t, err)
+	x := uint32(auditArchX86_64)
+	const fdcwd = uint64(0xffffff9c) // AT_FDCWD as the kernel reads the int
+	const ptr = 0x7ffd1234
+	empty := uint64(unix.AT_EMPTY_PATH)
+	cases := []struct {
+		name string
+		nr   int32
+		args [6]uint64
+		want uint32
+	}{
+		{"statx AT_EMPTY_PATH with a path", unix.SYS_STATX, [6]uint64{fdcwd, ptr, empty, unix.STATX_BASIC_STATS, ptr}, retNotify},
+		{"newfstatat AT_EMPTY_PATH with a path", unix.SYS_NEWFSTATAT, [6]uint64{3, ptr, ptr, empty}, retNotify},
+		{"newfstatat AT_EMPTY_PATH and every flag", unix.SYS_NEWFSTATAT, [6]uint64{3, ptr, ptr, 0xffffffff}, retNotify},
+		{"statx pointer with a zero low word", unix.SYS_STATX, [6]uint64{3, 1 << 32, empty}, retNotify},
+		{"statx pointer with a zero high word", unix.SYS_STATX, [6]uint64{3, 0x1000, empty}, retNotify},
+		{"statx NULL path", unix.SYS_STATX, [6]uint64{3, 0, empty, unix.STATX_BASIC_STATS, ptr}, retAllow},
+		{"newfstatat NULL path", unix.SYS_NEWFSTATAT, [6]uint64{3, 0, ptr, empty}, retAllow},
+		{"newfstatat NULL path without the flag (EFAULT)", unix.SYS_NEWFSTATAT, [6]uint64{fdcwd, 0, ptr, 0}, retAllow},
+		{"faccessat2 NULL path", unix.SYS_FACCESSAT2, [6]uint64{3, 0, 0, empty}, retNotify},
+		{"readlinkat NULL path", unix.SYS_READLINKAT, [6]uint64{3, 0, ptr, 64}, retNotify},
+		{"stat NULL path", unix.SYS_STAT, [6]uint64{0, ptr}, retNotify},
+		{"lstat", unix.SYS_LSTAT, [6]uint64{ptr, ptr}, retNotify},
+		{"fstat is not a path call", unix.SYS_FSTAT, [6]uint64{3, ptr}, retAllow},
+		{"openat still notified", unix.SYS_OPENAT, [6]uint64{fdcwd, 0}, retNotify},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			require.Equal(t, fmt.Sprintf("%#x", c.want), fmt.Sprintf("%#x", bpfRun(t, prog, c.nr, x, c.args)))
+		})
+	}
+	t.Run("without stat mediation nothing of the kind is notified", func(t *testing.T) {
+		prog, err := Filter(FilterOptions{})
+		require.NoError(t, err)
+		require.Equal(t, uint32(retAllow), bpfRun(t, prog, unix.SYS_STATX, x, [6]uint64{fdcwd, ptr, empty}))
+	})
+}
+
 func TestFilterErrors(t *testing.T) {
 	tests := []struct {
 		name   string

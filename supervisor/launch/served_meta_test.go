@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/scrim-sandbox/scrim/builtin"
+	"github.com/scrim-sandbox/scrim/internal/testprog"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
@@ -191,4 +193,38 @@ func TestStatShowsDeniedObjects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEmptyPathFlagIsNoPass: AT_EMPTY_PATH with a non-empty path is a path lookup, which the
+// filter must not let through on its flags: statx and newfstatat of an outsider's /proc entry
+// with the flag say it does not exist, as without it. A NULL path, which the filter lets
+// through, stats the descriptor itself.
+func TestEmptyPathFlagIsNoPass(t *testing.T) {
+	probe := testprog.C(t, `
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void report(const char *what, long r) {
+	printf("%s %s\n", what, r == 0 ? "OK" : strerror(errno));
+}
+
+int main(int argc, char **argv) {
+	struct statx stx;
+	struct stat st;
+	report("statx", syscall(SYS_statx, AT_FDCWD, argv[1], AT_EMPTY_PATH, STATX_BASIC_STATS, &stx));
+	report("newfstatat", syscall(SYS_newfstatat, AT_FDCWD, argv[1], &st, AT_EMPTY_PATH));
+	report("null", syscall(SYS_newfstatat, 0, NULL, &st, AT_EMPTY_PATH));
+	return 0;
+}
+`)
+	outsider := "/proc/" + strconv.Itoa(hostProcess(t))
+	status, out, serr := runOut(t, Config{Args: []string{probe, outsider}})
+	require.Equal(t, 0, status, serr)
+	require.Equal(t, "statx No such file or directory\nnewfstatat No such file or directory\nnull OK\n", out)
 }
