@@ -37,6 +37,11 @@ func contenders() []*Contender {
 		{Key: "baseline", Name: "scrim strict, baseline", Scrim: true, Supervisor: true, wrap: func(e *env, cfg string, argv []string) []string {
 			return append([]string{e.baseline, "run", "-c", e.scrimCfg[cfg], "--"}, argv...)
 		}},
+		// nostat runs only when named in -contenders: scrim strict with mediate_stat = false, to
+		// measure what mediating the stat-like calls costs (docs/benchmarks.md).
+		{Key: "nostat", Name: "scrim strict, mediate_stat off", Scrim: true, Supervisor: true, wrap: func(e *env, cfg string, argv []string) []string {
+			return append([]string{e.scrim, "run", "-c", e.scrimCfg[cfg+"-nostat"], "--"}, argv...)
+		}},
 		{Key: "fast", Name: "scrim fast", Scrim: true, Supervisor: true, wrap: func(e *env, cfg string, argv []string) []string {
 			return append([]string{e.scrim, "run", "--mode", "fast", "-c", e.scrimCfg[cfg], "--"}, argv...)
 		}},

@@ -266,6 +266,12 @@ func (e *env) writeScrimConfigs() error {
 			return fmt.Errorf("write scrim config %s: %w", c.name, err)
 		}
 		e.scrimCfg[c.name] = path
+		// The same with the stat-like calls left to the kernel (contender nostat).
+		path = filepath.Join(e.work, c.name+"-nostat.toml")
+		if err := os.WriteFile(path, []byte("mediate_stat = false\n"+b.String()), 0o644); err != nil {
+			return fmt.Errorf("write scrim config %s: %w", c.name, err)
+		}
+		e.scrimCfg[c.name+"-nostat"] = path
 	}
 	return nil
 }
