@@ -71,6 +71,13 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "scrim check: warning: drop-in plugin %q (%s) asks for priority %d, before the built-in shims; it runs at %d, behind them, unless allow_outrank in the config file names it\n",
 				p.Name, p.Source, *p.Demoted, p.Priority)
 		}
+		if cfg.Chroot == "" {
+			for _, c := range h.host.Claims(p.Name) {
+				if n := symlinkedClaim(c); n != "" {
+					fmt.Fprintf(stderr, "scrim check: warning: plugin.%s %s\n", p.Name, n)
+				}
+			}
+		}
 	}
 	return 0
 }
@@ -240,6 +247,7 @@ func describe(w io.Writer, cfg config.Config, h *handlers, chain []shim.Registra
 		for _, p := range cfg.Plugins {
 			fmt.Fprintf(w, "     %-16s %s  priority %d, timeout %s, memory %s, instances %d, on_error %s  (from %s)\n",
 				p.Name, p.Path, p.Priority, p.Timeout, config.FormatSize(p.Memory), p.Instances, p.OnError, p.Source)
+			fmt.Fprintf(w, "     %-16s %s\n", "", "claims  "+orDefault(strings.Join(h.host.Claims(p.Name), " "), "none"))
 		}
 	}
 }

@@ -30,7 +30,7 @@ var options = []option{
 	{name: "chroot-readonly", help: "make the chroot image read-only", def: "false"},
 	{name: "cwd", arg: "DIR", help: "working directory inside the sandbox (absolute)", def: "scrim's own"},
 	{name: "mount", arg: "HOST:INSIDE[:ro]", help: "make a host directory visible inside the image", def: "none", repeatable: true},
-	{name: "plugin", arg: "FILE.wasm", help: "load a WebAssembly plugin", def: "none", repeatable: true},
+	{name: "plugin", arg: "FILE.wasm[,KEY=VALUE...]", help: "load a WebAssembly plugin, configured by the KEY=VALUE pairs", def: "none", repeatable: true},
 	{name: "audit", arg: "FILE", help: "write one JSON line per mediated call to FILE", def: "none"},
 	{name: "cache-dir", arg: "DIR", help: "keep compiled plugins in DIR between runs; \"\" for no cache", def: "$XDG_CACHE_HOME/scrim, or ~/.cache/scrim"},
 	{name: "kill-grace", arg: "DURATION", help: "after a SIGTERM, how long the program has to end before scrim kills the sandbox", def: "10s"},

@@ -2,18 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/plugins"
@@ -29,9 +23,10 @@ Commands:
                       print the plugin's ABI version, claims, exports and imports, and
                       every problem that would stop scrim from loading it; check and
                       repair its compiled code in the cache (default ~/.cache/scrim)
-  test FILE.wasm --path P [--flags F] [--config KEY=VALUE]...
-                      load the plugin as scrim run would and print its decision for one
-                      open of P: the verdict, the errno or the content
+  test [FILE.wasm[,KEY=VALUE...] | DROPIN.toml] --path P [-c FILE] [flags]
+                      resolve P as scrim run would and print which handler of the chain
+                      scrim run would build (with the plugin added) answers an open of
+                      it: a built-in shim, a plugin or the real file, and what it gives
 
 Exit status: 0 when the plugin loads (inspect) or decided (test); 1 when inspect found
 problems or the plugin failed; 125 on bad usage.
@@ -143,26 +138,6 @@ func orNone(s string) string {
 	return s
 }
 
-// configFlag collects --config KEY=VALUE pairs.
-type configFlag map[string]any
-
-func (c configFlag) String() string { return "" }
-
-func (c configFlag) Set(kv string) error {
-	k, v, ok := strings.Cut(kv, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("%q is not KEY=VALUE", kv)
-	}
-	var parsed any
-	if t := strings.TrimSpace(v); t != "" && strings.ContainsAny(t[:1], "[{-0123456789tf") &&
-		json.Unmarshal([]byte(t), &parsed) == nil {
-		c[k] = parsed
-		return nil
-	}
-	c[k] = v
-	return nil
-}
-
 // openFlagNames are the names --flags accepts.
 var openFlagNames = map[string]int{
 	"O_RDONLY": unix.O_RDONLY, "O_WRONLY": unix.O_WRONLY, "O_RDWR": unix.O_RDWR,
@@ -189,96 +164,6 @@ func parseOpenFlags(s string) (int, error) {
 		flags |= v
 	}
 	return flags, nil
-}
-
-// hostTarget opens the real file as the user running scrim plugin test.
-type hostTarget string
-
-func (t hostTarget) Open(flags int, mode uint32) (*os.File, error) {
-	return os.OpenFile(string(t), flags, os.FileMode(mode))
-}
-
-func pluginTest(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("scrim plugin test", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	path := fs.String("path", "", "")
-	flagsArg := fs.String("flags", "O_RDONLY", "")
-	cfg := configFlag{}
-	fs.Var(cfg, "config", "")
-	uid := fs.Uint("uid", uint(os.Getuid()), "")
-	gid := fs.Uint("gid", uint(os.Getgid()), "")
-	pid := fs.Int("pid", 1, "")
-	sandbox := fs.String("sandbox", "scrim", "")
-	timeout := fs.Duration("timeout", 250*time.Millisecond, "")
-	memory := fs.Uint64("memory", 16<<20, "")
-	// The module comes first, flags after it: move it out of the way of flag.Parse.
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, pluginTestUsage)
-			return 0
-		}
-		fmt.Fprintf(stderr, "scrim plugin test: %s\n\n%s", err, pluginTestUsage)
-		return exitFailure
-	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "scrim plugin test: unexpected argument %q\n\n%s", fs.Arg(0), pluginTestUsage)
-		return exitFailure
-	}
-	if file == "" || *path == "" {
-		fmt.Fprintf(stderr, "scrim plugin test: want FILE.wasm and --path\n\n%s", pluginTestUsage)
-		return exitFailure
-	}
-	if !strings.HasPrefix(*path, "/") {
-		fmt.Fprintf(stderr, "scrim plugin test: --path %q: want a canonical absolute path\n", *path)
-		return exitFailure
-	}
-	flags, err := parseOpenFlags(*flagsArg)
-	if err != nil {
-		fmt.Fprintf(stderr, "scrim plugin test: --flags: %s\n", err)
-		return exitFailure
-	}
-	ctx := context.Background()
-	log := hclog.New(&hclog.LoggerOptions{Name: "scrim", Level: hclog.Warn, Output: stderr})
-	spec := plugins.Spec{Name: "test", Path: file, Config: cfg, Timeout: *timeout, MemoryBytes: *memory, Instances: 1}
-	h, err := plugins.Load(ctx, []plugins.Spec{spec}, plugins.Options{Log: log, Sandbox: *sandbox})
-	if err != nil {
-		fmt.Fprintf(stderr, "scrim plugin test: %s\n", err)
-		return 1
-	}
-	defer h.Close(ctx)
-	req := &shim.Request{
-		Syscall: shim.SysOpenat, PID: *pid, TID: *pid, Spelled: []byte(*path), Dirfd: unix.AT_FDCWD,
-		Path: []byte(*path), Flags: flags, Mode: 0o666,
-		Cred:   shim.Cred{UID: uint32(*uid), EUID: uint32(*uid), FSUID: uint32(*uid), GID: uint32(*gid), EGID: uint32(*gid), FSGID: uint32(*gid)},
-		Umask:  0o022,
-		Target: hostTarget(*path),
-	}
-	var st unix.Stat_t
-	if unix.Stat(*path, &st) == nil {
-		req.Object = shim.Object{Exists: true, Dev: st.Dev, Ino: st.Ino, Mode: st.Mode}
-	}
-	res, err := h.Decide(ctx, "test", req)
-	switch {
-	case errors.Is(err, plugins.ErrNotClaimed):
-		fmt.Fprintf(stdout, "verdict: next (%s is not claimed; claims: %s)\n", *path, strings.Join(h.Claims("test"), " "))
-		return 0
-	case err != nil:
-		fmt.Fprintf(stdout, "verdict: fault: %s\n", err)
-		return 1
-	}
-	if res.Action == shim.ActServe {
-		// What the supervisor answers instead of served content the request may not have.
-		if e := req.ReadOnlyErrno(); e != 0 {
-			res = shim.Deny(e)
-		}
-	}
-	return printResult(stdout, res)
 }
 
 func printResult(w io.Writer, res shim.Result) int {
