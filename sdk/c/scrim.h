@@ -72,12 +72,33 @@ enum {
 #define SCRIM_O_CLOEXEC 0x80000
 #define SCRIM_O_TMPFILE 0x410000
 
-/* The open-family call behind a request. */
+/* The call behind a request: the open family, then the look-ups (ABI 1.1). */
 enum scrim_syscall {
 	SCRIM_SYS_OPEN = 1,
 	SCRIM_SYS_OPENAT = 2,
 	SCRIM_SYS_OPENAT2 = 3,
 	SCRIM_SYS_CREAT = 4,
+	SCRIM_SYS_STAT = 5,
+	SCRIM_SYS_LSTAT = 6,
+	SCRIM_SYS_NEWFSTATAT = 7,
+	SCRIM_SYS_STATX = 8,
+	SCRIM_SYS_ACCESS = 9,
+	SCRIM_SYS_FACCESSAT = 10,
+	SCRIM_SYS_FACCESSAT2 = 11,
+	SCRIM_SYS_READLINK = 12,
+	SCRIM_SYS_READLINKAT = 13,
+	SCRIM_SYS_CHDIR = 14,
+};
+
+/*
+ * What a request asks about (ABI 1.1): an open, which needs the content, or a look-up, which
+ * needs only what the served file is. A look-up of a path the plugin serves may be answered
+ * with scrim_serve_size or scrim_serve_dir instead of the content; a deny refuses opens only.
+ */
+enum scrim_op {
+	SCRIM_OP_OPEN = 0,
+	SCRIM_OP_STAT = 1,   /* stat, lstat, newfstatat, statx, readlink, chdir, a listing */
+	SCRIM_OP_ACCESS = 2, /* access, faccessat, faccessat2 */
 };
 
 /* Log levels for scrim_log. */
@@ -105,6 +126,7 @@ typedef struct scrim_request {
 	const char *sandbox;
 	size_t sandbox_len;
 	enum scrim_syscall syscall;
+	enum scrim_op op;     /* SCRIM_OP_OPEN, or a look-up */
 	uint64_t flags;       /* O_* flags as passed */
 	uint32_t mode;        /* creation mode, before the umask */
 	uint32_t object_mode; /* st_mode of what path resolved to; 0 if it does not exist */
@@ -127,10 +149,16 @@ typedef struct scrim_plugin {
 	/* NULL-terminated array of path patterns (ABI.md §4): exact paths such as "/etc/motd",
 	 * and globs with "*", "?" and "**". scrim calls open for no other path. */
 	const char *const *claims;
+	/* claims_from_config, when set, adds claims computed from the configuration: it reads
+	 * it with scrim_config_get and calls scrim_claim for each. It runs once, before init,
+	 * and needs scrim 1.1 or later. Return 0, or scrim_refuse("why"). */
+	int (*claims_from_config)(void);
 	/* init, when set, runs once per instance with the configuration readable through
 	 * scrim_config_get. Return 0 to accept it, or scrim_refuse("why") to stop scrim. */
 	int (*init)(void);
-	/* open decides one open. Every instance must give the same answer. */
+	/* open decides one open, and each look-up (req->op): what a stat, access or listing of
+	 * the path shows follows what open serves for it. Every instance must give the same
+	 * answer. */
 	scrim_verdict (*open)(const scrim_request *req);
 } scrim_plugin;
 
@@ -152,6 +180,8 @@ SCRIM__IMPORT(request_read) int32_t scrim__request_read(void *ptr, int32_t cap);
 SCRIM__IMPORT(real_read) int32_t scrim__real_read(void *ptr, int32_t cap, int32_t offset);
 SCRIM__IMPORT(content_write) int32_t scrim__content_write(const void *ptr, int32_t len);
 SCRIM__IMPORT(set_mode) int32_t scrim__set_mode(int32_t mode);
+SCRIM__IMPORT(set_size) int32_t scrim__set_size(int64_t size);
+SCRIM__IMPORT(set_mtime) int32_t scrim__set_mtime(int64_t sec, int32_t nsec);
 SCRIM__IMPORT(error_set) int32_t scrim__error_set(const void *ptr, int32_t len);
 SCRIM__IMPORT(log) int32_t scrim__log(int32_t level, const void *ptr, int32_t len);
 
@@ -162,6 +192,7 @@ enum {
 	SCRIM__READ_REAL = 3,
 	SCRIM__FAIL = 4,
 	SCRIM__HEADER_V1 = 80,
+	SCRIM__HEADER_V11 = 88,
 	SCRIM__CONTENT_CAP = 1 << 20,
 };
 
@@ -244,13 +275,40 @@ static inline scrim_verdict scrim_serve_str(const char *s) { return scrim_serve(
 /* scrim_set_mode sets the permission bits of the file this call serves (default 0444). */
 static inline bool scrim_set_mode(uint32_t perm) { return scrim__set_mode((int32_t)perm) == 0; }
 
+/* scrim_set_mtime sets the modification time of the file this call serves, in seconds and
+ * nanoseconds since 1970 (by default, when scrim first served it). ABI 1.1. */
+static inline bool scrim_set_mtime(int64_t sec, int32_t nsec)
+{
+	return scrim__set_mtime(sec, nsec) == 0;
+}
+
+/* scrim_serve_size answers a look-up (req->op != SCRIM_OP_OPEN) without building the content:
+ * the path is a served read-only file of size bytes. It must be the size an open of the path
+ * serves, since programs such as cp compare the two. ABI 1.1. */
+static inline scrim_verdict scrim_serve_size(int64_t size)
+{
+	if (scrim__set_size(size) != 0)
+		return scrim_fail("scrim.h: size refused");
+	return SCRIM__SERVE;
+}
+
+/* scrim_serve_dir answers a look-up: the path is a directory with permission bits perm (such
+ * as 0555). A directory answers look-ups only: an open of it goes on to the handlers after
+ * the plugin. ABI 1.1. */
+static inline scrim_verdict scrim_serve_dir(uint32_t perm)
+{
+	if (scrim__set_mode((int32_t)(0040000 | (perm & 0777))) != 0)
+		return scrim_fail("scrim.h: directory mode refused");
+	return SCRIM__SERVE;
+}
+
 /* ---- configuration, errors and logs --------------------------------------------------- */
 
 /*
  * scrim_config_get copies a top-level configuration value as text (a string without quotes,
  * a number or boolean as JSON spells it, an array or table as JSON) into buf, NUL-terminated
  * when it fits. It returns the value's full length (copy again with a larger buf when that is
- * >= cap), or -1 when the key is absent. Valid only during init.
+ * >= cap), or -1 when the key is absent. Valid only during init and claims_from_config.
  */
 static inline long scrim_config_get(const char *key, char *buf, size_t cap)
 {
@@ -263,7 +321,8 @@ static inline long scrim_config_get(const char *key, char *buf, size_t cap)
 }
 
 /* scrim_config_dup returns a value as scrim_config_get gives it, in a malloc'd string the
- * caller frees, or NULL when the key is absent. Valid only during init. */
+ * caller frees, or NULL when the key is absent. Valid only during init and
+ * claims_from_config. */
 static inline char *scrim_config_dup(const char *key)
 {
 	char probe[1];
@@ -292,6 +351,29 @@ static inline const char *scrim_config_json(void)
 	scrim__config_read(json, n);
 	json[n] = '\0';
 	return json;
+}
+
+/* Claims added by claims_from_config (defined with the exports). */
+extern char **scrim__dyn_claims;
+extern size_t scrim__dyn_len, scrim__dyn_cap;
+
+/* scrim_claim adds a path pattern to the plugin's claims. Valid only during
+ * claims_from_config; it returns false when out of memory. */
+static inline bool scrim_claim(const char *pattern)
+{
+	if (scrim__dyn_len == scrim__dyn_cap) {
+		size_t cap = scrim__dyn_cap ? 2 * scrim__dyn_cap : 8;
+		char **c = realloc(scrim__dyn_claims, cap * sizeof *c);
+		if (!c)
+			return false;
+		scrim__dyn_claims = c;
+		scrim__dyn_cap = cap;
+	}
+	char *dup = strdup(pattern);
+	if (!dup)
+		return false;
+	scrim__dyn_claims[scrim__dyn_len++] = dup;
+	return true;
 }
 
 /* scrim_refuse explains why init rejects the configuration and returns the value init
@@ -349,6 +431,8 @@ static inline bool scrim_wants_write(const scrim_request *req)
 #ifndef SCRIM_NO_EXPORTS
 
 bool scrim__content_failed;
+char **scrim__dyn_claims;
+size_t scrim__dyn_len, scrim__dyn_cap;
 
 static inline uint32_t scrim__u32(const uint8_t *p)
 {
@@ -382,12 +466,17 @@ SCRIM__EXPORT(scrim_abi_v1) void scrim__abi_v1(void) {}
 SCRIM__EXPORT(scrim_describe) int32_t scrim__describe(void)
 {
 	const scrim_plugin *p = scrim__plugin;
+	/* ABI 1.1: the configuration is readable here, so claims can follow it. */
+	if (p->claims_from_config && p->claims_from_config() != 0)
+		return 1;
 	size_t cap = 64, n = 0;
 	const char *fields[] = {p->name ? p->name : "", p->version ? p->version : ""};
 	for (size_t i = 0; i < 2; i++)
 		cap += 6 * strlen(fields[i]) + 2;
 	for (const char *const *c = p->claims; c && *c; c++)
 		cap += 6 * strlen(*c) + 3;
+	for (size_t i = 0; i < scrim__dyn_len; i++)
+		cap += 6 * strlen(scrim__dyn_claims[i]) + 3;
 	char *doc = malloc(cap);
 	if (!doc)
 		return 1;
@@ -398,11 +487,21 @@ SCRIM__EXPORT(scrim_describe) int32_t scrim__describe(void)
 	n += 11;
 	scrim__json_string(doc, &n, fields[1]);
 	memcpy(doc + n, ",\"abi_minor\":0,\"claims\":[", 25);
+	if (p->claims_from_config)
+		doc[n + 13] = '1';
 	n += 25;
+	bool first = true;
 	for (const char *const *c = p->claims; c && *c; c++) {
-		if (c != p->claims)
+		if (!first)
 			doc[n++] = ',';
+		first = false;
 		scrim__json_string(doc, &n, *c);
+	}
+	for (size_t i = 0; i < scrim__dyn_len; i++) {
+		if (!first)
+			doc[n++] = ',';
+		first = false;
+		scrim__json_string(doc, &n, scrim__dyn_claims[i]);
 	}
 	doc[n++] = ']';
 	doc[n++] = '}';
@@ -468,6 +567,7 @@ SCRIM__EXPORT(scrim_open) int32_t scrim__open(int32_t req_len)
 		.sandbox = strs + path_len + 1,
 		.sandbox_len = sb_len,
 		.syscall = (enum scrim_syscall)scrim__u32(b + 12),
+		.op = hs >= SCRIM__HEADER_V11 ? (enum scrim_op)scrim__u32(b + 80) : SCRIM_OP_OPEN,
 		.flags = (uint64_t)scrim__u32(b + 16) | (uint64_t)scrim__u32(b + 20) << 32,
 		.mode = scrim__u32(b + 24),
 		.object_mode = scrim__u32(b + 28),

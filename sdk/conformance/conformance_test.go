@@ -132,7 +132,7 @@ func TestProbe(t *testing.T) {
 			content: "/probe/echo/caf\xe9 \xff\x01", mode: 0o444},
 		{name: "every request field", path: "/probe/request", mode: 0o640, content: "path=/probe/request\n" +
 			"sandbox=test-box\nsyscall=2\nflags=524288\nmode=384\nobject_mode=33188\n" +
-			"pid=42\ntid=43\nuid=1000\ngid=100\n"},
+			"pid=42\ntid=43\nuid=1000\ngid=100\nop=0\n"},
 		{name: "transform the real file", path: "/probe/upper/text", target: text,
 			content: "HELLO, WORLD\nLINE 2\n", mode: 0o444},
 		{name: "the real file's errno", path: "/probe/upper/missing", target: missing,
@@ -250,6 +250,64 @@ func TestProbeDoesNotLeak(t *testing.T) {
 			s := h.Stats()[0]
 			require.Zero(t, s.Faults)
 			require.Zero(t, s.Replaced, "an instance was replaced")
+		})
+	}
+}
+
+// TestProbeClaimsFromConfig checks ABI 1.1's claims computed from the configuration in every
+// SDK: each probe replaces its claim /probe/** with the configured "claims", and scrim then
+// asks it about exactly those paths.
+func TestProbeClaimsFromConfig(t *testing.T) {
+	for _, p := range probes {
+		t.Run(p.lang, func(t *testing.T) {
+			h := load(t, wasmPath(p.path), map[string]any{"claims": "/srv/vendor/exact /srv/vendor/tree/**"})
+			require.Equal(t, []string{"/srv/vendor/exact", "/srv/vendor/tree/**"}, h.Claims("probe"))
+			_, err := h.Decide(context.Background(), "probe", request("/probe/greeting"))
+			require.ErrorIs(t, err, plugins.ErrNotClaimed, "the default claim is gone")
+			for _, path := range []string{"/srv/vendor/exact", "/srv/vendor/tree/a/b"} {
+				res, err := h.Decide(context.Background(), "probe", request(path))
+				require.NoError(t, err, path)
+				require.Equal(t, shim.Deny(unix.ENOENT), res, "%s reaches the probe", path)
+			}
+			_, err = h.Decide(context.Background(), "probe", request("/srv/vendor/other"))
+			require.ErrorIs(t, err, plugins.ErrNotClaimed)
+		})
+	}
+}
+
+// TestProbeLookups checks ABI 1.1's look-ups in every SDK: a stat-like call reaches the probe
+// with its op, is answered with the size, mode and time alone where the probe says so, and a
+// deny leaves a look-up to the object as it is.
+func TestProbeLookups(t *testing.T) {
+	mtime := time.Unix(1700000000, 5)
+	lookup := func(path string, op shim.Op, sys shim.Syscall) *shim.Request {
+		req := request(path)
+		req.Op, req.Syscall, req.Flags = op, sys, 0
+		return req
+	}
+	for _, p := range probes {
+		t.Run(p.lang, func(t *testing.T) {
+			h := load(t, wasmPath(p.path), nil)
+			decide := func(req *shim.Request) shim.Result {
+				t.Helper()
+				res, err := h.Decide(context.Background(), "probe", req)
+				require.NoError(t, err)
+				return res
+			}
+			require.Equal(t, shim.Serve(shim.Meta{Size: 11, Mode: unix.S_IFREG | 0o640, ModTime: mtime}),
+				decide(lookup("/probe/meta", shim.OpStat, shim.SysNewfstatat)), "a stat gets the size alone")
+			require.Equal(t, shim.Serve(shim.Bytes{Name: "scrim-plugin-probe", Data: []byte("hello meta\n"), Mode: unix.S_IFREG | 0o640, ModTime: mtime}),
+				decide(request("/probe/meta")), "an open gets the content with the same metadata")
+			require.Equal(t, shim.Serve(shim.Meta{Mode: unix.S_IFDIR | 0o555, ModTime: mtime}),
+				decide(lookup("/probe/metadir", shim.OpStat, shim.SysStatx)))
+			require.Equal(t, shim.Next(), decide(request("/probe/metadir")), "a served directory answers no open")
+			require.Equal(t, shim.Next(), decide(lookup("/probe/deny/13", shim.OpStat, shim.SysLstat)),
+				"a deny refuses opens, not look-ups")
+			got, _ := served(t, decide(lookup("/probe/request", shim.OpAccess, shim.SysFaccessat2)))
+			require.Contains(t, got, "\nsyscall=11\nflags=0\n")
+			require.Contains(t, got, "\nop=2\n")
+			got, _ = served(t, decide(lookup("/probe/greeting", shim.OpStat, shim.SysStat)))
+			require.Equal(t, "hello\n", got, "a probe that builds the content for a look-up gets it described")
 		})
 	}
 }

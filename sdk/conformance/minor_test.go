@@ -15,10 +15,11 @@ import (
 )
 
 // A later minor version of the ABI may grow the request header and append fields after the
-// v1.0 ones (plugins/ABI.md §1, §6); a plugin must find the path and the sandbox name through their
-// offsets and ignore what it does not know. scrim's own host always sends the v1.0 header, so
+// v1.1 ones (plugins/ABI.md §1, §6); a plugin must find the path and the sandbox name through their
+// offsets and ignore what it does not know. scrim's own host always sends the v1.1 header, so
 // this test plays the host itself: a minimal scrim_v1 module that hands each probe a request
-// with a larger header full of bytes no SDK may read.
+// with a larger header full of bytes no SDK may read, and one of v1.0's 80 bytes, which has
+// no op.
 
 // fakeHost answers the scrim_v1 imports for one instance with a fixed request.
 type fakeHost struct {
@@ -64,20 +65,27 @@ func (h *fakeHost) module(rt wazero.Runtime) wazero.HostModuleBuilder {
 		return 0
 	}, 2)
 	fn("set_mode", func(_ api.Memory, s []uint64) int32 { h.mode = uint32(s[0]); return 0 }, 1)
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, s []uint64) {
+		s[0] = 0
+	}), []api.ValueType{api.ValueTypeI64}, []api.ValueType{i32}).Export("set_size")
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, s []uint64) {
+		s[0] = 0
+	}), []api.ValueType{api.ValueTypeI64, i32}, []api.ValueType{i32}).Export("set_mtime")
 	fn("error_set", func(api.Memory, []uint64) int32 { return 0 }, 2)
 	fn("log", func(api.Memory, []uint64) int32 { return 0 }, 3)
 	fn("host_abi_minor", func(api.Memory, []uint64) int32 { return 1 }, 0)
 	return b
 }
 
-// futureRequest encodes a request as a host of minor version 1 might: a header of
-// headerSize bytes whose bytes past the v1.0 fields are 0xAB, then the strings.
+// futureRequest encodes a request as a host of a later minor version might: a header of
+// headerSize bytes whose bytes past the v1.1 fields are 0xAB, then the strings. With
+// headerSize 80 it is a v1.0 request.
 func futureRequest(headerSize int, path, sandbox string) []byte {
 	le := binary.LittleEndian
 	b := bytes.Repeat([]byte{0xAB}, headerSize)
 	le.PutUint32(b[0:], uint32(headerSize))
 	le.PutUint16(b[4:], 1)
-	le.PutUint16(b[6:], 1) // abi_minor
+	le.PutUint16(b[6:], 2) // abi_minor
 	le.PutUint32(b[8:], 0) // phase
 	le.PutUint32(b[12:], 2)
 	le.PutUint64(b[16:], 0x80000)
@@ -91,8 +99,8 @@ func futureRequest(headerSize int, path, sandbox string) []byte {
 	le.PutUint32(b[52:], uint32(len(path)))
 	le.PutUint32(b[56:], uint32(headerSize+len(path)))
 	le.PutUint32(b[60:], uint32(len(sandbox)))
-	for off := 64; off < 80; off += 4 {
-		le.PutUint32(b[off:], 0) // real_len, real_errno, real_flags, reserved
+	for off := 64; off < min(88, headerSize); off += 4 {
+		le.PutUint32(b[off:], 0) // real_len, real_errno, real_flags, reserved, op, reserved
 	}
 	b = append(b, path...)
 	return append(b, sandbox...)
@@ -104,12 +112,12 @@ func TestProbeIgnoresFutureHeaderFields(t *testing.T) {
 	require.NoError(t, err)
 	defer cache.Close(ctx)
 	const want = "path=/probe/request\nsandbox=future-box\nsyscall=2\nflags=524288\nmode=384\n" +
-		"object_mode=33188\npid=42\ntid=43\nuid=1000\ngid=100\n"
+		"object_mode=33188\npid=42\ntid=43\nuid=1000\ngid=100\nop=0\n"
 	for _, p := range probes {
 		t.Run(p.lang, func(t *testing.T) {
 			wasmBytes, err := readWasm(p.path)
 			require.NoError(t, err)
-			for _, headerSize := range []int{80, 96, 200} {
+			for _, headerSize := range []int{80, 88, 96, 200} {
 				h := &fakeHost{}
 				rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache))
 				defer rt.Close(ctx)

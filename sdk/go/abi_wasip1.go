@@ -27,6 +27,12 @@ func contentWrite(ptr unsafe.Pointer, n int32) int32
 //go:wasmimport scrim_v1 set_mode
 func setMode(mode int32) int32
 
+//go:wasmimport scrim_v1 set_size
+func setSize(size int64) int32
+
+//go:wasmimport scrim_v1 set_mtime
+func setMtime(sec int64, nsec int32) int32
+
 //go:wasmimport scrim_v1 error_set
 func errorSet(ptr unsafe.Pointer, n int32) int32
 
@@ -59,7 +65,25 @@ func scrimDescribe() int32 {
 		setError("plugin: no plugin registered (call plugin.Register from an init function)")
 		return 1
 	}
-	doc := describeJSON(registered)
+	claims, minor := registered.Claims, 0
+	if registered.ClaimsFrom != nil {
+		// ABI 1.1: the configuration is readable in scrim_describe.
+		minor = 1
+		n := configRead(nil, 0)
+		if n < 0 {
+			setError("plugin: ClaimsFrom needs scrim 1.1 or later (the configuration is not readable in describe)")
+			return 1
+		}
+		raw := make([]byte, n)
+		configRead(bufPtr(raw), n)
+		more, err := registered.ClaimsFrom(Config{raw: raw, get: getConfig})
+		if err != nil {
+			setError(err.Error())
+			return 1
+		}
+		claims = append(append([]string(nil), claims...), more...)
+	}
+	doc := describeJSON(registered, claims, minor)
 	if describeSet(bufPtr(doc), int32(len(doc))) != 0 {
 		return 1
 	}
@@ -139,8 +163,18 @@ func scrimOpen(n int32) int32 {
 			setError("plugin: content refused (larger than 1 MiB?)")
 			return codeFail
 		}
-		if v.mode != 0o444 {
+		switch {
+		case v.dir:
+			setMode(int32(0o040000 | v.mode))
+		case v.mode != 0o444:
 			setMode(int32(v.mode))
+		}
+		if v.size >= 0 {
+			setSize(v.size)
+		}
+		if v.hasMtime && setMtime(v.mtimeSec, v.mtimeNsec) != 0 {
+			setError("plugin: modification time refused (nanoseconds outside 0..999999999?)")
+			return codeFail
 		}
 	case codeFail:
 		setError(v.reason)

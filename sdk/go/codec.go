@@ -23,9 +23,10 @@ func (c Config) Get(key string) (value string, ok bool) {
 	return c.get(key)
 }
 
-// The request header (plugins/ABI.md §6).
+// The request header (plugins/ABI.md §6): 80 bytes in ABI 1.0, 88 from 1.1 on (op).
 const (
-	headerV1 = 80
+	headerV1  = 80
+	headerV11 = 88
 )
 
 var errShortRequest = errors.New("plugin: request shorter than its header")
@@ -49,6 +50,9 @@ func decodeRequest(blob []byte, req *Request) error {
 		TID:        int32(le.Uint32(blob[36:])),
 		UID:        le.Uint32(blob[40:]),
 		GID:        le.Uint32(blob[44:]),
+	}
+	if hs >= headerV11 {
+		req.Op = Op(le.Uint32(blob[80:]))
 	}
 	var ok bool
 	if req.Path, ok = span(blob, le.Uint32(blob[48:]), le.Uint32(blob[52:])); !ok {
@@ -78,13 +82,15 @@ func span(b []byte, off, n uint32) ([]byte, bool) {
 
 // describeJSON encodes the describe document (plugins/ABI.md §4) without encoding/json, which would
 // make every plugin larger.
-func describeJSON(p *Plugin) []byte {
+func describeJSON(p *Plugin, claims []string, minor int) []byte {
 	b := []byte(`{"name":`)
 	b = appendJSONString(b, p.Name)
 	b = append(b, `,"version":`...)
 	b = appendJSONString(b, p.Version)
-	b = append(b, `,"abi_minor":0,"claims":[`...)
-	for i, c := range p.Claims {
+	b = append(b, `,"abi_minor":`...)
+	b = append(b, itoa(int64(minor))...)
+	b = append(b, `,"claims":[`...)
+	for i, c := range claims {
 		if i > 0 {
 			b = append(b, ',')
 		}

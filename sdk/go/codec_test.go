@@ -53,6 +53,20 @@ func TestDecodeRequest(t *testing.T) {
 			}(),
 			want: Request{Path: []byte{}, Flags: O_CLOEXEC, Syscall: SysOpenat, PID: 7, UID: 1000},
 		},
+		{
+			name: "a v1.1 request carries the op",
+			blob: func() []byte {
+				b := blob("", "", nil)
+				b = append(b[:headerV1], make([]byte, 16)...)
+				binary.LittleEndian.PutUint32(b[0:], headerV11+8)
+				binary.LittleEndian.PutUint32(b[48:], headerV11+8)
+				binary.LittleEndian.PutUint32(b[56:], headerV11+8)
+				binary.LittleEndian.PutUint32(b[12:], uint32(SysStatx))
+				binary.LittleEndian.PutUint32(b[80:], uint32(OpStat))
+				return b
+			}(),
+			want: Request{Path: []byte{}, Flags: O_CLOEXEC, Syscall: SysStatx, Op: OpStat, PID: 7, UID: 1000},
+		},
 		{name: "too short", blob: make([]byte, 10), wantErr: "shorter than its header"},
 		{
 			name:    "path outside the request",
@@ -82,10 +96,14 @@ func TestDescribeJSON(t *testing.T) {
 		ABIMinor int      `json:"abi_minor"`
 		Claims   []string `json:"claims"`
 	}
-	require.NoError(t, json.Unmarshal(describeJSON(p), &doc))
+	require.NoError(t, json.Unmarshal(describeJSON(p, p.Claims, 0), &doc))
 	require.Equal(t, "a\"b", doc.Name)
 	require.Equal(t, "1.0", doc.Version)
+	require.Equal(t, 0, doc.ABIMinor)
 	require.Equal(t, []string{"/etc/motd", "/x/\x01"}, doc.Claims)
+	require.NoError(t, json.Unmarshal(describeJSON(p, []string{"/cfg"}, 1), &doc))
+	require.Equal(t, 1, doc.ABIMinor)
+	require.Equal(t, []string{"/cfg"}, doc.Claims)
 }
 
 func TestVerdicts(t *testing.T) {

@@ -32,11 +32,17 @@ type Plugin struct {
 	// everything below a directory, "*" and "?" inside one component. scrim asks about no
 	// other path; the user may add claims in the configuration.
 	Claims []string
+	// ClaimsFrom, when set, adds claims computed from the configuration, such as a prefix
+	// the user configures: scrim asks about those paths and no others. It runs once, before
+	// Init, and needs scrim 1.1 or later (plugins/ABI.md §3).
+	ClaimsFrom func(cfg Config) ([]string, error)
 	// Init, when set, receives the plugin's configuration once per instance. An error
 	// stops scrim before the sandbox starts and is shown to the user.
 	Init func(cfg Config) error
-	// Open decides one open of a claimed path. It must give the same answer whichever
-	// instance of the plugin runs it: scrim may run several and replace them at any time.
+	// Open decides one open of a claimed path, and each look-up of one (req.Op): what a stat,
+	// access or listing of the path shows follows what Open serves for it. It must give the
+	// same answer whichever instance of the plugin runs it: scrim may run several and replace
+	// them at any time.
 	Open func(req *Request) Verdict
 }
 
@@ -53,15 +59,37 @@ func Register(p Plugin) {
 	registered = &p
 }
 
-// Syscall is the open-family call that made a request.
+// Syscall is the call that made a request.
 type Syscall uint32
 
-// The calls scrim reports.
+// The calls scrim reports: the open family, then the look-ups (Op other than OpOpen).
 const (
-	SysOpen    Syscall = 1
-	SysOpenat  Syscall = 2
-	SysOpenat2 Syscall = 3
-	SysCreat   Syscall = 4
+	SysOpen       Syscall = 1
+	SysOpenat     Syscall = 2
+	SysOpenat2    Syscall = 3
+	SysCreat      Syscall = 4
+	SysStat       Syscall = 5
+	SysLstat      Syscall = 6
+	SysNewfstatat Syscall = 7
+	SysStatx      Syscall = 8
+	SysAccess     Syscall = 9
+	SysFaccessat  Syscall = 10
+	SysFaccessat2 Syscall = 11
+	SysReadlink   Syscall = 12
+	SysReadlinkat Syscall = 13
+	SysChdir      Syscall = 14
+)
+
+// Op is what a request asks about: an open, which needs the content, or a look-up, which
+// needs only what the served file is (its size, mode and time).
+type Op uint32
+
+// The ops scrim asks about. A look-up of a path the plugin serves is answered from its verdict:
+// Serve, or ServeSize without building the content.
+const (
+	OpOpen   Op = 0
+	OpStat   Op = 1 // stat, lstat, newfstatat, statx, readlink, chdir, a listing of the parent
+	OpAccess Op = 2 // access, faccessat, faccessat2
 )
 
 // Linux open flags, as the sandboxed program passes them on x86_64.
@@ -88,6 +116,9 @@ type Request struct {
 	Flags   uint64
 	Mode    uint32
 	Syscall Syscall
+	// Op is OpOpen for an open; for a look-up, the plugin may answer with ServeSize or
+	// ServeDir instead of building the content. A Deny refuses opens, never look-ups.
+	Op Op
 	// ObjectMode is the st_mode of what Path resolved to, 0 if nothing exists there.
 	ObjectMode uint32
 	PID, TID   int32
@@ -113,6 +144,10 @@ type RealFile struct {
 // PathString returns Path as a string.
 func (r *Request) PathString() string { return string(r.Path) }
 
+// IsLookup reports whether the request only looks the path up (stat, access, a listing): the
+// content is not needed, only what ServeSize says.
+func (r *Request) IsLookup() bool { return r.Op != OpOpen }
+
 // Exists reports whether the path resolved to an existing object.
 func (r *Request) Exists() bool { return r.ObjectMode != 0 }
 
@@ -129,6 +164,12 @@ type Verdict struct {
 	content []byte
 	mode    uint32
 	reason  string
+	// What ServeSize, ServeDir and WithMtime add (ABI 1.1).
+	size      int64 // -1: the content's length
+	dir       bool
+	mtimeSec  int64
+	mtimeNsec int32
+	hasMtime  bool
 }
 
 // The ABI's verdict codes.
@@ -144,7 +185,28 @@ const (
 func Next() Verdict { return Verdict{code: codeNext} }
 
 // Serve gives the program data as a read-only file.
-func Serve(data []byte) Verdict { return Verdict{code: codeServe, content: data, mode: 0o444} }
+func Serve(data []byte) Verdict {
+	return Verdict{code: codeServe, content: data, mode: 0o444, size: -1}
+}
+
+// ServeSize answers a look-up (req.IsLookup()) without building the content: the path is a
+// served read-only file of size bytes. It must be the size Serve gives an open of the same
+// path, since programs such as cp compare the two. In an open it would serve an empty file.
+func ServeSize(size int64) Verdict {
+	return Verdict{code: codeServe, mode: 0o444, size: max(size, 0)}
+}
+
+// ServeDir answers a look-up: the path is a directory (mode 0555 unless WithMode), such as
+// the parent of the files the plugin serves. A directory answers only look-ups: an open of it
+// goes on to the handlers after the plugin.
+func ServeDir() Verdict { return Verdict{code: codeServe, mode: 0o555, size: -1, dir: true} }
+
+// WithMtime sets the modification time of served content, in seconds and nanoseconds since
+// 1970 (by default, when scrim first served it).
+func (v Verdict) WithMtime(sec int64, nsec int32) Verdict {
+	v.mtimeSec, v.mtimeNsec, v.hasMtime = sec, nsec, true
+	return v
+}
 
 // ServeString gives the program s as a read-only file.
 func ServeString(s string) Verdict { return Serve([]byte(s)) }

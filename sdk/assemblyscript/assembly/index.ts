@@ -43,6 +43,12 @@ declare function abiContentWrite(ptr: usize, len: i32): i32;
 @external("scrim_v1", "set_mode")
 declare function abiSetMode(mode: i32): i32;
 // @ts-ignore: decorator
+@external("scrim_v1", "set_size")
+declare function abiSetSize(size: i64): i32;
+// @ts-ignore: decorator
+@external("scrim_v1", "set_mtime")
+declare function abiSetMtime(sec: i64, nsec: i32): i32;
+// @ts-ignore: decorator
 @external("scrim_v1", "error_set")
 declare function abiErrorSet(ptr: usize, len: i32): i32;
 // @ts-ignore: decorator
@@ -50,6 +56,7 @@ declare function abiErrorSet(ptr: usize, len: i32): i32;
 declare function abiLog(level: i32, ptr: usize, len: i32): i32;
 
 const HEADER_V1: i32 = 80;
+const HEADER_V11: u32 = 88;
 const CODE_NEXT: i32 = 0;
 const CODE_SERVE: i32 = 1;
 const CODE_REAL: i32 = 2;
@@ -89,12 +96,32 @@ export namespace Flags {
   export const O_TMPFILE: u64 = 0x410000;
 }
 
-/** The open-family calls, as Request.syscall numbers them. */
+/** The calls, as Request.syscall numbers them: the open family, then the look-ups. */
 export namespace Syscall {
   export const OPEN: u32 = 1;
   export const OPENAT: u32 = 2;
   export const OPENAT2: u32 = 3;
   export const CREAT: u32 = 4;
+  export const STAT: u32 = 5;
+  export const LSTAT: u32 = 6;
+  export const NEWFSTATAT: u32 = 7;
+  export const STATX: u32 = 8;
+  export const ACCESS: u32 = 9;
+  export const FACCESSAT: u32 = 10;
+  export const FACCESSAT2: u32 = 11;
+  export const READLINK: u32 = 12;
+  export const READLINKAT: u32 = 13;
+  export const CHDIR: u32 = 14;
+}
+
+/** What a request asks about (ABI 1.1): an open, which needs the content, or a look-up,
+ * which needs only what the served file is (Verdict.serveSize, Verdict.serveDir). */
+export namespace Op {
+  export const OPEN: u32 = 0;
+  /** stat, lstat, newfstatat, statx, readlink, chdir, a listing of the parent directory */
+  export const STAT: u32 = 1;
+  /** access, faccessat, faccessat2 */
+  export const ACCESS: u32 = 2;
 }
 
 /** The real file behind a request, read as the sandboxed program would have read it. */
@@ -120,8 +147,11 @@ export class Request {
   pathBytes: Uint8Array = new Uint8Array(0);
   /** The sandbox's name. */
   sandbox: string = "";
-  /** The call that opened (Syscall.OPENAT, ...). */
+  /** The call that opened or looked the path up (Syscall.OPENAT, ...). */
   syscall: u32 = 0;
+  /** Op.OPEN for an open; for a look-up the plugin may answer with Verdict.serveSize or
+   * Verdict.serveDir instead of the content. A deny refuses opens, never look-ups. */
+  op: u32 = 0;
   /** The O_* flags as the program passed them (see Flags). */
   flags: u64 = 0;
   /** The creation mode, before the umask. */
@@ -136,6 +166,11 @@ export class Request {
   gid: u32 = 0;
   /** The real file, set in the call after Verdict.readReal(). */
   real: RealFile | null = null;
+
+  /** Whether the request only looks the path up (stat, access, a listing). */
+  isLookup(): bool {
+    return this.op != Op.OPEN;
+  }
 
   /** Whether the path resolved to an existing object. */
   exists(): bool {
@@ -159,6 +194,15 @@ export class Verdict {
     public mode: u32 = 0o444,
     public reason: string = "",
   ) {}
+
+  /** The size a look-up shows without content (-1: the content's length). */
+  size: i64 = -1;
+  /** A served directory, which answers look-ups only. */
+  dir: bool = false;
+  /** The modification time, when set. */
+  mtimeSec: i64 = 0;
+  mtimeNsec: i32 = 0;
+  hasMtime: bool = false;
 
   /** Leaves the open to the next handler, as if the plugin had not claimed the path. */
   static next(): Verdict {
@@ -195,9 +239,35 @@ export class Verdict {
     return new Verdict(CODE_FAIL, null, 0o444, why);
   }
 
+  /** Answers a look-up (req.isLookup()) without building the content: the path is a served
+   * read-only file of size bytes. It must be the size an open of the path serves, since
+   * programs such as cp compare the two. */
+  static serveSize(size: i64): Verdict {
+    const v = new Verdict(CODE_SERVE);
+    v.size = size < 0 ? 0 : size;
+    return v;
+  }
+
+  /** Answers a look-up: the path is a directory (mode 0555). A directory answers look-ups
+   * only: an open of it goes on to the handlers after the plugin. */
+  static serveDir(): Verdict {
+    const v = new Verdict(CODE_SERVE, null, 0o555);
+    v.dir = true;
+    return v;
+  }
+
   /** Sets the permission bits of served content. */
   withMode(perm: u32): Verdict {
     this.mode = perm & 0o777;
+    return this;
+  }
+
+  /** Sets the modification time of served content, in seconds and nanoseconds since 1970
+   * (by default, when scrim first served it). */
+  withMtime(sec: i64, nsec: i32): Verdict {
+    this.mtimeSec = sec;
+    this.mtimeNsec = nsec;
+    this.hasMtime = true;
     return this;
   }
 }
@@ -260,7 +330,10 @@ export function log(level: i32, msg: string): void {
 // ---- registration and the runtime behind the exports ---------------------------------------
 
 let registered: Plugin | null = null;
-let describeDoc: string = "";
+let regName: string = "";
+let regVersion: string = "";
+let regClaims: string[] = [];
+let claimsFrom: ((config: Config) => string[]) | null = null;
 
 function jsonString(s: string): string {
   let out = "\"";
@@ -281,14 +354,17 @@ function jsonString(s: string): string {
  * patterns: exact paths, "*", "?" and "**" globs; scrim calls open for no other path). Call
  * it once, at the top level of the entry file. */
 export function register(name: string, version: string, claims: string[], plugin: Plugin): void {
-  let doc = "{\"name\":" + jsonString(name) + ",\"version\":" + jsonString(version) +
-    ",\"abi_minor\":0,\"claims\":[";
-  for (let i = 0; i < claims.length; i++) {
-    if (i > 0) doc += ",";
-    doc += jsonString(claims[i]);
-  }
-  describeDoc = doc + "]}";
+  regName = name;
+  regVersion = version;
+  regClaims = claims;
   registered = plugin;
+}
+
+/** Adds claims computed from the configuration, such as a prefix the user configures: fn
+ * reads it (config.get) and returns more path patterns. It runs once, before init, and needs
+ * scrim 1.1 or later. Call it next to register. */
+export function registerClaimsFrom(fn: (config: Config) => string[]): void {
+  claimsFrom = fn;
 }
 
 function setError(msg: string): void {
@@ -302,7 +378,20 @@ export function runDescribe(): i32 {
     setError("scrim: no plugin registered (call register at the top level)");
     return 1;
   }
-  const b = String.UTF8.encode(describeDoc);
+  let claims = regClaims;
+  const from = claimsFrom;
+  if (from != null) {
+    // ABI 1.1: the configuration is readable in scrim_describe.
+    claims = claims.concat(from(new Config()));
+  }
+  let doc = "{\"name\":" + jsonString(regName) + ",\"version\":" + jsonString(regVersion) +
+    ",\"abi_minor\":" + (from != null ? "1" : "0") + ",\"claims\":[";
+  for (let i = 0; i < claims.length; i++) {
+    if (i > 0) doc += ",";
+    doc += jsonString(claims[i]);
+  }
+  doc += "]}";
+  const b = String.UTF8.encode(doc);
   return abiDescribeSet(changetype<usize>(b), b.byteLength) == 0 ? 0 : 1;
 }
 
@@ -350,6 +439,7 @@ export function runOpen(reqLen: i32): i32 {
   req.path = String.UTF8.decodeUnsafe(b + pathOff, pathLen);
   req.sandbox = String.UTF8.decodeUnsafe(b + sbOff, sbLen);
   req.syscall = load<u32>(b, 12);
+  if (load<u32>(b, 0) >= HEADER_V11) req.op = load<u32>(b, 80);
   req.flags = load<u64>(b, 16);
   req.mode = load<u32>(b, 24);
   req.objectMode = load<u32>(b, 28);
@@ -377,7 +467,10 @@ export function runOpen(reqLen: i32): i32 {
     if (c != null && c.length > 0 && abiContentWrite(c.dataStart, c.length) != 0) {
       return fail("scrim: content refused (more than 1 MiB?)");
     }
-    if (v.mode != 0o444 && abiSetMode(<i32>v.mode) != 0) return fail("scrim: mode refused");
+    const mode = v.dir ? 0o040000 | v.mode : v.mode;
+    if (mode != 0o444 && abiSetMode(<i32>mode) != 0) return fail("scrim: mode refused");
+    if (v.size >= 0 && abiSetSize(v.size) != 0) return fail("scrim: size refused");
+    if (v.hasMtime && abiSetMtime(v.mtimeSec, v.mtimeNsec) != 0) return fail("scrim: modification time refused");
   } else if (v.code == CODE_FAIL) {
     setError(v.reason);
   }

@@ -11,12 +11,29 @@
 //   /probe/config                           the whole configuration as JSON
 //   /probe/log                              "logged", after a warning "probe log: PATH"
 //   /probe/echo/...                         the path's bytes as they came (not always UTF-8)
+//   /probe/meta                             "hello meta\n", mode 0640, mtime 1700000000 s 5 ns;
+//                                           a look-up of it gets the size alone
+//   /probe/metadir                          a directory, mode 0555, mtime 1700000000 s 5 ns
 //   anything else                           ENOENT
 //
-// A configuration key "refuse" makes init refuse with "refused: VALUE".
+// A configuration key "refuse" makes init refuse with "refused: VALUE". A key "claims", paths
+// separated by spaces, replaces the claim /probe/** (ABI 1.1: claims from the configuration).
 
-import { Config, Errno, Level, Plugin, Request, Verdict, log, register } from "../assembly/index";
+import { Config, Errno, Level, Plugin, Request, Verdict, log, register, registerClaimsFrom } from "../assembly/index";
 export * from "../assembly/exports";
+
+const META_TEXT = "hello meta\n";
+
+function claimsFrom(config: Config): string[] {
+  const list = config.get("claims");
+  if (list == null) return ["/probe/**"];
+  const out: string[] = [];
+  const parts = list.split(" ");
+  for (let i = 0; i < parts.length; i++) {
+    if (parts[i].length > 0) out.push(parts[i]);
+  }
+  return out;
+}
 
 class Probe extends Plugin {
   greeting: string = "hello";
@@ -49,9 +66,15 @@ class Probe extends Plugin {
         "\npid=" + req.pid.toString() +
         "\ntid=" + req.tid.toString() +
         "\nuid=" + req.uid.toString() +
-        "\ngid=" + req.gid.toString() + "\n",
+        "\ngid=" + req.gid.toString() +
+        "\nop=" + req.op.toString() + "\n",
       ).withMode(0o640);
     }
+    if (p == "/probe/meta") {
+      const v = req.isLookup() ? Verdict.serveSize(META_TEXT.length) : Verdict.serve(META_TEXT);
+      return v.withMode(0o640).withMtime(1700000000, 5);
+    }
+    if (p == "/probe/metadir") return Verdict.serveDir().withMtime(1700000000, 5);
     if (p.startsWith("/probe/upper/")) {
       const real = req.real;
       if (real == null) return Verdict.readReal();
@@ -77,4 +100,5 @@ class Probe extends Plugin {
   }
 }
 
-register("probe-assemblyscript", "1.0.0", ["/probe/**"], new Probe());
+register("probe-assemblyscript", "1.0.0", [], new Probe());
+registerClaimsFrom(claimsFrom);

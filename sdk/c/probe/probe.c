@@ -11,15 +11,32 @@
  *   /probe/config                           the whole configuration as JSON
  *   /probe/log                              "logged", after a warning "probe log: PATH"
  *   /probe/echo/...                         the path's bytes as they came (not always UTF-8)
+ *   /probe/meta                             "hello meta\n", mode 0640, mtime 1700000000 s 5 ns;
+ *                                           a look-up of it gets the size alone
+ *   /probe/metadir                          a directory, mode 0555, mtime 1700000000 s 5 ns
  *   anything else                           ENOENT
  *
- * A configuration key "refuse" makes init refuse with "refused: VALUE".
+ * A configuration key "refuse" makes init refuse with "refused: VALUE". A key "claims", paths
+ * separated by spaces, replaces the claim of everything under /probe (ABI 1.1: claims from
+ * the configuration).
  */
 #include <ctype.h>
 
 #include "../scrim.h"
 
-static const char *const claims[] = {"/probe/**", NULL};
+static const char meta_text[] = "hello meta\n";
+
+static int claims_from_config(void)
+{
+	char *list = scrim_config_dup("claims");
+	if (!list)
+		return scrim_claim("/probe/**") ? 0 : scrim_refuse("out of memory");
+	for (char *c = strtok(list, " "); c; c = strtok(NULL, " "))
+		if (!scrim_claim(c))
+			return scrim_refuse("out of memory");
+	free(list);
+	return 0;
+}
 
 static char *greeting = "hello";
 static char *config_json;
@@ -62,11 +79,23 @@ static scrim_verdict decide(const scrim_request *req)
 	}
 	if (strcmp(p, "/probe/request") == 0) {
 		scrim_writef("path=%s\nsandbox=%s\nsyscall=%d\nflags=%llu\nmode=%u\nobject_mode=%u\n"
-		             "pid=%d\ntid=%d\nuid=%u\ngid=%u\n",
+		             "pid=%d\ntid=%d\nuid=%u\ngid=%u\nop=%d\n",
 		             req->path, req->sandbox, (int)req->syscall, (unsigned long long)req->flags,
-		             req->mode, req->object_mode, req->pid, req->tid, req->uid, req->gid);
+		             req->mode, req->object_mode, req->pid, req->tid, req->uid, req->gid,
+		             (int)req->op);
 		scrim_set_mode(0640);
 		return scrim_serve(NULL, 0);
+	}
+	if (strcmp(p, "/probe/meta") == 0) {
+		scrim_set_mode(0640);
+		scrim_set_mtime(1700000000, 5);
+		if (req->op != SCRIM_OP_OPEN)
+			return scrim_serve_size(sizeof meta_text - 1);
+		return scrim_serve_str(meta_text);
+	}
+	if (strcmp(p, "/probe/metadir") == 0) {
+		scrim_set_mtime(1700000000, 5);
+		return scrim_serve_dir(0555);
 	}
 	if (prefixed(p, "/probe/upper/")) {
 		if (!req->has_real)
@@ -97,5 +126,5 @@ static scrim_verdict decide(const scrim_request *req)
 	return scrim_deny(SCRIM_ENOENT);
 }
 
-SCRIM_PLUGIN(.name = "probe-c", .version = "1.0.0", .claims = claims, .init = init,
-             .open = decide);
+SCRIM_PLUGIN(.name = "probe-c", .version = "1.0.0", .claims_from_config = claims_from_config,
+             .init = init, .open = decide);

@@ -18,11 +18,20 @@ var (
 	config   []byte
 )
 
+// metaText is what /probe/meta serves; a look-up of it is answered with its size alone.
+const metaText = "hello meta\n"
+
 func init() {
 	plugin.Register(plugin.Plugin{
 		Name:    "probe-go",
 		Version: "1.0.0",
-		Claims:  []string{"/probe/**"},
+		// The configuration's "claims", separated by spaces, replace /probe/**.
+		ClaimsFrom: func(cfg plugin.Config) ([]string, error) {
+			if c, ok := cfg.Get("claims"); ok {
+				return strings.Fields(c), nil
+			}
+			return []string{"/probe/**"}, nil
+		},
 		Init: func(cfg plugin.Config) error {
 			if why, ok := cfg.Get("refuse"); ok {
 				return errors.New("refused: " + why)
@@ -61,10 +70,18 @@ func open(req *plugin.Request) plugin.Verdict {
 			{"object_mode", strconv.Itoa(int(req.ObjectMode))},
 			{"pid", strconv.Itoa(int(req.PID))}, {"tid", strconv.Itoa(int(req.TID))},
 			{"uid", strconv.Itoa(int(req.UID))}, {"gid", strconv.Itoa(int(req.GID))},
+			{"op", strconv.Itoa(int(req.Op))},
 		} {
 			b.WriteString(kv.k + "=" + kv.v + "\n")
 		}
 		return plugin.ServeString(b.String()).WithMode(0o640)
+	case p == "/probe/meta":
+		if req.IsLookup() {
+			return plugin.ServeSize(int64(len(metaText))).WithMode(0o640).WithMtime(1700000000, 5)
+		}
+		return plugin.ServeString(metaText).WithMode(0o640).WithMtime(1700000000, 5)
+	case p == "/probe/metadir":
+		return plugin.ServeDir().WithMtime(1700000000, 5)
 	case strings.HasPrefix(p, "/probe/upper/"):
 		if req.Real == nil {
 			return plugin.ReadReal()

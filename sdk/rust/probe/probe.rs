@@ -11,11 +11,25 @@
 //! - `/probe/config`: the whole configuration as JSON
 //! - `/probe/log`: "logged", after a warning "probe log: PATH"
 //! - `/probe/echo/...`: the path's bytes as they came (not always UTF-8)
+//! - `/probe/meta`: "hello meta\n", mode 0640, mtime 1700000000 s 5 ns; a look-up of it gets
+//!   the size alone
+//! - `/probe/metadir`: a directory, mode 0555, mtime 1700000000 s 5 ns
 //! - anything else: ENOENT
 //!
-//! A configuration key "refuse" makes init refuse with "refused: VALUE".
+//! A configuration key "refuse" makes init refuse with "refused: VALUE". A key "claims", paths
+//! separated by spaces, replaces the claim `/probe/**` (ABI 1.1: claims from the
+//! configuration).
 
-use scrim::{Config, Errno, Level, Plugin, Request, Verdict};
+use scrim::{Config, Errno, Level, Op, Plugin, Request, Verdict};
+
+const META_TEXT: &str = "hello meta\n";
+
+fn claims_from(config: &Config) -> Result<Vec<String>, String> {
+    Ok(match config.get("claims") {
+        Some(list) => list.split(' ').filter(|c| !c.is_empty()).map(String::from).collect(),
+        None => vec![String::from("/probe/**")],
+    })
+}
 
 struct Probe {
     greeting: String,
@@ -45,7 +59,7 @@ impl Plugin for Probe {
             "/probe/fail" => Verdict::Fail("probe fails on purpose".into()),
             "/probe/greeting" => Verdict::serve(format!("{}\n", self.greeting)),
             "/probe/request" => Verdict::serve(format!(
-                "path={}\nsandbox={}\nsyscall={}\nflags={}\nmode={}\nobject_mode={}\npid={}\ntid={}\nuid={}\ngid={}\n",
+                "path={}\nsandbox={}\nsyscall={}\nflags={}\nmode={}\nobject_mode={}\npid={}\ntid={}\nuid={}\ngid={}\nop={}\n",
                 path,
                 req.sandbox,
                 req.syscall.number(),
@@ -55,10 +69,21 @@ impl Plugin for Probe {
                 req.pid,
                 req.tid,
                 req.uid,
-                req.gid
+                req.gid,
+                match req.op {
+                    Op::Open => 0,
+                    Op::Stat => 1,
+                    Op::Access => 2,
+                    Op::Other(n) => n,
+                }
             ))
             .with_mode(0o640),
             "/probe/config" => Verdict::serve(self.config.clone()),
+            "/probe/meta" if req.is_lookup() => {
+                Verdict::serve_size(META_TEXT.len() as u64).with_mode(0o640).with_mtime(1700000000, 5)
+            }
+            "/probe/meta" => Verdict::serve(META_TEXT).with_mode(0o640).with_mtime(1700000000, 5),
+            "/probe/metadir" => Verdict::serve_dir().with_mtime(1700000000, 5),
             "/probe/log" => {
                 scrim::log(Level::Warn, &format!("probe log: {}", path));
                 Verdict::serve("logged\n")
@@ -86,6 +111,7 @@ impl Plugin for Probe {
 scrim::plugin! {
     name: "probe-rust",
     version: "1.0.0",
-    claims: ["/probe/**"],
+    claims: [],
+    claims_from: claims_from,
     plugin: Probe { greeting: String::from("hello"), config: String::new() },
 }

@@ -44,7 +44,8 @@ pub trait Plugin {
         Ok(())
     }
 
-    /// Decides one open of a claimed path.
+    /// Decides one open of a claimed path, and each look-up of one ([`Request::op`]): what a
+    /// stat, access or listing of the path shows follows what `open` serves for it.
     fn open(&mut self, req: &Request) -> Verdict;
 }
 
@@ -111,7 +112,33 @@ pub mod flags {
     pub const O_TMPFILE: u64 = 0x410000;
 }
 
-/// The open-family call behind a request.
+/// What a request asks about (ABI 1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// An open: the content is needed.
+    Open,
+    /// stat, lstat, newfstatat, statx, readlink, chdir, or a listing of the parent directory:
+    /// only what the served file is (see [`Verdict::serve_size`]).
+    Stat,
+    /// access, faccessat, faccessat2.
+    Access,
+    /// An op a later scrim asks about, by its ABI number; answer it like [`Op::Stat`].
+    Other(u32),
+}
+
+impl Op {
+    fn from_abi(n: u32) -> Op {
+        match n {
+            0 => Op::Open,
+            1 => Op::Stat,
+            2 => Op::Access,
+            n => Op::Other(n),
+        }
+    }
+}
+
+/// The call behind a request: the open family; a look-up's call (stat, access, ...) is
+/// [`Syscall::Other`] with its ABI number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syscall {
     /// open(2)
@@ -157,8 +184,12 @@ pub struct Request<'a> {
     pub path: &'a [u8],
     /// The sandbox's name.
     pub sandbox: &'a str,
-    /// The call that opened.
+    /// The call that opened, or looked the path up.
     pub syscall: Syscall,
+    /// [`Op::Open`] for an open; for a look-up the plugin may answer with
+    /// [`Verdict::serve_size`] or [`Verdict::serve_dir`] instead of the content. A deny refuses
+    /// opens, never look-ups.
+    pub op: Op,
     /// The O_* flags as the program passed them (see [`flags`]).
     pub flags: u64,
     /// The creation mode, before the umask.
@@ -189,6 +220,12 @@ impl<'a> Request<'a> {
             Some(i) => &self.path[i + 1..],
             None => self.path,
         }
+    }
+
+    /// Whether the request only looks the path up (stat, access, a listing): the content is
+    /// not needed.
+    pub fn is_lookup(&self) -> bool {
+        self.op != Op::Open
     }
 
     /// Whether the path resolved to an existing object.
@@ -238,6 +275,24 @@ pub enum Verdict {
     /// The plugin cannot decide: the open fails with the plugin's `on_error` errno and scrim
     /// logs the reason.
     Fail(String),
+    /// Serve with metadata (ABI 1.1): built by [`Verdict::serve_size`],
+    /// [`Verdict::serve_dir`] and [`Verdict::with_mtime`].
+    ServeFile(Served),
+}
+
+/// A served file with its metadata (ABI 1.1).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Served {
+    /// The content; empty for a look-up answered with its size alone.
+    pub content: Vec<u8>,
+    /// The size a look-up shows when the content is not built.
+    pub size: Option<u64>,
+    /// The permission bits.
+    pub mode: u32,
+    /// A directory, which answers look-ups only.
+    pub dir: bool,
+    /// The modification time: seconds and nanoseconds since 1970.
+    pub mtime: Option<(i64, i32)>,
 }
 
 impl Verdict {
@@ -250,6 +305,32 @@ impl Verdict {
     pub fn with_mode(self, perm: u32) -> Verdict {
         match self {
             Verdict::Serve { content, .. } => Verdict::Serve { content, mode: perm & 0o777 },
+            Verdict::ServeFile(f) => Verdict::ServeFile(Served { mode: perm & 0o777, ..f }),
+            v => v,
+        }
+    }
+
+    /// Answers a look-up ([`Request::is_lookup`]) without building the content: the path is a
+    /// served read-only file of `size` bytes. It must be the size an open of the path serves,
+    /// since programs such as cp compare the two.
+    pub fn serve_size(size: u64) -> Verdict {
+        Verdict::ServeFile(Served { content: Vec::new(), size: Some(size), mode: 0o444, dir: false, mtime: None })
+    }
+
+    /// Answers a look-up: the path is a directory (mode 0555). A directory answers look-ups
+    /// only: an open of it goes on to the handlers after the plugin.
+    pub fn serve_dir() -> Verdict {
+        Verdict::ServeFile(Served { content: Vec::new(), size: None, mode: 0o555, dir: true, mtime: None })
+    }
+
+    /// Sets the modification time of served content, in seconds and nanoseconds since 1970
+    /// (by default, when scrim first served it); other verdicts are unchanged.
+    pub fn with_mtime(self, sec: i64, nsec: i32) -> Verdict {
+        match self {
+            Verdict::Serve { content, mode } => {
+                Verdict::ServeFile(Served { content, size: None, mode, dir: false, mtime: Some((sec, nsec)) })
+            }
+            Verdict::ServeFile(f) => Verdict::ServeFile(Served { mtime: Some((sec, nsec)), ..f }),
             v => v,
         }
     }
@@ -337,7 +418,9 @@ pub fn log(level: Level, msg: &str) {
 /// ```
 ///
 /// `claims` are path patterns (exact paths, `*`, `?` and `**` globs); scrim calls the plugin
-/// for no other path. `plugin` is evaluated once per instance.
+/// for no other path. An optional `claims_from: f,` after them names a
+/// `fn(&Config) -> Result<Vec<String>, String>` that adds claims computed from the
+/// configuration (scrim 1.1 or later). `plugin` is evaluated once per instance.
 #[macro_export]
 macro_rules! plugin {
     (
@@ -346,12 +429,28 @@ macro_rules! plugin {
         claims: [$($claim:expr),* $(,)?],
         plugin: $plugin:expr $(,)?
     ) => {
+        $crate::plugin! {
+            @exports $name, $version, [$($claim),*], ::std::option::Option::None, $plugin
+        }
+    };
+    (
+        name: $name:expr,
+        version: $version:expr,
+        claims: [$($claim:expr),* $(,)?],
+        claims_from: $from:expr,
+        plugin: $plugin:expr $(,)?
+    ) => {
+        $crate::plugin! {
+            @exports $name, $version, [$($claim),*], ::std::option::Option::Some($from), $plugin
+        }
+    };
+    (@exports $name:expr, $version:expr, [$($claim:expr),*], $from:expr, $plugin:expr) => {
         #[no_mangle]
         pub extern "C" fn scrim_abi_v1() {}
 
         #[no_mangle]
         pub extern "C" fn scrim_describe() -> i32 {
-            $crate::__rt::describe($name, $version, &[$($claim),*])
+            $crate::__rt::describe($name, $version, &[$($claim),*], $from)
         }
 
         #[no_mangle]
@@ -376,6 +475,8 @@ mod abi {
         pub fn real_read(ptr: *mut u8, cap: i32, offset: i32) -> i32;
         pub fn content_write(ptr: *const u8, len: i32) -> i32;
         pub fn set_mode(mode: i32) -> i32;
+        pub fn set_size(size: i64) -> i32;
+        pub fn set_mtime(sec: i64, nsec: i32) -> i32;
         pub fn error_set(ptr: *const u8, len: i32) -> i32;
         pub fn log(level: i32, ptr: *const u8, len: i32) -> i32;
     }
@@ -499,6 +600,7 @@ pub mod __rt {
     use super::*;
 
     const HEADER_V1: usize = 80;
+    const HEADER_V11: usize = 88;
     const SERVE: i32 = 1;
     const REAL: i32 = 2;
     const READ_REAL: i32 = 3;
@@ -535,14 +637,28 @@ pub mod __rt {
         out.push('"');
     }
 
-    /// Builds the describe document (ABI.md §4) and hands it to scrim.
-    pub fn describe(name: &str, version: &str, claims: &[&str]) -> i32 {
+    /// A function that computes claims from the configuration.
+    pub type ClaimsFrom = fn(&Config) -> Result<Vec<String>, String>;
+
+    /// Builds the describe document (ABI.md §4) and hands it to scrim. With `from`, the
+    /// configuration is read here (ABI 1.1) and its claims follow the static ones.
+    pub fn describe(name: &str, version: &str, claims: &[&str], from: Option<ClaimsFrom>) -> i32 {
+        let mut all: Vec<String> = claims.iter().map(|c| c.to_string()).collect();
+        if let Some(f) = from {
+            match f(&Config { _private: () }) {
+                Ok(more) => all.extend(more),
+                Err(msg) => {
+                    set_error(&msg);
+                    return 1;
+                }
+            }
+        }
         let mut doc = String::from("{\"name\":");
         json_string(&mut doc, name);
         doc.push_str(",\"version\":");
         json_string(&mut doc, version);
-        doc.push_str(",\"abi_minor\":0,\"claims\":[");
-        for (i, c) in claims.iter().enumerate() {
+        doc.push_str(if from.is_some() { ",\"abi_minor\":1,\"claims\":[" } else { ",\"abi_minor\":0,\"claims\":[" });
+        for (i, c) in all.iter().enumerate() {
             if i > 0 {
                 doc.push(',');
             }
@@ -603,7 +719,8 @@ pub mod __rt {
             return Err("scrim: request changed size while read".into());
         }
         let b = &state.req[..];
-        if (u32_at(b, 0) as usize) < HEADER_V1 {
+        let hs = u32_at(b, 0) as usize;
+        if hs < HEADER_V1 {
             return Err("scrim: request header too short".into());
         }
         let path = span(b, u32_at(b, 48), u32_at(b, 52)).ok_or("scrim: request path outside the request")?;
@@ -632,6 +749,7 @@ pub mod __rt {
             path,
             sandbox: std::str::from_utf8(sandbox).unwrap_or(""),
             syscall: Syscall::from_abi(u32_at(b, 12)),
+            op: if hs >= HEADER_V11 { Op::from_abi(u32_at(b, 80)) } else { Op::Open },
             flags: u32_at(b, 16) as u64 | (u32_at(b, 20) as u64) << 32,
             mode: u32_at(b, 24),
             object_mode: u32_at(b, 28),
@@ -649,6 +767,26 @@ pub mod __rt {
                 }
                 if mode != 0o444 && unsafe { abi::set_mode(mode as i32) } != 0 {
                     return Err(format!("scrim: mode {:o} refused", mode));
+                }
+                SERVE
+            }
+            Verdict::ServeFile(f) => {
+                if !f.content.is_empty() && unsafe { abi::content_write(f.content.as_ptr(), f.content.len() as i32) } != 0 {
+                    return Err("scrim: content refused (more than 1 MiB?)".into());
+                }
+                let mode = if f.dir { 0o040000 | f.mode } else { f.mode };
+                if mode != 0o444 && unsafe { abi::set_mode(mode as i32) } != 0 {
+                    return Err(format!("scrim: mode {:o} refused", mode));
+                }
+                if let Some(size) = f.size {
+                    if unsafe { abi::set_size(size as i64) } != 0 {
+                        return Err("scrim: size refused".into());
+                    }
+                }
+                if let Some((sec, nsec)) = f.mtime {
+                    if unsafe { abi::set_mtime(sec, nsec) } != 0 {
+                        return Err("scrim: modification time refused".into());
+                    }
                 }
                 SERVE
             }
