@@ -135,7 +135,7 @@ func (w *walker) fast() (done bool, err error) {
 			unix.Close(fd)
 			return w.fastParent()
 		}
-		fsType, proc := onProc(fd)
+		fsType, proc := w.r.onProc(fd, &st)
 		if proc {
 			unix.Close(fd)
 			return false, nil
@@ -191,7 +191,7 @@ func (w *walker) fastRest(rest []byte) (bool, error) {
 		unix.Close(fd)
 		return false, nil
 	}
-	fsType, proc := onProc(fd)
+	fsType, proc := w.r.onProc(fd, &st)
 	if proc {
 		unix.Close(fd)
 		return false, nil
@@ -233,7 +233,7 @@ func (w *walker) fastParent() (bool, error) {
 			unix.Close(fd)
 			return true, err
 		}
-		if _, proc := onProc(fd); proc {
+		if _, proc := w.r.onProc(fd, &st); proc {
 			unix.Close(fd)
 			return false, nil
 		}
@@ -247,14 +247,47 @@ func (w *walker) fastParent() (bool, error) {
 	return true, w.walk(last)
 }
 
-// onProc returns fd's filesystem type and whether the fast path must hand it to the walk:
-// it is on procfs, or its filesystem cannot be told.
-func onProc(fd int) (int64, bool) {
+// onProc returns the filesystem type of fd, whose identity is st, and whether the fast path
+// must hand it to the walk: it is on procfs, or its filesystem cannot be told.
+func (r *Resolver) onProc(fd int, st *unix.Statx_t) (int64, bool) {
+	fsType, ok := r.fsTypeOf(fd, st)
+	return fsType, !ok || fsType == unix.PROC_SUPER_MAGIC
+}
+
+// fsTypeOf returns the statfs type of the filesystem fd is on. A filesystem on a block device
+// (a device number with a major other than 0) keeps its type while it is mounted, and procfs
+// and the other pseudo filesystems always have an anonymous device (major 0), so the type of
+// the first is cached by device number and only the second costs an fstatfs per call: a
+// passthrough open of an ordinary file makes one system call fewer.
+func (r *Resolver) fsTypeOf(fd int, st *unix.Statx_t) (int64, bool) {
+	dev := unix.Mkdev(st.Dev_major, st.Dev_minor)
+	block := st.Dev_major != 0
+	if block {
+		if m := r.blockFsTypes.Load(); m != nil {
+			if t, ok := (*m)[dev]; ok {
+				return t, true
+			}
+		}
+	}
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
-		return 0, true
+		return 0, false
 	}
-	return sfs.Type, sfs.Type == unix.PROC_SUPER_MAGIC
+	if block {
+		for {
+			old := r.blockFsTypes.Load()
+			m := map[uint64]int64{dev: sfs.Type}
+			if old != nil {
+				for k, v := range *old {
+					m[k] = v
+				}
+			}
+			if r.blockFsTypes.CompareAndSwap(old, &m) {
+				break
+			}
+		}
+	}
+	return sfs.Type, true
 }
 
 // splitLast splits p before its last component; last keeps its trailing slashes.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -70,6 +71,9 @@ type Resolver struct {
 	// selfIno and threadSelfIno are the inode numbers of procfs's self and thread-self
 	// links, the same in every procfs mount: their text depends on who reads them.
 	selfIno, threadSelfIno uint64
+	// blockFsTypes caches the filesystem type of filesystems on block devices by device
+	// number (fsTypeOf); copied on write, so that a look-up takes no lock.
+	blockFsTypes atomic.Pointer[map[uint64]int64]
 }
 
 // ident is what namei's path_equal compares: the mount and the directory entry (a directory

@@ -225,8 +225,37 @@ func (t *target) Open(flags int, mode uint32) (*os.File, error) {
 	if !t.obj.Exists {
 		return t.create(flags, mode)
 	}
-	if err := t.check(flags); err != nil {
+	fd, err := t.reopen(flags, mode)
+	if err != nil {
 		return nil, err
+	}
+	return os.NewFile(uintptr(fd), ""), nil
+}
+
+// OpenFd is Open with a bare descriptor for the caller to close: the supervisor's hot path
+// hands it straight to the child, and an *os.File would cost an fcntl per open (os.NewFile
+// asks for the file's flags).
+func (t *target) OpenFd(flags int, mode uint32) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return -1, unix.EBADF
+	}
+	if !t.obj.Exists {
+		f, err := t.create(flags, mode)
+		if err != nil {
+			return -1, err
+		}
+		defer f.Close()
+		return unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	}
+	return t.reopen(flags, mode)
+}
+
+// reopen opens the existing object as flags ask, through its path-only descriptor.
+func (t *target) reopen(flags int, mode uint32) (int, error) {
+	if err := t.check(flags); err != nil {
+		return -1, err
 	}
 	var nb [24]byte
 	namez := append(strconv.AppendInt(nb[:0], int64(t.h.fd), 10), 0)
@@ -234,11 +263,7 @@ func (t *target) Open(flags int, mode uint32) (*os.File, error) {
 	// passed on, they would act on the magic link instead.
 	// O_NOCTTY: a terminal opened here must never become scrim's controlling terminal (the
 	// open runs in scrim's session, not the caller's); the caller cannot gain one this way.
-	fd, err := openat(t.r.procFd, namez, flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW)|unix.O_NOCTTY, mode)
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), ""), nil
+	return openat(t.r.procFd, namez, flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW)|unix.O_NOCTTY, mode)
 }
 
 func (t *target) create(flags int, mode uint32) (*os.File, error) {

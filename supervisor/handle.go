@@ -89,6 +89,11 @@ type opCall struct {
 	tgid    int
 	spelled []byte
 	path    []byte
+	// spelled2 and path2 are a rename's or link's second path.
+	spelled2, path2 []byte
+	// noPath marks a call on a descriptor that names no path.
+	noPath  bool
+	seq     uint64
 	handler string
 	verdict string
 	errno   unix.Errno
@@ -101,7 +106,7 @@ func (s *Core) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif, sys 
 	// nothing of it outlives the answer (handlers must not keep the Request).
 	sc := &t.call
 	c := &sc.op
-	*c = opCall{n: n, t: t, sys: sys, start: start, handler: rootHandlerID}
+	*c = opCall{n: n, t: t, sys: sys, start: start, handler: rootHandlerID, seq: s.nextSeq()}
 	defer s.audit(c)
 	tgid, err := s.tgids.tgid(tid)
 	if err != nil {
@@ -119,11 +124,11 @@ func (s *Core) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif, sys 
 	*mem = memory{listener: s.listener, id: n.ID, tid: tid, procMem: s.procMem}
 	in := &sc.in
 	*in, err = resolver.Decode(int(n.Data.Nr), n.Data.Args, tgid, tid, mem)
-	c.spelled = in.Path
+	c.spelled, c.spelled2 = in.Path, in.Path2
 	if errors.Is(err, resolver.ErrNoPath) {
 		// utimensat or futimesat on a descriptor the caller holds: no name to decide on,
 		// and nothing read from memory decides.
-		c.verdict = "continue"
+		c.verdict, c.noPath = "continue", true
 		s.respond(n.ID, 0, 0, true)
 		return
 	}
@@ -250,6 +255,7 @@ func (s *Core) answerChange(ctx context.Context, c *opCall, res *resolver.Resolu
 			return
 		}
 		defer dst.Close()
+		c.path2 = dst.Request.Path
 		dst.Request.Dest = true
 		d2 := s.chain.run(ctx, &dst.Request)
 		if d2.err != nil {
@@ -598,6 +604,19 @@ func (s *Core) openReal(c *opCall, req *shim.Request) {
 	mode := req.Object.Mode
 	if blockingFifo(req, flags) {
 		f, err = s.openFifo(c, req, flags)
+	} else if fo, ok := req.Target.(fdOpener); ok {
+		// The hot path: a bare descriptor, straight to the child.
+		fd, err := fo.OpenFd(flags, req.Mode)
+		if err == nil {
+			s.injectFd(c, fd, nil, req.Flags, mode)
+			return
+		}
+		if !errors.Is(err, resolver.ErrFifo) {
+			s.answerErr(c, err)
+			return
+		}
+		mode = unix.S_IFIFO
+		f, err = s.openFifo(c, req, flags)
 	} else {
 		f, err = req.Target.Open(flags, req.Mode)
 		if errors.Is(err, resolver.ErrFifo) {
@@ -668,15 +687,33 @@ func (s *Core) openFifo(c *opCall, req *shim.Request, flags int) (*os.File, erro
 	return f, err
 }
 
+// fdOpener is a Target that can open to a bare descriptor (the resolver's).
+type fdOpener interface {
+	OpenFd(flags int, mode uint32) (int, error)
+}
+
 // inject gives f to the child and answers the call with its number, then closes scrim's copy.
 func (s *Core) inject(c *opCall, f *os.File, flags int, mode uint32) {
+	s.injectFd(c, int(f.Fd()), f, flags, mode)
+}
+
+// injectFd is inject for the descriptor fd, which f holds unless f is nil; either way scrim's
+// copy is closed.
+func (s *Core) injectFd(c *opCall, fd int, f *os.File, flags int, mode uint32) {
+	release := func() {
+		if f != nil {
+			f.Close()
+		} else {
+			unix.Close(fd)
+		}
+	}
 	cloexec := flags&unix.O_CLOEXEC != 0
 	if s.mustCloseFirst(mode) {
-		s.injectThenAnswer(c, f, cloexec)
+		s.injectThenAnswer(c, fd, release, cloexec)
 		return
 	}
-	defer f.Close()
-	_, e := seccomp.AddfdSend(s.listener, c.n.ID, int(f.Fd()), cloexec)
+	_, e := seccomp.AddfdSend(s.listener, c.n.ID, fd, cloexec)
+	release()
 	s.injectFailed(c, e)
 }
 
@@ -705,14 +742,15 @@ func fileMode(f *os.File) uint32 {
 	return st.Mode
 }
 
-// injectThenAnswer installs f without answering, closes scrim's copy, then answers.
-func (s *Core) injectThenAnswer(c *opCall, f *os.File, cloexec bool) {
-	a := seccomp.NotifAddfd{ID: c.n.ID, Srcfd: uint32(f.Fd())}
+// injectThenAnswer installs src without answering, closes scrim's copy (release), then
+// answers.
+func (s *Core) injectThenAnswer(c *opCall, src int, release func(), cloexec bool) {
+	a := seccomp.NotifAddfd{ID: c.n.ID, Srcfd: uint32(src)}
 	if cloexec {
 		a.NewfdFlags = unix.O_CLOEXEC
 	}
 	fd, e := seccomp.Addfd(s.listener, &a)
-	f.Close()
+	release()
 	if e != 0 {
 		s.injectFailed(c, e)
 		return
@@ -774,14 +812,24 @@ func (s *Core) fail(c *opCall, err error) {
 	s.answerErrno(c, unix.EIO)
 }
 
+// nextSeq numbers a call for the audit log (audit.Record.Seq), 0 when there is none. It is
+// taken before the call is answered, on the thread that answers it: a call the child makes
+// after that answer is taken up later and gets a higher number.
+func (s *Core) nextSeq() uint64 {
+	if s.cfg.Audit == nil {
+		return 0
+	}
+	return s.auditSeq.Add(1)
+}
+
 func (s *Core) audit(c *opCall) {
 	if s.cfg.Audit == nil {
 		return
 	}
 	r := audit.Record{
-		Time: c.start, PID: c.tgid, TID: int(c.n.Pid), Syscall: c.sys.String(),
-		Spelled: string(c.spelled), Path: string(c.path), Handler: c.handler, Verdict: c.verdict,
-		Micros: time.Since(c.start).Microseconds(),
+		Time: c.start, Seq: c.seq, PID: c.tgid, TID: int(c.n.Pid), Syscall: c.sys.String(), NoPath: c.noPath,
+		Spelled: string(c.spelled), Path: string(c.path), Spelled2: string(c.spelled2), Path2: string(c.path2),
+		Handler: c.handler, Verdict: c.verdict, Micros: time.Since(c.start).Microseconds(),
 	}
 	if c.errno != 0 {
 		r.Errno = unix.ErrnoName(c.errno)
@@ -792,7 +840,8 @@ func (s *Core) audit(c *opCall) {
 // handleSyscall runs a SyscallHandler with the supervisor's own credentials.
 func (s *Core) handleSyscall(ctx context.Context, t *thread, n *seccomp.Notif, h shim.SyscallHandler, start time.Time) {
 	tid := int(n.Pid)
-	rec := audit.Record{Time: start, TID: tid, Syscall: shim.SyscallName(int(n.Data.Nr)), Handler: h.ID(), Verdict: "error"}
+	rec := audit.Record{Time: start, Seq: s.nextSeq(), TID: tid, Syscall: shim.SyscallName(int(n.Data.Nr)), NoPath: true,
+		Handler: h.ID(), Verdict: "error"}
 	answer := func(val int64, errno unix.Errno, cont bool) {
 		s.respond(n.ID, val, errno, cont)
 		if s.cfg.Audit == nil {
