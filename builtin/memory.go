@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,11 +18,14 @@ import (
 
 const idMemory = "builtin.memory"
 
-const memoryNodeDir = "/sys/devices/system/node"
+const (
+	memoryNodeDir  = "/sys/devices/system/node"
+	memoryBlockDir = "/sys/devices/system/memory"
+)
 
 // memoryView makes the sandbox see a machine of total bytes: /proc/meminfo, the NUMA nodes'
-// meminfo, the memory files of the cgroups the sandbox is in, and sysinfo(2) (sysinfo.go). It
-// is a view, not a limit: nothing stops the sandbox from using more.
+// meminfo, the memory files of the cgroups the sandbox is in, the memory blocks of sysfs and
+// sysinfo(2) (sysinfo.go). It is a view, not a limit: nothing stops the sandbox from using more.
 type memoryView struct {
 	total   uint64
 	sandbox shim.Sandbox
@@ -35,6 +39,11 @@ type memoryView struct {
 	cgroup map[fileID]cgroupFile
 	// selfCgroup and selfMountinfo say where scrim's cgroups are; tests replace them.
 	selfCgroup, selfMountinfo string
+	// blocks are the memory blocks (memoryN below memoryBlockDir) inside the view: the
+	// lowest-numbered host blocks that hold total. blockDirs are the sysfs directories that
+	// list blocks. Both are nil when the host has no memory blocks.
+	blocks    map[int]bool
+	blockDirs map[uint64]bool
 }
 
 var (
@@ -43,7 +52,7 @@ var (
 	_ shim.Provisioner    = (*memoryView)(nil)
 )
 
-func newMemory(opts Options, _ *listing) (shim.Handler, error) {
+func newMemory(opts Options, list *listing) (shim.Handler, error) {
 	if opts.MemoryBytes < 1<<20 {
 		return nil, fmt.Errorf("memory %d bytes: less than 1 MiB", opts.MemoryBytes)
 	}
@@ -52,6 +61,7 @@ func newMemory(opts Options, _ *listing) (shim.Handler, error) {
 		selfCgroup: "/proc/self/cgroup", selfMountinfo: "/proc/self/mountinfo",
 	}
 	m.used = m.sandboxRSS
+	list.add(m)
 	return m, nil
 }
 
@@ -63,19 +73,25 @@ func (m *memoryView) Provision(env shim.Env) error {
 	m.sandbox = env.Sandbox
 	root := rootOf(env, "")
 	m.pseudo = map[pseudoID]string{}
-	names := []string{"/proc/meminfo"}
-	if ents, err := os.ReadDir(path.Join(root, memoryNodeDir)); err == nil {
+	if obj, ok, err := objectInRoot(root, "/proc/meminfo"); err == nil && ok && obj.FsType == unix.PROC_SUPER_MAGIC {
+		m.pseudo[pseudoID{obj.FsType, obj.Ino}] = "/proc/meminfo"
+	}
+	// sysfs entries have the same inode in every mount, so the host's identify the image's.
+	var nodes []string
+	if ents, err := os.ReadDir(memoryNodeDir); err == nil {
 		for _, e := range ents {
-			if _, ok := nodeNumber(e.Name()); ok {
-				names = append(names, memoryNodeDir+"/"+e.Name()+"/meminfo")
+			if _, ok := numbered(e.Name(), "node"); ok {
+				nodes = append(nodes, memoryNodeDir+"/"+e.Name())
 			}
 		}
 	}
-	for _, p := range names {
-		if obj, ok, err := objectInRoot(root, p); err == nil && ok && isPseudoFS(obj.FsType) {
+	for _, dir := range nodes {
+		p := dir + "/meminfo"
+		if obj, ok, err := objectInRoot("/", p); err == nil && ok && obj.FsType == unix.SYSFS_MAGIC {
 			m.pseudo[pseudoID{obj.FsType, obj.Ino}] = p
 		}
 	}
+	m.provisionBlocks(append([]string{memoryBlockDir, "/sys/bus/memory/devices"}, nodes...))
 	m.cgroup = map[fileID]cgroupFile{}
 	self, err1 := os.ReadFile(m.selfCgroup)
 	mounts, err2 := os.ReadFile(m.selfMountinfo)
@@ -119,7 +135,7 @@ func (m *memoryView) Open(_ context.Context, req *shim.Request) (shim.Result, er
 		return shim.ServeBytes("meminfo", renderMeminfo(host, m.total, m.used())), nil
 	case obj.Exists && obj.FsType == unix.SYSFS_MAGIC && strings.HasPrefix(p, memoryNodeDir+"/"):
 		dir, file, _ := strings.Cut(p[len(memoryNodeDir)+1:], "/")
-		n, ok := nodeNumber(dir)
+		n, ok := numbered(dir, "node")
 		if !ok || file != "meminfo" {
 			return shim.Next(), nil
 		}
@@ -133,6 +149,12 @@ func (m *memoryView) Open(_ context.Context, req *shim.Request) (shim.Result, er
 			total, used = 0, 0
 		}
 		return shim.ServeBytes("meminfo", renderMeminfo(host, total, used)), nil
+	case obj.Exists && obj.FsType == unix.SYSFS_MAGIC && strings.HasPrefix(p, memoryBlockDir+"/"):
+		dir, _, _ := strings.Cut(p[len(memoryBlockDir)+1:], "/")
+		if n, ok := numbered(dir, "memory"); ok && m.blocks != nil && !m.blocks[n] {
+			return shim.Deny(unix.ENOENT), nil
+		}
+		return shim.Next(), nil
 	case obj.Exists && isCgroupFS(obj.FsType):
 		f, ok := m.cgroup[objectID(obj)]
 		if !ok {
@@ -147,14 +169,59 @@ func (m *memoryView) Open(_ context.Context, req *shim.Request) (shim.Result, er
 	return shim.Next(), nil
 }
 
-// nodeNumber parses a node directory's name, "node0".
-func nodeNumber(name string) (int, bool) {
-	num, ok := strings.CutPrefix(name, "node")
+// numbered parses a sysfs name made of prefix and a number: "node0", "memory12".
+func numbered(name, prefix string) (int, bool) {
+	num, ok := strings.CutPrefix(name, prefix)
 	if !ok {
 		return 0, false
 	}
 	n, err := strconv.Atoi(num)
 	return n, err == nil && strconv.Itoa(n) == num
+}
+
+// provisionBlocks chooses the memory blocks of the view: as many of the host's, lowest
+// numbers first, as it takes to hold total (drivers/base/memory.c: every block is
+// block_size_bytes, in hex), so lsmem's "Total online memory" is total rounded up to a block.
+// dirs are the directories that list blocks or links to them.
+func (m *memoryView) provisionBlocks(dirs []string) {
+	m.blocks, m.blockDirs = nil, nil
+	b, err := m.readHost(memoryBlockDir + "/block_size_bytes")
+	if err != nil {
+		return
+	}
+	size, err := strconv.ParseUint(strings.TrimSpace(string(b)), 16, 64)
+	ents, err2 := os.ReadDir(memoryBlockDir)
+	if err != nil || err2 != nil || size == 0 {
+		return
+	}
+	var nums []int
+	for _, e := range ents {
+		if n, ok := numbered(e.Name(), "memory"); ok {
+			nums = append(nums, n)
+		}
+	}
+	slices.Sort(nums)
+	m.blocks = map[int]bool{}
+	for _, n := range nums[:min((m.total+size-1)/size, uint64(len(nums)))] {
+		m.blocks[n] = true
+	}
+	m.blockDirs = map[uint64]bool{}
+	for _, d := range dirs {
+		if obj, ok, err := objectInRoot("/", d); err == nil && ok && obj.FsType == unix.SYSFS_MAGIC {
+			m.blockDirs[obj.Ino] = true
+		}
+	}
+}
+
+// filter hides the memory blocks outside the view from the directories that list them.
+func (m *memoryView) filter(st *unix.Stat_t, fs int64) func(name []byte) bool {
+	if fs != unix.SYSFS_MAGIC || m.blocks == nil || !m.blockDirs[st.Ino] {
+		return nil
+	}
+	return func(name []byte) bool {
+		n, ok := numbered(string(name), "memory")
+		return !ok || m.blocks[n]
+	}
 }
 
 // sandboxRSS is the resident size of the sandbox's processes. Pages shared between them count

@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -48,6 +49,30 @@ func TestE2EMemoryView(t *testing.T) {
 		// Python's os.sysconf reads sysinfo(2) through glibc.
 		out = py(t, flags, `import os; print(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") <= 268435456)`)
 		require.Equal(t, "268435456 True\n", out)
+	})
+	t.Run("lsmem", func(t *testing.T) {
+		needTool(t, "lsmem")
+		b, err := os.ReadFile("/sys/devices/system/memory/block_size_bytes")
+		if err != nil {
+			t.Skipf("no memory blocks in sysfs: %v", err)
+		}
+		block, err := strconv.ParseUint(strings.TrimSpace(string(b)), 16, 64)
+		require.NoError(t, err)
+		if block > 256<<20 {
+			t.Skipf("memory blocks of %d bytes: one holds more than the view", block)
+		}
+		out := sh(t, flags, "lsmem -b --summary=only | sed -n 's/^Total online memory: *//p'")
+		require.Equal(t, strconv.FormatUint(256<<20, 10)+"\n", out, "256 MiB is a whole number of blocks")
+	})
+	t.Run("node_js", func(t *testing.T) {
+		node := needTool(t, "node")
+		r := runScrim(t, flags, node, "-e", "console.log(require('os').totalmem(), typeof process.constrainedMemory)")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, "268435456 function\n", r.stdout, "os.totalmem reads /proc/meminfo")
+		// constrainedMemory reads the cgroup files the way cgroupMemoryScript does.
+		r = runScrim(t, flags, node, "-e", "console.log(process.constrainedMemory())")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, "268435456\n", r.stdout)
 	})
 	t.Run("cgroup_as_runtimes_find_it", func(t *testing.T) {
 		out := py(t, flags, cgroupMemoryScript)

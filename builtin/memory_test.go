@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"fmt"
 	"os"
 	"path"
 	"slices"
@@ -165,4 +166,46 @@ func TestMemoryCgroupFiles(t *testing.T) {
 			require.Equal(t, shim.ActNext, res.Action, "%s holds neither the sandbox nor its cgroups", p)
 		}
 	}
+}
+
+// TestMemoryBlocks: sysfs lists, and opens reach, only the memory blocks that hold the view.
+func TestMemoryBlocks(t *testing.T) {
+	b, err := os.ReadFile(memoryBlockDir + "/block_size_bytes")
+	if err != nil {
+		t.Skipf("no memory blocks in sysfs: %v", err)
+	}
+	size, err := strconv.ParseUint(strings.TrimSpace(string(b)), 16, 64)
+	require.NoError(t, err)
+	ents, err := os.ReadDir(memoryBlockDir)
+	require.NoError(t, err)
+	var host []int
+	for _, e := range ents {
+		if n, ok := numbered(e.Name(), "memory"); ok {
+			host = append(host, n)
+		}
+	}
+	slices.Sort(host)
+	if len(host) < 2 {
+		t.Skip("one memory block: nothing to hide")
+	}
+	h := build(t, Options{MemoryBytes: size}, idMemory, &fakeSandbox{}).(*memoryView)
+	dir, err := os.Open(memoryBlockDir)
+	require.NoError(t, err)
+	defer dir.Close()
+	var st unix.Stat_t
+	require.NoError(t, unix.Fstat(int(dir.Fd()), &st))
+	keep := h.filter(&st, unix.SYSFS_MAGIC)
+	require.NotNil(t, keep, "the block directory is filtered")
+	first, last := fmt.Sprintf("memory%d", host[0]), fmt.Sprintf("memory%d", host[len(host)-1])
+	require.True(t, keep([]byte(first)), "one block holds the view")
+	require.False(t, keep([]byte(last)))
+	require.True(t, keep([]byte("block_size_bytes")))
+
+	require.Equal(t, shim.ActNext, open(t, h, path.Join(memoryBlockDir, first, "state"), unix.O_RDONLY).Action)
+	require.Equal(t, shim.Deny(unix.ENOENT), open(t, h, path.Join(memoryBlockDir, last, "state"), unix.O_RDONLY))
+	require.Equal(t, shim.Deny(unix.ENOENT), open(t, h, path.Join(memoryBlockDir, last), unix.O_RDONLY|unix.O_DIRECTORY))
+
+	var other unix.Stat_t
+	require.NoError(t, unix.Stat("/sys/devices/system/cpu", &other))
+	require.Nil(t, h.filter(&other, unix.SYSFS_MAGIC), "other directories are listed as they are")
 }
