@@ -147,3 +147,61 @@ func TestChainAsksClaimersOnlyAboutTheirPaths(t *testing.T) {
 	c.run(context.Background(), &shim.Request{Path: []byte("/etc/passwd")})
 	require.Len(t, order, maxIndexed+1)
 }
+
+// opsRecorder is a recorder that decides the ops ops itself (a shim.OpHandler).
+type opsRecorder struct {
+	recorder
+	ops shim.OpSet
+}
+
+func (r *opsRecorder) Ops() shim.OpSet { return r.ops }
+
+// TestChainLookupOps: a handler written for opens is asked about the look-up ops as if they
+// were opens, never about changes; its Serve answers them, its Deny shows the object as it is
+// unless it hides it (ENOENT). An OpHandler is asked only about its ops; Meta answers no open.
+func TestChainLookupOps(t *testing.T) {
+	ask := func(h shim.Handler, op shim.Op) decision {
+		c, err := newChain([]shim.Registration{{Handler: h, Band: shim.BandVirtual}}, testLogger())
+		require.NoError(t, err)
+		return c.run(context.Background(), &shim.Request{Op: op})
+	}
+	tests := []struct {
+		name    string
+		res     shim.Result
+		ops     *shim.OpSet
+		op      shim.Op
+		want    shim.Action
+		wantErr bool
+		asked   bool
+	}{
+		{"serve answers a stat", shim.ServeBytes("x", []byte("x")), nil, shim.OpStat, shim.ActServe, false, true},
+		{"serve answers access", shim.ServeBytes("x", []byte("x")), nil, shim.OpAccess, shim.ActServe, false, true},
+		{"serve answers readlink", shim.ServeBytes("x", []byte("x")), nil, shim.OpReadlink, shim.ActServe, false, true},
+		{"serve answers chdir", shim.ServeBytes("x", []byte("x")), nil, shim.OpChdir, shim.ActServe, false, true},
+		{"not asked about a change", shim.Deny(unix.EACCES), nil, shim.OpRemove, shim.ActNext, false, false},
+		{"not asked about exec", shim.Deny(unix.EACCES), nil, shim.OpExec, shim.ActNext, false, false},
+		{"a refused open shows the object to stat", shim.Deny(unix.EACCES), nil, shim.OpStat, shim.ActNext, false, true},
+		{"a hidden object is hidden from stat", shim.Deny(unix.ENOENT), nil, shim.OpStat, shim.ActDeny, false, true},
+		{"a refused open still refuses the open", shim.Deny(unix.EACCES), nil, shim.OpOpen, shim.ActDeny, false, true},
+		{"meta answers no open", shim.Serve(shim.Meta{Size: 3}), nil, shim.OpOpen, shim.ActDeny, true, true},
+		{"meta answers a stat", shim.Serve(shim.Meta{Size: 3}), nil, shim.OpStat, shim.ActServe, false, true},
+		{"an op handler's deny of a stat stands", shim.Deny(unix.EACCES), ptr(shim.AllOps), shim.OpStat, shim.ActDeny, false, true},
+		{"an op handler is asked only about its ops", shim.Deny(unix.EACCES), ptr(shim.Ops(shim.OpOpen)), shim.OpStat, shim.ActNext, false, false},
+		{"serve for a change is a handler error", shim.ServeBytes("x", nil), ptr(shim.AllOps), shim.OpModify, shim.ActDeny, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var order []string
+			var h shim.Handler = &recorder{id: "h", order: &order, res: tt.res}
+			if tt.ops != nil {
+				h = &opsRecorder{recorder: recorder{id: "h", order: &order, res: tt.res}, ops: *tt.ops}
+			}
+			d := ask(h, tt.op)
+			require.Equal(t, tt.asked, len(order) == 1, "asked")
+			require.Equal(t, tt.want, d.res.Action)
+			require.Equal(t, tt.wantErr, d.err != nil, "%v", d.err)
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

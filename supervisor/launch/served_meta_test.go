@@ -9,7 +9,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -227,4 +229,56 @@ int main(int argc, char **argv) {
 	status, out, serr := runOut(t, Config{Args: []string{probe, outsider}})
 	require.Equal(t, 0, status, serr)
 	require.Equal(t, "statx No such file or directory\nnewfstatat No such file or directory\nnull OK\n", out)
+}
+
+// metaShim answers the look-up ops with metadata (shim.Meta) and opens with the content, as a
+// plugin that can say what it serves without building it does.
+type metaShim struct {
+	file, dir string
+	data      []byte
+	mtime     time.Time
+}
+
+var (
+	_ shim.OpHandler = (*metaShim)(nil)
+	_ shim.Claimer   = (*metaShim)(nil)
+)
+
+func (m *metaShim) ID() string      { return "test.meta" }
+func (m *metaShim) Ops() shim.OpSet { return shim.Ops(shim.OpOpen) | shim.LookupOps }
+func (m *metaShim) Claims() ([]string, []shim.PathPattern) {
+	return []string{m.file, m.dir}, nil
+}
+func (m *metaShim) Open(_ context.Context, req *shim.Request) (shim.Result, error) {
+	switch {
+	case string(req.Path) == m.dir && req.Op != shim.OpOpen:
+		return shim.Serve(shim.Meta{Mode: syscall.S_IFDIR | 0o555, ModTime: m.mtime}), nil
+	case string(req.Path) != m.file:
+		return shim.Next(), nil
+	case req.Op != shim.OpOpen:
+		return shim.Serve(shim.Meta{Size: int64(len(m.data)), ModTime: m.mtime}), nil
+	}
+	return shim.Serve(shim.Bytes{Data: m.data, ModTime: m.mtime}), nil
+}
+
+// TestServedMeta: a handler that answers stat with metadata alone still gives stat the inode
+// its open returns (the supervisor builds the content once for the first stat), its size and
+// time; access says it is read-only; a served directory is a directory to stat and ls.
+func TestServedMeta(t *testing.T) {
+	m := &metaShim{file: "/etc/scrim-test-meta", dir: "/etc/scrim-test-meta.d", data: []byte("meta\n"), mtime: time.Unix(1500000000, 0)}
+	cfg := builtinConfig(t, builtin.Options{}, shim.Registration{Handler: m, Band: shim.BandVirtual, Priority: shim.PriorityPlugin})
+	cfg.Args = []string{"python3", "-c", `import os
+p = "/etc/scrim-test-meta"
+st = os.stat(p)
+fd = os.open(p, os.O_RDONLY)
+fs = os.fstat(fd)
+print(st.st_dev == fs.st_dev, st.st_ino == fs.st_ino, st.st_size, fs.st_size, int(st.st_mtime), oct(st.st_mode))
+print(os.access(p, os.R_OK), os.access(p, os.W_OK), os.access(p, os.X_OK))
+print(os.read(fd, 100).decode(), end="")
+d = os.stat("/etc/scrim-test-meta.d")
+print(oct(d.st_mode), d.st_nlink, os.path.isdir("/etc/scrim-test-meta.d"), "scrim-test-meta.d" in os.listdir("/etc"), "scrim-test-meta" in os.listdir("/etc"))
+`}
+	status, out, serr := runOut(t, cfg)
+	require.Equal(t, 0, status, "stdout: %s\nstderr: %s", out, serr)
+	require.Equal(t, "True True 5 5 1500000000 0o100444\nTrue False False\nmeta\n0o40555 2 True True True\n", out)
 }
