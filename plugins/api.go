@@ -36,9 +36,15 @@ type Spec struct {
 	// DefaultInstances.
 	Instances int
 	OnError   string // what the child gets when the plugin fails: "deny", "deny:ERRNO", "next"
-	SHA256    string // optional pin of the .wasm file, hexadecimal
-	Config    map[string]any
-	Source    string // the file the spec came from, for messages
+	// BreakAfter is how many faults in a row switch the plugin off (the circuit breaker): its
+	// claimed opens then get OnError without a call for BreakFor, after which one trial call
+	// decides whether it is switched on again. 0 means 5; a negative value never switches it
+	// off. BreakFor 0 means 10 s.
+	BreakAfter int
+	BreakFor   time.Duration
+	SHA256     string // optional pin of the .wasm file, hexadecimal
+	Config     map[string]any
+	Source     string // the file the spec came from, for messages
 }
 
 // Defaults for the Spec fields left zero.
@@ -59,6 +65,11 @@ type Options struct {
 	Log      hclog.Logger
 	// Sandbox is the sandbox name plugins see in each request; "" means "scrim".
 	Sandbox string
+	// MemoryTotal bounds the linear memory of all instances of all plugins together; 0 means
+	// DefaultMemoryTotal. An instance whose memory does not fit does not start (at load, the
+	// load fails); a memory.grow that does not fit fails as one past the plugin's own cap does;
+	// the pool does not grow while there is no room for another instance.
+	MemoryTotal uint64
 	// Deferred lets Load return before a plugin is compiled and initialised when CacheDir
 	// holds the describe document of the same module bytes, configuration and memory cap
 	// from an earlier successful load: its claims are registered from that document and
@@ -70,6 +81,7 @@ type Options struct {
 // Host runs a set of loaded plugins.
 type Host struct {
 	log     hclog.Logger
+	mem     *memBudget
 	cache   wazero.CompilationCache
 	code    *codeCache // the authenticated disk cache, nil without CacheDir
 	rts     *runtimes
@@ -84,7 +96,10 @@ type Host struct {
 // that a plugin that rejects its configuration stops scrim before the child starts. On error
 // nothing stays loaded.
 func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
-	h := &Host{log: opts.Log}
+	h := &Host{log: opts.Log, mem: &memBudget{limit: opts.MemoryTotal}}
+	if h.mem.limit == 0 {
+		h.mem.limit = DefaultMemoryTotal
+	}
 	if h.log == nil {
 		h.log = hclog.NewNullLogger()
 	}
@@ -139,6 +154,7 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 				errs[i] = err
 				return
 			}
+			p.mem = h.mem
 			key, code := "", h.code
 			if code != nil {
 				key = describeKey(wasm, p.config, p.memoryPages())

@@ -30,6 +30,8 @@ type instance struct {
 	watchdog *time.Timer
 	timedOut atomic.Bool
 	failed   bool
+	// overBudget is set when the memory's initial size did not fit in the host's total.
+	overBudget atomic.Bool
 
 	// State of the call in progress, read and written by the host functions.
 	ph       phase
@@ -76,6 +78,11 @@ func (p *plugin) newInstance(ctx context.Context, first bool) (*instance, error)
 	mod, err := p.rt.InstantiateModule(withLinearMemory(ctx, inst), p.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
+	}
+	if inst.overBudget.Load() {
+		used := p.mem.used.Load()
+		mod.Close(ctx)
+		return nil, fmt.Errorf("instantiate: its memory does not fit in the plugins' memory total (plugin_memory_total = %s; %s in use with it)", mib(p.mem.limit), mib(used))
 	}
 	inst.mod = mod
 	inst.fnOpen = mod.ExportedFunction(exportOpen)

@@ -28,13 +28,24 @@ type linearMemory struct {
 	mu       sync.Mutex
 	mem      []byte // the whole reservation, nil once unmapped
 	released bool   // the module closed: the pages are dropped
+	meter    meter  // the size counted against the host's total
 }
 
 // withLinearMemory returns ctx with an allocator that places the memories instantiated under
 // it in mappings owned by inst.
 func withLinearMemory(ctx context.Context, inst *instance) context.Context {
 	return experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(func(_, max uint64) experimental.LinearMemory {
-		return newLinearMemory(inst, max)
+		mem := newLinearMemory(inst, max)
+		if b := inst.p.mem; b != nil {
+			m := meter{budget: b, over: &inst.overBudget}
+			switch mem := mem.(type) {
+			case *linearMemory:
+				mem.meter = m
+			case *heapMemory:
+				mem.meter = m
+			}
+		}
+		return mem
 	}))
 }
 
@@ -55,10 +66,11 @@ func newLinearMemory[T any](owner *T, limit uint64) experimental.LinearMemory {
 type heapMemory struct {
 	buf   []byte
 	limit uint64
+	meter meter
 }
 
 func (h *heapMemory) Reallocate(size uint64) []byte {
-	if size > h.limit {
+	if size > h.limit || !h.meter.resize(size) {
 		return nil
 	}
 	if size > uint64(cap(h.buf)) {
@@ -68,7 +80,10 @@ func (h *heapMemory) Reallocate(size uint64) []byte {
 	return h.buf
 }
 
-func (h *heapMemory) Free() { h.buf = nil }
+func (h *heapMemory) Free() {
+	h.buf = nil
+	h.meter.release()
+}
 
 const pageSize = 1 << 12
 
@@ -76,7 +91,7 @@ const pageSize = 1 << 12
 func (m *linearMemory) Reallocate(size uint64) []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.released || m.mem == nil || size > uint64(len(m.mem)) {
+	if m.released || m.mem == nil || size > uint64(len(m.mem)) || !m.meter.resize(size) {
 		return nil
 	}
 	return m.mem[:size:size]
@@ -90,6 +105,7 @@ func (m *linearMemory) Free() {
 		return
 	}
 	m.released = true
+	m.meter.release()
 	unix.Madvise(m.mem, unix.MADV_DONTNEED)
 }
 

@@ -21,8 +21,9 @@ import (
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
-// The circuit breaker: after breakAfter faults in a row a plugin is switched off for
-// breakFor; the first call after that is the trial that switches it on again or off anew.
+// The circuit breaker's defaults (Spec.BreakAfter, Spec.BreakFor): after breakAfter faults in
+// a row a plugin is switched off for breakFor; the first call after that is the trial that
+// switches it on again or off anew.
 const (
 	breakAfter = 5
 	breakFor   = 10 * time.Second
@@ -68,6 +69,10 @@ type plugin struct {
 	stats    counters
 	warnings rateLimit
 	logs     rateLimit // the plugin's own log lines and output
+
+	mem       *memBudget    // the host's memory total, nil for none
+	instBytes atomic.Uint64 // an instance's memory once started, what growing the pool costs
+	trim      *time.Timer   // closes idle instances beyond the first (trimIdle)
 }
 
 var (
@@ -108,6 +113,9 @@ func preparePlugin(s Spec, log hclog.Logger, sandbox string) (*plugin, []byte, e
 		timeout:  s.Timeout,
 	}
 	p.log = log.Named("plugin").Named(s.Name)
+	if s.MemoryBytes > maxMemory {
+		return nil, nil, fmt.Errorf("load plugin %q from %s: a memory cap of %d bytes exceeds the %d a WebAssembly module (wasm32) can address", s.Name, where(s), s.MemoryBytes, uint64(maxMemory))
+	}
 	if p.timeout <= 0 {
 		p.timeout = DefaultTimeout
 	}
@@ -144,7 +152,7 @@ func (p *plugin) memoryPages() uint64 {
 		mem = DefaultMemory
 	}
 	pages := (mem + 65535) / 65536
-	return max(1, min(pages, 65536))
+	return max(1, min(pages, maxMemory/65536))
 }
 
 // compile compiles the module once in the shared runtime of its memory cap and checks it
@@ -194,6 +202,11 @@ func (p *plugin) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if mem := first.mod.Memory(); mem != nil {
+		p.instBytes.Store(uint64(mem.Size()))
+	}
+	p.trim = time.AfterFunc(time.Hour, p.trimIdle)
+	p.trim.Stop()
 	p.live.Add(1)
 	p.pool <- first
 	return nil
@@ -247,9 +260,19 @@ func (p *plugin) tripped(f *fault) {
 	if f.kind == faultBroken || f.kind == faultBusy {
 		return
 	}
-	if p.faultRun.Add(1) >= breakAfter {
-		if p.openTill.Swap(time.Now().Add(breakFor).UnixNano()) == 0 {
-			p.log.Error("plugin switched off after repeated failures", "shim", p.id, "for", breakFor)
+	after, pause := p.spec.BreakAfter, p.spec.BreakFor
+	switch {
+	case after < 0:
+		return // never switched off
+	case after == 0:
+		after = breakAfter
+	}
+	if pause <= 0 {
+		pause = breakFor
+	}
+	if p.faultRun.Add(1) >= int32(after) {
+		if p.openTill.Swap(time.Now().Add(pause).UnixNano()) == 0 {
+			p.log.Error("plugin switched off after repeated failures", "shim", p.id, "faults", after, "for", pause)
 		}
 	}
 }
@@ -277,8 +300,36 @@ func (p *plugin) decide(req *shim.Request) (shim.Result, *fault) {
 		p.retire(inst)
 	} else {
 		p.pool <- inst
+		if p.trim != nil && p.live.Load() > 1 {
+			p.trim.Reset(idleTrim)
+		}
 	}
 	return res, f
+}
+
+// idleTrim is how long the instances beyond the first stay after the last call: a burst of
+// opens reuses them, and a program that has stopped opening gets their memory back.
+const idleTrim = 2 * time.Second
+
+// trimIdle closes idle instances until one is left. The pool grows again when opens find
+// every instance busy.
+func (p *plugin) trimIdle() {
+	for !p.closing.Load() {
+		n := p.live.Load()
+		if n <= 1 {
+			return
+		}
+		select {
+		case inst := <-p.pool:
+			if !p.live.CompareAndSwap(n, n-1) {
+				p.pool <- inst // the pool changed meanwhile: look again
+				continue
+			}
+			inst.close()
+		default:
+			return // the rest are busy; the next call that ends arms the timer again
+		}
+	}
 }
 
 // acquire takes a free instance. It waits longer than one call may take, so that a burst of
@@ -416,6 +467,9 @@ func (p *plugin) grow() {
 		if n >= int32(cap(p.pool)) || p.closing.Load() {
 			return
 		}
+		if p.mem != nil && p.mem.free() < p.instBytes.Load() {
+			return // the memory total has no room: the opens wait for a busy instance
+		}
 		if p.live.CompareAndSwap(n, n+1) {
 			p.startInstance()
 			return
@@ -459,6 +513,9 @@ func (p *plugin) startInstance() {
 func (p *plugin) close(ctx context.Context) error {
 	if p.closing.Swap(true) {
 		return nil
+	}
+	if p.trim != nil {
+		p.trim.Stop()
 	}
 	p.refills.Wait()
 	if p.pool != nil {

@@ -20,7 +20,7 @@ import (
 func TestLog_RateLimited(t *testing.T) {
 	var out logLines
 	log := hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Warn})
-	h, err := Load(context.Background(), []Spec{{Name: "flood", Path: testdata("logflood")}}, Options{Log: log})
+	h, err := Load(context.Background(), []Spec{{Name: "flood", Path: testdata("logflood"), Timeout: time.Minute}}, Options{Log: log})
 	require.NoError(t, err)
 	const opens, perOpen = 3, 100_000
 	start := time.Now()
@@ -63,7 +63,7 @@ func TestLog_RateLimited(t *testing.T) {
 func TestLog_BelowLevelNotCounted(t *testing.T) {
 	var out logLines
 	log := hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Error})
-	h, err := Load(context.Background(), []Spec{{Name: "flood", Path: testdata("logflood")}}, Options{Log: log})
+	h, err := Load(context.Background(), []Spec{{Name: "flood", Path: testdata("logflood"), Timeout: time.Minute}}, Options{Log: log})
 	require.NoError(t, err)
 	_, err = h.Decide(context.Background(), "flood", request("/t/x", 0))
 	require.NoError(t, err)
