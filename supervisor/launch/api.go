@@ -74,6 +74,9 @@ type Supervisor struct {
 	// mediateStat is set when the stat-like calls (stat, access, readlink, chdir) go
 	// through the resolver and the chain like opens.
 	mediateStat bool
+	// cpus are the host CPUs the program starts confined to (shim.CPUConfiner); nil leaves
+	// its affinity alone.
+	cpus []int
 
 	// core mediates the sandbox once the listener has arrived; nil before.
 	core atomic.Pointer[supervisor.Core]
@@ -143,6 +146,9 @@ func New(cfg Config) (*Supervisor, error) {
 				return nil, fmt.Errorf("new supervisor: validate %s: %w", x.id, err)
 			}
 		}
+	}
+	if s.cpus, err = s.confineCPUs(); err != nil {
+		return nil, fmt.Errorf("new supervisor: %w", err)
 	}
 	return s, nil
 }

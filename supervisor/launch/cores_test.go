@@ -78,7 +78,7 @@ func startCoreBox(t *testing.T, ctx context.Context, hostname, script string) *c
 	if kernel.Detect().WaitKillableRecv {
 		flags = unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 	}
-	require.NoError(t, sendFilter(sfd, prog, flags))
+	require.NoError(t, sendFilter(sfd, prog, flags, nil))
 	listener, killable, failed, err := receiveListener(sfd)
 	require.NoError(t, err)
 	require.Nil(t, failed)

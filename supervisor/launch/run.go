@@ -286,7 +286,7 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink
 	if s.features.WaitKillableRecv {
 		flags |= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 	}
-	if err := sendFilter(sfd, s.filter, flags); err != nil {
+	if err := sendFilter(sfd, s.filter, flags, s.cpus); err != nil {
 		return 0, fmt.Errorf("send filter to the %s: %w", starter, err)
 	}
 	listener, killable, failed, err := receiveListener(sfd)
@@ -374,11 +374,13 @@ func (s *Supervisor) supervise(ctx context.Context, sock *os.File, k *keeperLink
 	return status, nil
 }
 
-// sendFilter sends the stub (or the keeper) the filter to install and its seccomp flags.
-func sendFilter(sfd int, prog []unix.SockFilter, flags uint32) error {
+// sendFilter sends the stub (or the keeper) the filter to install, its seccomp flags and the
+// CPUs to confine the program to (none: its affinity is left alone).
+func sendFilter(sfd int, prog []unix.SockFilter, flags uint32, cpus []int) error {
 	msg := binary.LittleEndian.AppendUint32(nil, uint32(len(prog)))
 	msg = binary.LittleEndian.AppendUint32(msg, flags)
 	msg = append(msg, encodeFilter(prog)...)
+	msg = append(msg, encodeCPUs(cpus)...)
 	_, err := unix.Write(sfd, msg)
 	return err
 }

@@ -147,10 +147,12 @@ func handOver(listener int, sent byte) error {
 }
 
 // readFilter reads the one message the supervisor sends first: a uint32 count of
-// instructions, a uint32 of seccomp flags, then the instructions. The socket keeps message
-// boundaries (SOCK_SEQPACKET), so the message is read whole.
+// instructions, a uint32 of seccomp flags, the instructions, then the CPUs the program may run
+// on, if any; and it confines the calling thread, which starts the program, to those CPUs
+// (affinity.go). The socket keeps message boundaries (SOCK_SEQPACKET), so the message is read
+// whole.
 func readFilter() ([]unix.SockFilter, uint32, error) {
-	buf := make([]byte, 8+8*seccomp.MaxInsns)
+	buf := make([]byte, 8+8*seccomp.MaxInsns+cpuSetBits/8)
 	var n int
 	var err error
 	for {
@@ -167,10 +169,14 @@ func readFilter() ([]unix.SockFilter, uint32, error) {
 	}
 	count := binary.LittleEndian.Uint32(buf[:4])
 	flags := binary.LittleEndian.Uint32(buf[4:])
-	if count == 0 || count > seccomp.MaxInsns || n != 8+8*int(count) {
+	end := 8 + 8*int(count)
+	if count == 0 || count > seccomp.MaxInsns || n < end {
 		return nil, 0, fmt.Errorf("stub: read filter: %d instructions in %d bytes", count, n)
 	}
-	return decodeFilter(buf[8:n]), flags, nil
+	if err := confineThread(buf[end:n]); err != nil {
+		return nil, 0, fmt.Errorf("stub: confine to the CPU view: %w", err)
+	}
+	return decodeFilter(buf[8:end]), flags, nil
 }
 
 func encodeFilter(prog []unix.SockFilter) []byte {
