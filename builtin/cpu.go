@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -58,14 +59,34 @@ type cpuView struct {
 	readHost func(name string) ([]byte, error)
 	// pseudo identifies /proc/cpuinfo and /proc/stat in any procfs mount.
 	pseudo map[pseudoID]string
-	// dirInos are the sysfs directories that list one entry per CPU.
-	dirInos map[uint64]bool
+	// dirInos are the sysfs directories that list one entry per CPU, with the entries'
+	// prefix ("cpu", "clockevent").
+	dirInos map[uint64]string
+
+	// chosen is, when the view is larger than the host (!limit), the affinity each thread set
+	// in the view's numbering: several virtual CPUs then share a host CPU, so the host mask
+	// alone cannot say which of them the thread chose.
+	mu     sync.Mutex
+	chosen map[int]chosenMask
 }
+
+// chosenMask is one thread's sched_setaffinity in the view's numbering. It answers
+// sched_getaffinity while the thread (told from a later one with its tid by its start time)
+// still has the host mask it produced.
+type chosenMask struct {
+	start uint64
+	host  unix.CPUSet
+	view  []byte
+}
+
+// chosenMax bounds the remembered masks: past it, those of exited threads are dropped.
+const chosenMax = 1024
 
 var (
 	_ shim.Handler        = (*cpuView)(nil)
 	_ shim.SyscallHandler = (*cpuView)(nil)
 	_ shim.Provisioner    = (*cpuView)(nil)
+	_ shim.CPUConfiner    = (*cpuView)(nil)
 )
 
 func newCPU(opts Options, list *listing) (shim.Handler, error) {
@@ -111,18 +132,48 @@ func (c *cpuView) Provision(env shim.Env) error {
 	}
 	root := rootOf(env, "")
 	c.pseudo = map[pseudoID]string{}
-	for _, p := range []string{"/proc/cpuinfo", "/proc/stat"} {
+	for _, p := range []string{"/proc/cpuinfo", "/proc/stat", "/proc/interrupts", "/proc/softirqs", "/proc/irq/default_smp_affinity"} {
 		if obj, ok, err := objectInRoot(root, p); err == nil && ok && obj.FsType == unix.PROC_SUPER_MAGIC {
 			c.pseudo[pseudoID{obj.FsType, obj.Ino}] = p
 		}
 	}
-	c.dirInos = map[uint64]bool{}
-	for _, dir := range []string{sysCPU, "/sys/bus/cpu/devices"} {
+	c.dirInos = map[uint64]string{}
+	for dir, prefix := range cpuDirs {
 		if obj, ok, err := objectInRoot(root, dir); err == nil && ok && obj.FsType == unix.SYSFS_MAGIC {
-			c.dirInos[obj.Ino] = true
+			c.dirInos[obj.Ino] = prefix
 		}
 	}
 	return nil
+}
+
+// cpuDirs are the sysfs directories that hold one entry per CPU, and the entries' prefix.
+var cpuDirs = map[string]string{
+	sysCPU:                          "cpu",
+	"/sys/bus/cpu/devices":          "cpu",
+	sysClockevents:                  "clockevent",
+	"/sys/bus/clockevents/devices":  "clockevent",
+	sysMachinecheck:                 "machinecheck",
+	"/sys/bus/machinecheck/devices": "machinecheck",
+}
+
+// sysMachinecheck holds a machinecheckK directory per CPU on x86 machines with machine-check
+// support.
+const sysMachinecheck = "/sys/devices/system/machinecheck"
+
+// sysClockevents holds a clockeventK directory per CPU, beside broadcast.
+const sysClockevents = "/sys/devices/system/clockevents"
+
+// sysWorkqueue holds the workqueues' CPU masks: cpumask (where unbound work may run),
+// cpumask_requested, cpumask_isolated, and a cpumask per workqueue.
+const sysWorkqueue = "/sys/devices/virtual/workqueue"
+
+// ConfineCPUs is the view's host CPUs when the sandbox is really confined to them: the thread
+// that starts the program is, so every thread of the sandbox is from its first instruction.
+func (c *cpuView) ConfineCPUs() []int {
+	if !c.limit {
+		return nil
+	}
+	return c.hostCPUs[:c.n]
 }
 
 // Open serves the CPU files and hides the directories of CPUs outside the view.
@@ -150,7 +201,32 @@ func (c *cpuView) Open(_ context.Context, req *shim.Request) (shim.Result, error
 			return shim.Result{}, fmt.Errorf("cpu: read host /proc/stat: %w", err)
 		}
 		return shim.ServeBytes("stat", renderStat(host, c.n, c.hostCPUs)), nil
+	case (p == "/proc/interrupts" || p == "/proc/softirqs") && onProc:
+		host, err := c.readHost(p)
+		if err != nil {
+			return shim.Result{}, fmt.Errorf("cpu: read host %s: %w", p, err)
+		}
+		return shim.ServeBytes(p[len("/proc/"):], renderPerCPU(host, c.n, c.hostCPUs)), nil
+	case p == "/proc/irq/default_smp_affinity" && onProc:
+		return shim.ServeBytes("default_smp_affinity", []byte(cpuSet(c.n, 0, false, false)+"\n")), nil
+	case strings.HasPrefix(p, "/proc/irq/") && onProc:
+		return c.irqAffinity(p)
+	case obj.Exists && (obj.FsType == unix.CGROUP2_SUPER_MAGIC || obj.FsType == unix.CGROUP_SUPER_MAGIC):
+		return c.cgroup(req)
+	case onSys && strings.HasPrefix(p, sysWorkqueue+"/"):
+		return c.workqueue(p)
 	case !onSys || !strings.HasPrefix(p, "/sys/devices/system/"):
+		return shim.Next(), nil
+	}
+	for _, dir := range []string{sysClockevents, sysMachinecheck} {
+		rest, ok := strings.CutPrefix(p, dir+"/"+cpuDirs[dir])
+		if !ok {
+			continue
+		}
+		num, _, _ := strings.Cut(rest, "/")
+		if k, err := strconv.Atoi(num); err == nil && strconv.Itoa(k) == num && k >= c.n {
+			return shim.Deny(unix.ENOENT), nil
+		}
 		return shim.Next(), nil
 	}
 	switch p {
@@ -194,13 +270,15 @@ func (c *cpuView) Open(_ context.Context, req *shim.Request) (shim.Result, error
 	return shim.Next(), nil
 }
 
-// filter hides cpuK entries of sysCPU and /sys/bus/cpu/devices for K outside the view.
+// filter hides the entries of CPUs outside the view in the directories of cpuDirs: cpuK of
+// sysCPU and /sys/bus/cpu/devices, clockeventK of the clockevents directories.
 func (c *cpuView) filter(st *unix.Stat_t, fs int64) func(name []byte) bool {
-	if fs != unix.SYSFS_MAGIC || !c.dirInos[st.Ino] {
+	prefix, ok := c.dirInos[st.Ino]
+	if fs != unix.SYSFS_MAGIC || !ok {
 		return nil
 	}
 	return func(name []byte) bool {
-		num, ok := bytes.CutPrefix(name, []byte("cpu"))
+		num, ok := bytes.CutPrefix(name, []byte(prefix))
 		if !ok {
 			return true
 		}
@@ -210,6 +288,110 @@ func (c *cpuView) filter(st *unix.Stat_t, fs int64) func(name []byte) bool {
 		}
 		return k < c.n
 	}
+}
+
+// irqAffinity serves the CPU sets of /proc/irq/N: smp_affinity, effective_affinity and
+// affinity_hint as masks, their _list forms as lists, the host's sets seen in the view's
+// numbering (viewOfHost). An IRQ that goes only to host CPUs outside the view shows every CPU
+// of the view.
+func (c *cpuView) irqAffinity(p string) (shim.Result, error) {
+	rest := strings.TrimPrefix(p, "/proc/irq/")
+	num, file, ok := strings.Cut(rest, "/")
+	if _, err := strconv.Atoi(num); err != nil || !ok {
+		return shim.Next(), nil
+	}
+	list := strings.HasSuffix(file, "_list")
+	switch strings.TrimSuffix(file, "_list") {
+	case "smp_affinity", "effective_affinity":
+	case "affinity_hint":
+		if list {
+			return shim.Next(), nil
+		}
+	default:
+		return shim.Next(), nil
+	}
+	host, err := c.readHost(p)
+	if err != nil {
+		// The IRQ is gone, or the file is not readable: the real open says which.
+		return shim.Next(), nil
+	}
+	bits, ok := parseCPUs(strings.TrimSpace(string(host)), list)
+	if !ok {
+		return shim.Result{}, fmt.Errorf("cpu: parse host %s: %q", p, host)
+	}
+	view := c.viewOfHost(bits)
+	if len(view) == 0 && !strings.HasPrefix(file, "affinity_hint") {
+		// The IRQ goes to host CPUs outside the view; a kernel never shows an IRQ with no CPU.
+		view = c.viewOfHost(c.hostCPUs)
+	}
+	out := cpuMask(c.n, view)
+	if list {
+		out = cpuListOf(view)
+	}
+	return shim.ServeBytes(file, []byte(out+"\n")), nil
+}
+
+// viewOfHost is the set of virtual CPUs whose host CPU is in bits.
+func (c *cpuView) viewOfHost(bits []int) []int {
+	in := map[int]bool{}
+	for _, b := range bits {
+		in[b] = true
+	}
+	var out []int
+	for i := 0; i < c.n; i++ {
+		if in[c.hostCPUs[i%len(c.hostCPUs)]] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// workqueue serves the workqueue masks: every CPU of the view where the host's say where
+// work may run, none for cpumask_isolated.
+func (c *cpuView) workqueue(p string) (shim.Result, error) {
+	base := p[strings.LastIndexByte(p, '/')+1:]
+	switch base {
+	case "cpumask", "cpumask_requested":
+		return shim.ServeBytes(base, []byte(cpuSet(c.n, 0, false, false)+"\n")), nil
+	case "cpumask_isolated":
+		return shim.ServeBytes(base, []byte(cpuMask(c.n, nil)+"\n")), nil
+	}
+	return shim.Next(), nil
+}
+
+// cgroupPeriod is the kernel's default CFS period, in microseconds.
+const cgroupPeriod = 100000
+
+// cgroup serves the cgroup files that count CPUs, wherever a cgroup filesystem is mounted:
+// cpu.max (v2) and cpu.cfs_quota_us (v1) as a quota of N whole CPUs per period, so a runtime
+// that sizes itself from the quota (Java, Go's GOMAXPROCS) finds N, and the cpuset lists as
+// the view's CPUs.
+func (c *cpuView) cgroup(req *shim.Request) (shim.Result, error) {
+	p := string(req.Path)
+	base := p[strings.LastIndexByte(p, '/')+1:]
+	switch base {
+	case "cpuset.cpus", "cpuset.cpus.effective", "cpuset.effective_cpus":
+		return shim.ServeBytes(base, []byte(cpuList(c.n)+"\n")), nil
+	case "cpu.max":
+		period := uint64(cgroupPeriod)
+		if host, err := c.readHost(p); err == nil {
+			if f := strings.Fields(string(host)); len(f) == 2 {
+				if v, err := strconv.ParseUint(f[1], 10, 64); err == nil && v > 0 {
+					period = v
+				}
+			}
+		}
+		return shim.ServeBytes(base, []byte(fmt.Sprintf("%d %d\n", uint64(c.n)*period, period))), nil
+	case "cpu.cfs_quota_us":
+		period := uint64(cgroupPeriod)
+		if host, err := c.readHost(p[:len(p)-len(base)] + "cpu.cfs_period_us"); err == nil {
+			if v, err := strconv.ParseUint(strings.TrimSpace(string(host)), 10, 64); err == nil && v > 0 {
+				period = v
+			}
+		}
+		return shim.ServeBytes(base, []byte(fmt.Sprintf("%d\n", uint64(c.n)*period))), nil
+	}
+	return shim.Next(), nil
 }
 
 // Syscalls are sched_setaffinity and sched_getaffinity.
@@ -262,9 +444,14 @@ func (c *cpuView) getaffinity(call *shim.Call, pid int, size, addr uint64) (shim
 	ret := max(uint64(c.maskBytes), uint64((c.n+63)/64*8))
 	ret = min(ret, size, 8192)
 	mask := make([]byte, ret)
-	for i := 0; i < c.n; i++ {
-		if !c.limit || real.IsSet(c.hostCPUs[i]) {
-			mask[i/8] |= 1 << (i % 8)
+	if view, ok := c.recall(call, pid, &real); ok {
+		copy(mask, view)
+	} else {
+		// Virtual CPU i is host CPU hostCPUs[i], or hostCPUs[i mod host] past the host's count.
+		for i := 0; i < c.n; i++ {
+			if real.IsSet(c.hostCPUs[i%len(c.hostCPUs)]) {
+				mask[i/8] |= 1 << (i % 8)
+			}
 		}
 	}
 	if _, err := call.Mem.WriteAt(mask, addr); err != nil {
@@ -281,10 +468,12 @@ func (c *cpuView) setaffinity(call *shim.Call, pid int, size, addr uint64) (shim
 		}
 	}
 	var set unix.CPUSet
+	view := make([]byte, (c.n+7)/8)
 	for i := 0; i < c.n && i/8 < len(mask); i++ {
 		if mask[i/8]&(1<<(i%8)) == 0 {
 			continue
 		}
+		view[i/8] |= 1 << (i % 8)
 		if c.limit {
 			set.Set(c.hostCPUs[i])
 		} else {
@@ -297,7 +486,117 @@ func (c *cpuView) setaffinity(call *shim.Call, pid int, size, addr uint64) (shim
 	if err := unix.SchedSetaffinity(pid, &set); err != nil {
 		return shim.Fail(errnoOf(err)), nil
 	}
+	if !c.limit {
+		c.remember(pid, set, view)
+	}
 	return shim.Return(0), nil
+}
+
+// remember keeps the mask tid chose in the view's numbering (see chosen).
+func (c *cpuView) remember(tid int, host unix.CPUSet, view []byte) {
+	st, ok := readTaskStat(tid)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.chosen == nil {
+		c.chosen = map[int]chosenMask{}
+	}
+	if len(c.chosen) >= chosenMax {
+		for t, m := range c.chosen {
+			if now, ok := readTaskStat(t); !ok || now.start != m.start {
+				delete(c.chosen, t)
+			}
+		}
+	}
+	c.chosen[tid] = chosenMask{start: st.start, host: host, view: view}
+}
+
+// recall finds the mask in the view's numbering that explains tid's host mask: its own
+// choice, else that of its thread group leader or of the nearest process it descends from in
+// the sandbox, whose mask it inherited when it was created. A choice counts only while the
+// thread that made it lives and still has the host mask it produced, and only if that is
+// tid's host mask. With a view no larger than the host, each virtual CPU is its own host CPU
+// and the host mask says everything.
+func (c *cpuView) recall(call *shim.Call, tid int, host *unix.CPUSet) ([]byte, bool) {
+	if c.limit {
+		return nil, false
+	}
+	c.mu.Lock()
+	empty := len(c.chosen) == 0
+	c.mu.Unlock()
+	if empty {
+		return nil, false
+	}
+	try := func(t int) ([]byte, bool) {
+		c.mu.Lock()
+		m, ok := c.chosen[t]
+		c.mu.Unlock()
+		if !ok || m.host != *host {
+			return nil, false
+		}
+		var now unix.CPUSet
+		if st, ok := readTaskStat(t); !ok || st.start != m.start || unix.SchedGetaffinity(t, &now) != nil || now != m.host {
+			return nil, false
+		}
+		return m.view, true
+	}
+	if v, ok := try(tid); ok {
+		return v, true
+	}
+	tgid := call.PID
+	if tid != call.TID {
+		ids, ok := readStatusIDs(tid)
+		if !ok {
+			return nil, false
+		}
+		tgid = ids.tgid
+	}
+	for p, depth := tgid, 0; p > 0 && depth < 32 && c.contains(p); depth++ {
+		if p != tid {
+			if v, ok := try(p); ok {
+				return v, true
+			}
+		}
+		st, ok := readTaskStat(p)
+		if !ok {
+			break
+		}
+		p = st.ppid
+	}
+	return nil, false
+}
+
+// taskStat is what /proc/<tid>/stat says of a task's parent and start.
+type taskStat struct {
+	ppid  int
+	start uint64
+}
+
+// readTaskStat reads the parent (field 4) and the start time (field 22) of /proc/<tid>/stat.
+// The command name (field 2) may hold spaces and parentheses: the fields after it start after
+// the last ')'.
+func readTaskStat(tid int) (taskStat, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/stat")
+	if err != nil {
+		return taskStat{}, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return taskStat{}, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state).
+	if len(f) < 20 {
+		return taskStat{}, false
+	}
+	ppid, err1 := strconv.Atoi(f[1])
+	start, err2 := strconv.ParseUint(f[19], 10, 64)
+	if err1 != nil || err2 != nil {
+		return taskStat{}, false
+	}
+	return taskStat{ppid: ppid, start: start}, true
 }
 
 // pin confines tid to the view's CPUs. Affinity is inherited by every thread and process a task
@@ -349,6 +648,7 @@ func mayAffect(caller, target int) bool {
 type statusIDs struct {
 	ruid, euid uint64
 	capEff     uint64
+	tgid       int
 }
 
 // readStatusIDs reads the uids and effective capabilities of /proc/<pid>/status.
@@ -367,6 +667,8 @@ func readStatusIDs(pid int) (statusIDs, bool) {
 			ids.ruid, _ = strconv.ParseUint(f[0], 10, 64)
 			ids.euid, _ = strconv.ParseUint(f[1], 10, 64)
 			haveUID = true
+		case key == "Tgid" && len(f) == 1:
+			ids.tgid, _ = strconv.Atoi(f[0])
 		case key == "CapEff" && len(f) == 1:
 			ids.capEff, _ = strconv.ParseUint(f[0], 16, 64)
 			haveCap = true
@@ -436,6 +738,140 @@ func cpuMask(nbits int, bits []int) string {
 		parts = append(parts, fmt.Sprintf("%0*x", width, words[i]))
 	}
 	return strings.Join(parts, ",")
+}
+
+// parseCPUs reads a CPU set as the kernel prints it: a list ("0-3,8") or a "%*pb" mask
+// ("ff,00000001").
+func parseCPUs(s string, list bool) ([]int, bool) {
+	var out []int
+	if s == "" {
+		return nil, true
+	}
+	if list {
+		for _, r := range strings.Split(s, ",") {
+			lo, hi, isRange := strings.Cut(r, "-")
+			a, err := strconv.Atoi(lo)
+			if err != nil || a < 0 {
+				return nil, false
+			}
+			b := a
+			if isRange {
+				if b, err = strconv.Atoi(hi); err != nil || b < a || b-a > 1<<16 {
+					return nil, false
+				}
+			}
+			for k := a; k <= b; k++ {
+				out = append(out, k)
+			}
+		}
+		return out, true
+	}
+	groups := strings.Split(s, ",")
+	for g := range groups {
+		w, err := strconv.ParseUint(groups[len(groups)-1-g], 16, 32)
+		if err != nil {
+			return nil, false
+		}
+		for bit := 0; bit < 32; bit++ {
+			if w&(1<<bit) != 0 {
+				out = append(out, 32*g+bit)
+			}
+		}
+	}
+	return out, true
+}
+
+// cpuListOf renders ascending CPUs in the kernel's list format ("0-2,5"); none is "".
+func cpuListOf(cpus []int) string {
+	var parts []string
+	for i := 0; i < len(cpus); {
+		j := i
+		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
+			j++
+		}
+		if j == i {
+			parts = append(parts, strconv.Itoa(cpus[i]))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", cpus[i], cpus[j]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}
+
+// renderPerCPU rebuilds a table with a column per CPU (/proc/interrupts, /proc/softirqs) with
+// n columns, in the kernel's format (kernel/irq/proc.c show_interrupts, fs/proc/softirqs.c):
+// a header of "CPU%-8d" names, then rows of a label, a " %10u" count per CPU and the rest of
+// the row. Virtual CPU i shows the counts of host CPU hostCPUs[i], cycling past the host's
+// count. Rows with fewer counts than the host has CPUs (ERR, MIS) are the host's.
+func renderPerCPU(host []byte, n int, hostCPUs []int) []byte {
+	lines := strings.Split(strings.TrimSuffix(string(host), "\n"), "\n")
+	header := strings.Fields(lines[0])
+	if len(header) == 0 {
+		return host
+	}
+	column := map[int]int{}
+	for j, f := range header {
+		num, ok := strings.CutPrefix(f, "CPU")
+		k, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return host
+		}
+		column[k] = j
+	}
+	pick := make([]int, n)
+	for i := range pick {
+		pick[i] = i % len(header)
+		if i < len(hostCPUs) {
+			if j, ok := column[hostCPUs[i]]; ok {
+				pick[i] = j
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString(lines[0][:len(lines[0])-len(strings.TrimLeft(lines[0], " "))])
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "CPU%-8d", i)
+	}
+	b.WriteByte('\n')
+	for _, l := range lines[1:] {
+		colon := strings.IndexByte(l, ':')
+		label := strings.TrimSpace(l[:max(colon, 0)])
+		counts, rest, ok := perCPUCounts(l[colon+1:], len(header))
+		if colon < 0 || !ok || label == "ERR" || label == "MIS" {
+			b.WriteString(l)
+			b.WriteByte('\n')
+			continue
+		}
+		b.WriteString(l[:colon+1])
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, " %10s", counts[pick[i]])
+		}
+		b.WriteString(rest)
+		b.WriteByte('\n')
+	}
+	return []byte(b.String())
+}
+
+// perCPUCounts splits the first k space-separated decimal counts off row.
+func perCPUCounts(row string, k int) (counts []string, rest string, ok bool) {
+	pos := 0
+	for len(counts) < k {
+		start := pos
+		for start < len(row) && row[start] == ' ' {
+			start++
+		}
+		end := start
+		for end < len(row) && row[end] >= '0' && row[end] <= '9' {
+			end++
+		}
+		if end == start || (end < len(row) && row[end] != ' ') {
+			return nil, "", false
+		}
+		counts = append(counts, row[start:end])
+		pos = end
+	}
+	return counts, row[pos:], true
 }
 
 // renderCPUInfo rebuilds /proc/cpuinfo for n processors from the host's own blocks, in the

@@ -32,11 +32,6 @@ var (
 		path string
 		err  error
 	}
-	javaHelper struct {
-		once sync.Once
-		dir  string
-		err  error
-	}
 )
 
 func TestMain(m *testing.M) {
@@ -190,30 +185,6 @@ func main() {
 	return goHelper.path
 }
 
-// buildJavaHelper compiles a class that prints Runtime.availableProcessors().
-func buildJavaHelper(t *testing.T) string {
-	t.Helper()
-	javac := needTool(t, "javac")
-	needTool(t, "java")
-	javaHelper.once.Do(func() {
-		dir := filepath.Join(scrimTmp, "java")
-		if javaHelper.err = os.MkdirAll(dir, 0o755); javaHelper.err != nil {
-			return
-		}
-		src := "public class Cpus { public static void main(String[] a) { " +
-			"System.out.println(Runtime.getRuntime().availableProcessors()); } }\n"
-		if javaHelper.err = os.WriteFile(filepath.Join(dir, "Cpus.java"), []byte(src), 0o644); javaHelper.err != nil {
-			return
-		}
-		if out, err := exec.Command(javac, "-d", dir, filepath.Join(dir, "Cpus.java")).CombinedOutput(); err != nil {
-			javaHelper.err = fmt.Errorf("javac: %w\n%s", err, out)
-		}
-		javaHelper.dir = dir
-	})
-	require.NoError(t, javaHelper.err)
-	return javaHelper.dir
-}
-
 func TestE2EHosts(t *testing.T) {
 	hostHosts, err := os.ReadFile("/etc/hosts")
 	require.NoError(t, err)
@@ -311,7 +282,7 @@ print("size", st.st_size, "mmap", m[:9].decode(), "seek", os.lseek(fd, 10, os.SE
 		f := strings.Fields(line)
 		switch {
 		case f[0] == "size":
-			require.Equal(t, fmt.Sprintf("size %d mmap 127.0.0.1 seek 10 localhost", len(hostsDefault)), line)
+			require.Equal(t, fmt.Sprintf("size %d mmap 127.0.0.1 seek 10 localhost", len(hostsLoopback+"127.0.1.1 box\n::1 box\n")), line)
 		case f[1] == "directory":
 			require.Equal(t, "ENOTDIR", f[2], line)
 		default:
@@ -369,8 +340,8 @@ func TestE2ECPU(t *testing.T) {
 		require.Equal(t, "1\n", r.stdout)
 	})
 	t.Run("java", func(t *testing.T) {
-		dir := buildJavaHelper(t)
-		r := runScrim(t, flags, "java", "-Xshare:auto", "-cp", dir, "Cpus")
+		java := needTool(t, "java")
+		r := runScrim(t, flags, java, "-Xshare:auto", "-cp", javaProbe(t), "Probe", "cpus")
 		require.Equal(t, 0, r.code, r.stderr)
 		require.Equal(t, "1\n", r.stdout)
 	})

@@ -10,8 +10,11 @@ var servedPaths = map[string]struct {
 	idHosts:    {exact: []string{"/etc/hosts"}},
 	idHostname: {exact: []string{"/etc/hostname", "/proc/sys/kernel/hostname"}},
 	idCPU: {
-		exact:    []string{"/proc/cpuinfo", "/proc/stat"},
-		patterns: []shim.PathPattern{{Prefix: sysCPU + "/"}, {Prefix: "/sys/devices/system/node/"}},
+		exact: []string{"/proc/cpuinfo", "/proc/stat", "/proc/interrupts", "/proc/softirqs"},
+		patterns: []shim.PathPattern{{Prefix: sysCPU + "/"}, {Prefix: "/sys/devices/system/node/"},
+			{Prefix: "/proc/irq/"}, {Prefix: sysClockevents + "/"}, {Prefix: sysMachinecheck + "/"},
+			{Prefix: sysWorkqueue + "/"}, {Prefix: "/sys/fs/cgroup/", Suffix: "cpu.max"},
+			{Prefix: "/sys/fs/cgroup/", Suffix: "cpu.cfs_quota_us"}, {Prefix: "/sys/fs/cgroup/", Contains: "cpuset."}},
 	},
 	idMemory: {
 		exact: []string{"/proc/meminfo"},
