@@ -88,6 +88,51 @@ func TestE2EMemoryView(t *testing.T) {
 		require.Greater(t, used, uint64(0), "the sandbox's resident size")
 		require.Less(t, used, uint64(256<<20), "the sandbox's resident size, not the host cgroup's")
 	})
+	t.Run("stat_agrees", func(t *testing.T) {
+		// The served files describe themselves as what an open reads, so cp and tar copy them.
+		// The host's highest-numbered memory block is outside a 256 MiB view when the host
+		// has more than two blocks of 128 MiB.
+		last, blocks := "", 0
+		if ents, err := os.ReadDir("/sys/devices/system/memory"); err == nil {
+			high := -1
+			for _, e := range ents {
+				if n, ok := numbered(e.Name(), "memory"); ok {
+					blocks++
+					if n > high {
+						high, last = n, "/sys/devices/system/memory/"+e.Name()
+					}
+				}
+			}
+		}
+		program := cgroupMemoryScript + `
+import subprocess, sys
+for p in ["/proc/meminfo", "/sys/devices/system/node/node0/meminfo"] + [os.path.join(d, n) for n in files]:
+    if os.path.exists(p):
+        data = open(p, "rb").read()
+        print(p, os.stat(p).st_size == len(data) > 0, subprocess.run(["cat", p], capture_output=True).stdout == data)
+if sys.argv[-1]:
+    print("hidden block", os.path.exists(sys.argv[-1]))
+`
+		r := runScrim(t, flags, python, "-I", "-c", program, last)
+		require.Equal(t, 0, r.code, r.stderr)
+		out := r.stdout
+		agree := 0
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			switch {
+			case strings.HasPrefix(line, "memory."):
+				// the script's own report
+			case strings.HasPrefix(line, "hidden block"):
+				require.Equal(t, "hidden block False", line, "%s is outside the view", last)
+			default:
+				require.True(t, strings.HasSuffix(line, " True True"), "stat and content agree: %s", line)
+				agree++
+			}
+		}
+		require.GreaterOrEqual(t, agree, 2, out)
+		if blocks > 2 {
+			require.Contains(t, out, "hidden block False")
+		}
+	})
 	t.Run("java_max_heap", func(t *testing.T) {
 		java := needTool(t, "java")
 		heap := func(t *testing.T, flags []string, args ...string) uint64 {
