@@ -119,46 +119,24 @@ func (m *memoryView) Provision(env shim.Env) error {
 // Open serves /proc/meminfo, /sys/devices/system/node/nodeN/meminfo and the memory files of
 // the sandbox's cgroups.
 func (m *memoryView) Open(_ context.Context, req *shim.Request) (shim.Result, error) {
+	// Every open and stat of the sandbox passes here: nothing is allocated until a file of
+	// the view is recognised.
 	obj := req.Object
-	p := string(req.Path)
-	if obj.Exists && isPseudoFS(obj.FsType) {
-		if name, ok := m.pseudo[pseudoID{obj.FsType, obj.Ino}]; ok {
-			p = name
-		}
-	}
 	switch {
-	case p == "/proc/meminfo" && (!obj.Exists || obj.FsType == unix.PROC_SUPER_MAGIC):
-		host, err := m.readHost("/proc/meminfo")
-		if err != nil {
-			return shim.Result{}, fmt.Errorf("memory: read host /proc/meminfo: %w", err)
+	case !obj.Exists:
+		if string(req.Path) == "/proc/meminfo" {
+			return m.meminfo()
 		}
-		return shim.ServeBytes("meminfo", renderMeminfo(host, m.total, m.used())), nil
-	case obj.Exists && obj.FsType == unix.SYSFS_MAGIC && strings.HasPrefix(p, memoryNodeDir+"/"):
-		dir, file, _ := strings.Cut(p[len(memoryNodeDir)+1:], "/")
-		n, ok := numbered(dir, "node")
-		if !ok || file != "meminfo" {
-			return shim.Next(), nil
+	case obj.FsType == unix.PROC_SUPER_MAGIC:
+		if string(req.Path) == "/proc/meminfo" || m.pseudo[pseudoID{obj.FsType, obj.Ino}] == "/proc/meminfo" {
+			return m.meminfo()
 		}
-		host, err := m.readHost(p)
-		if err != nil {
-			return shim.Result{}, fmt.Errorf("memory: read host %s: %w", p, err)
-		}
-		// Node 0 holds the whole view, as it holds every CPU of the CPU view.
-		total, used := m.total, m.used()
-		if n != 0 {
-			total, used = 0, 0
-		}
-		return shim.ServeBytes("meminfo", renderMeminfo(host, total, used)), nil
-	case obj.Exists && obj.FsType == unix.SYSFS_MAGIC && strings.HasPrefix(p, memoryBlockDir+"/"):
-		dir, _, _ := strings.Cut(p[len(memoryBlockDir)+1:], "/")
-		if n, ok := numbered(dir, "memory"); ok && m.blocks != nil && !m.blocks[n] {
-			return shim.Deny(unix.ENOENT), nil
-		}
-		return shim.Next(), nil
-	case obj.Exists && isCgroupFS(obj.FsType):
+	case obj.FsType == unix.SYSFS_MAGIC:
+		return m.openSys(req)
+	case isCgroupFS(obj.FsType):
 		f, ok := m.cgroup[objectID(obj)]
 		if !ok {
-			return shim.Next(), nil
+			break
 		}
 		host, err := m.readHost(f.host)
 		if err != nil {
@@ -167,6 +145,51 @@ func (m *memoryView) Open(_ context.Context, req *shim.Request) (shim.Result, er
 		return shim.ServeBytes(path.Base(f.host), renderCgroup(f.kind, host, m.total, m.used())), nil
 	}
 	return shim.Next(), nil
+}
+
+func (m *memoryView) meminfo() (shim.Result, error) {
+	host, err := m.readHost("/proc/meminfo")
+	if err != nil {
+		return shim.Result{}, fmt.Errorf("memory: read host /proc/meminfo: %w", err)
+	}
+	return shim.ServeBytes("meminfo", renderMeminfo(host, m.total, m.used())), nil
+}
+
+// openSys serves the nodes' meminfo and hides the memory blocks outside the view.
+func (m *memoryView) openSys(req *shim.Request) (shim.Result, error) {
+	p, ok := m.pseudo[pseudoID{unix.SYSFS_MAGIC, req.Object.Ino}]
+	if !ok {
+		if !bytes.HasPrefix(req.Path, []byte(memoryBlockDir+"/")) && !bytes.HasPrefix(req.Path, []byte(memoryNodeDir+"/")) {
+			return shim.Next(), nil
+		}
+		p = string(req.Path)
+	}
+	if rest, ok := strings.CutPrefix(p, memoryBlockDir+"/"); ok {
+		dir, _, _ := strings.Cut(rest, "/")
+		if n, ok := numbered(dir, "memory"); ok && m.blocks != nil && !m.blocks[n] {
+			return shim.Deny(unix.ENOENT), nil
+		}
+		return shim.Next(), nil
+	}
+	rest, ok := strings.CutPrefix(p, memoryNodeDir+"/")
+	if !ok {
+		return shim.Next(), nil
+	}
+	dir, file, _ := strings.Cut(rest, "/")
+	n, ok := numbered(dir, "node")
+	if !ok || file != "meminfo" {
+		return shim.Next(), nil
+	}
+	host, err := m.readHost(p)
+	if err != nil {
+		return shim.Result{}, fmt.Errorf("memory: read host %s: %w", p, err)
+	}
+	// Node 0 holds the whole view, as it holds every CPU of the CPU view.
+	total, used := m.total, m.used()
+	if n != 0 {
+		total, used = 0, 0
+	}
+	return shim.ServeBytes("meminfo", renderMeminfo(host, total, used)), nil
 }
 
 // numbered parses a sysfs name made of prefix and a number: "node0", "memory12".

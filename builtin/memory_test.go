@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path"
@@ -208,4 +209,20 @@ func TestMemoryBlocks(t *testing.T) {
 	var other unix.Stat_t
 	require.NoError(t, unix.Stat("/sys/devices/system/cpu", &other))
 	require.Nil(t, h.filter(&other, unix.SYSFS_MAGIC), "other directories are listed as they are")
+}
+
+// TestMemoryOpenAllocatesNothingElsewhere: every open and stat of the sandbox asks the view,
+// so the files it does not serve cost no allocation.
+func TestMemoryOpenAllocatesNothingElsewhere(t *testing.T) {
+	h := build(t, Options{MemoryBytes: 256 << 20}, idMemory, &fakeSandbox{})
+	for _, p := range []string{"/etc/passwd", "/proc/stat", "/sys/devices/system/cpu/online", "/nonexistent"} {
+		req := request(t, p, unix.O_RDONLY)
+		allocs := testing.AllocsPerRun(100, func() {
+			res, err := h.Open(context.Background(), req)
+			if err != nil || res.Action != shim.ActNext {
+				t.Fatalf("%s: %v %v", p, res, err)
+			}
+		})
+		require.Zero(t, allocs, p)
+	}
 }
