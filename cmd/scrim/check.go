@@ -205,6 +205,9 @@ func describe(w io.Writer, cfg config.Config, h *handlers, chain []shim.Registra
 	row("log", cfg.Log.Level+", "+cfg.Log.Format)
 	row("plugin_dirs", orDefault(strings.Join(cfg.PluginDirs, ", "), "none"))
 	row("cache_dir", orDefault(cfg.CacheDir, "none (no compile cache)"))
+	if len(cfg.Plugins) > 0 {
+		row("plugin_memory_total", config.FormatSize(cfg.PluginMemoryTotal)+" for every plugin instance together")
+	}
 	tw.Flush()
 
 	fmt.Fprintln(w, "\nopen chain, first decision wins:")

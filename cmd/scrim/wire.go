@@ -125,6 +125,8 @@ func pluginSpecs(cfg config.Config) []plugins.Spec {
 			MemoryBytes: p.Memory,
 			Instances:   p.Instances,
 			OnError:     p.OnError,
+			BreakAfter:  p.BreakAfter,
+			BreakFor:    p.BreakFor,
 			SHA256:      p.SHA256,
 			Config:      p.Config,
 			Source:      p.Source,
@@ -172,7 +174,7 @@ func buildHandlers(ctx context.Context, cfg config.Config, log hclog.Logger, def
 	if err != nil {
 		return nil, fmt.Errorf("build built-in shims: %w", err)
 	}
-	host, err := plugins.Load(ctx, pluginSpecs(cfg), plugins.Options{CacheDir: cfg.CacheDir, Log: log.Named("plugins"), Deferred: deferred})
+	host, err := plugins.Load(ctx, pluginSpecs(cfg), plugins.Options{CacheDir: cfg.CacheDir, MemoryTotal: cfg.PluginMemoryTotal, Log: log.Named("plugins"), Deferred: deferred})
 	if err != nil {
 		return nil, fmt.Errorf("load plugins: %w", err)
 	}

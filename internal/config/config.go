@@ -61,6 +61,8 @@ type Config struct {
 	AllowOutrank []string
 	// CacheDir holds compiled WebAssembly between runs, "" for no cache.
 	CacheDir string
+	// PluginMemoryTotal bounds the linear memory of all plugin instances together.
+	PluginMemoryTotal uint64
 	// Log configures scrim's own diagnostics on stderr.
 	Log Log
 	// Plugins are the WebAssembly shims in the order they were configured: [[plugin]] tables,
@@ -100,6 +102,12 @@ type Plugin struct {
 	Instances int
 	// OnError is the errno name the child gets when the plugin fails.
 	OnError string
+	// BreakAfter is how many faults in a row switch the plugin off for BreakFor (its circuit
+	// breaker); 0 means DefaultPluginBreakAfter, negative never (break_after = 0 in a file).
+	BreakAfter int
+	// BreakFor is how long the circuit breaker keeps the plugin off; 0 means
+	// DefaultPluginBreakFor.
+	BreakFor time.Duration
 	// SHA256 pins the .wasm file's digest (lowercase hex), "" for no pin.
 	SHA256 string
 	Config map[string]any
@@ -125,6 +133,14 @@ const (
 	DefaultPluginMemory    = 16 << 20
 	DefaultPluginInstances = 2
 	DefaultPluginOnError   = "EIO"
+	// DefaultPluginBreakAfter and DefaultPluginBreakFor are the circuit breaker's: 5 faults
+	// in a row switch a plugin off for 10 s.
+	DefaultPluginBreakAfter = 5
+	DefaultPluginBreakFor   = 10 * time.Second
+	// MaxPluginMemory is the largest memory cap: all a wasm32 module can address.
+	MaxPluginMemory = 4 << 30
+	// DefaultPluginMemoryTotal bounds the memory of every plugin instance together.
+	DefaultPluginMemoryTotal = 512 << 20
 )
 
 // DefaultKillGrace is kill_grace's default: docker stop's, long enough for a program to
@@ -134,13 +150,14 @@ const DefaultKillGrace = 10 * time.Second
 // Defaults returns the built-in configuration: what `scrim run -- CMD` uses with no config file.
 func Defaults() Config {
 	return Config{
-		Mode:        "strict",
-		Hostname:    "scrim",
-		KillGrace:   DefaultKillGrace,
-		MediateStat: true,
-		PluginDirs:  DefaultPluginDirs(),
-		CacheDir:    DefaultCacheDir(),
-		Log:         Log{Level: "warn", Format: "text"},
+		Mode:              "strict",
+		Hostname:          "scrim",
+		KillGrace:         DefaultKillGrace,
+		MediateStat:       true,
+		PluginDirs:        DefaultPluginDirs(),
+		CacheDir:          DefaultCacheDir(),
+		PluginMemoryTotal: DefaultPluginMemoryTotal,
+		Log:               Log{Level: "warn", Format: "text"},
 	}
 }
 

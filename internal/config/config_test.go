@@ -76,22 +76,24 @@ func TestLoad_Full(t *testing.T) {
 		MediateStat:       true,
 		PluginDirs:        []string{filepath.Join(filepath.Dir(dir), "dropins", "one")},
 		CacheDir:          "",
+		PluginMemoryTotal: 1 << 30,
 		Log:               Log{Level: "debug", Format: "json"},
 		Plugins: []Plugin{
 			{
 				Name: "greeter", Path: wasm, Priority: 50, Paths: []string{"/etc/motd", "/etc/issue"},
 				Timeout: 2 * time.Second, Memory: 1 << 20, Instances: 4, OnError: "EACCES",
+				BreakAfter: -1, BreakFor: time.Minute,
 				SHA256: "93a44bbb96c751218e4c00d479e4c14358122a389acca16205b1e4d0dc5f9476",
 				Config: map[string]any{
 					"greeting": "hello",
 					"nested":   map[string]any{"colour": "blue", "sizes": []any{int64(1), int64(2)}},
 				},
-				Source: "testdata/good/full.toml:24",
+				Source: "testdata/good/full.toml:25",
 			},
 			{
 				Name: "second", Path: wasm, Priority: DefaultPluginPriority, Timeout: DefaultPluginTimeout,
 				Memory: DefaultPluginMemory, Instances: DefaultPluginInstances, OnError: DefaultPluginOnError,
-				Source: "testdata/good/full.toml:39",
+				Source: "testdata/good/full.toml:42",
 			},
 			{
 				Name: "motd", Path: filepath.Join(filepath.Dir(dir), "dropins", "one", "motd.wasm"),
@@ -182,7 +184,7 @@ func TestLoad_DropIns(t *testing.T) {
 		},
 		{
 			name: "typo in a drop-in", dirs: []string{"typo"},
-			wantErr: `{{dropins}}/typo/clock.toml:4: plugin[0].prioritty: unknown key (did you mean priority?); [[plugin]] allows: name, path, priority, paths, timeout, memory, instances, on_error, sha256, config`,
+			wantErr: `{{dropins}}/typo/clock.toml:4: plugin[0].prioritty: unknown key (did you mean priority?); [[plugin]] allows: name, path, priority, paths, timeout, memory, instances, on_error, break_after, break_for, sha256, config`,
 		},
 		{
 			name: "a drop-in holds only its plugin", dirs: []string{"toplevel"},

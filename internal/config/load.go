@@ -391,6 +391,15 @@ func (d *decoder) top(raw map[string]any, cfg *Config) {
 				cfg.CacheDir = p
 			}
 		}},
+		{"plugin_memory_total", func(key string, v any) {
+			if n, ok := d.size(key, v); ok {
+				if n < 1<<20 {
+					d.errorf(key, "%s is too small; allowed: at least 1M", FormatSize(n))
+					return
+				}
+				cfg.PluginMemoryTotal = n
+			}
+		}},
 		{"log", func(key string, v any) {
 			t, ok := v.(map[string]any)
 			if !ok {
@@ -489,6 +498,10 @@ func (d *decoder) plugin(key string, t map[string]any, defaultName string) (Plug
 					d.errorf(key, "%s is too small; allowed: at least 64K, one WebAssembly page", FormatSize(n))
 					return
 				}
+				if n > MaxPluginMemory {
+					d.errorf(key, "%s is too large; allowed: at most 4G, all a WebAssembly module (wasm32) can address", FormatSize(n))
+					return
+				}
 				p.Memory = n
 			}
 		}},
@@ -505,6 +518,26 @@ func (d *decoder) plugin(key string, t map[string]any, defaultName string) (Plug
 			if s, ok := d.str(key, v); ok {
 				if _, err := Errno(s); d.check(key, err) {
 					p.OnError = s
+				}
+			}
+		}},
+		{"break_after", func(key string, v any) {
+			if n, ok := d.integer(key, v); ok {
+				if n < 0 || n > 1_000_000 {
+					d.errorf(key, "%d is out of range; allowed: 0 (never switch the plugin off) to 1000000", n)
+					return
+				}
+				p.BreakAfter = int(n)
+				if n == 0 {
+					p.BreakAfter = -1
+				}
+			}
+		}},
+		{"break_for", func(key string, v any) {
+			if s, ok := d.str(key, v); ok {
+				dur, err := checkDuration(s)
+				if d.check(key, err) {
+					p.BreakFor = dur
 				}
 			}
 		}},
