@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -250,6 +251,8 @@ func cpuRatio(res *Results, s, a, b string) string {
 
 // report renders docs/benchmarks.md.
 func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
+	statCs := cs
+	cs = slices.DeleteFunc(slices.Clone(cs), func(c *Contender) bool { return c.Key == "nostat" })
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	run := "go run ./bench -full"
@@ -404,6 +407,7 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 	}
 	p("\n")
 
+	p("%s", statSection(res, scs, statCs))
 	p("## scrim start-up\n\n")
 	p("Milliseconds for `scrim run -- true` in strict mode with 0, 1 and 5 plugins. A warm cache " +
 		"holds the plugins' compiled code from an earlier run; a cold one is emptied before each " +

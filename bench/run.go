@@ -95,7 +95,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if cfg.Only != "" && !contains(strings.Split(cfg.Only, ","), c.Key) {
 			continue
 		}
-		if c.Key == "baseline" && e.baseline == "" || c.Key == "nostat" && cfg.Only == "" {
+		if c.Key == "baseline" && e.baseline == "" {
 			continue
 		}
 		c.probe(ctx, e)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,6 +27,8 @@ type Contender struct {
 	Skip string
 	// Version is the first line of its --version, for the report.
 	Version string
+	// Workloads, when set, are the only scenarios the contender runs.
+	Workloads []string
 }
 
 func contenders() []*Contender {
@@ -37,9 +40,9 @@ func contenders() []*Contender {
 		{Key: "baseline", Name: "scrim strict, baseline", Scrim: true, Supervisor: true, wrap: func(e *env, cfg string, argv []string) []string {
 			return append([]string{e.baseline, "run", "-c", e.scrimCfg[cfg], "--"}, argv...)
 		}},
-		// nostat runs only when named in -contenders: scrim strict with mediate_stat = false, to
-		// measure what mediating the stat-like calls costs (docs/benchmarks.md).
-		{Key: "nostat", Name: "scrim strict, mediate_stat off", Scrim: true, Supervisor: true, wrap: func(e *env, cfg string, argv []string) []string {
+		// nostat is scrim strict with mediate_stat = false, on the whole programs only: what
+		// mediating the stat-like calls costs (statSection).
+		{Key: "nostat", Name: "scrim strict, mediate_stat off", Scrim: true, Supervisor: true, Workloads: statWorkloads, wrap: func(e *env, cfg string, argv []string) []string {
 			return append([]string{e.scrim, "run", "-c", e.scrimCfg[cfg+"-nostat"], "--"}, argv...)
 		}},
 		{Key: "fast", Name: "scrim fast", Scrim: true, Supervisor: true, wrap: func(e *env, cfg string, argv []string) []string {
@@ -151,6 +154,9 @@ type Scenario struct {
 
 // appliesTo reports whether the scenario runs for contender c.
 func (s *Scenario) appliesTo(c *Contender) bool {
+	if len(c.Workloads) > 0 && !slices.Contains(c.Workloads, s.Key) {
+		return false
+	}
 	if len(s.Only) == 0 {
 		return true
 	}
