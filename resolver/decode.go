@@ -66,7 +66,10 @@ var pageSize = uint64(os.Getpagesize())
 // (fs/open.c: the syscall entry, build_open_how, copy_struct_from_user, build_open_flags,
 // then getname), and fails with the same errno. An error the child should get is returned
 // as a bare unix.Errno (see ChildErrno); any other error means scrim could not decode the
-// call (for example the notification went away) and the supervisor must fail closed.
+// call (for example the notification went away) and the supervisor must fail closed. With an
+// error, Input holds no more than the syscall and the paths read before it failed, if any; a
+// path longer than PATH_MAX comes back as its first PATH_MAX bytes with ENAMETOOLONG, for the
+// audit log (no decision may rest on it).
 //
 // mem errors that satisfy errors.Is(err, unix.EFAULT) or errors.Is(err, unix.EIO), and short
 // reads, are taken to mean the address is not readable in the child: the child gets EFAULT.
@@ -110,7 +113,7 @@ func Decode(nr int, args [6]uint64, pid, tid int, mem shim.Memory) (Input, error
 	}
 	path, err := readPath(mem, pathAddr, false)
 	if err != nil {
-		return Input{}, err
+		return Input{Syscall: in.Syscall, Path: path}, err
 	}
 	in.Path = path
 	in.Lookup = OpenLookup(in.Flags)
@@ -228,7 +231,7 @@ func decodeStat(in Input, c statCall, args [6]uint64, mem shim.Memory) (Input, e
 	if !(pathAddr == 0 && op == shim.OpStat && emptyOK) {
 		p, err := readPath(mem, pathAddr, emptyOK)
 		if err != nil {
-			return Input{}, err
+			return Input{Syscall: in.Syscall, Path: p}, err
 		}
 		path = p
 	}
@@ -427,5 +430,7 @@ func readPath(mem shim.Memory, addr uint64, emptyOK bool) ([]byte, error) {
 		}
 		got += n
 	}
-	return nil, unix.ENAMETOOLONG
+	// What was read goes with the error, for the audit log: the kernel read as far, and
+	// refused.
+	return append([]byte(nil), buf[:]...), unix.ENAMETOOLONG
 }

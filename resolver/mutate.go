@@ -164,14 +164,14 @@ func decodeMutation(in Input, sys shim.Syscall, args [6]uint64, mem shim.Memory)
 		return Input{}, fmt.Errorf("decode %s: not a mutation", sys)
 	}
 	if in.Path, err = readPath(mem, pathAt, in.Lookup.EmptyPath); err != nil {
-		return Input{}, err
+		return Input{Syscall: in.Syscall, Path: in.Path}, err
 	}
 	if sys == shim.SysRename || sys == shim.SysRenameat || sys == shim.SysRenameat2 || sys == shim.SysLink || sys == shim.SysLinkat {
 		if sys == shim.SysRename || sys == shim.SysLink {
 			in.Dirfd2 = unix.AT_FDCWD
 		}
 		if in.Path2, err = readPath(mem, path2At, false); err != nil {
-			return Input{}, err
+			return Input{Syscall: in.Syscall, Path: in.Path, Path2: in.Path2}, err
 		}
 	}
 	return in, nil

@@ -109,6 +109,8 @@ type Core struct {
 	baseCred   atomic.Pointer[credSnapshot]
 	started    atomic.Bool
 	stopped    atomic.Bool
+	// auditSeq is the last audit record's Seq.
+	auditSeq atomic.Uint64
 }
 
 // New builds the core for one sandbox. It answers nothing until Start.

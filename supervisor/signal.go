@@ -48,6 +48,7 @@ func (s *Core) handleSignal(n *seccomp.Notif, start time.Time) {
 	tid := int(n.Pid)
 	a := n.Data.Args
 	nr := int(n.Data.Nr)
+	seq := s.nextSeq()
 	// The kernel reads pids as pid_t, signals as int: the low words.
 	arg := func(i int) int { return int(int32(a[i])) }
 	var errno unix.Errno
@@ -91,7 +92,8 @@ func (s *Core) handleSignal(n *seccomp.Notif, start time.Time) {
 	}
 	s.respond(n.ID, 0, errno, cont)
 	if s.cfg.Audit != nil {
-		rec := audit.Record{Time: start, TID: tid, Syscall: shim.SyscallName(nr), Handler: handlerSignals, Verdict: "continue"}
+		rec := audit.Record{Time: start, Seq: seq, TID: tid, Syscall: shim.SyscallName(nr), NoPath: true,
+			Handler: handlerSignals, Verdict: "continue"}
 		if tgid, err := s.tgids.tgid(tid); err == nil {
 			rec.PID = tgid
 		}

@@ -100,7 +100,8 @@ func TestRun_Audit(t *testing.T) {
 	for sc.Scan() {
 		var rec map[string]any
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &rec), sc.Text())
-		for _, k := range []string{"time", "pid", "tid", "syscall", "spelled", "path", "handler", "verdict", "us"} {
+		// Which kind of record has which fields: TestAudit_RecordKinds.
+		for _, k := range []string{"time", "seq", "pid", "tid", "syscall", "handler", "verdict", "us"} {
 			require.Contains(t, rec, k)
 		}
 		if rec["path"] == "/etc/hosts" {

@@ -5,14 +5,28 @@ import "time"
 
 // Record is one mediated call as it appears in the audit log.
 type Record struct {
-	Time    time.Time `json:"time"`
-	PID     int       `json:"pid"`
-	TID     int       `json:"tid"`
-	Syscall string    `json:"syscall"`
-	// Spelled is the path as the child passed it; Path is the canonical path it resolved to.
-	// Both are the raw bytes, written as JSON strings (invalid UTF-8 is escaped, not lost).
+	// Time is when scrim took the call up.
+	Time time.Time `json:"time"`
+	// Seq numbers the calls of one run from 1, in the order scrim took them up: a call made
+	// after another returned has the higher number, whichever threads made them and whichever
+	// order their lines reach the log in. A gap is a dropped record.
+	Seq     uint64 `json:"seq"`
+	PID     int    `json:"pid"`
+	TID     int    `json:"tid"`
+	Syscall string `json:"syscall"`
+	// NoPath marks a call that names no path (uname, getdents64, kill): Spelled and Path are
+	// left out of its line.
+	NoPath bool `json:"-"`
+	// Spelled is the path as the child passed it (its first PATH_MAX bytes when it is longer,
+	// which the call fails with ENAMETOOLONG); Path is the canonical path it resolved to, ""
+	// when the call failed before that. Both are the raw bytes, written as JSON strings
+	// (invalid UTF-8 is escaped, not lost).
 	Spelled string `json:"spelled"`
 	Path    string `json:"path"`
+	// Spelled2 and Path2 are the second path of the calls that take two (rename, link), ""
+	// for the others, which leave them out of their lines.
+	Spelled2 string `json:"spelled2,omitempty"`
+	Path2    string `json:"path2,omitempty"`
 	// Handler is the ID of the handler that decided ("builtin.hosts", "plugin.motd"), or
 	// "root" for the real open.
 	Handler string `json:"handler"`

@@ -175,7 +175,9 @@ func (w *Writer) Dropped() uint64 { return w.dropped.Load() }
 // Written returns how many records reached the output so far.
 func (w *Writer) Written() uint64 { return w.written.Load() }
 
-// AppendJSON appends r as one JSON object and a newline. Spelled and Path are raw bytes, not
+// AppendJSON appends r as one JSON object and a newline, its fields in a fixed order. Spelled
+// and Path are left out for a call that names no path (NoPath), Spelled2 and Path2 for a call
+// with one path. Spelled and Path are raw bytes, not
 // necessarily UTF-8: a byte that is not part of valid UTF-8 is written as the escape \udcXX
 // (0xDC00 plus the byte, as Python's "surrogateescape" does), so no byte is lost and a reader
 // can tell it from the text "\ufffd". encoding/json would replace such bytes with U+FFFD.
@@ -185,16 +187,26 @@ func AppendJSON(b []byte, r Record) []byte {
 	}
 	b = append(b, `{"time":"`...)
 	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","pid":`...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendUint(b, r.Seq, 10)
+	b = append(b, `,"pid":`...)
 	b = strconv.AppendInt(b, int64(r.PID), 10)
 	b = append(b, `,"tid":`...)
 	b = strconv.AppendInt(b, int64(r.TID), 10)
 	b = append(b, `,"syscall":`...)
 	b = appendString(b, r.Syscall)
-	b = append(b, `,"spelled":`...)
-	b = appendString(b, r.Spelled)
-	b = append(b, `,"path":`...)
-	b = appendString(b, r.Path)
+	if !r.NoPath {
+		b = append(b, `,"spelled":`...)
+		b = appendString(b, r.Spelled)
+		b = append(b, `,"path":`...)
+		b = appendString(b, r.Path)
+	}
+	if r.Spelled2 != "" || r.Path2 != "" {
+		b = append(b, `,"spelled2":`...)
+		b = appendString(b, r.Spelled2)
+		b = append(b, `,"path2":`...)
+		b = appendString(b, r.Path2)
+	}
 	b = append(b, `,"handler":`...)
 	b = appendString(b, r.Handler)
 	b = append(b, `,"verdict":`...)

@@ -19,6 +19,7 @@ import (
 func record(i int) Record {
 	return Record{
 		Time:    time.Date(2026, 11, 28, 6, 0, 0, i, time.UTC),
+		Seq:     uint64(i + 1),
 		PID:     100 + i,
 		TID:     200 + i,
 		Syscall: "openat",
@@ -39,23 +40,35 @@ func TestAppendJSON(t *testing.T) {
 		{
 			name: "served",
 			rec:  record(7),
-			want: `{"time":"2026-11-28T06:00:00.000000007Z","pid":107,"tid":207,"syscall":"openat","spelled":"../etc/hosts","path":"/etc/hosts","handler":"builtin.hosts","verdict":"serve","us":7}`,
+			want: `{"time":"2026-11-28T06:00:00.000000007Z","seq":8,"pid":107,"tid":207,"syscall":"openat","spelled":"../etc/hosts","path":"/etc/hosts","handler":"builtin.hosts","verdict":"serve","us":7}`,
 		},
 		{
 			name: "denied with errno",
 			rec: Record{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), PID: 1, TID: 2, Syscall: "open",
 				Spelled: "/proc/kcore", Path: "/proc/kcore", Handler: "builtin.proc_deny", Verdict: "deny", Errno: "EACCES", Micros: 12},
-			want: `{"time":"2026-01-02T03:04:05Z","pid":1,"tid":2,"syscall":"open","spelled":"/proc/kcore","path":"/proc/kcore","handler":"builtin.proc_deny","verdict":"deny","errno":"EACCES","us":12}`,
+			want: `{"time":"2026-01-02T03:04:05Z","seq":0,"pid":1,"tid":2,"syscall":"open","spelled":"/proc/kcore","path":"/proc/kcore","handler":"builtin.proc_deny","verdict":"deny","errno":"EACCES","us":12}`,
+		},
+		{
+			name: "a call that names no path",
+			rec: Record{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Seq: 41, PID: 1, TID: 2, Syscall: "uname",
+				NoPath: true, Handler: "builtin.hostname", Verdict: "serve", Micros: 3},
+			want: `{"time":"2026-01-02T03:04:05Z","seq":41,"pid":1,"tid":2,"syscall":"uname","handler":"builtin.hostname","verdict":"serve","us":3}`,
+		},
+		{
+			name: "a call with two paths",
+			rec: Record{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Seq: 42, PID: 1, TID: 2, Syscall: "rename",
+				Spelled: "a", Path: "/tmp/a", Spelled2: "../b", Path2: "/b", Handler: "root", Verdict: "real", Micros: 9},
+			want: `{"time":"2026-01-02T03:04:05Z","seq":42,"pid":1,"tid":2,"syscall":"rename","spelled":"a","path":"/tmp/a","spelled2":"../b","path2":"/b","handler":"root","verdict":"real","us":9}`,
 		},
 		{
 			name: "escapes",
 			rec:  Record{Spelled: "a\"b\\c\nd\te\x01\x7f", Path: "/x\u2028y"},
-			want: `{"time":"0001-01-01T00:00:00Z","pid":0,"tid":0,"syscall":"","spelled":"a\"b\\c\nd\te\u0001\u007f","path":"/x\u2028y","handler":"","verdict":"","us":0}`,
+			want: `{"time":"0001-01-01T00:00:00Z","seq":0,"pid":0,"tid":0,"syscall":"","spelled":"a\"b\\c\nd\te\u0001\u007f","path":"/x\u2028y","handler":"","verdict":"","us":0}`,
 		},
 		{
 			name: "invalid UTF-8 is kept as surrogate escapes",
 			rec:  Record{Spelled: "caf\xe9/\xff\xfe", Path: "/tmp/héllo"},
-			want: `{"time":"0001-01-01T00:00:00Z","pid":0,"tid":0,"syscall":"","spelled":"caf\udce9/\udcff\udcfe","path":"/tmp/héllo","handler":"","verdict":"","us":0}`,
+			want: `{"time":"0001-01-01T00:00:00Z","seq":0,"pid":0,"tid":0,"syscall":"","spelled":"caf\udce9/\udcff\udcfe","path":"/tmp/héllo","handler":"","verdict":"","us":0}`,
 		},
 	}
 	for _, tc := range tests {
@@ -282,9 +295,13 @@ func TestOpen_RefusesWhatScrimDidNotWrite(t *testing.T) {
 			require.Equal(t, tc.content, string(data))
 		})
 	}
+	noPath := string(AppendJSON(nil, Record{Time: time.Now(), Seq: 3, Syscall: "getdents64", NoPath: true}))
+	unnumbered := `{"time":"2026-11-28T06:17:47.685309552Z","pid":2609,"tid":2609,"syscall":"openat","spelled":"a","path":"/a","handler":"root","verdict":"real","us":75}` + "\n"
 	for _, tc := range []struct{ name, content string }{
 		{"empty", ""},
 		{"calls", rec + rec},
+		{"calls that name no path", noPath + rec + noPath},
+		{"records written before seq", unnumbered + rec},
 		{"ends with plugin counters", rec + stats},
 		{"long", long},
 	} {
