@@ -37,6 +37,7 @@ examples/motd/motd.wasm go
 examples/info/info.wasm go
 examples/denykeys/denykeys.wasm go
 examples/passwd/passwd.wasm go
+examples/release/release.wasm go
 '
 
 stale=0
@@ -44,10 +45,11 @@ echo "$modules" | while read -r wasm script; do
 	[ -n "$wasm" ] || continue
 	mkdir -p "$out/$(dirname "$wasm")"
 	if [ "$script" = go ]; then
-		# The Go examples' build.sh writes beside the source; this is its command.
+		# The Go examples' build.sh writes beside the source; this is its command, run in
+		# the example's own module (sdk/go/README.md).
 		echo "sdk-rebuild: go build -> $wasm"
-		GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s \
-			-o "$out/$wasm" "./$(dirname "$wasm")"
+		(cd "$(dirname "$wasm")" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s \
+			-o "$out/$wasm" .)
 	else
 		echo "sdk-rebuild: $script -> $wasm"
 		"./$script" "$out/$wasm"
@@ -58,6 +60,20 @@ echo "$modules" | while read -r wasm script; do
 	fi
 done
 [ -e "$out/.stale" ] && stale=1
+
+# The Rust SDK as a cargo dependency, by path and by git, built the way sdk/rust/README.md
+# says: the README's complete plugin in a crate of its own, with build.sh --cargo, which must
+# pick a cargo and a rustc that belong together whatever is first on PATH.
+rust_crate() { # DIR DEPENDENCY
+	mkdir -p "$1/src"
+	printf '[package]\nname = "motd"\nversion = "0.1.0"\nedition = "2021"\n\n[lib]\ncrate-type = ["cdylib"]\n\n[dependencies]\nscrim = %s\n' "$2" >"$1/Cargo.toml"
+	awk '/^```rust$/ { on = 1; next } /^```$/ { if (on) exit } on' sdk/rust/README.md >"$1/src/lib.rs"
+	echo "sdk-rebuild: cargo, scrim = $2"
+	(cd "$1" && CARGO_HOME="$1/.cargo-home" "$root/sdk/rust/build.sh" --cargo --quiet)
+	go run ./cmd/scrim plugin inspect "$(ls "$1"/target/wasm32-wasi*/release/motd.wasm)" | grep -q '^problems  none'
+}
+rust_crate "$out/cargo-path" "{ path = \"$root/sdk/rust\" }"
+rust_crate "$out/cargo-git" "{ git = \"file://$root\" }"
 
 SCRIM_WASM_ROOT="$out" go test -count=1 ./sdk/conformance/ ./examples/
 

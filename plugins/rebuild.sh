@@ -8,6 +8,6 @@
 set -eu
 tree=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 "$tree/plugins/testdata/build.sh"
-for d in motd info denykeys passwd; do
+for d in motd info denykeys passwd release; do
 	"$tree/examples/$d/build.sh"
 done
