@@ -479,6 +479,13 @@ func (s *Core) servedStat(ctx context.Context, req *shim.Request, in *resolver.I
 		if _, isMeta := metaOf(content); isMeta {
 			return nil, fmt.Errorf("handler %s: serve metadata for an open", d.handler)
 		}
+		if _, isBytes := bytesOf(content); !isBytes {
+			if f, isFile := content.(shim.File); !isFile || f.F == nil {
+				// A pipe: no inode an open would share.
+				closeContent(content)
+				return metaStat(m, req.Path, s.memfds.devOf(), in), nil
+			}
+		}
 	}
 	if b, ok := bytesOf(content); ok {
 		return out, s.memfds.stat(req.Path, b, statFd)

@@ -435,7 +435,8 @@ type Content interface{ content() }
 
 // Bytes is complete content, served as a sealed memfd: fstat, lseek, pread and mmap work.
 type Bytes struct {
-	// Name labels the memfd (it shows in /proc/<pid>/fd links as "memfd:Name").
+	// Name labels the content in scrim's logs. The program never sees it: the served
+	// descriptor's /proc/PID/fd link reads as the path that was opened.
 	Name string
 	Data []byte
 	// Mode is the st_mode the file shows (fstat, ls -l): S_IFREG and the permission bits,
