@@ -290,3 +290,33 @@ func TestE2ECPURuntimes(t *testing.T) {
 		require.Equal(t, n+"\n", r.stdout)
 	})
 }
+
+// TestE2ECPUCgroup reads the CPU quota of the sandbox's own cgroup, v2 or v1, where the file
+// exists.
+func TestE2ECPUCgroup(t *testing.T) {
+	out := sh(t, []string{"--cpus", "2"}, `
+		v2=$(sed -n 's/^0:://p' /proc/self/cgroup)
+		v1=$(sed -n 's/^[0-9]*:\([^:]*,\)\{0,1\}cpu\(,[^:]*\)\{0,1\}:\(.*\)/\3/p' /proc/self/cgroup)
+		for f in /sys/fs/cgroup$v2/cpu.max /sys/fs/cgroup/unified$v2/cpu.max /sys/fs/cgroup/cpu$v1/cpu.cfs_quota_us \
+			/sys/fs/cgroup/cpu,cpuacct$v1/cpu.cfs_quota_us; do
+			[ -f "$f" ] && echo "$(basename "$f") $(cat "$f")"
+		done
+		true`)
+	if out == "" {
+		t.Skip("the sandbox's cgroup has no CPU quota file here (a v2 root cgroup has none)")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		switch f[0] {
+		case "cpu.max":
+			require.Len(t, f, 3, line)
+			quota, err1 := strconv.Atoi(f[1])
+			period, err2 := strconv.Atoi(f[2])
+			require.NoError(t, err1, line)
+			require.NoError(t, err2, line)
+			require.Equal(t, 2*period, quota, line)
+		case "cpu.cfs_quota_us":
+			require.Equal(t, "cpu.cfs_quota_us 200000", line)
+		}
+	}
+}
