@@ -150,6 +150,9 @@ func FuzzVerdict(f *testing.F) {
 	f.Add(int32(verdictServe), uint8(2), uint32(0), uint32(0), int32(maxContent+1), uint32(0), int32(0), []byte{}, uint8(0))
 	f.Add(int32(verdictServe), uint8(1), uint32(0o1777), uint32(0), int32(0), uint32(0), int32(0), []byte{}, uint8(1))
 	f.Add(int32(verdictServe), uint8(0), uint32(0), uint32(0), int32(0), uint32(0), int32(0), []byte{}, uint8(2))
+	f.Add(int32(verdictServe), uint8(1), uint32(0o100640), uint32(0), int32(0), uint32(0), int32(0), []byte{}, uint8(0))
+	f.Add(int32(verdictServe), uint8(1), uint32(0o040755), uint32(0), int32(0), uint32(0), int32(0), []byte{}, uint8(0))
+	f.Add(int32(verdictServe), uint8(1), uint32(0o140644), uint32(0), int32(0), uint32(0), int32(0), []byte{}, uint8(0))
 	f.Add(int32(verdictReadReal), uint8(0), uint32(0), uint32(0), int32(0), uint32(0), int32(0), []byte{}, uint8(0))
 	f.Add(int32(verdictFail), uint8(4), uint32(0), uint32(0), int32(0), uint32(0), int32(4), []byte("why?"), uint8(0))
 	f.Add(int32(-13), uint8(4), uint32(0), uint32(guestMem-1), int32(0), uint32(guestMem-1), int32(2), []byte{}, uint8(0))
@@ -209,8 +212,10 @@ func FuzzVerdict(f *testing.F) {
 		wantMode := uint32(0o444)
 		var content []byte
 		contentKnown := true
-		if calls&1 != 0 && mode&^0o777 == 0 {
-			wantMode = mode
+		dir := false
+		if typ := mode & 0o170000; calls&1 != 0 && mode&^0o170777 == 0 && (typ == 0 || typ == 0o100000 || typ == 0o040000) {
+			// ABI 1.1: the permission bits, and the type of a regular file or a directory.
+			wantMode, dir = mode&0o777, typ == 0o040000
 		}
 		if calls&2 != 0 && clen >= 0 {
 			switch {
@@ -240,6 +245,9 @@ func FuzzVerdict(f *testing.F) {
 			want = shim.Next()
 		case verdict == 2:
 			want = shim.Real()
+		case verdict == 1 && dir:
+			// A served directory answers look-ups only; an open goes on.
+			want = shim.Next()
 		case verdict == 1:
 			// Served as Bytes whatever the request wants: the supervisor refuses writes
 			// and O_DIRECTORY for every shim's content (shim.Request.ReadOnlyErrno).
