@@ -161,7 +161,7 @@ func handledCalls(o FilterOptions) ([]int, error) {
 
 // Notified lists the calls the filter Filter(o) builds sends to the supervisor: always, whatever
 // their arguments, and sometimes, for some arguments only (prctl's credential options, fcntl's
-// F_SETOWN, mknod of what is not a device). Both are sorted. `scrim check` prints them, and the
+// F_SETOWN, mknod of what is not a device, newfstatat and statx with a path). Both are sorted. `scrim check` prints them, and the
 // benchmark's C floors trap the same calls so that a ratio compares the cost per call.
 func Notified(o FilterOptions) (always, sometimes []int, err error) {
 	handled, err := handledCalls(o)
@@ -170,6 +170,11 @@ func Notified(o FilterOptions) (always, sometimes []int, err error) {
 	}
 	always = append(append(append([]int{}, openFamily...), handled...), credCalls...)
 	sometimes = []int{sysPrctl}
+	if o.Stat {
+		// Not with a NULL path (nullPathCalls).
+		always = slices.DeleteFunc(always, func(nr int) bool { return slices.Contains(nullPathCalls, nr) })
+		sometimes = append(sometimes, nullPathCalls...)
+	}
 	if o.Signals {
 		always = append(always, killFamily...)
 		sometimes = append(sometimes, sysFcntl)
