@@ -161,8 +161,9 @@ func handledCalls(o FilterOptions) ([]int, error) {
 
 // Notified lists the calls the filter Filter(o) builds sends to the supervisor: always, whatever
 // their arguments, and sometimes, for some arguments only (prctl's credential options, fcntl's
-// F_SETOWN, mknod of what is not a device, newfstatat and statx with a path). Both are sorted. `scrim check` prints them, and the
-// benchmark's C floors trap the same calls so that a ratio compares the cost per call.
+// F_SETOWN, mknod of what is not a device, newfstatat and statx with a path). Both are sorted.
+// `scrim check` prints them, and the benchmark's C floors trap the same calls so that a ratio
+// compares the cost per call.
 func Notified(o FilterOptions) (always, sometimes []int, err error) {
 	handled, err := handledCalls(o)
 	if err != nil {
