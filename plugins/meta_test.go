@@ -67,3 +67,24 @@ func TestLookupOps(t *testing.T) {
 		require.Equal(t, c.want, got, "op %s", c.op)
 	}
 }
+
+// TestClaimsFromConfigWarmStart checks that a warm start registers the claims the stored
+// describe document holds for the same configuration, and never another configuration's.
+func TestClaimsFromConfigWarmStart(t *testing.T) {
+	dir := t.TempDir()
+	spec := func(claim string) Spec {
+		return Spec{Name: "meta", Path: testdata("meta"), Config: map[string]any{"claim": claim}}
+	}
+	loadDeferred(t, dir, spec("/a"))
+	loadDeferred(t, dir, spec("/b"))
+	for _, claim := range []string{"/a", "/b"} {
+		h := loadDeferred(t, dir, spec(claim))
+		p := h.plugins[0]
+		require.NotNil(t, p.ready, "loaded before with this configuration: in the background")
+		require.Equal(t, []string{claim, claim + "/**"}, h.Claims("meta"))
+		require.NoError(t, h.Wait())
+		res, err := p.Open(context.Background(), request(claim+"/m", unix.O_RDONLY))
+		require.NoError(t, err)
+		require.Equal(t, shim.ActServe, res.Action)
+	}
+}
