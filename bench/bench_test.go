@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,6 +34,11 @@ func TestSmoke(t *testing.T) {
 		require.Contains(t, string(md), want)
 	}
 	require.NotContains(t, string(md), "NO DATA", "a target had no numbers from scrim")
+	require.Contains(t, string(md), "## Where an open's time goes")
+	if _, err := exec.LookPath("perf"); err == nil && os.Geteuid() == 0 {
+		// As root with perf, the breakdown must have been measured, not skipped.
+		require.Contains(t, string(md), "| strict, plugin (/etc/motd) |")
+	}
 	for _, png := range []string{"open.png", "scaling.png", "macro.png", "startup.png"} {
 		b, err := os.ReadFile(filepath.Join(cfg.Out, chartDir, png))
 		require.NoError(t, err)

@@ -355,6 +355,7 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 	}
 	p("\n")
 
+	p("%s", breakdownSection(res))
 	p("## Open throughput and scaling\n\n")
 	p("Thousands of opens per second with 1, 2, 4 and 8 threads sharing the same total number of "+
 		"opens; the last row is 8 threads over 1. The machine has %d CPUs.\n\n", runtime.NumCPU())

@@ -37,6 +37,12 @@ type Results struct {
 	Failed map[string]map[string]string
 	// Start and End bound the measurement.
 	Start, End time.Time
+	// Breakdowns splits the opens of the first table into stages, by row name ("strict,
+	// passthrough"); BreakdownSkip says why there are none. Counts holds the system calls per
+	// passthrough open by mode.
+	Breakdowns    map[string]Breakdown
+	Counts        map[string]syscallCount
+	BreakdownSkip string
 }
 
 func (r *Results) add(s, c string, v Sample) {
@@ -165,6 +171,8 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	res.End = time.Now()
+	say("splitting opens into stages with perf")
+	res.breakdowns(ctx, e)
 
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
