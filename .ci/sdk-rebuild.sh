@@ -7,7 +7,7 @@
 #
 # It installs nothing. It needs, on PATH or where Debian puts them:
 #   clang, lld, wasi-libc, libclang-rt-dev-wasm32   (C)
-#   rustc 1.63+ and libstd-rust-dev-wasm32           (Rust; /usr/bin/rustc is preferred)
+#   rustc 1.63+, libstd-rust-dev-wasm32 and cargo    (Rust; /usr/bin/rustc is preferred)
 #   node, and `npm ci` done in sdk/assemblyscript    (AssemblyScript)
 #   go                                               (the Go probe and the tests)
 #
