@@ -146,7 +146,7 @@ func (d *procDeny) Provision(env shim.Env) error {
 			continue
 		}
 		d.ids[objectID(obj)] = p
-		if obj.IsDir() && !isPseudoFS(obj.FsType) {
+		if obj.IsDir() && linkable(obj.FsType) {
 			d.linkedBeneath(env, root, p)
 		}
 		if n, ok := nodeOf(obj); ok {
@@ -158,6 +158,23 @@ func (d *procDeny) Provision(env shim.Env) error {
 	}
 	return nil
 }
+
+// linkable reports whether a filesystem of type fs may hold files with more than one name.
+// The kernel's own filesystems among the defaults (procfs, sysfs, securityfs, debugfs,
+// tracefs, configfs, bpffs, cgroupfs) have no link(2): scanning them for hard links found none
+// and cost every start thousands of system calls (tracefs alone holds about 12,000 files).
+func linkable(fs int64) bool {
+	switch fs {
+	case unix.PROC_SUPER_MAGIC, unix.SYSFS_MAGIC, unix.SECURITYFS_MAGIC, unix.DEBUGFS_MAGIC,
+		unix.TRACEFS_MAGIC, configfsMagic, unix.BPF_FS_MAGIC, unix.CGROUP_SUPER_MAGIC,
+		unix.CGROUP2_SUPER_MAGIC:
+		return false
+	}
+	return true
+}
+
+// configfsMagic is CONFIGFS_MAGIC (include/uapi/linux/magic.h); x/sys lacks it.
+const configfsMagic = 0x62656570
 
 // maxDenyScan bounds the files looked at beneath one denied directory at start-up.
 const maxDenyScan = 100000
