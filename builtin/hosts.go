@@ -3,6 +3,7 @@ package builtin
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -170,7 +171,7 @@ func resolveNetAllow(ctx context.Context, allow []string, lookup lookupFunc) ([]
 			out = append(out, e)
 		}
 	}
-	for _, a := range allow {
+	for i, a := range allow {
 		host, pin, err := parseNetAllow(a)
 		if err != nil {
 			return nil, err
@@ -188,11 +189,11 @@ func resolveNetAllow(ctx context.Context, allow []string, lookup lookupFunc) ([]
 		lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		addrs, err := lookup(lctx, host)
 		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("net_allow %q: resolve: %w", host, err)
+		if err == nil && len(addrs) == 0 {
+			err = errors.New("no addresses")
 		}
-		if len(addrs) == 0 {
-			return nil, fmt.Errorf("net_allow %q: resolve: no addresses", host)
+		if err != nil {
+			return nil, &EntryError{Key: "net_allow", Index: i, Entry: host, Err: fmt.Errorf("resolve: %w", err)}
 		}
 		for _, ad := range addrs {
 			add(hostEntry{ad, host})
@@ -200,6 +201,21 @@ func resolveNetAllow(ctx context.Context, allow []string, lookup lookupFunc) ([]
 	}
 	return out, nil
 }
+
+// EntryError is a problem with one entry of a list option, such as a --net-allow name that
+// does not resolve, so that the caller can say where the entry was configured.
+type EntryError struct {
+	// Key is the option's config key ("net_allow"), Index the entry's place in its list.
+	Key   string
+	Index int
+	// Entry is the entry as the message names it.
+	Entry string
+	Err   error
+}
+
+func (e *EntryError) Error() string { return fmt.Sprintf("%s %q: %v", e.Key, e.Entry, e.Err) }
+
+func (e *EntryError) Unwrap() error { return e.Err }
 
 // parseHostsLine reads "IP NAME..." after stripping a comment. ok is false for a line with no
 // entry.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,7 +15,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/scrim-sandbox/scrim/builtin"
+	"github.com/scrim-sandbox/scrim/internal/audit"
 	"github.com/scrim-sandbox/scrim/internal/config"
+	"github.com/scrim-sandbox/scrim/internal/kernel"
 	"github.com/scrim-sandbox/scrim/supervisor/launch"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
@@ -21,8 +25,10 @@ import (
 const checkUsage = `Usage: scrim check [-c FILE] [flags]
 
 Checks a configuration (the file, the drop-in plugins and any flags given, exactly as
-scrim run would combine them), builds the shims and loads the plugins, and prints what
-would run. Nothing is started. Exits 0 when everything is valid, 125 otherwise.
+scrim run would combine them) and makes every check scrim run makes before it starts the
+program: the kernel's features, the working directory, the audit log, the shims (the names
+of --net-allow resolve) and the plugins. Then it prints what would run. Nothing is started.
+Exits 0 when everything is valid, 125 otherwise, naming the flag or key at fault.
 `
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
@@ -34,7 +40,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "check", err)
 	}
 	if len(p.args) > 0 {
-		return usageError(stderr, "check", fmt.Errorf("unexpected argument %q: check runs nothing", p.args[0]))
+		return usageError(stderr, "check", fmt.Errorf("unexpected argument %s: check runs nothing", config.Quote(p.args[0])))
 	}
 	cfg, ok := loadConfig(p, "check", stderr)
 	if !ok {
@@ -42,26 +48,32 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	log, err := newLogger(cfg, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "scrim check: %s\n", err)
-		return exitFailure
+		return report(stderr, "check", err)
+	}
+	if err := kernel.Detect().Require(); err != nil {
+		return report(stderr, "check", kernelProblem(err))
 	}
 	ctx := context.Background()
 	h, err := buildHandlers(ctx, cfg, log, false)
 	if err != nil {
-		fmt.Fprintf(stderr, "scrim check: %s\n", err)
-		return exitFailure
+		return report(stderr, "check", err)
 	}
 	defer h.close(ctx, hclog.NewNullLogger())
+	// What scrim run checks before it starts the program, from the same launch.Config.
+	if err := launch.Check(launchConfig(cfg, h, hclog.NewNullLogger())); err != nil {
+		return report(stderr, "check", launchProblem(cfg, err))
+	}
+	if err := checkAudit(cfg.Audit); err != nil {
+		return report(stderr, "check", placed(cfg, "audit", err))
+	}
 	// The chain as launch.New will order it, with what it adds itself in image mode.
 	chain, err := launch.Chain(launch.Config{Handlers: h.chain, Image: image(cfg)})
 	if err != nil {
-		fmt.Fprintf(stderr, "scrim check: %s\n", err)
-		return exitFailure
+		return report(stderr, "check", err)
 	}
 	describe(stdout, cfg, h, chain)
 	if err := describeNotified(stdout, cfg, h); err != nil {
-		fmt.Fprintf(stderr, "scrim check: %s\n", err)
-		return exitFailure
+		return report(stderr, "check", err)
 	}
 	for _, o := range overlaps(chain) {
 		fmt.Fprintf(stderr, "scrim check: warning: %s\n", o)
@@ -80,6 +92,30 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// checkAudit checks, without creating or changing anything, that scrim run could append to the
+// audit log at path, as audit.Open checks it: a file that exists must be scrim's audit log.
+func checkAudit(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // run creates it; config checked that its directory exists
+	}
+	if err != nil {
+		return fmt.Errorf("open audit log %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return err
+	}
+	if err := audit.Check(f, st.Size()); err != nil {
+		return fmt.Errorf("open audit log %s: %w; scrim appends only to a log it wrote and left the file as it was", path, err)
+	}
+	return nil
 }
 
 // claimed is what one handler of the virtual band decides on.

@@ -83,5 +83,5 @@ mount = ["shared:/data:ro"]
 func TestRun_MountWithoutChroot(t *testing.T) {
 	r := scrim(t, "run", "--mount", "/tmp:/data", "--", "true")
 	require.Equal(t, exitFailure, r.code)
-	require.Equal(t, "scrim run: mount: needs chroot: mounts go into the image, and there is none\n", r.stderr)
+	require.Equal(t, "scrim run: --mount: needs chroot: mounts go into the image, and there is none\n", r.stderr)
 }

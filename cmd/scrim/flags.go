@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/scrim-sandbox/scrim/internal/logging"
 )
 
 // option is one flag of `scrim run` and `scrim check`. Every option but --config is also a
@@ -110,20 +112,47 @@ func printOptions(w io.Writer) {
 	}
 }
 
-// usageError prints a usage problem the way every subcommand does and returns exitFailure.
+// usageError prints a usage problem the way every subcommand does, with where to read the
+// command's usage, and returns exitFailure.
 func usageError(stderr io.Writer, cmd string, err error) int {
 	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-		name = strings.TrimLeft(name, "-")
-		dashes := "--"
-		if len(name) == 1 {
-			dashes = "-"
+	for _, f := range []struct{ prefix, why string }{
+		{"flag provided but not defined: ", "unknown flag"},
+		{"flag needs an argument: ", "needs a value"},
+	} {
+		if name, ok := strings.CutPrefix(msg, f.prefix); ok {
+			msg = dashed(name) + ": " + f.why
 		}
-		msg = "unknown flag " + dashes + name
 	}
-	fmt.Fprintf(stderr, "scrim %s: %s\nRun 'scrim %s --help' for usage.\n", cmd, msg, cmd)
+	return report(stderr, cmd, fmt.Errorf("%s; see 'scrim %s --help'", msg, cmd))
+}
+
+// dashed spells a flag as the help does: -c, --cpus.
+func dashed(name string) string {
+	name = strings.TrimLeft(name, "-")
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// report prints err in scrim's one message style (logging.Report) and returns exitFailure.
+func report(stderr io.Writer, cmd string, err error) int {
+	logging.Report(stderr, cmd, err)
 	return exitFailure
 }
+
+// hinted adds what to do to an error that says what is wrong and why.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h hinted) Error() string { return h.err.Error() + "; " + h.hint }
+func (h hinted) Unwrap() error { return h.err }
+
+// hint returns err followed by what to do about it.
+func hint(err error, what string) error { return hinted{err, what} }
 
 // parseNoFlags parses the arguments of a command that takes no flags, answering -h/--help.
 func parseNoFlags(cmd, usage string, args []string, stdout io.Writer) ([]string, error) {

@@ -4,7 +4,7 @@
 //	scrim run [flags] -- CMD [ARGS...]
 //	scrim check [-c FILE] [flags]
 //	scrim plugin ...
-//	scrim version
+//	scrim version, scrim --version
 //	scrim help [COMMAND]
 //
 // This is the only package that wires scrim's packages together: config → builtin and plugins
@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/scrim-sandbox/scrim/internal/config"
 	"github.com/scrim-sandbox/scrim/supervisor/launch"
 )
 
@@ -42,13 +43,14 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(rest, stdout, stderr)
 	case "version":
 		return cmdVersion(rest, stdout, stderr)
+	case "--version", "-version", "-V":
+		return cmdShortVersion(rest, stdout, stderr)
 	case "plugin":
 		return runPlugin(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		return cmdHelp(rest, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "scrim: unknown command %q\n\n%s", cmd, mainUsage)
-		return exitFailure
+		return report(stderr, "", fmt.Errorf("%s: unknown command; the commands are run, check, plugin, version and help ('scrim help')", config.Quote(cmd)))
 	}
 }
 
@@ -60,13 +62,22 @@ opens, whether it sees the real file, a virtual one, or an error.
 Commands:
   run      run a program in the sandbox:   scrim run [flags] -- CMD [ARGS...]
   check    check a configuration and show what would run, without running anything
-  plugin   inspect WebAssembly plugins
+  plugin   inspect and test WebAssembly plugins
   version  print scrim's version, its Go version and the kernel features it found
   help     show help for a command:        scrim help run
 
+scrim --version (or -V) prints the version alone. Every command answers -h and --help.
+
 Exit status of scrim run: the program's own; 128+N if it died of signal N; 125 if scrim
 itself failed (bad usage or configuration, missing kernel feature); 126 if CMD could not be
-executed; 127 if it was not found.
+executed; 127 if it was not found. Whatever the log level, scrim says why it failed on
+stderr, as "scrim COMMAND: WHAT: WHY; WHAT TO DO".
+`
+
+const helpUsage = `Usage: scrim help [COMMAND [SUBCOMMAND]]
+
+Without a command, lists the commands; with one, prints its help, as scrim COMMAND --help
+does (scrim help plugin inspect is scrim plugin inspect --help).
 `
 
 func cmdHelp(args []string, stdout, stderr io.Writer) int {
@@ -75,11 +86,13 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, helpUsage)
+		return 0
 	case "run", "check", "version":
 		return dispatch([]string{args[0], "--help"}, stdout, stderr)
 	case "plugin":
-		return runPlugin([]string{"--help"}, stdout, stderr)
+		return runPlugin(append(args[1:min(len(args), 2)], "--help"), stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "scrim help: unknown command %q\n\n%s", args[0], mainUsage)
-	return exitFailure
+	return report(stderr, "help", fmt.Errorf("%s: unknown command; the commands are run, check, plugin, version and help", config.Quote(args[0])))
 }

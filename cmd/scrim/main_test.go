@@ -159,6 +159,23 @@ func TestHelp(t *testing.T) {
 		{name: "version --help", args: []string{"version", "--help"}, want: "Usage: scrim version"},
 		{name: "help", args: []string{"help"}, want: "Usage: scrim COMMAND [ARGS...]"},
 		{name: "--help", args: []string{"--help"}, want: "Usage: scrim COMMAND [ARGS...]"},
+		{name: "-h", args: []string{"-h"}, want: "Usage: scrim COMMAND [ARGS...]"},
+		{name: "help --help", args: []string{"help", "--help"}, want: "Usage: scrim help [COMMAND [SUBCOMMAND]]"},
+		{name: "help -h", args: []string{"help", "-h"}, want: "Usage: scrim help [COMMAND [SUBCOMMAND]]"},
+		{name: "help help", args: []string{"help", "help"}, want: "Usage: scrim help [COMMAND [SUBCOMMAND]]"},
+		{name: "check -h", args: []string{"check", "-h"}, wantFlags: true, want: "Usage: scrim check"},
+		{name: "help check", args: []string{"help", "check"}, wantFlags: true, want: "Usage: scrim check"},
+		{name: "version -h", args: []string{"version", "-h"}, want: "Usage: scrim version"},
+		{name: "help version", args: []string{"help", "version"}, want: "Usage: scrim version"},
+		{name: "--version --help", args: []string{"--version", "--help"}, want: "Usage: scrim version"},
+		{name: "plugin --help", args: []string{"plugin", "--help"}, want: "Usage: scrim plugin COMMAND [ARGS...]"},
+		{name: "plugin -h", args: []string{"plugin", "-h"}, want: "Usage: scrim plugin COMMAND [ARGS...]"},
+		{name: "help plugin", args: []string{"help", "plugin"}, want: "Usage: scrim plugin COMMAND [ARGS...]"},
+		{name: "plugin inspect --help", args: []string{"plugin", "inspect", "--help"}, want: "Usage: scrim plugin inspect FILE.wasm"},
+		{name: "plugin inspect -h", args: []string{"plugin", "inspect", "-h"}, want: "Usage: scrim plugin inspect FILE.wasm"},
+		{name: "help plugin inspect", args: []string{"help", "plugin", "inspect"}, want: "Usage: scrim plugin inspect FILE.wasm"},
+		{name: "plugin test --help", args: []string{"plugin", "test", "--help"}, want: "Usage: scrim plugin test"},
+		{name: "help plugin test", args: []string{"help", "plugin", "test"}, want: "Usage: scrim plugin test"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,26 +202,40 @@ func TestUsageErrors(t *testing.T) {
 		wantCode int
 		want     string
 	}{
-		{name: "no command", args: nil, wantCode: exitFailure, want: "Usage: scrim COMMAND"},
-		{name: "unknown command", args: []string{"frobnicate"}, wantCode: exitFailure, want: `scrim: unknown command "frobnicate"`},
-		{name: "run without CMD", args: []string{"run"}, wantCode: exitFailure, want: "scrim run: missing CMD: scrim run [flags] -- CMD [ARGS...]\nRun 'scrim run --help' for usage.\n"},
-		{name: "run with only --", args: []string{"run", "--"}, wantCode: exitFailure, want: "scrim run: missing CMD"},
-		{name: "unknown flag", args: []string{"run", "--no-such-flag", "--", "true"}, wantCode: exitFailure, want: "scrim run: unknown flag --no-such-flag\n"},
-		{name: "flag without value", args: []string{"run", "--cpus"}, wantCode: exitFailure, want: "scrim run: flag needs an argument: -cpus\n"},
-		{name: "bad flag value", args: []string{"run", "--memory", "lots", "--", "true"}, wantCode: exitFailure, want: `scrim run: --memory: "lots" is not a size`},
-		{name: "missing config", args: []string{"run", "-c", "/nonexistent/scrim.toml", "--", "true"}, wantCode: exitFailure, want: "scrim run: read config: open /nonexistent/scrim.toml: no such file or directory\n"},
+		{name: "no command", args: nil, wantCode: exitFailure, want: mainUsage},
+		{name: "unknown command", args: []string{"frobnicate"}, wantCode: exitFailure, want: "scrim: \"frobnicate\": unknown command; the commands are run, check, plugin, version and help ('scrim help')\n"},
+		{name: "run without CMD", args: []string{"run"}, wantCode: exitFailure, want: "scrim run: missing CMD: scrim run [flags] -- CMD [ARGS...]; see 'scrim run --help'\n"},
+		{name: "run with only --", args: []string{"run", "--"}, wantCode: exitFailure, want: "scrim run: missing CMD: scrim run [flags] -- CMD [ARGS...]; see 'scrim run --help'\n"},
+		{name: "unknown flag", args: []string{"run", "--no-such-flag", "--", "true"}, wantCode: exitFailure, want: "scrim run: --no-such-flag: unknown flag; see 'scrim run --help'\n"},
+		{name: "flag without value", args: []string{"run", "--cpus"}, wantCode: exitFailure, want: "scrim run: --cpus: needs a value; see 'scrim run --help'\n"},
+		{name: "bad flag value", args: []string{"run", "--memory", "lots", "--", "true"}, wantCode: exitFailure, want: "scrim run: --memory: \"lots\" is not a size; allowed: bytes as a whole number, or a number with K, M, G or T (powers of 1024), like 512M or 2G\n"},
+		{name: "missing config", args: []string{"run", "-c", "/nonexistent/scrim.toml", "--", "true"}, wantCode: exitFailure, want: "scrim run: -c /nonexistent/scrim.toml: no such file or directory; name an existing file (config.toml.example documents every key)\n"},
 		{name: "missing plugin", args: []string{"check", "--plugin", "/nonexistent/p.wasm"}, wantCode: exitFailure, want: "scrim check: --plugin: /nonexistent/p.wasm does not exist\n"},
-		{name: "check with an argument", args: []string{"check", "extra"}, wantCode: exitFailure, want: `scrim check: unexpected argument "extra": check runs nothing`},
-		{name: "version with an argument", args: []string{"version", "extra"}, wantCode: exitFailure, want: `scrim version: unexpected argument "extra"`},
-		{name: "help for an unknown command", args: []string{"help", "frobnicate"}, wantCode: exitFailure, want: `scrim help: unknown command "frobnicate"`},
+		{name: "check with an argument", args: []string{"check", "extra"}, wantCode: exitFailure, want: "scrim check: unexpected argument \"extra\": check runs nothing; see 'scrim check --help'\n"},
+		{name: "version with an argument", args: []string{"version", "extra"}, wantCode: exitFailure, want: "scrim version: unexpected argument \"extra\"; see 'scrim version --help'\n"},
+		{name: "--version with an argument", args: []string{"--version", "extra"}, wantCode: exitFailure, want: "scrim --version: unexpected argument \"extra\"; see 'scrim --version --help'\n"},
+		{name: "help for an unknown command", args: []string{"help", "frobnicate"}, wantCode: exitFailure, want: "scrim help: \"frobnicate\": unknown command; the commands are run, check, plugin, version and help\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := scrim(t, tc.args...)
 			require.Equal(t, tc.wantCode, r.code)
-			require.Contains(t, r.stderr, tc.want)
+			require.Equal(t, tc.want, r.stderr, "one line, in scrim's one style")
 			require.Empty(t, r.stdout)
 		})
+	}
+}
+
+// TestVersionFlag: scrim --version and -V print the version line of scrim version alone.
+func TestVersionFlag(t *testing.T) {
+	full := scrim(t, "version")
+	require.Equal(t, 0, full.code, full.stderr)
+	first, _, _ := strings.Cut(full.stdout, "\n")
+	for _, flag := range []string{"--version", "-V", "-version"} {
+		r := scrim(t, flag)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Empty(t, r.stderr)
+		require.Equal(t, first+"\n", r.stdout, flag)
 	}
 }
 

@@ -69,9 +69,17 @@ func runPlugin(args []string, stdout, stderr io.Writer) int {
 	return exitFailure
 }
 
+const pluginInspectUsage = `Usage: scrim plugin inspect FILE.wasm [--cache-dir DIR]
+
+Prints the plugin's ABI version, claims, exports and imports, and every problem that would
+stop scrim from loading it, among them a damaged entry for it in the compile cache (DIR, by
+default scrim's cache_dir), which it repairs. Exit status 0 when scrim can load the plugin, 1
+when inspect found problems, 125 on bad usage.
+`
+
 func pluginInspect(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
-		fmt.Fprint(stdout, pluginUsage)
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprint(stdout, pluginInspectUsage)
 		return 0
 	}
 	args, cacheDir, err := cutCacheDir(args)

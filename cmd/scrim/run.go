@@ -6,10 +6,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/builtin"
 	"github.com/scrim-sandbox/scrim/internal/audit"
 	"github.com/scrim-sandbox/scrim/internal/config"
+	"github.com/scrim-sandbox/scrim/internal/kernel"
 	"github.com/scrim-sandbox/scrim/supervisor/launch"
 )
 
@@ -39,21 +46,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	log, err := newLogger(cfg, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "scrim run: %s\n", err)
-		return exitFailure
+		return report(stderr, "run", err)
 	}
-	fail := func(msg string, err error) int {
-		log.Error(msg, "error", err)
-		if !log.IsError() {
-			fmt.Fprintf(stderr, "scrim run: %s\n", err)
-		}
-		return exitFailure
+	// First, as nothing else can work where it fails: inside a scrim sandbox.
+	if err := kernel.Detect().Require(); err != nil {
+		return report(stderr, "run", kernelProblem(err))
 	}
 	logDropIns(cfg, log)
 	ctx := context.Background()
 	h, err := buildHandlers(ctx, cfg, log, true)
 	if err != nil {
-		return fail("cannot build handlers", err)
+		return report(stderr, "run", err)
 	}
 	defer h.close(ctx, log)
 
@@ -63,7 +66,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if cfg.Audit != "" {
 		w, err := audit.Open(cfg.Audit, audit.Options{Log: log.Named("audit")})
 		if err != nil {
-			return fail("cannot open audit log", err)
+			return report(stderr, "run", placed(cfg, "audit", err))
 		}
 		// Close reports a failed write and the dropped records itself, once. Before it, each
 		// plugin's counters become the log's last lines.
@@ -74,31 +77,73 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		sink = w
 	}
 
-	sup, err := launch.New(launch.Config{
-		Args:              p.args,
-		Env:               os.Environ(),
+	lc := launchConfig(cfg, h, log)
+	lc.Args, lc.Env, lc.Audit = p.args, os.Environ(), sink
+	lc.Closed = closedStdio()
+	sup, err := launch.New(lc)
+	if err != nil {
+		return report(stderr, "run", launchProblem(cfg, err))
+	}
+	log.Debug("open chain", "handlers", strings.Join(chainIDs(sup.Chain()), " "))
+	status, err := sup.Run(ctx)
+	var cmdErr *launch.CommandError
+	switch {
+	case errors.As(err, &cmdErr):
+		report(stderr, "run", err)
+		return status
+	case err != nil:
+		return report(stderr, "run", hint(err, "this is scrim's failure, not the program's; --log-level debug shows what led to it"))
+	}
+	log.Info("child exited", "status", status)
+	return status
+}
+
+// launchConfig is the sandbox cfg describes, as run starts it and check checks it: what check
+// reports rests on the two sharing it. The caller adds what only run has: the command, its
+// environment and descriptors, the audit sink.
+func launchConfig(cfg config.Config, h *handlers, log hclog.Logger) launch.Config {
+	return launch.Config{
 		Dir:               hostDir(cfg),
 		Image:             image(cfg),
 		Mode:              supervisorMode(cfg.Mode),
 		Handlers:          h.chain,
 		SyscallHandlers:   h.syscalls,
 		Log:               log.Named("supervisor"),
-		Audit:             sink,
 		KillGrace:         cfg.KillGrace,
 		ScopeAbstractUnix: cfg.ScopeAbstractUnix,
 		SkipStat:          !cfg.MediateStat,
 		Keyring:           cfg.Keyring,
-	})
-	if err != nil {
-		return fail("cannot prepare sandbox", err)
 	}
-	log.Debug("open chain", "handlers", strings.Join(chainIDs(sup.Chain()), " "))
-	status, err := sup.Run(ctx)
-	if err != nil {
-		return fail("sandbox failed", err)
+}
+
+// kernelProblem adds what to do to a kernel.Features.Require error. Running inside a scrim
+// sandbox, or under another supervisor, says it itself.
+func kernelProblem(err error) error {
+	if errors.Is(err, kernel.ErrMissing) {
+		return hint(err, "scrim needs Linux 5.14 or later with seccomp user notification; 'scrim version' lists what this kernel has")
 	}
-	log.Info("child exited", "status", status)
-	return status
+	return err
+}
+
+// launchProblem says what launch.New or launch.Check found wrong, placed at the flag or key at
+// fault where one is.
+func launchProblem(cfg config.Config, err error) error {
+	var entry *builtin.EntryError
+	switch {
+	case errors.As(err, &entry):
+		e := cfg.Locate(entry.Key, entry.Index)
+		e.Msg = fmt.Sprintf("%s: %v; pin its address (%s=IP) or correct the name", config.Quote(entry.Entry), entry.Err, entry.Entry)
+		return e
+	}
+	return hint(err, "check the configuration ('scrim check' with the same flags), or run again with --log-level debug")
+}
+
+// placed places err, a problem with the value of key, at the flag or the file's line that gave
+// it.
+func placed(cfg config.Config, key string, err error) error {
+	e := cfg.Locate(key, -1)
+	e.Msg = err.Error()
+	return e
 }
 
 // hostDir is the child's working directory when it runs on the host's root.
@@ -119,4 +164,77 @@ func image(cfg config.Config) *launch.ImageConfig {
 		img.Mounts = append(img.Mounts, launch.ImageMount{Host: m.Host, Inside: m.Inside, ReadOnly: m.ReadOnly})
 	}
 	return img
+}
+
+// closedStdio lists the standard descriptors that the shell starting scrim closed for it
+// (scrim run -- cat <&-), which stay closed for the program. Go's runtime opens /dev/null,
+// read-write, on every standard descriptor it finds closed, before main runs (golang/go#60641),
+// so a closed one looks like a /dev/null. scrim takes such a /dev/null for a closed descriptor
+// only where nothing else explains it: its parent is a shell, the one kind of program that
+// closes a descriptor for a command it starts, and holds no read-write /dev/null it could
+// have passed on. Python's subprocess.DEVNULL and node's "ignore" pass a read-write /dev/null
+// too, and stay a /dev/null: RATIONALE.md, "Why does scrim guess which standard descriptors
+// were closed?"
+func closedStdio() []int {
+	var closed []int
+	for fd := 0; fd <= 2; fd++ {
+		if readWriteNull(fd) {
+			closed = append(closed, fd)
+		}
+	}
+	if len(closed) == 0 || !shellWithoutNull(os.Getppid()) {
+		return nil
+	}
+	return closed
+}
+
+// shells are the programs that close a descriptor for a command they start (<&-, >&-), by
+// the name the kernel gives their process (/proc/PID/comm).
+var shells = []string{"sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "ash", "yash", "posh", "fish", "tcsh", "csh", "busybox"}
+
+// shellWithoutNull reports whether pid is a shell holding no read-write /dev/null.
+func shellWithoutNull(pid int) bool {
+	proc := "/proc/" + strconv.Itoa(pid)
+	comm, err := os.ReadFile(proc + "/comm")
+	if err != nil || !slices.Contains(shells, strings.TrimSpace(string(comm))) {
+		return false
+	}
+	fds, err := os.ReadDir(proc + "/fd")
+	if err != nil {
+		return false
+	}
+	for _, e := range fds {
+		var st unix.Stat_t
+		if unix.Stat(proc+"/fd/"+e.Name(), &st) != nil || !isNull(st) {
+			continue
+		}
+		info, err := os.ReadFile(proc + "/fdinfo/" + e.Name())
+		if err != nil {
+			return false
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "flags:"); ok {
+				if flags, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err != nil || flags&unix.O_ACCMODE == unix.O_RDWR {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// readWriteNull reports whether fd is /dev/null opened read-write, what Go's runtime puts on a
+// standard descriptor that was closed.
+func readWriteNull(fd int) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || !isNull(st) {
+		return false
+	}
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	return err == nil && flags&unix.O_ACCMODE == unix.O_RDWR
+}
+
+// isNull reports whether st is the character device 1:3, /dev/null.
+func isNull(st unix.Stat_t) bool {
+	return st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(st.Rdev) == 1 && unix.Minor(st.Rdev) == 3
 }

@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/config"
 )
 
 // version is scrim's version. Release builds set it:
@@ -20,7 +22,7 @@ var version = ""
 const versionUsage = `Usage: scrim version
 
 Prints scrim's version, the Go version it was built with, and the kernel and the kernel
-features scrim found on this machine.
+features scrim found on this machine. scrim --version (or -V) prints the first line alone.
 `
 
 func cmdVersion(args []string, stdout, stderr io.Writer) int {
@@ -32,12 +34,26 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "version", err)
 	}
 	if len(p) > 0 {
-		return usageError(stderr, "version", fmt.Errorf("unexpected argument %q", p[0]))
+		return usageError(stderr, "version", fmt.Errorf("unexpected argument %s", config.Quote(p[0])))
 	}
 	fmt.Fprintf(stdout, "scrim %s\n", scrimVersion())
 	fmt.Fprintf(stdout, "go %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(stdout, "kernel %s\n", kernelRelease())
 	printKernelFeatures(stdout)
+	return 0
+}
+
+// cmdShortVersion is scrim --version and scrim -V: the first line of scrim version alone,
+// without probing the kernel.
+func cmdShortVersion(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprint(stdout, versionUsage)
+		return 0
+	}
+	if len(args) > 0 {
+		return usageError(stderr, "--version", fmt.Errorf("unexpected argument %s", config.Quote(args[0])))
+	}
+	fmt.Fprintf(stdout, "scrim %s\n", scrimVersion())
 	return 0
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,15 +36,12 @@ func loadConfig(p parsed, cmd string, stderr io.Writer) (config.Config, bool) {
 	if err == nil {
 		err = cfg.Check()
 	}
+	var pe *fs.PathError
+	if abs, _ := filepath.Abs(p.config); err != nil && p.config != "" && errors.As(err, &pe) && pe.Path == abs {
+		err = fmt.Errorf("-c %s: %w; name an existing file (config.toml.example documents every key)", p.config, pe.Err)
+	}
 	if err != nil {
-		var errs config.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				fmt.Fprintf(stderr, "scrim %s: %s\n", cmd, e)
-			}
-		} else {
-			fmt.Fprintf(stderr, "scrim %s: %s\n", cmd, err)
-		}
+		report(stderr, cmd, err)
 		return config.Config{}, false
 	}
 	return cfg, true
@@ -176,7 +174,7 @@ func buildHandlers(ctx context.Context, cfg config.Config, log hclog.Logger, def
 	}
 	host, err := plugins.Load(ctx, pluginSpecs(cfg), plugins.Options{CacheDir: cfg.CacheDir, MemoryTotal: cfg.PluginMemoryTotal, Log: log.Named("plugins"), Deferred: deferred})
 	if err != nil {
-		return nil, fmt.Errorf("load plugins: %w", err)
+		return nil, hint(fmt.Errorf("load plugins: %w", err), "fix or remove the plugin; 'scrim plugin inspect FILE.wasm' says what is wrong with a module")
 	}
 	h := &handlers{chain: chain, syscalls: syscalls, host: host}
 	h.chain = append(h.chain, host.Registrations()...)

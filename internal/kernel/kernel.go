@@ -34,7 +34,31 @@ type Features struct {
 	ProcessVMReadv bool
 	// Landlock is the Landlock ABI version, 0 when Landlock is absent or disabled.
 	Landlock int
+	// Supervised is set when a seccomp filter already on this process keeps scrim from making
+	// a listener, and so from probing the seccomp features above: scrim must not run here.
+	Supervised Supervision
 }
+
+// Supervision says whose seccomp filter keeps scrim from making a listener.
+type Supervision int
+
+const (
+	// SupervisedByScrim: a filter refuses new listeners (EPERM) and allows other filters,
+	// which is what scrim's filter does inside a scrim sandbox.
+	SupervisedByScrim Supervision = 1 + iota
+	// SupervisedByOther: the kernel refuses a second listener (EBUSY), because a filter of
+	// another supervisor on this process has one.
+	SupervisedByOther
+)
+
+// ErrInsideScrim and ErrSupervised are Require's errors for a process whose seccomp filter
+// keeps scrim from supervising it. Scrim's own filter refuses a second listener inside its
+// sandbox: where two filters' answers tie, the kernel asks the newest, so an inner supervisor's
+// answer to continue would skip the outer one.
+var (
+	ErrInsideScrim = errors.New("already inside a scrim sandbox, whose filter refuses a second supervisor (its answers would overrule the first's); run the program without scrim, it is sandboxed already, or run this scrim outside the sandbox")
+	ErrSupervised  = errors.New("already under another seccomp supervisor (a container runtime's or a tracer's), and the kernel allows one per process; run scrim outside it")
+)
 
 // Feature is one row of the feature table.
 type Feature struct {
@@ -88,6 +112,12 @@ var ErrMissing = errors.New("required kernel feature missing")
 
 // Require returns an error naming every required feature the kernel lacks.
 func (f Features) Require() error {
+	switch f.Supervised {
+	case SupervisedByScrim:
+		return ErrInsideScrim
+	case SupervisedByOther:
+		return ErrSupervised
+	}
 	var missing []string
 	for _, r := range f.Table() {
 		if r.Required && !r.Present {
@@ -154,6 +184,22 @@ func probeOpenat2() bool {
 	return true
 }
 
+// supervision tells from the errno of a refused listener whether a filter already on this
+// thread is the reason (Features.Supervised). A filter that refuses listeners with EPERM but
+// lets a plain filter in is scrim's; one that refuses seccomp altogether is some other
+// sandbox's, and so is an older kernel's EINVAL: those leave the features missing.
+func supervision(e unix.Errno, allow []unix.SockFilter) Supervision {
+	switch e {
+	case unix.EBUSY:
+		return SupervisedByOther
+	case unix.EPERM:
+		if _, plain := seccomp.SetModeFilter(allow, 0); plain == 0 {
+			return SupervisedByScrim
+		}
+	}
+	return 0
+}
+
 func probeSeccomp(f *Features) {
 	// no_new_privs is a per-thread flag, so setting it here leaves the rest of scrim alone.
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
@@ -167,6 +213,7 @@ func probeSeccomp(f *Features) {
 		// A thread may hold only one listener, so a failed first try leaves room for this one.
 		fd, e = seccomp.SetModeFilter(allow, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER)
 		if e != 0 {
+			f.Supervised = supervision(e, allow)
 			return
 		}
 	}

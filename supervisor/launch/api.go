@@ -28,6 +28,11 @@ type Config struct {
 	Dir string
 	// Stdin, Stdout and Stderr are the child's; nil means scrim's own.
 	Stdin, Stdout, Stderr *os.File
+	// Closed lists the standard descriptors (0, 1, 2) the program starts without, as a
+	// program started with `<&-` does. The keeper and the stub keep a descriptor there while
+	// they start it (Stdin, Stdout, Stderr or scrim's own), so that nothing they open takes
+	// its place; only the program's exec closes it.
+	Closed []int
 	Mode                  supervisor.Mode
 	Handlers              []shim.Registration
 	SyscallHandlers       []shim.SyscallHandler
@@ -85,11 +90,42 @@ type Supervisor struct {
 
 // New checks cfg, provisions and validates every handler, and prepares the sandbox.
 func New(cfg Config) (*Supervisor, error) {
+	if len(cfg.Args) == 0 || cfg.Args[0] == "" {
+		return nil, errors.New("new supervisor: no command to run")
+	}
+	return prepare(cfg)
+}
+
+// Check makes every check New makes before a program is named: the kernel's features, the
+// working directory, the image, the filter, and the provisioning and validation of every
+// handler (which resolves --net-allow's names), whose resources it then releases. It starts
+// nothing. `scrim check` calls it, so that it fails wherever `scrim run` would before the
+// program starts.
+func Check(cfg Config) error {
+	s, err := prepare(cfg)
+	if err != nil {
+		return err
+	}
+	s.cleanup()
+	return nil
+}
+
+// prepare is New for a command that may not be named yet.
+func prepare(cfg Config) (*Supervisor, error) {
 	if !dispatched.Load() {
 		return nil, errors.New("new supervisor: this binary never called launch.Dispatch: call it first thing in main, and in TestMain of every test that starts a sandbox")
 	}
-	if len(cfg.Args) == 0 || cfg.Args[0] == "" {
-		return nil, errors.New("new supervisor: no command to run")
+	if cfg.Image == nil && cfg.Dir != "" {
+		// Checked here, where it can be named: the keeper's start would only say that
+		// /proc/self/exe could not be executed.
+		if err := checkDir(cfg.Dir); err != nil {
+			return nil, fmt.Errorf("new supervisor: working directory %s: %w", cfg.Dir, err)
+		}
+	}
+	for _, fd := range cfg.Closed {
+		if fd < 0 || fd > 2 {
+			return nil, fmt.Errorf("new supervisor: closed descriptor %d: only 0, 1 and 2 can be", fd)
+		}
 	}
 	if err := prepareImage(&cfg); err != nil {
 		return nil, fmt.Errorf("new supervisor: %w", err)
@@ -232,12 +268,45 @@ func Notified(cfg Config) (always, sometimes []int, err error) {
 }
 
 // Run starts the program, supervises it until it ends and returns scrim's exit status
-// (README.md, "Exit status"). A non-nil error comes with status 125: scrim itself failed.
+// (README.md, "Exit status"). A non-nil error comes with status 125, scrim itself failed, or
+// is a *CommandError with status 126 or 127: the command could not be executed.
 func (s *Supervisor) Run(ctx context.Context) (int, error) {
 	if !s.ran.CompareAndSwap(false, true) {
 		return 125, errors.New("run supervisor: already ran")
 	}
 	status, err := s.run(ctx)
+	s.cleanup()
+	var cmdErr *CommandError
+	if err != nil && !errors.As(err, &cmdErr) {
+		return 125, err
+	}
+	return status, err
+}
+
+// checkDir reports whether dir is a directory, with the operating system's reason when not.
+func checkDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return unwrapPathError(err)
+	}
+	if !fi.IsDir() {
+		return unix.ENOTDIR
+	}
+	return nil
+}
+
+// CommandError is why the command could not be executed, with the shell's status for it: 127
+// when it was not found, 126 when it was found but could not be executed. Its message names
+// the command, says what is wrong and what to do ("NAME: ...; ...").
+type CommandError struct {
+	Status int
+	Msg    string
+}
+
+func (e *CommandError) Error() string { return e.Msg }
+
+// cleanup ends the lifecycle of every handler that needs it.
+func (s *Supervisor) cleanup() {
 	for _, x := range s.lifecycle() {
 		if c, ok := x.h.(shim.Cleaner); ok {
 			if cerr := c.Cleanup(); cerr != nil {
@@ -245,10 +314,6 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	if err != nil {
-		return 125, err
-	}
-	return status, nil
 }
 
 // forget drops what the core knows of pid, which the keeper or scrim is about to reap. Before

@@ -64,7 +64,7 @@ func startCoreBox(t *testing.T, ctx context.Context, hostname, script string) *c
 	b := &coreBox{audit: &memAudit{}}
 	b.cmd = &exec.Cmd{
 		Path:        "/proc/self/exe",
-		Args:        []string{stubArg0, kernel.Domain{}.String(), "sh", "-c", script},
+		Args:        []string{stubArg0, kernel.Domain{}.String(), closedArg(nil), "sh", "-c", script},
 		Env:         os.Environ(),
 		Stdout:      &b.out,
 		Stderr:      os.Stderr,

@@ -22,16 +22,16 @@ var dispatched atomic.Bool
 func Dispatch() {
 	dispatched.Store(true)
 	switch args := os.Args; {
-	case len(args) >= 4 && args[0] == keeperArg0:
+	case len(args) >= 5 && args[0] == keeperArg0:
 		// The child's parent-death signal follows the thread that forked it, and without an
 		// image the filter is on this thread: this one, for life.
 		runtime.LockOSThread()
-		os.Exit(keep(args[1], args[2], args[3:]))
-	case len(args) >= 3 && args[0] == stubArg0:
+		os.Exit(keep(args[1], args[2], args[3], args[4:]))
+	case len(args) >= 4 && args[0] == stubArg0:
 		// The filter and the Landlock domain belong to one thread, and execve must run on
 		// that same thread.
 		runtime.LockOSThread()
-		status, err := stub(args[1], args[2:])
+		status, err := stub(args[1], args[2], args[3:])
 		msg := append([]byte{msgFailed, byte(status)}, err.Error()...)
 		unix.Write(stubFd, msg)
 		os.Exit(status)

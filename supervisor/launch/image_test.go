@@ -460,8 +460,8 @@ func TestImageBadInput(t *testing.T) {
 		status int
 		log    string
 	}{
-		{"command missing", []string{"/bin/nope"}, 127, "no such file or directory"},
-		{"command not in PATH", []string{"nope"}, 127, "executable file not found"},
+		{"command missing", []string{"/bin/nope"}, 127, "/bin/nope: no such file"},
+		{"command not in PATH", []string{"nope"}, 127, "nope: command not found in PATH"},
 		{"not executable", []string{"/bin/noexec"}, 126, "permission denied"},
 		{"interpreter missing", []string{"/bin/dyn", "-c", "true"}, 127, "ELF interpreter"},
 	} {

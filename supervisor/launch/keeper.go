@@ -29,7 +29,7 @@ import (
 )
 
 // keeperArg0 marks a keeper process. Its argv is [keeperArg0, scrim's pid, the Landlock
-// domain (kernel.Domain's String), command...].
+// domain (kernel.Domain's String), the closed standard descriptors (closedArg), command...].
 const keeperArg0 = "[scrim-keeper]"
 
 // keeperFd is the keeper's end of its socket pair to scrim (ExtraFiles[1]). The stub socket
@@ -59,6 +59,8 @@ type keeper struct {
 	viaStub bool
 	// domain is the sandbox's Landlock domain, passed on to the stub.
 	domain string
+	// closed lists the standard descriptors the command starts without (closedArg).
+	closed string
 
 	goneOnce sync.Once
 	gone     chan struct{} // closed once scrim is gone
@@ -66,8 +68,8 @@ type keeper struct {
 }
 
 // keep runs the keeper and returns its exit status: the child's, in the shell's convention.
-func keep(parent, domain string, args []string) int {
-	k := &keeper{self: os.Getpid(), domain: domain, gone: make(chan struct{}), reap: make(chan struct{}, 1)}
+func keep(parent, domain, closed string, args []string) int {
+	k := &keeper{self: os.Getpid(), domain: domain, closed: closed, gone: make(chan struct{}), reap: make(chan struct{}, 1)}
 	// The parent-death signal (SIGCONT) does nothing until the handler exists; if scrim died
 	// before then, start sees the new parent and starts nothing. The job-control signals are
 	// caught so that nothing stops the keeper but SIGSTOP, which scrim undoes; and caught,
@@ -135,7 +137,7 @@ func (k *keeper) startStub(args []string) (int, error) {
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
 	var err error
-	k.child, err = syscall.ForkExec("/proc/self/exe", append([]string{stubArg0, k.domain}, args...), attr)
+	k.child, err = syscall.ForkExec("/proc/self/exe", append([]string{stubArg0, k.domain, k.closed}, args...), attr)
 	// scrim learns that the command was executed from the end of the stub socket: only the
 	// stub may hold it.
 	unix.Close(stubFd)
@@ -172,6 +174,15 @@ func (k *keeper) startCommand(args []string) (int, error) {
 		Files: []uintptr{0, 1, 2},
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
+	closed, err := parseClosed(k.closed)
+	if err != nil {
+		return 125, fmt.Errorf("keeper: %w", err)
+	}
+	for _, fd := range closed {
+		// ForkExec closes a descriptor given as -1 in the child, right before the exec: the
+		// keeper's own stays open, so nothing else lands there.
+		attr.Files[fd] = ^uintptr(0)
+	}
 	k.child, err = syscall.ForkExec(path, args, attr)
 	if errors.Is(err, unix.ENOEXEC) {
 		// execvp runs a file the kernel cannot execute (a script without "#!") with the
@@ -179,7 +190,7 @@ func (k *keeper) startCommand(args []string) (int, error) {
 		k.child, err = syscall.ForkExec("/bin/sh", append([]string{args[0], path}, args[1:]...), attr)
 	}
 	if err != nil {
-		return execStatus(err), fmt.Errorf("exec %s: %w", args[0], err)
+		return execStatus(err), commandError(args[0], err, true)
 	}
 	// The pid first, then the end of the stub socket: scrim reads the pid once it sees the
 	// exec happened.

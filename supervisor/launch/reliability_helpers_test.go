@@ -3,6 +3,7 @@ package launch
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -364,7 +365,9 @@ func supervise(t *testing.T, cfg Config) (*Supervisor, int, string, string) {
 	s, err := New(cfg)
 	require.NoError(t, err)
 	status, err := s.Run(context.Background())
-	require.NoError(t, err)
+	if cmdErr := (*CommandError)(nil); !errors.As(err, &cmdErr) {
+		require.NoError(t, err)
+	}
 	out, err := os.ReadFile(outf.Name())
 	require.NoError(t, err)
 	serr, err := os.ReadFile(errf.Name())

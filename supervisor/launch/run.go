@@ -75,7 +75,7 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 	// pending, and the sandbox outlive scrim.
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
-		Args:        append([]string{keeperArg0, strconv.Itoa(os.Getpid()), s.domain.String()}, s.cfg.Args...),
+		Args:        append([]string{keeperArg0, strconv.Itoa(os.Getpid()), s.domain.String(), closedArg(s.cfg.Closed)}, s.cfg.Args...),
 		Env:         s.cfg.Env,
 		Dir:         s.cfg.Dir,
 		Stdin:       s.cfg.Stdin,
@@ -131,14 +131,15 @@ func (s *Supervisor) run(ctx context.Context) (int, error) {
 		}
 	}
 	status, err := s.supervise(ctx, sock, k, sigs)
-	if err != nil {
+	var cmdErr *CommandError
+	if err != nil && !errors.As(err, &cmdErr) {
 		if k.child != 0 {
 			unix.Kill(k.child, unix.SIGKILL)
 		}
 		s.reapAll(keeper, k.child)
 		return 125, err
 	}
-	return status, nil
+	return status, err
 }
 
 // dumpable serialises the moments when scrim must be dumpable (startUndumpable).
@@ -457,7 +458,7 @@ func recvmsg(fd int, buf, oob []byte) (int, int, error) {
 }
 
 // stubFailed reports a command that could not be found or executed: the stub's status (126,
-// 127) is scrim's, and its reason goes to the log.
+// 127) is scrim's, with its reason as a *CommandError.
 func (s *Supervisor) stubFailed(msg []byte, keeper, pid int) (int, error) {
 	status := 125
 	if len(msg) >= 2 {
@@ -471,8 +472,8 @@ func (s *Supervisor) stubFailed(msg []byte, keeper, pid int) (int, error) {
 	if status == 125 {
 		return 0, fmt.Errorf("start child: %s", reason)
 	}
-	s.log.Error("cannot execute the command", "error", reason, "status", status)
-	return status, nil
+	s.log.Debug("cannot execute the command", "error", reason, "status", status)
+	return status, &CommandError{Status: status, Msg: reason}
 }
 
 // reapAll waits for the keeper, then kills and reaps whatever remains of the sandbox, and

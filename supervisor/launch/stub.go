@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -41,8 +42,13 @@ const (
 const listenerKillable = 1 // installed with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 
 // stub runs in the child. It returns only on failure, with the exit status to report.
-// domain is the Landlock domain to enter (kernel.Domain's String).
-func stub(domain string, args []string) (int, error) {
+// domain is the Landlock domain to enter (kernel.Domain's String), closed the standard
+// descriptors the command starts without (closedArg).
+func stub(domain, closed string, args []string) (int, error) {
+	closedFds, err := parseClosed(closed)
+	if err != nil {
+		return 125, fmt.Errorf("stub: %w", err)
+	}
 	// The socket must not survive execve: its EOF tells the supervisor the exec happened.
 	if _, err := unix.FcntlInt(stubFd, unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 		return 125, fmt.Errorf("stub: set close-on-exec on the supervisor socket: %w", err)
@@ -66,6 +72,12 @@ func stub(domain string, args []string) (int, error) {
 	if err := kernel.RestrictSelf(d); err != nil {
 		return 125, fmt.Errorf("stub: %w", err)
 	}
+	// The exec closes them, and nothing the stub opens before it can take their place.
+	for _, fd := range closedFds {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+			return 125, fmt.Errorf("stub: close descriptor %d on exec: %w", fd, err)
+		}
+	}
 	path, env, status, err := armFilter("stub", prog, flags, args[0])
 	if err != nil {
 		return status, err
@@ -76,7 +88,7 @@ func stub(domain string, args []string) (int, error) {
 		// shell, and so does every shell; so does scrim.
 		err = syscall.Exec("/bin/sh", append([]string{args[0], path}, args[1:]...), env)
 	}
-	return execStatus(err), fmt.Errorf("exec %s: %w", args[0], err)
+	return execStatus(err), commandError(args[0], err, true)
 }
 
 // armFilter is what the stub and the keeper do before they start the command: look it up,
@@ -87,7 +99,7 @@ func armFilter(who string, prog []unix.SockFilter, flags uint32, name string) (s
 	// Looked up before the filter exists: a lookup stats and opens.
 	path, err := lookPath(name)
 	if err != nil {
-		return "", nil, lookStatus(err), err
+		return "", nil, lookStatus(err), commandError(name, err, false)
 	}
 	env := os.Environ()
 	listener, sent, err := installFilter(prog, flags)
@@ -198,6 +210,35 @@ func decodeFilter(raw []byte) []unix.SockFilter {
 	return prog
 }
 
+// closedArg writes the closed standard descriptors for the keeper's and the stub's argv: "-"
+// for none, else their numbers joined by ",".
+func closedArg(fds []int) string {
+	if len(fds) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(fds))
+	for i, fd := range fds {
+		parts[i] = strconv.Itoa(fd)
+	}
+	return strings.Join(parts, ",")
+}
+
+// parseClosed reads what closedArg wrote.
+func parseClosed(arg string) ([]int, error) {
+	if arg == "-" {
+		return nil, nil
+	}
+	var fds []int
+	for _, f := range strings.Split(arg, ",") {
+		fd, err := strconv.Atoi(f)
+		if err != nil || fd < 0 || fd > 2 {
+			return nil, fmt.Errorf("closed descriptors %q: want 0, 1 or 2, joined by commas", arg)
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
 // lookPath finds the command as execvp would, in the PATH the child will have.
 func lookPath(name string) (string, error) {
 	if _, set := os.LookupEnv("PATH"); !set && name != "" && !strings.ContainsRune(name, '/') {
@@ -230,6 +271,28 @@ func lookStatus(err error) int {
 		return 127
 	}
 	return 126
+}
+
+// commandError says why the command name could not be looked up, or executed once found, and
+// what to do, for the user: the text of a CommandError.
+func commandError(name string, err error, found bool) error {
+	var msg string
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		msg = "command not found in PATH; check its spelling, or give its path"
+	case errors.Is(err, syscall.EISDIR):
+		msg = "is a directory, not a program; name a program"
+	case errors.Is(err, fs.ErrPermission):
+		msg = "cannot execute: permission denied; make it executable (chmod +x), or run it through its interpreter"
+	case errors.Is(err, fs.ErrNotExist) && found:
+		// The lookup found the file: what is missing is its interpreter.
+		msg = fmt.Sprintf("cannot execute: %v; check its #! line or its ELF interpreter", unwrapPathError(err))
+	case errors.Is(err, fs.ErrNotExist):
+		msg = "no such file; give the path of an existing program"
+	default:
+		msg = fmt.Sprintf("cannot execute: %v; check that it is a program for this machine", unwrapPathError(err))
+	}
+	return fmt.Errorf("%s: %s", name, msg)
 }
 
 func execStatus(err error) int {
