@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -211,6 +212,8 @@ func (c *cpuView) Open(_ context.Context, req *shim.Request) (shim.Result, error
 		return shim.ServeBytes("default_smp_affinity", []byte(cpuSet(c.n, 0, false, false)+"\n")), nil
 	case strings.HasPrefix(p, "/proc/irq/") && onProc:
 		return c.irqAffinity(p)
+	case strings.HasSuffix(p, "/status") && obj.Exists && obj.FsType == unix.PROC_SUPER_MAGIC:
+		return c.status(req)
 	case obj.Exists && (obj.FsType == unix.CGROUP2_SUPER_MAGIC || obj.FsType == unix.CGROUP_SUPER_MAGIC):
 		return c.cgroup(req)
 	case onSys && strings.HasPrefix(p, sysWorkqueue+"/"):
@@ -331,6 +334,88 @@ func (c *cpuView) irqAffinity(p string) (shim.Result, error) {
 	return shim.ServeBytes(file, []byte(out+"\n")), nil
 }
 
+// status serves /proc/PID/status and /proc/PID/task/TID/status with Cpus_allowed and
+// Cpus_allowed_list in the view's numbering, as sched_getaffinity answers for the task. The
+// rest is the real file, read as the caller.
+func (c *cpuView) status(req *shim.Request) (shim.Result, error) {
+	p := string(req.Path)
+	parts := strings.Split(strings.TrimPrefix(p, "/proc/"), "/")
+	var num string
+	switch {
+	case len(parts) == 2:
+		num = parts[0]
+	case len(parts) == 4 && parts[1] == "task":
+		num = parts[2]
+	default:
+		return shim.Next(), nil
+	}
+	tid, err := strconv.Atoi(num)
+	if err != nil || strconv.Itoa(tid) != num || !c.contains(tid) {
+		return shim.Next(), nil
+	}
+	var real []byte
+	if req.Target != nil {
+		f, err := req.Target.Open(unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			// The caller may not read it, or the task is gone: the real open says which.
+			return shim.Next(), nil
+		}
+		real, err = io.ReadAll(io.LimitReader(f, 1<<20))
+		f.Close()
+		if err != nil {
+			return shim.Next(), nil
+		}
+	} else if real, err = c.readHost(p); err != nil {
+		return shim.Next(), nil
+	}
+	var host unix.CPUSet
+	if err := unix.SchedGetaffinity(tid, &host); err != nil {
+		return shim.Next(), nil
+	}
+	tgid := tid
+	for _, line := range strings.Split(string(real), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			tgid, _ = strconv.Atoi(strings.TrimSpace(v))
+			break
+		}
+	}
+	view := c.viewOfTask(tid, tgid, &host)
+	var out strings.Builder
+	for _, line := range strings.SplitAfter(string(real), "\n") {
+		switch {
+		case strings.HasPrefix(line, "Cpus_allowed:"):
+			out.WriteString("Cpus_allowed:\t" + cpuMask(c.n, view) + "\n")
+		case strings.HasPrefix(line, "Cpus_allowed_list:"):
+			out.WriteString("Cpus_allowed_list:\t" + cpuListOf(view) + "\n")
+		default:
+			out.WriteString(line)
+		}
+	}
+	return shim.ServeBytes("status", []byte(out.String())), nil
+}
+
+// viewOfTask is the affinity of task tid (of thread group tgid, with the host mask host) in
+// the view's numbering: what it chose, where the view is larger than the host and scrim
+// remembers it, else the virtual CPUs whose host CPUs are in host.
+func (c *cpuView) viewOfTask(tid, tgid int, host *unix.CPUSet) []int {
+	if mask, ok := c.recall(tid, tgid, host); ok {
+		var out []int
+		for i := 0; i < c.n && i/8 < len(mask); i++ {
+			if mask[i/8]&(1<<(i%8)) != 0 {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	var bits []int
+	for _, h := range c.hostCPUs {
+		if host.IsSet(h) {
+			bits = append(bits, h)
+		}
+	}
+	return c.viewOfHost(bits)
+}
+
 // viewOfHost is the set of virtual CPUs whose host CPU is in bits.
 func (c *cpuView) viewOfHost(bits []int) []int {
 	in := map[int]bool{}
@@ -444,15 +529,16 @@ func (c *cpuView) getaffinity(call *shim.Call, pid int, size, addr uint64) (shim
 	ret := max(uint64(c.maskBytes), uint64((c.n+63)/64*8))
 	ret = min(ret, size, 8192)
 	mask := make([]byte, ret)
-	if view, ok := c.recall(call, pid, &real); ok {
-		copy(mask, view)
-	} else {
-		// Virtual CPU i is host CPU hostCPUs[i], or hostCPUs[i mod host] past the host's count.
-		for i := 0; i < c.n; i++ {
-			if real.IsSet(c.hostCPUs[i%len(c.hostCPUs)]) {
-				mask[i/8] |= 1 << (i % 8)
-			}
+	tgid := call.PID
+	if pid != call.TID {
+		ids, ok := readStatusIDs(pid)
+		if !ok {
+			return shim.Fail(unix.ESRCH), nil
 		}
+		tgid = ids.tgid
+	}
+	for _, i := range c.viewOfTask(pid, tgid, &real) {
+		mask[i/8] |= 1 << (i % 8)
 	}
 	if _, err := call.Mem.WriteAt(mask, addr); err != nil {
 		return shim.Fail(unix.EFAULT), nil
@@ -519,7 +605,7 @@ func (c *cpuView) remember(tid int, host unix.CPUSet, view []byte) {
 // thread that made it lives and still has the host mask it produced, and only if that is
 // tid's host mask. With a view no larger than the host, each virtual CPU is its own host CPU
 // and the host mask says everything.
-func (c *cpuView) recall(call *shim.Call, tid int, host *unix.CPUSet) ([]byte, bool) {
+func (c *cpuView) recall(tid, tgid int, host *unix.CPUSet) ([]byte, bool) {
 	if c.limit {
 		return nil, false
 	}
@@ -544,14 +630,6 @@ func (c *cpuView) recall(call *shim.Call, tid int, host *unix.CPUSet) ([]byte, b
 	}
 	if v, ok := try(tid); ok {
 		return v, true
-	}
-	tgid := call.PID
-	if tid != call.TID {
-		ids, ok := readStatusIDs(tid)
-		if !ok {
-			return nil, false
-		}
-		tgid = ids.tgid
 	}
 	for p, depth := tgid, 0; p > 0 && depth < 32 && c.contains(p); depth++ {
 		if p != tid {

@@ -127,6 +127,17 @@ func TestCPUOpenCounters(t *testing.T) {
 		require.False(t, keep([]byte("clockevent1")))
 		require.True(t, keep([]byte("broadcast")))
 	})
+	t.Run("status", func(t *testing.T) {
+		status := string(served(t, h, fmt.Sprintf("/proc/%d/status", os.Getpid())))
+		require.Regexp(t, `\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n`, status)
+		tid := unix.Gettid()
+		sb.mu.Lock()
+		sb.pids = append(sb.pids, tid)
+		sb.mu.Unlock()
+		status = string(served(t, h, fmt.Sprintf("/proc/%d/task/%d/status", os.Getpid(), tid)))
+		require.Regexp(t, `\nCpus_allowed_list:\t0\n`, status)
+		require.Equal(t, shim.ActNext, open(t, h, "/proc/1/status", unix.O_RDONLY).Action, "not the sandbox's")
+	})
 	t.Run("cgroup", func(t *testing.T) {
 		cg := &cpuView{n: 2, hostCPUs: []int{0, 1}, readHost: func(name string) ([]byte, error) {
 			switch {
@@ -190,6 +201,10 @@ func TestCPUAffinityReadBack(t *testing.T) {
 		call(unix.SYS_SCHED_SETAFFINITY, &bufMem{base: 0x1000, buf: append(append([]byte(nil), mask...), make([]byte, 6)...)})
 		require.Equal(t, mask, get())
 	}
+	status := string(served(t, h, fmt.Sprintf("/proc/%d/status", pid)))
+	require.Contains(t, status, "\nCpus_allowed:\t80\n")
+	require.Contains(t, status, "\nCpus_allowed_list:\t7\n")
+	require.Contains(t, status, fmt.Sprintf("\nPid:\t%d\n", pid), "the rest is the task's own")
 }
 
 // TestE2ECPUConfinedFromTheStart runs a static program without a C library that starts four
@@ -223,8 +238,9 @@ print(sorted(os.sched_getaffinity(0)))
 sys.stdout.flush()
 subprocess.run([sys.executable, "-I", "-c", "import os; print(sorted(os.sched_getaffinity(0)))"], check=True)
 os.sched_setaffinity(0, {0, 3, 5})
-print(sorted(os.sched_getaffinity(0)))`)
-	require.Equal(t, n+"\n[1]\n[1]\n[0, 3, 5]\n", out)
+print(sorted(os.sched_getaffinity(0)))
+print([l for l in open("/proc/self/status") if l.startswith("Cpus_allowed_list")][0], end="")`)
+	require.Equal(t, n+"\n[1]\n[1]\n[0, 3, 5]\nCpus_allowed_list:\t0,3,5\n", out)
 }
 
 // TestE2ECPUCounters reads, with --cpus 1, every file that counts CPUs and lists the
@@ -240,6 +256,7 @@ func TestE2ECPUCounters(t *testing.T) {
 		echo "clockevents $(ls /sys/devices/system/clockevents | grep -c '^clockevent[0-9]')"
 		echo "default_smp_affinity $(cat /proc/irq/default_smp_affinity)"
 		echo "workqueue $(cat /sys/devices/virtual/workqueue/cpumask)"
+		grep Cpus_allowed /proc/self/status
 		test -e /sys/devices/system/cpu/cpu1 && echo "cpu1 exists"
 		test -e /sys/devices/system/clockevents/clockevent1/current_device && echo "clockevent1 exists"
 		true`)
@@ -252,6 +269,8 @@ cpudirs 1
 clockevents 1
 default_smp_affinity 1
 workqueue 1
+Cpus_allowed:	1
+Cpus_allowed_list:	0
 `, out)
 }
 

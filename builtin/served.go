@@ -14,7 +14,8 @@ var servedPaths = map[string]struct {
 		patterns: []shim.PathPattern{{Prefix: sysCPU + "/"}, {Prefix: "/sys/devices/system/node/"},
 			{Prefix: "/proc/irq/"}, {Prefix: sysClockevents + "/"}, {Prefix: sysMachinecheck + "/"},
 			{Prefix: sysWorkqueue + "/"}, {Prefix: "/sys/fs/cgroup/", Suffix: "cpu.max"},
-			{Prefix: "/sys/fs/cgroup/", Suffix: "cpu.cfs_quota_us"}, {Prefix: "/sys/fs/cgroup/", Contains: "cpuset."}},
+			{Prefix: "/sys/fs/cgroup/", Suffix: "cpu.cfs_quota_us"}, {Prefix: "/sys/fs/cgroup/", Contains: "cpuset."},
+			{Prefix: "/proc/", Suffix: "/status"}},
 	},
 	idMemory: {
 		exact: []string{"/proc/meminfo"},
