@@ -225,3 +225,11 @@ func TestScanKeys_Linear(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxNesting_Documented: docs/config.md states the limit the scanner enforces.
+func TestMaxNesting_Documented(t *testing.T) {
+	data, err := os.ReadFile("../../docs/config.md")
+	require.NoError(t, err)
+	require.Contains(t, string(data), fmt.Sprintf("**Nesting** stops at %d levels", MaxNesting))
+	require.Contains(t, string(data), fmt.Sprintf("nested more than %d levels deep", MaxNesting))
+}
