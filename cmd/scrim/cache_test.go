@@ -136,12 +136,12 @@ func TestRun_CacheDirFlag(t *testing.T) {
 
 	r = scrimEnv(t, env, "check", "--cache-dir", dir, "--plugin", motdWasm(t), "--log-level", "debug")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Contains(t, r.stdout, "cache_dir    "+dir)
+	require.Regexp(t, `(?m)^cache_dir\s+`+regexp.QuoteMeta(dir)+`$`, r.stdout)
 	require.Contains(t, r.stderr, "compiled code taken from the plugin cache")
 
 	r = scrimEnv(t, env, "check", "--cache-dir", "")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Contains(t, r.stdout, "cache_dir    none (no compile cache)")
+	require.Regexp(t, `(?m)^cache_dir\s+none \(no compile cache\)$`, r.stdout)
 }
 
 // TestCache_DamagedEntry: a compile-cache entry cut short, whether its tag still checks out
