@@ -32,11 +32,11 @@ type Config struct {
 	// program started with `<&-` does. The keeper and the stub keep a descriptor there while
 	// they start it (Stdin, Stdout, Stderr or scrim's own), so that nothing they open takes
 	// its place; only the program's exec closes it.
-	Closed []int
-	Mode                  supervisor.Mode
-	Handlers              []shim.Registration
-	SyscallHandlers       []shim.SyscallHandler
-	Log                   hclog.Logger
+	Closed          []int
+	Mode            supervisor.Mode
+	Handlers        []shim.Registration
+	SyscallHandlers []shim.SyscallHandler
+	Log             hclog.Logger
 	// Audit receives one record per mediated call; nil writes none.
 	Audit audit.Sink
 	// Image runs the child inside a root filesystem image (image.go); nil runs it on the
