@@ -14,8 +14,9 @@ import (
 // audit records, so that scrim refuses to append to it rather than damage it.
 var ErrNotAuditLog = errors.New("not a scrim audit log")
 
-// maxLine bounds the bytes read to find a first or last line. A record's two paths are at
-// most PATH_MAX bytes each, six bytes per byte when escaped, so a record is below 50 KiB.
+// maxLine bounds the bytes read to find a first or last line. A record's four paths are at
+// most maxPath bytes each (see AppendJSON), six bytes per byte when escaped, so a record is
+// below 100 KiB.
 const maxLine = 128 << 10
 
 // checkOpened checks the regular file f, just opened for appending, with Check. Anything else

@@ -177,10 +177,11 @@ func (w *Writer) Written() uint64 { return w.written.Load() }
 
 // AppendJSON appends r as one JSON object and a newline, its fields in a fixed order. Spelled
 // and Path are left out for a call that names no path (NoPath), Spelled2 and Path2 for a call
-// with one path. Spelled and Path are raw bytes, not
-// necessarily UTF-8: a byte that is not part of valid UTF-8 is written as the escape \udcXX
-// (0xDC00 plus the byte, as Python's "surrogateescape" does), so no byte is lost and a reader
-// can tell it from the text "\ufffd". encoding/json would replace such bytes with U+FFFD.
+// with one path; a path longer than 4096 bytes is cut to those and "…". The paths are raw
+// bytes, not necessarily UTF-8: a byte that is not part of valid UTF-8 is written as the
+// escape \udcXX (0xDC00 plus the byte, as Python's "surrogateescape" does), so no byte is
+// lost and a reader can tell it from the text "\ufffd". encoding/json would replace such
+// bytes with U+FFFD.
 func AppendJSON(b []byte, r Record) []byte {
 	if r.Plugin != nil {
 		return appendPluginStats(b, r.Time, r.Plugin)
@@ -197,15 +198,15 @@ func AppendJSON(b []byte, r Record) []byte {
 	b = appendString(b, r.Syscall)
 	if !r.NoPath {
 		b = append(b, `,"spelled":`...)
-		b = appendString(b, r.Spelled)
+		b = appendPath(b, r.Spelled)
 		b = append(b, `,"path":`...)
-		b = appendString(b, r.Path)
+		b = appendPath(b, r.Path)
 	}
 	if r.Spelled2 != "" || r.Path2 != "" {
 		b = append(b, `,"spelled2":`...)
-		b = appendString(b, r.Spelled2)
+		b = appendPath(b, r.Spelled2)
 		b = append(b, `,"path2":`...)
-		b = appendString(b, r.Path2)
+		b = appendPath(b, r.Path2)
 	}
 	b = append(b, `,"handler":`...)
 	b = appendString(b, r.Handler)
@@ -242,6 +243,21 @@ func appendPluginStats(b []byte, t time.Time, s *PluginStats) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// maxPath is the most bytes of a path a record holds: PATH_MAX, all a program can spell. A
+// canonical path can be longer (a descriptor deep in a tree, and a name below it); it is cut,
+// so that every line stays short enough for Check to find the last one.
+const maxPath = 4096
+
+// appendPath appends the path p as appendString does, cut to its first maxPath bytes and "…"
+// when it is longer.
+func appendPath(b []byte, p string) []byte {
+	if len(p) <= maxPath {
+		return appendString(b, p)
+	}
+	b = appendString(b, p[:maxPath])
+	return append(b[:len(b)-1], "…\""...)
+}
 
 // appendString appends s as a JSON string, escaping invalid UTF-8 bytes as \udcXX.
 func appendString(b []byte, s string) []byte {

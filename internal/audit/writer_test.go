@@ -80,6 +80,30 @@ func TestAppendJSON(t *testing.T) {
 	}
 }
 
+// TestAppendJSON_LongPath: a canonical path longer than PATH_MAX is cut, so that no line grows
+// past what Check reads to find the last one; the 4096 bytes of a path too long to open are
+// kept whole.
+func TestAppendJSON_LongPath(t *testing.T) {
+	long := "/" + strings.Repeat("\xff", 200_000)
+	spelled := strings.Repeat("a", 4096)
+	line := AppendJSON(nil, Record{Spelled: spelled, Path: long, Spelled2: long, Path2: long})
+	require.Less(t, len(line), maxLine)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(line, &got))
+	require.Equal(t, spelled, got["spelled"])
+	require.True(t, strings.HasSuffix(got["path"].(string), "…"), "a cut path ends with …")
+	require.NotContains(t, string(AppendJSON(nil, Record{Path: strings.Repeat("b", 4096)})), "…", "4096 bytes are kept whole")
+
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	w, err := Open(path, Options{})
+	require.NoError(t, err)
+	w.Record(Record{Time: time.Now(), Seq: 1, Syscall: "openat", Spelled: "x", Path: long, Handler: "root", Verdict: "real"})
+	require.NoError(t, w.Close())
+	w, err = Open(path, Options{})
+	require.NoError(t, err, "a later run appends to the log")
+	require.NoError(t, w.Close())
+}
+
 func TestAppendJSON_MatchesEncodingJSON(t *testing.T) {
 	// For valid UTF-8 the hand-written encoder must agree with encoding/json field for field.
 	rec := record(3)
