@@ -213,7 +213,7 @@ func (s *keyScanner) deep(depth, line int, where *keyNode, more ...string) bool 
 	}
 	s.err = &Error{
 		Line: line,
-		Key:  abbreviate(key, 80),
+		Key:  abbreviate(key, 60),
 		Msg: fmt.Sprintf("nested more than %d levels deep (each table, array and inline table is a level); "+
 			"write it with fewer levels: scrim reads at most %d", MaxNesting, MaxNesting),
 	}
@@ -507,19 +507,18 @@ func join(prefix string, keys ...string) string {
 	return strings.Join(parts, ".")
 }
 
-// abbreviate shortens s to about max bytes, keeping its start and end and cutting only
-// between characters.
+// abbreviate shortens the key path s to at most max bytes and "…", cutting between its parts
+// where it can ("x[0][0]…", "a.b.c…") and never inside a character.
 func abbreviate(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
-	head, tail := max*2/3, max/3
-	for head > 0 && !utf8.RuneStart(s[head]) {
-		head--
+	cut := strings.LastIndexAny(s[:max+1], ".[")
+	if cut <= 0 {
+		cut = max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
 	}
-	cut := len(s) - tail
-	for cut < len(s) && !utf8.RuneStart(s[cut]) {
-		cut++
-	}
-	return s[:head] + "…" + s[cut:]
+	return s[:cut] + "…"
 }

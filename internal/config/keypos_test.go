@@ -193,7 +193,8 @@ func TestLoad_TooDeep(t *testing.T) {
 			require.Equal(t, file, errs[0].File)
 			last := strings.Count(src, "\n")
 			require.Equal(t, last, errs[0].Line, "the line of the deep value")
-			require.LessOrEqual(t, len(errs[0].Key), 100, "the key is abbreviated")
+			require.LessOrEqual(t, len(errs[0].Key), 64, "the key is abbreviated")
+			require.True(t, strings.HasSuffix(errs[0].Key, "…"), "%q", errs[0].Key)
 			require.Contains(t, err.Error(), fmt.Sprintf("%s:%d: ", file, last))
 			require.Contains(t, err.Error(), "nested more than 100 levels deep")
 			require.Contains(t, err.Error(), "write it with fewer levels")
@@ -232,4 +233,18 @@ func TestMaxNesting_Documented(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(data), fmt.Sprintf("**Nesting** stops at %d levels", MaxNesting))
 	require.Contains(t, string(data), fmt.Sprintf("nested more than %d levels deep", MaxNesting))
+}
+
+func TestAbbreviate(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"x[0][0]", "x[0][0]"},
+		{"x" + strings.Repeat("[0]", 30), "x[0][0][0]…"},
+		{strings.Repeat("a.", 30) + "b", "a.a.a.a.a…"},
+		{strings.Repeat("k", 30), "kkkkkkkkkk…"},
+		{strings.Repeat("é", 30), "ééééé…"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			require.Equal(t, tc.want, abbreviate(tc.in, 10))
+		})
+	}
 }
