@@ -76,6 +76,8 @@ func TestCheckRunParity(t *testing.T) {
 			want: `--net-allow: "no-such-host.invalid": resolve: `},
 		{name: "cwd in the file", flags: []string{"-c", cwd},
 			want: cwd + ":1: cwd: /nonexistent/dir does not exist; allowed: an existing directory, or none for scrim's own"},
+		{name: "cwd in an image", flags: []string{"--chroot", dir, "--cwd", "/nonexistent"},
+			want: "--cwd: /nonexistent: no such file or directory in the image " + dir + "; allowed: a directory of the image or of a mount, or none for the image's root"},
 		{name: "memory in the file", flags: []string{"-c", memory},
 			want: memory + ":1: memory: 512K is out of range; allowed: 0 (keep the host's total) or a size from 1M to 4096T"},
 		{name: "--audit naming another file", flags: []string{"--audit", notAudit},

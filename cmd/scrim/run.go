@@ -129,10 +129,15 @@ func kernelProblem(err error) error {
 // fault where one is.
 func launchProblem(cfg config.Config, err error) error {
 	var entry *builtin.EntryError
+	var errno unix.Errno
 	switch {
 	case errors.As(err, &entry):
 		e := cfg.Locate(entry.Key, entry.Index)
 		e.Msg = fmt.Sprintf("%s: %v; pin its address (%s=IP) or correct the name", config.Quote(entry.Entry), entry.Err, entry.Entry)
+		return e
+	case errors.Is(err, launch.ErrNoCwd) && errors.As(err, &errno) && cfg.Chroot != "":
+		e := cfg.Locate("cwd", -1)
+		e.Msg = fmt.Sprintf("%s: %v in the image %s; allowed: a directory of the image or of a mount, or none for the image's root", cfg.Cwd, errno, cfg.Chroot)
 		return e
 	}
 	return hint(err, "check the configuration ('scrim check' with the same flags), or run again with --log-level debug")

@@ -119,7 +119,7 @@ func prepare(cfg Config) (*Supervisor, error) {
 		// Checked here, where it can be named: the keeper's start would only say that
 		// /proc/self/exe could not be executed.
 		if err := checkDir(cfg.Dir); err != nil {
-			return nil, fmt.Errorf("new supervisor: working directory %s: %w", cfg.Dir, err)
+			return nil, fmt.Errorf("new supervisor: %w %s: %w", ErrNoCwd, cfg.Dir, err)
 		}
 	}
 	for _, fd := range cfg.Closed {
@@ -282,6 +282,10 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 	}
 	return status, err
 }
+
+// ErrNoCwd is wrapped by New's and Check's error for a working directory (Config.Dir, or the
+// image's cwd) that does not exist or is no directory.
+var ErrNoCwd = errors.New("working directory")
 
 // checkDir reports whether dir is a directory, with the operating system's reason when not.
 func checkDir(dir string) error {

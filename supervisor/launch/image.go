@@ -101,6 +101,9 @@ func prepareImage(cfg *Config) error {
 		}
 		out.Mounts = append(out.Mounts, ImageMount{Host: host, Inside: filepath.Clean(m.Inside), ReadOnly: m.ReadOnly})
 	}
+	if err := checkImageCwd(out); err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		if err := probeUserNS(); err != nil {
 			return err
@@ -108,6 +111,36 @@ func prepareImage(cfg *Config) error {
 	}
 	cfg.Image = out
 	cfg.Handlers = withImageShims(cfg.Handlers)
+	return nil
+}
+
+// checkImageCwd reports whether img.Cwd will exist in the image, where that can be known before
+// the image is built: in the image's own tree or under one of its mounts, resolved as the stub's
+// chdir will resolve it (symbolic links stay inside). Below /proc, /dev and /tmp, which the stub
+// makes, it cannot be known, and the stub's chdir decides.
+func checkImageCwd(img *ImageConfig) error {
+	inside := img.Cwd
+	for _, made := range []string{"/proc", "/dev", "/tmp"} {
+		if inside == made || strings.HasPrefix(inside, made+"/") {
+			return nil
+		}
+	}
+	root, rel, best := img.Dir, inside, ""
+	for _, m := range img.Mounts {
+		if (inside == m.Inside || strings.HasPrefix(inside, m.Inside+"/")) && len(m.Inside) > len(best) {
+			root, rel, best = m.Host, strings.TrimPrefix(inside, m.Inside), m.Inside
+		}
+	}
+	dir, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("chroot cwd %s: %w", inside, err)
+	}
+	defer unix.Close(dir)
+	fd, err := unix.Openat2(dir, "."+rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return fmt.Errorf("chroot cwd %s: %w in the image: %w", inside, ErrNoCwd, err)
+	}
+	unix.Close(fd)
 	return nil
 }
 

@@ -422,6 +422,8 @@ func TestImageBadInput(t *testing.T) {
 			{"relative cwd", ImageConfig{Dir: img, Cwd: "work"}, `chroot cwd "work": not an absolute path inside the image`},
 			{"mount over the root", ImageConfig{Dir: img, Mounts: []ImageMount{{Host: outer, Inside: "/"}}}, "the image's root cannot be replaced by a mount"},
 			{"missing mount source", ImageConfig{Dir: img, Mounts: []ImageMount{{Host: filepath.Join(outer, "nope"), Inside: "/mnt"}}}, "no such file or directory"},
+			{"missing cwd", ImageConfig{Dir: img, Cwd: "/nope"}, "chroot cwd /nope: working directory in the image: no such file or directory"},
+			{"cwd under a mount", ImageConfig{Dir: img, Cwd: "/mnt/nope", Mounts: []ImageMount{{Host: outer, Inside: "/mnt"}}}, "chroot cwd /mnt/nope: working directory in the image: no such file or directory"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				_, err := New(Config{Args: []string{"/bin/probe"}, Image: &tt.img})
@@ -440,7 +442,7 @@ func TestImageBadInput(t *testing.T) {
 			img  ImageConfig
 			want string
 		}{
-			{"missing cwd", ImageConfig{Dir: img, Cwd: "/nope"}, "change to /nope in the image: no such file or directory"},
+			{"cwd made by the stub", ImageConfig{Dir: img, Cwd: "/tmp/nope"}, "change to /tmp/nope in the image: no such file or directory"},
 			{"read-only image without /proc", ImageConfig{Dir: bare, ReadOnly: true}, "the read-only image has no /proc to mount on"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
