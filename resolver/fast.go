@@ -305,7 +305,8 @@ func splitLast(p []byte) (dir, last []byte) {
 
 // lexical joins base (a canonical path, "" for "/") and p as a walk without symlinks does.
 func lexical(base, p []byte) []byte {
-	var out []byte
+	// Sized once: a path is at most base, a slash and p.
+	out := make([]byte, 0, len(base)+len(p)+1)
 	if len(p) == 0 || p[0] != '/' {
 		out = append(out, base...)
 	}

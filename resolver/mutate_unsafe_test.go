@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
@@ -24,10 +26,27 @@ func mutateTree(t *testing.T, dir string) {
 	}
 	for _, f := range []string{"a/f", "a/g", "full/x/y"} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("content of "+f+"\n"), 0o644))
+		// A fixed time: two trees written a moment apart may straddle a second.
+		require.NoError(t, os.Chtimes(filepath.Join(dir, f), treeMtime, treeMtime))
 	}
 	require.NoError(t, os.Symlink("f", filepath.Join(dir, "a/l")))
 	require.NoError(t, os.Symlink("nowhere", filepath.Join(dir, "dang")))
 	require.NoError(t, os.Symlink("a", filepath.Join(dir, "la")))
+}
+
+// treeMtime is the modification time of mutateTree's files.
+var treeMtime = time.Unix(1_500_000_000, 0)
+
+// mtimeOf names a modification time so that two trees changed a moment apart compare equal:
+// "tree" for mutateTree's, "now" for one set by the call itself, else the time.
+func mtimeOf(sec int64) string {
+	switch {
+	case sec == treeMtime.Unix():
+		return "tree"
+	case time.Since(time.Unix(sec, 0)).Abs() < time.Hour:
+		return "now"
+	}
+	return strconv.FormatInt(sec, 10)
 }
 
 // treeState describes every entry of a tree: type, permissions, size, links, link text.
@@ -42,7 +61,7 @@ func treeState(t *testing.T, dir string) string {
 		line := fmt.Sprintf("%s %o", rel, st.Mode)
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFREG:
-			line += fmt.Sprintf(" size=%d nlink=%d mtime=%d", st.Size, st.Nlink, st.Mtim.Sec)
+			line += fmt.Sprintf(" size=%d nlink=%d mtime=%s", st.Size, st.Nlink, mtimeOf(st.Mtim.Sec))
 		case unix.S_IFLNK:
 			target, _ := os.Readlink(p)
 			line += " -> " + target

@@ -171,6 +171,9 @@ func (r *Resolver) Close() error {
 type Resolution struct {
 	Request shim.Request
 	t       target
+	// namez is the walk's scratch buffer for NUL-terminated names, kept from one resolution to
+	// the next when a caller reuses its Resolution (ResolveInto), so that a walk allocates none.
+	namez []byte
 }
 
 // Close releases the descriptors the resolution holds. It is safe to call more than once.
@@ -202,7 +205,7 @@ func (r *Resolver) ResolveInto(res *Resolution, in *Input, child Child) error {
 	if len(in.Path) == 0 && !in.Lookup.EmptyPath {
 		return unix.ENOENT // getname, as Decode would have answered
 	}
-	*res = Resolution{t: target{r: r, h: noHandle, parent: noHandle}}
+	*res = Resolution{t: target{r: r, h: noHandle, parent: noHandle}, namez: res.namez[:0]}
 	res.Request = shim.Request{
 		Syscall: in.Syscall,
 		Op:      in.Op(),
@@ -219,7 +222,8 @@ func (r *Resolver) ResolveInto(res *Resolution, in *Input, child Child) error {
 		return fmt.Errorf("read credentials of tid %d: %w", in.TID, err)
 	}
 	res.Request.Cred, res.Request.Umask = cred, umask
-	w := walker{r: r, in: in, child: child, res: res, cur: noHandle, scope: noHandle, parent: noHandle}
+	w := walker{r: r, in: in, child: child, res: res, cur: noHandle, scope: noHandle, parent: noHandle, namez: res.namez}
+	defer func() { res.namez = w.namez[:0] }()
 	defer w.cleanup()
 	run := w.run
 	if len(in.Path) == 0 {

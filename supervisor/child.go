@@ -129,11 +129,8 @@ func (c *tgidCache) tgid(tid int) (int, error) {
 		if isLeader(tid) {
 			return tgid, nil
 		}
-	} else if ok {
-		var st unix.Stat_t
-		if unix.Stat("/proc/"+strconv.Itoa(tgid)+"/task/"+strconv.Itoa(tid), &st) == nil {
-			return tgid, nil
-		}
+	} else if ok && inGroup(tgid, tid) {
+		return tgid, nil
 	}
 	if isLeader(tid) {
 		// Most callers lead their own group (every single-threaded process does): one
@@ -163,6 +160,14 @@ func (c *tgidCache) tgid(tid int) (int, error) {
 // CAP_KILL).
 func isLeader(tid int) bool {
 	err := unix.Tgkill(tid, tid, 0)
+	return err == nil || err == unix.EPERM
+}
+
+// inGroup reports whether thread tid still belongs to thread group tgid: tgkill(tgid, tid, 0)
+// finds the thread only then (EPERM too, as in isLeader). It asks what a stat of
+// /proc/<tgid>/task/<tid> did, without building a path per call.
+func inGroup(tgid, tid int) bool {
+	err := unix.Tgkill(tgid, tid, 0)
 	return err == nil || err == unix.EPERM
 }
 
