@@ -20,7 +20,9 @@
 //     inject with SECCOMP_IOCTL_NOTIF_ADDFD.
 //   - signal.go: the kill family, checked against the sandbox's members where the kernel
 //     cannot scope signals.
-//   - memfdcache.go: sealed memfds of recently served content, reopened per open.
+//   - memfdcache.go: one sealed memfd per served path and content, reopened per open, and
+//     what stat, readlink and fstat say of it (shim.OpHandler has the contract).
+//   - listing.go: the names the handlers serve where a directory holds none, for getdents.
 //   - child.go: what only the supervisor may read about the caller (memory, cwd, root, fds),
 //     each checked with SECCOMP_IOCTL_NOTIF_ID_VALID before use.
 //
