@@ -121,19 +121,45 @@ func TestTargets(t *testing.T) {
 	res.add("rss", "strict", Sample{Value: 40})
 	res.add("tar", "strict", Sample{Value: 1})
 	res.fail("tar", "proot", "refused")
+	res.add("open-pass-1", "fast", Sample{Value: 14000})
+	res.add("open-pass-1", "inject", Sample{Value: 15000})
+	res.add("open-pass-cpu0-1", "strict", Sample{Value: 13000})
+	res.add("open-pass-cpu0-1", "inject", Sample{Value: 10000})
+	res.add("open-pass-cpu0-1", "fast", Sample{Value: 14000})
+	res.add("open-pass-cpu0-1", "floor", Sample{Value: 10000})
+	res.add("tar", "inject", Sample{Value: 0.8})
+	res.add("open-plugin-1", "strict", Sample{Value: 24000})
+	res.add("true", "bwrap", Sample{Value: 0.008})
+	res.add("python", "inject", Sample{Value: 1.0})
+	res.add("rss-p0", "strict", Sample{Value: 12})
 
 	want := map[string]string{
-		"strict passthrough open vs the C floor":                             "PASS",
-		"strict builtin-served open (/etc/hosts) vs strict passthrough open": "MISS",
-		"strict unclaimed open, 10 plugins loaded vs none":                   "PASS",
-		"start-up, 5 plugins with a warm cache, added over none":             "MISS",
-		"Python import workload, strict vs native":                           "MISS",
-		"scrim strict faster than proot: Python import":                      "PASS",
-		"scrim strict faster than proot: shell script":                       "PASS",
-		"scrim strict faster than proot: tar":                                "NO DATA",
-		"scrim strict faster than proot: go build":                           "NO DATA",
-		"strict open throughput, 8 threads vs 1 thread (passthrough)":        "MISS",
-		"supervisor peak RSS, five plugins":                                  "PASS",
+		"strict passthrough open vs the C floor":                               "PASS",
+		"strict builtin-served open (/etc/hosts) vs strict passthrough open":   "MISS",
+		"strict unclaimed open, 10 plugins loaded vs none":                     "PASS",
+		"start-up, 5 plugins with a warm cache, added over none":               "MISS",
+		"Python import workload, strict vs native":                             "MISS",
+		"scrim strict faster than proot: Python import":                        "PASS",
+		"scrim strict faster than proot: shell script":                         "PASS",
+		"scrim strict faster than proot: tar":                                  "NO DATA",
+		"scrim strict faster than proot: go build":                             "NO DATA",
+		"strict open throughput, 8 threads vs 1 thread (passthrough)":          "MISS",
+		"supervisor peak RSS, five plugins":                                    "PASS",
+		"fast passthrough open vs the C CONTINUE floor":                        "PASS",
+		"strict passthrough open vs the C inject floor":                        "PASS",
+		"strict passthrough open vs the C inject floor, both on CPU 0":         "PASS",
+		"fast passthrough open vs the C CONTINUE floor, both on CPU 0":         "MISS",
+		"strict vs the C inject floor: shell script":                           "NOT MEASURED (inject did not run)",
+		"fast vs the C CONTINUE floor: shell script":                           "NO DATA",
+		"strict vs the C inject floor: tar":                                    "PASS",
+		"fast vs the C CONTINUE floor: tar":                                    "NO DATA",
+		"strict vs the C inject floor: go build":                               "NO DATA",
+		"fast vs the C CONTINUE floor: go build":                               "NO DATA",
+		"strict plugin-served open (/etc/motd) vs builtin-served (/etc/hosts)": "PASS",
+		"start-up (`true`), scrim strict vs bubblewrap":                        "MISS",
+		"Python import workload, strict vs the C inject floor":                 "MISS",
+		"supervisor peak RSS, no plugin":                                       "PASS",
+		"supervisor peak RSS, the C, Rust and AssemblyScript probe plugins":    "NO DATA",
 	}
 	ts := targets(res)
 	require.Len(t, ts, len(want))

@@ -239,6 +239,9 @@ func measure(ctx context.Context, e *env, s *Scenario, c *Contender) (Sample, er
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	argv := c.wrap(e, s.ScrimCfg, s.argv(e))
+	if s.CPU0 {
+		argv = append([]string{"taskset", "-c", "0"}, argv...)
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = e.work
 	cmd.Env = append(os.Environ(), s.env...)

@@ -146,6 +146,9 @@ type Scenario struct {
 	ScrimCfg string
 	// Only, when not empty, lists the contender keys the scenario applies to.
 	Only []string
+	// CPU0 confines the contender and everything it starts to CPU 0 (taskset -c 0), which
+	// takes the cross-CPU wake-ups out of a comparison of supervisors.
+	CPU0 bool
 	// argv is the command; env adds to the environment; before runs before each measurement.
 	argv   func(e *env) []string
 	env    []string
@@ -176,6 +179,8 @@ const (
 	fileDenied = "denied (/proc/kcore)"
 	// filePass10 is the passthrough file with ten plugins loaded that do not claim it.
 	filePass10 = "passthrough, 10 plugins loaded"
+	// filePassCPU0 is the passthrough file with the supervisor and the loop on CPU 0 alone.
+	filePassCPU0 = "passthrough, everything on CPU 0"
 )
 
 // Scenario groups.
@@ -220,6 +225,14 @@ func scenarios(cfg Config) []*Scenario {
 			return []string{e.sh, "-c", fmt.Sprintf("sleep 2; exec %s %s %d 1", e.openloop, e.passthrough, cfg.Ops)}
 		},
 	})
+	out = append(out, &Scenario{
+		Key: "open-pass-cpu0-1", Title: "open+close " + filePassCPU0 + ", 1 thread(s)",
+		Kind: KindOpen, Group: groupOpen, File: filePassCPU0, Threads: 1, ScrimCfg: "p0", CPU0: true,
+		Only: []string{"strict", "fast", "floor", "inject"},
+		argv: func(e *env) []string {
+			return []string{e.openloop, e.passthrough, fmt.Sprint(cfg.Ops), "1"}
+		},
+	})
 	out = append(out,
 		&Scenario{Key: "python", Title: "Python: " + pythonImports, Kind: KindWall, Group: groupMacro, ScrimCfg: "p0",
 			argv: func(e *env) []string { return []string{e.python, "-c", pythonImports} }},
@@ -255,6 +268,8 @@ func scenarios(cfg Config) []*Scenario {
 			Only: []string{"strict"}, argv: rssWorkload(cfg)},
 		&Scenario{Key: "rss-p0", Title: "scrim strict, no plugin", Kind: KindRSS, Group: groupRSS, ScrimCfg: "p0",
 			Only: []string{"strict"}, argv: rssWorkload(cfg)},
+		&Scenario{Key: "rss-probes", Title: "scrim strict, the C, Rust and AssemblyScript probe plugins", Kind: KindRSS,
+			Group: groupRSS, ScrimCfg: "probes", Only: []string{"strict"}, argv: rssWorkload(cfg)},
 	)
 	return out
 }

@@ -240,6 +240,14 @@ var tenPlugins = append(append([]plugin(nil), fivePlugins...),
 	plugin{"info2", "examples/info/info.wasm", `paths = ["/run/scrim/info2"]` + "\n"},
 )
 
+// probePlugins are the SDK probes of the languages that make small modules: the peak memory
+// of a sandbox with plugins that are not Go programs.
+var probePlugins = []plugin{
+	{"cprobe", "sdk/c/probe/probe.wasm", ""},
+	{"rustprobe", "sdk/rust/probe/probe.wasm", ""},
+	{"asprobe", "sdk/assemblyscript/probe/probe.wasm", ""},
+}
+
 // writeScrimConfigs writes one configuration per plugin set and cache state. Every one sets
 // plugin_dirs empty and its own cache_dir, so that nothing installed on the machine changes
 // what is measured.
@@ -255,6 +263,7 @@ func (e *env) writeScrimConfigs() error {
 		{"p5", fivePlugins, e.warmCache},
 		{"p5-cold", fivePlugins, e.coldCache},
 		{"p10", tenPlugins, e.warmCache},
+		{"probes", probePlugins, e.warmCache},
 	} {
 		var b strings.Builder
 		fmt.Fprintf(&b, "plugin_dirs = []\ncache_dir = %q\n", c.cache)
@@ -324,27 +333,30 @@ func (e *env) buildBaseline(ctx context.Context, cfg Config) error {
 }
 
 // findTrapped asks scrim which calls its sandbox sends to the supervisor with the scenarios'
-// plain configuration, so that the C floors trap the same ones (`scrim check` lists them).
-// Calls notified only for some arguments (prctl's credential options, mknod of what is not a
-// device) are left to the kernel by the floors: they are rare, and trapping every prctl would
-// charge the floors for calls scrim never sees.
+// plain configuration, so that the C floors trap the same ones (`scrim check` lists them). Of
+// the calls scrim notifies only for some arguments, the floors trap newfstatat and statx (scrim
+// lets only a NULL path through, which C libraries never pass) and leave prctl, fcntl and mknod
+// to the kernel: scrim sees only their rare credential, owner and non-device forms, and
+// trapping every prctl would charge the floors for calls scrim never sees.
 func (e *env) findTrapped(ctx context.Context) error {
 	out, err := exec.CommandContext(ctx, e.scrim, "check", "-c", e.scrimCfg["p0"]).Output()
 	if err != nil {
 		return fmt.Errorf("scrim check: %w", err)
 	}
-	m := regexp.MustCompile(`(?m)^\s+always\s+(.*)$`).FindSubmatch(out)
-	if m == nil {
-		return fmt.Errorf("scrim check lists no calls sent to the supervisor:\n%s", out)
-	}
-	names := strings.Fields(string(m[1]))
-	// newfstatat and statx are sent except with a NULL path, which programs hardly pass:
-	// the floors trap them whole.
-	if sm := regexp.MustCompile(`(?m)^\s+sometimes\s+(.*)$`).FindSubmatch(out); sm != nil {
-		for _, name := range strings.Fields(string(sm[1])) {
-			if name == "newfstatat" || name == "statx" {
-				names = append(names, name)
+	var names []string
+	for _, kind := range []string{"always", "sometimes"} {
+		m := regexp.MustCompile(`(?m)^\s+` + kind + `\s+(.*)$`).FindSubmatch(out)
+		if m == nil {
+			return fmt.Errorf("scrim check lists no calls sent to the supervisor %s:\n%s", kind, out)
+		}
+		for _, name := range strings.Fields(string(m[1])) {
+			switch name {
+			case "prctl", "fcntl", "mknod", "mknodat":
+				if kind == "sometimes" {
+					continue
+				}
 			}
+			names = append(names, name)
 		}
 	}
 	var nrs []string
