@@ -61,7 +61,8 @@ const (
 	// a stat of it describes a memfd no open will return (docs/shims.md says so).
 	memfdCacheItem = 1 << 20
 	// memfdCacheEntries and memfdCacheBytes bound the cache; when either would be exceeded
-	// it is emptied.
+	// it is emptied but for what a stat pinned (at most one memfd per stat in the last
+	// memfdPin, so a sandbox can only keep it over its bound by stat-ing served files).
 	memfdCacheEntries = 64
 	memfdCacheBytes   = 8 << 20
 	// memfdNames bounds the names and inodes remembered for descriptors the child may hold.
@@ -107,7 +108,7 @@ func (c *memfdCache) entryLocked(path []byte, b shim.Bytes) (e *memfdEntry, keep
 		return e, false, nil
 	}
 	if len(c.m) >= memfdCacheEntries || c.bytes+len(b.Data) > memfdCacheBytes {
-		c.emptyLocked()
+		c.evictLocked()
 	}
 	if c.m == nil {
 		c.m = map[string]*memfdEntry{}
@@ -252,6 +253,19 @@ func (c *memfdCache) close() {
 		unix.Close(c.fdDir)
 	}
 	c.fdDir, c.fdDirOpen = 0, false
+}
+
+// evictLocked empties the cache but for the memfds a stat pinned, which the open that follows
+// must still find.
+func (c *memfdCache) evictLocked() {
+	now := time.Now()
+	for p, e := range c.m {
+		if e.pinned.IsZero() || now.After(e.pinned) {
+			unix.Close(e.fd)
+			c.bytes -= e.size
+			delete(c.m, p)
+		}
+	}
 }
 
 func (c *memfdCache) emptyLocked() {

@@ -116,6 +116,18 @@ func TestMemfdCacheStatPins(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, string(p), path)
 
+	// A pin outlives the cache's emptying.
+	require.NoError(t, c.stat(p, shim.Bytes{Data: []byte("MemFree: 1\n")}, func(int) error { return nil }))
+	for i := range 2 * memfdCacheEntries {
+		f, err := c.file([]byte(fmt.Sprintf("/view/%d", i)), shim.Bytes{Data: []byte(fmt.Sprintf("content %d\n", i))}, 0)
+		require.NoError(t, err)
+		f.Close()
+	}
+	f, err = c.file(p, shim.Bytes{Data: []byte("MemFree: 333\n")}, 0)
+	require.NoError(t, err)
+	require.Equal(t, statIno, inode(t, f), "the pinned memfd survived the cache filling up")
+	f.Close()
+
 	g, err := c.file(p, shim.Bytes{Data: []byte("MemFree: 22\n")}, 0)
 	require.NoError(t, err)
 	defer g.Close()
