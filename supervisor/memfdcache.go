@@ -61,8 +61,8 @@ const (
 	// a stat of it describes a memfd no open will return (docs/shims.md says so).
 	memfdCacheItem = 1 << 20
 	// memfdCacheEntries and memfdCacheBytes bound the cache; when either would be exceeded
-	// it is emptied but for what a stat pinned (at most one memfd per stat in the last
-	// memfdPin, so a sandbox can only keep it over its bound by stat-ing served files).
+	// it is emptied but for what a stat pinned in the last memfdPin (so only a sandbox that
+	// stats many served files at once keeps it over its bound, and then up to four times).
 	memfdCacheEntries = 64
 	memfdCacheBytes   = 8 << 20
 	// memfdNames bounds the names and inodes remembered for descriptors the child may hold.
@@ -256,8 +256,12 @@ func (c *memfdCache) close() {
 }
 
 // evictLocked empties the cache but for the memfds a stat pinned, which the open that follows
-// must still find.
+// must still find, unless those alone are over four times the bound.
 func (c *memfdCache) evictLocked() {
+	if len(c.m) >= 4*memfdCacheEntries || c.bytes > 4*memfdCacheBytes {
+		c.emptyLocked()
+		return
+	}
 	now := time.Now()
 	for p, e := range c.m {
 		if e.pinned.IsZero() || now.After(e.pinned) {
