@@ -100,10 +100,12 @@ func checkAudit(path string) error {
 	if path == "" {
 		return nil
 	}
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // run creates it; config checked that its directory exists
+	if st, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) || err == nil && !st.Mode().IsRegular() {
+		// run creates it (config checked that its directory exists), or writes to the FIFO
+		// or device as it is: opening one here could wait for a writer.
+		return nil
 	}
+	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open audit log %s: %w", path, err)
 	}

@@ -4,10 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestErrorStyle: everything scrim says when it fails is one line, "scrim COMMAND: WHAT: WHY;
@@ -154,4 +156,14 @@ func TestClosedStdio(t *testing.T) {
 	cmd.Stdin = devnull
 	outb, err := cmd.CombinedOutput()
 	require.NoError(t, err, "a read-write /dev/null from a program that is not a shell is a /dev/null: %s", outb)
+}
+
+// TestCheck_AuditFIFO: check accepts an audit FIFO, as run writes to it, without opening it: an
+// open for reading would wait for a writer.
+func TestCheck_AuditFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "audit.fifo")
+	require.NoError(t, unix.Mkfifo(fifo, 0o600))
+	r := scrim(t, "check", "--audit", fifo)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Regexp(t, `(?m)^audit\s+`+regexp.QuoteMeta(fifo)+`$`, r.stdout)
 }
