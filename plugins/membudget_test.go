@@ -74,3 +74,25 @@ func TestMemoryCap_Wasm32(t *testing.T) {
 	_, err := Load(context.Background(), []Spec{{Name: "deny", Path: testdata("deny"), MemoryBytes: 5 << 30}}, Options{})
 	require.ErrorContains(t, err, "exceeds the 4294967296 a WebAssembly module (wasm32) can address")
 }
+
+// TestMemoryTotal_RenewGrown: an idle plugin's last instance, grown past twice a fresh one's
+// memory, is replaced by a fresh instance, giving the growth back.
+func TestMemoryTotal_RenewGrown(t *testing.T) {
+	h, err := Load(context.Background(), []Spec{{Name: "grow", Path: testdata("grow"), MemoryBytes: 256 << 20, Instances: 1}}, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { h.Close(context.Background()) })
+	p := h.plugins[0]
+	for range 3 {
+		_, err := h.Decide(context.Background(), "grow", request("/t/x", 0))
+		require.NoError(t, err)
+	}
+	require.Equal(t, uint64(64<<10+48<<20), h.mem.used.Load())
+	p.trimIdle()
+	require.Equal(t, int32(1), p.live.Load())
+	require.Len(t, p.pool, 1)
+	require.Equal(t, uint64(64<<10), h.mem.used.Load(), "the grown instance was replaced by a fresh one")
+	res, err := h.Decide(context.Background(), "grow", request("/t/x", 0))
+	require.NoError(t, err)
+	require.Equal(t, shim.Deny(unix.EACCES), res)
+	require.Equal(t, uint64(64<<10+16<<20), h.mem.used.Load())
+}

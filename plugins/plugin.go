@@ -299,25 +299,32 @@ func (p *plugin) decide(req *shim.Request) (shim.Result, *fault) {
 	if f != nil || inst.dead() {
 		p.retire(inst)
 	} else {
+		grown := false
+		if mem := inst.mod.Memory(); mem != nil {
+			grown = uint64(mem.Size()) > 2*p.instBytes.Load()
+		}
 		p.pool <- inst
-		if p.trim != nil && p.live.Load() > 1 {
+		if p.trim != nil && (grown || p.live.Load() > 1) {
 			p.trim.Reset(idleTrim)
 		}
 	}
 	return res, f
 }
 
-// idleTrim is how long the instances beyond the first stay after the last call: a burst of
-// opens reuses them, and a program that has stopped opening gets their memory back.
+// idleTrim is how long the instances beyond the first, and a first one that grew, stay after
+// the last call: a burst of opens reuses them, and a program that has stopped opening gets
+// their memory back.
 const idleTrim = 2 * time.Second
 
-// trimIdle closes idle instances until one is left. The pool grows again when opens find
-// every instance busy.
+// trimIdle closes idle instances until one is left, and replaces that one with a fresh
+// instance if its memory grew to more than twice a fresh one's: a WebAssembly memory never
+// shrinks, and the plugin no longer needs what it grew for. The pool grows again when opens
+// find every instance busy.
 func (p *plugin) trimIdle() {
 	for !p.closing.Load() {
 		n := p.live.Load()
 		if n <= 1 {
-			return
+			break
 		}
 		select {
 		case inst := <-p.pool:
@@ -328,6 +335,46 @@ func (p *plugin) trimIdle() {
 			inst.close()
 		default:
 			return // the rest are busy; the next call that ends arms the timer again
+		}
+	}
+	p.renewGrown()
+}
+
+// renewGrown replaces the idle instance whose memory grew past twice a fresh instance's. The
+// fresh one starts first, so that the plugin always has an instance; without room for it in
+// the memory total, or if it fails to start, the old one stays.
+func (p *plugin) renewGrown() {
+	if p.closing.Load() || p.live.Load() != 1 {
+		return
+	}
+	var old *instance
+	select {
+	case old = <-p.pool:
+	default:
+		return
+	}
+	mem := old.mod.Memory()
+	fresh := p.instBytes.Load()
+	if mem == nil || uint64(mem.Size()) <= 2*fresh || (p.mem != nil && p.mem.free() < fresh) {
+		p.pool <- old
+		return
+	}
+	inst, err := p.newInstance(context.Background(), false)
+	if err != nil {
+		p.pool <- old
+		return
+	}
+	old.close()
+	p.pool <- inst
+	if p.closing.Load() {
+		// close may have drained the pool while neither instance was in it.
+		for {
+			select {
+			case inst := <-p.pool:
+				inst.close()
+			default:
+				return
+			}
 		}
 	}
 }
