@@ -92,7 +92,11 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 	case "run", "check", "version":
 		return dispatch([]string{args[0], "--help"}, stdout, stderr)
 	case "plugin":
-		return runPlugin(append(args[1:min(len(args), 2)], "--help"), stdout, stderr)
+		sub := []string{"--help"}
+		if len(args) > 1 {
+			sub = []string{args[1], "--help"} // scrim help plugin inspect
+		}
+		return runPlugin(sub, stdout, stderr)
 	}
 	return report(stderr, "help", fmt.Errorf("%s: unknown command; the commands are run, check, plugin, version and help", config.Quote(args[0])))
 }
