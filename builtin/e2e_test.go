@@ -382,16 +382,6 @@ func TestE2EMemory(t *testing.T) {
 		out := py(t, flags, `import os; print(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))`)
 		require.Equal(t, "268435456\n", out)
 	})
-	t.Run("java_heap_follows_the_view", func(t *testing.T) {
-		needTool(t, "java")
-		r := runScrim(t, flags, "java", "-XX:+PrintFlagsFinal", "-version")
-		require.Equal(t, 0, r.code, r.stderr)
-		m := regexp.MustCompile(`\sMaxHeapSize\s+=\s+(\d+)`).FindStringSubmatch(r.stdout)
-		require.NotNil(t, m, r.stdout)
-		heap, err := strconv.ParseUint(m[1], 10, 64)
-		require.NoError(t, err)
-		require.LessOrEqual(t, heap, uint64(256<<20), "the JVM sizes its heap from the 256 MiB view")
-	})
 	t.Run("meminfo_spellings", func(t *testing.T) {
 		out := sh(t, flags, "head -1 /proc/meminfo; head -1 /proc/self/../meminfo")
 		require.Equal(t, strings.Repeat("MemTotal:         262144 kB\n", 2), out)
