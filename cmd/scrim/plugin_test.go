@@ -176,3 +176,18 @@ paths = ["/run/motd/**", "`+link+`"]
 	require.Regexp(t, `(?m)^\s+claims\s+/etc/motd /run/motd/\*\* `+link+`$`, r.stdout)
 	require.Contains(t, r.stderr, "scrim check: warning: plugin.motd claims "+link+", but "+link+" is a symbolic link")
 }
+
+// TestPluginTest_Image checks that with --chroot a path resolves inside the image, an absolute
+// symbolic link included, as the program in the image would see it.
+func TestPluginTest_Image(t *testing.T) {
+	img := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(img, "etc"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(img, "usr", "lib"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(img, "usr", "lib", "os-release"), []byte("image\n"), 0o600))
+	require.NoError(t, os.Symlink("/usr/lib/os-release", filepath.Join(img, "etc", "os-release")))
+	r := scrim(t, "plugin", "test", motdWasm(t), "--chroot", img, "--path", "/etc/os-release")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "resolved: /usr/lib/os-release\n")
+	require.Contains(t, r.stdout, "verdict: real\nimage: "+img+"\nfile: /usr/lib/os-release (regular file, mode 0600)")
+	require.Contains(t, r.stderr, "paths resolve inside the image")
+}

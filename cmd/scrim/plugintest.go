@@ -110,9 +110,7 @@ func pluginTest(args []string, stdout, stderr io.Writer) int {
 	root := "/"
 	if cfg.Chroot != "" {
 		root = cfg.Chroot
-		if len(cfg.Mounts) > 0 {
-			fmt.Fprintf(stderr, "scrim %s: warning: the image's mounts are not made here: a path under a mount resolves inside %s\n", cmd, root)
-		}
+		fmt.Fprintf(stderr, "scrim %s: warning: paths resolve inside the image %s as it is on the host: the /proc, /dev, /tmp and mounts a running sandbox has in it are not made here\n", cmd, root)
 	}
 	cleanup, err := provision(chain, h.syscalls, testSandbox{self: os.Getpid(), root: root}, log)
 	defer cleanup()
@@ -187,7 +185,7 @@ func pluginTest(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if dec.Action == shim.ActNext || dec.Action == shim.ActReal {
-		printReal(stdout, req)
+		printReal(stdout, req, cfg.Chroot)
 		return 0
 	}
 	return printResult(stdout, dec)
@@ -375,9 +373,13 @@ func pluginFaults(h *plugins.Host) map[string]uint64 {
 	return m
 }
 
-// printReal describes the real file the program would get, without opening it.
-func printReal(w io.Writer, req *shim.Request) {
+// printReal describes the real file the program would get, without opening it; image is the
+// image directory in chroot mode.
+func printReal(w io.Writer, req *shim.Request, image string) {
 	fmt.Fprintf(w, "verdict: real\n")
+	if image != "" {
+		fmt.Fprintf(w, "image: %s\n", image)
+	}
 	if !req.Object.Exists {
 		if req.Flags&unix.O_CREAT != 0 {
 			fmt.Fprintf(w, "file: %s does not exist; the open creates it\n", req.PathString())
