@@ -32,22 +32,31 @@ Exit status: 0 when the plugin loads (inspect) or decided (test); 1 when inspect
 problems or the plugin failed; 125 on bad usage.
 `
 
-const pluginTestUsage = `Usage: scrim plugin test FILE.wasm --path P [flags]
+const pluginTestUsage = `Usage: scrim plugin test [FILE.wasm[,KEY=VALUE...] | DROPIN.toml] --path P [flags]
 
-Loads FILE.wasm exactly as scrim run would and asks it about one open of P. The real file,
-when the plugin asks to read it, is opened as the user running this command.
+Asks the open chain scrim run would build about one open of P, and prints the path P resolves
+to, which handler answers (a built-in shim, a plugin, or root: the real file) and what the
+program gets. The chain is the configuration as scrim run reads it (-c FILE, the drop-in
+plugins, the flags below) with, when given, FILE.wasm added as --plugin adds it (with its
+KEY=VALUE configuration), or the drop-in file DROPIN.toml added as a plugin directory would
+add it. A plugin the configuration already loads from FILE.wasm is tested as configured, with
+any KEY=VALUE on top of its configuration.
+
+P is resolved as scrim run resolves the program's opens (symbolic links, "..", /proc/self,
+the image in chroot mode) but as the user running this command, in this command's process:
+/proc/self is this process, and an image's mounts, /proc, /dev and /tmp are not there.
+Nothing is opened for the program: the real file is only named, and a plugin that asks to
+read it reads it as you. Exit status 0 when the chain decided, 1 when a handler failed, 125
+on bad usage or configuration.
 
 Flags:
-  --path P              canonical absolute path of the open (required)
+  --path P              the absolute path the program opens (required)
   --flags F             open flags: names joined by "|" or ",", such as O_RDONLY|O_CLOEXEC,
                         or a number (default O_RDONLY)
-  --config KEY=VALUE    a configuration value (repeatable); VALUE is read as JSON when it is
-                        a number, true, false, an array or an object, else as a string
-  --uid N, --gid N      the caller's filesystem user and group (default: yours)
-  --pid N               the caller's process id (default 1)
-  --sandbox NAME        the sandbox name (default scrim)
-  --timeout D           the per-call deadline (default 250ms)
-  --memory BYTES        the memory cap (default 16 MiB)
+  --uid N, --gid N      the caller's user and group the handlers see (default: yours)
+  --pid N               the caller's process id the handlers see (default: this command's)
+  -c, --config FILE     read the configuration from FILE, as scrim run -c does
+  and every other flag of scrim run (--hostname, --chroot, --plugin, ...; scrim run --help)
 `
 
 // runPlugin runs `scrim plugin ...`.
