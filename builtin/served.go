@@ -27,6 +27,21 @@ var servedPaths = map[string]struct {
 	idRandom: {exact: []string{"/dev/urandom", "/dev/random"}},
 }
 
+// The virtual-file shims decide by identity too, so they are no shim.Claimers; they list their
+// literal paths, so that a listing shows one the disk does not hold (an image without
+// /etc/hosts, a container without /etc/hostname).
+var (
+	_ shim.Lister = (*hosts)(nil)
+	_ shim.Lister = (*hostname)(nil)
+	_ shim.Lister = (*cpuView)(nil)
+	_ shim.Lister = (*memoryView)(nil)
+)
+
+func (h *hosts) Listed() []string      { return servedPaths[idHosts].exact }
+func (h *hostname) Listed() []string   { return servedPaths[idHostname].exact }
+func (c *cpuView) Listed() []string    { return servedPaths[idCPU].exact }
+func (m *memoryView) Listed() []string { return servedPaths[idMemory].exact }
+
 // Served describes the paths the built-in virtual-file shim id decides on, in the terms of
 // shim.Claimer, so that `scrim check` can name the plugins that claim them too. It is a
 // description, not what the chain matches: these shims also decide by identity (where a

@@ -21,3 +21,20 @@ func TestServed_EveryVirtualShim(t *testing.T) {
 		}
 	}
 }
+
+// TestServed_Listed: every virtual-file shim with literal paths lists them, so a listing of
+// their directory shows the ones the disk does not hold.
+func TestServed_Listed(t *testing.T) {
+	seed := uint64(1)
+	regs, _, err := New(Options{CPUs: 1, MemoryBytes: 1 << 30, RandomSeed: &seed})
+	require.NoError(t, err)
+	for _, r := range regs {
+		exact, _ := Served(r.Handler.ID())
+		if r.Band != shim.BandVirtual || len(exact) == 0 || r.Handler.ID() == idRandom {
+			continue
+		}
+		l, ok := r.Handler.(shim.Lister)
+		require.True(t, ok, "%s is no shim.Lister", r.Handler.ID())
+		require.Equal(t, exact, l.Listed(), r.Handler.ID())
+	}
+}

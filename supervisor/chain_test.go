@@ -205,3 +205,31 @@ func TestChainLookupOps(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+type claimerListed struct {
+	recorder
+	exact, listed []string
+}
+
+func (c *claimerListed) Claims() ([]string, []shim.PathPattern) {
+	return c.exact, []shim.PathPattern{{Prefix: "/never/"}}
+}
+
+type listerOnly struct {
+	recorder
+	listed []string
+}
+
+func (l *listerOnly) Listed() []string { return l.listed }
+
+// TestListedNames: a listing's names are the Claimers' exact claims and the Listers' paths,
+// by parent directory, once each; patterns and handlers with neither give none.
+func TestListedNames(t *testing.T) {
+	var order []string
+	regs := []shim.Registration{
+		{Handler: &claimerListed{recorder: recorder{id: "c", order: &order}, exact: []string{"/etc/vendor-release", "/etc/hosts"}}},
+		{Handler: &listerOnly{recorder: recorder{id: "l", order: &order}, listed: []string{"/etc/hosts", "/etc/hostname", "/"}}},
+		{Handler: &recorder{id: "r", order: &order}},
+	}
+	require.Equal(t, map[string][]string{"/etc": {"vendor-release", "hosts", "hostname"}}, listedNames(regs))
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,19 +13,22 @@ import (
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
-// The names a listing adds: a handler's literal claims (shim.Claimer's exact paths) that it
-// serves and that do not exist on disk, shown in their parent directory (shim.OpHandler).
+// The names a listing adds: a handler's literal claims (shim.Claimer's exact paths) and
+// shim.Lister paths that it serves and that do not exist on disk, shown in their parent
+// directory (shim.OpHandler).
 
 // listedNames maps a directory's canonical path to the names the handlers of regs claim
-// literally in it.
+// literally, or list, in it.
 func listedNames(regs []shim.Registration) map[string][]string {
 	out := map[string][]string{}
 	for _, r := range regs {
-		c, ok := r.Handler.(shim.Claimer)
-		if !ok {
-			continue
+		var exact []string
+		if c, ok := r.Handler.(shim.Claimer); ok {
+			exact, _ = c.Claims()
 		}
-		exact, _ := c.Claims()
+		if l, ok := r.Handler.(shim.Lister); ok {
+			exact = append(slices.Clone(exact), l.Listed()...)
+		}
 		for _, p := range exact {
 			if !strings.HasPrefix(p, "/") || p == "/" {
 				continue

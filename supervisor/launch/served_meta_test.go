@@ -283,3 +283,33 @@ print(oct(d.st_mode), d.st_nlink, os.path.isdir("/etc/scrim-test-meta.d"), "scri
 	require.Equal(t, 0, status, "stdout: %s\nstderr: %s", out, serr)
 	require.Equal(t, "True True 5 5 1500000000 0o100444\nTrue False False\nmeta\n0o40555 2 True True True\n", out)
 }
+
+// listerShim serves one file that does not exist on disk and lists it, with one more path it
+// does not serve, without claiming anything: as the built-in shims, which also decide by
+// identity, do.
+type listerShim struct {
+	path, unserved string
+	data           []byte
+}
+
+var _ shim.Lister = (*listerShim)(nil)
+
+func (l *listerShim) ID() string       { return "test.lister" }
+func (l *listerShim) Listed() []string { return []string{l.path, l.unserved} }
+func (l *listerShim) Open(_ context.Context, req *shim.Request) (shim.Result, error) {
+	if string(req.Path) == l.path {
+		return shim.ServeBytes("listed", l.data), nil
+	}
+	return shim.Next(), nil
+}
+
+// TestServedListedWithoutClaims: a handler that is no Claimer has its Listed paths shown in
+// their directory, but only those it serves.
+func TestServedListedWithoutClaims(t *testing.T) {
+	l := &listerShim{path: "/etc/scrim-test-listed", unserved: "/etc/scrim-test-not-served", data: []byte("listed\n")}
+	cfg := builtinConfig(t, builtin.Options{}, shim.Registration{Handler: l, Band: shim.BandVirtual, Priority: shim.PriorityPlugin})
+	cfg.Args = []string{"sh", "-c", "ls /etc | grep scrim-test; cat /etc/scrim-test-listed"}
+	status, out, serr := runOut(t, cfg)
+	require.Equal(t, 0, status, "stdout: %s\nstderr: %s", out, serr)
+	require.Equal(t, "scrim-test-listed\nlisted\n", out)
+}

@@ -251,11 +251,20 @@ func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
 // program opened, never as the memfd's name.
 //
 // A served path listed in a directory that does not hold it on disk: the literal claims
-// (Claimer's exact paths) of a handler that serves them show in a listing (getdents64) of
-// their parent directory, typed by what the handler answers a stat of them. Pattern claims
-// and handlers without claims add no names.
+// (Claimer's exact paths) and the Lister paths of a handler that serves them show in a listing
+// (getdents64) of their parent directory, typed by what the handler answers a stat of them.
+// Pattern claims and handlers without either add no names.
 type OpHandler interface {
 	Ops() OpSet
+}
+
+// Lister is implemented by a Handler that serves literal paths but is no Claimer (it also
+// decides by identity, which no claim can describe): Listed returns those canonical paths, and
+// a listing of their parent directory shows each one the handler serves and the disk does not
+// hold, as it shows a Claimer's exact claims. Unlike Claims, it narrows nothing the handler is
+// asked about.
+type Lister interface {
+	Listed() []string
 }
 
 // LookupOps are the ops that look a path up and describe what they find without changing
