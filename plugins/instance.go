@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,8 +27,12 @@ type instance struct {
 	stack  []uint64
 	cctx   callCtx
 	// watchdog closes the module when a call overruns: one reusable timer per instance
-	// instead of a timer and a context per call.
+	// instead of a timer and a context per call, and armed lazily (arm): a call stores its
+	// deadline, and the timer is reset only when it is not already due at or before it.
 	watchdog *time.Timer
+	deadline atomic.Int64 // the running call's deadline (monotime), 0 between calls
+	armedFor atomic.Int64 // when the watchdog fires (monotime), 0 when it is parked
+	wdMu     sync.Mutex   // orders arming against the watchdog's own re-arming
 	timedOut atomic.Bool
 	failed   bool
 	// overBudget is set when the memory's initial size did not fit in the host's total.
@@ -87,8 +92,9 @@ func (p *plugin) newInstance(ctx context.Context, first bool) (*instance, error)
 	inst.mod = mod
 	inst.fnOpen = mod.ExportedFunction(exportOpen)
 	inst.watchdog = time.AfterFunc(time.Hour, func() {
-		inst.timedOut.Store(true)
-		mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
+		if inst.expired() {
+			mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
+		}
 	})
 	inst.watchdog.Stop()
 	if err := inst.setup(first); err != nil {
@@ -150,12 +156,12 @@ func (inst *instance) call(fn api.Function, d time.Duration, arg uint64) (int32,
 		return 0, faultf(faultTrap, "instance already stopped")
 	}
 	inst.stack[0] = arg
-	inst.watchdog.Reset(d)
+	inst.arm(d)
 	err := fn.CallWithStack(&inst.cctx, inst.stack)
 	// The instance owns the mapping of the module's memory (linearmem.go): it must stay
 	// reachable until the plugin's code has stopped running.
 	runtime.KeepAlive(inst)
-	inst.watchdog.Stop()
+	inst.deadline.Store(0)
 	if err != nil {
 		inst.failed = true
 		var ee *sys.ExitError
@@ -168,6 +174,54 @@ func (inst *instance) call(fn api.Function, d time.Duration, arg uint64) (int32,
 		return 0, &fault{kind: faultTrap, err: fmt.Errorf("trapped: %w", err)}
 	}
 	return api.DecodeI32(inst.stack[0]), nil
+}
+
+// monoBase is the origin of monotime.
+var monoBase = time.Now()
+
+// monotime is the monotonic clock in nanoseconds, for deadlines.
+func monotime() int64 { return int64(time.Since(monoBase)) }
+
+// arm sets the deadline of the call about to start, d from now. Resetting a timer on every
+// call costs a lock of the timer heap and may wake another thread to watch the new earliest
+// timer (RATIONALE.md, "Why is a plugin call's watchdog armed lazily?"), so the timer is
+// reset only when it is parked or due after this deadline: in a run of calls it fires about
+// once per timeout and re-arms itself for the call then running (expired).
+func (inst *instance) arm(d time.Duration) {
+	now := monotime()
+	dl := now + int64(d)
+	inst.deadline.Store(dl)
+	if a := inst.armedFor.Load(); a != 0 && a <= dl {
+		return // due first: expired looks at this call's deadline then
+	}
+	inst.wdMu.Lock()
+	if a := inst.armedFor.Load(); a == 0 || a > dl {
+		inst.armedFor.Store(dl)
+		inst.watchdog.Reset(time.Duration(dl - now))
+	}
+	inst.wdMu.Unlock()
+}
+
+// expired runs when the watchdog fires. It reports whether the running call is past its
+// deadline, and otherwise re-arms the timer for the running call, or leaves it parked
+// between calls. A call stores its deadline before it reads armedFor, and this clears
+// armedFor before it reads the deadline, so at least one of the two sees the other: a
+// running call always has the timer due at or before its deadline.
+func (inst *instance) expired() bool {
+	inst.wdMu.Lock()
+	defer inst.wdMu.Unlock()
+	inst.armedFor.Store(0)
+	dl := inst.deadline.Load()
+	if dl == 0 {
+		return false
+	}
+	if now := monotime(); now < dl {
+		inst.armedFor.Store(dl)
+		inst.watchdog.Reset(time.Duration(dl - now))
+		return false
+	}
+	inst.timedOut.Store(true)
+	return true
 }
 
 // open runs scrim_open once. Phase 1 carries the real file's content (ABI.md §7).
