@@ -390,8 +390,9 @@ func breakdownSection(r *Results) string {
 	}
 	if r.Counts != nil {
 		fmt.Fprintf(&b, "\nCounted without perf's recording (perf stat over the whole process tree, two runs of "+
-			"different lengths subtracted, the loop's own open and close taken off): scrim strict makes %.2f system "+
-			"calls per passthrough open and scrim fast %.2f, with %.2f and %.2f futex or nanosleep calls; "+
+			"different lengths subtracted, the loop's own calls and the Go runtime's sleeps, waits and memory "+
+			"calls taken off): scrim strict makes %.2f system calls per passthrough open and scrim fast %.2f, "+
+			"with %.2f and %.2f futex calls; "+
 			"bench TestSyscallBudget holds them to %.1f, %.1f and %.1f (RATIONALE.md, \"What may a passthrough "+
 			"open cost the supervisor?\").\n",
 			r.Counts["strict"].PerOpen, r.Counts["fast"].PerOpen, r.Counts["strict"].Wakeups, r.Counts["fast"].Wakeups,

@@ -40,7 +40,7 @@ func TestSyscallBudget(t *testing.T) {
 	}{{"strict", budgetStrict}, {"fast", budgetFast}} {
 		n, err := countSyscalls(context.Background(), perf, scrim, openloop, file, c.mode)
 		require.NoError(t, err)
-		t.Logf("%s: %.2f system calls per passthrough open, %.3f futex and nanosleep", c.mode, n.PerOpen, n.Wakeups)
+		t.Logf("%s: %.2f system calls per passthrough open, %.3f futex", c.mode, n.PerOpen, n.Wakeups)
 		require.LessOrEqual(t, n.PerOpen, c.budget, "%s mode exceeds its system call budget per open", c.mode)
 		require.LessOrEqual(t, n.Wakeups, budgetWakeups, "%s mode hands work between threads on the hot path", c.mode)
 		// A count far below the budget means the measurement broke (the loop ran outside the
