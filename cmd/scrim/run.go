@@ -23,10 +23,11 @@ import (
 const runUsage = `Usage: scrim run [flags] -- CMD [ARGS...]
 
 Runs CMD under scrim's supervisor. CMD is looked up in PATH. Its stdin, stdout, stderr and
-terminal are its own; signals sent to scrim are passed on to it. scrim's diagnostics go to
-stderr. The exit status is CMD's own, 128+N if it died of signal N, 125 if scrim failed
-(bad usage, bad configuration, missing kernel feature), 126 if CMD could not be executed
-and 127 if it was not found.
+terminal are its own (one the shell closed stays closed); signals sent to scrim are passed
+on to it. scrim's log goes to stderr, and so does why scrim failed, whatever the log level,
+as "scrim run: WHAT: WHY; WHAT TO DO". The exit status is CMD's own, 128+N if it died of
+signal N, 125 if scrim failed (bad usage, bad configuration, missing kernel feature, inside
+a scrim sandbox already), 126 if CMD could not be executed and 127 if it was not found.
 `
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
