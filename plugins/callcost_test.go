@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -49,4 +50,68 @@ func TestWatchdogLazy(t *testing.T) {
 		require.Equal(t, shim.Deny(unix.EACCES), open(fast))
 	}
 	require.Equal(t, timeouts, p.stats.snapshot("").Faults, "only the runaway calls failed")
+}
+
+// TestCallAllocs holds the heap allocations of a plugin call to a budget, for a deny and for
+// serving the same content again. All of them are wazero's: with WithCloseOnContextDone it
+// starts a goroutine per call (its channel, its function value and the cancel closure,
+// RATIONALE.md "Why a reusable watchdog timer per instance instead of a context deadline per
+// call?"). The host itself allocates nothing per call: the request, the call's context and
+// the served copy are reused, and the watchdog is armed without a new timer.
+func TestCallAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("race: the race detector allocates on its own")
+	}
+	const wazeroPerCall = 3
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name, path string
+		spec       Spec
+		want       shim.Action
+	}{
+		{"deny, WAT", "/t/x", Spec{Name: "deny", Path: testdata("deny")}, shim.ActDeny},
+		{"deny, C SDK", "/probe/deny/13", Spec{Name: "probe", Path: probeC}, shim.ActDeny},
+		{"serve again, C SDK", "/probe/greeting", Spec{Name: "probe", Path: probeC}, shim.ActServe},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := load(t, tt.spec)
+			req := request(tt.path, unix.O_RDONLY)
+			open := func() {
+				res, err := p.Open(ctx, req)
+				if err != nil || res.Action != tt.want {
+					t.Fatalf("got %v, %v", res, err)
+				}
+				// AllocsPerRun runs on one P: let wazero's goroutine of this call end, so
+				// that the next call reuses it instead of allocating another.
+				runtime.Gosched()
+			}
+			open() // the first serve copies the content
+			allocs := testing.AllocsPerRun(1000, open)
+			require.LessOrEqual(t, allocs, float64(wazeroPerCall), "heap allocations per call")
+		})
+	}
+}
+
+// TestServedReuse checks that reusing the previous served copy (servedResult) never serves
+// stale content: a call that serves other bytes gets them, and content served before stays
+// as it was.
+func TestServedReuse(t *testing.T) {
+	p := load(t, Spec{Name: "probe", Path: probeC, Instances: 1})
+	ctx := context.Background()
+	serve := func(pid int) []byte {
+		t.Helper()
+		req := request("/probe/request", unix.O_RDONLY)
+		req.PID = pid
+		res, err := p.Open(ctx, req)
+		require.NoError(t, err)
+		require.Equal(t, shim.ActServe, res.Action)
+		return res.Content.(shim.Bytes).Data
+	}
+	a := serve(42)
+	a2 := serve(42)
+	require.Equal(t, string(a), string(a2))
+	b := serve(7)
+	require.Contains(t, string(b), "pid=7\n")
+	require.Contains(t, string(a), "pid=42\n", "content served before is not overwritten")
+	require.Contains(t, string(serve(42)), "pid=42\n")
 }

@@ -50,6 +50,7 @@ type instance struct {
 	limit    bool
 	errText  string
 	describe []byte
+	served   shim.Content // the last content served, a shim.Bytes (servedResult)
 }
 
 // instKey finds the instance in a call's context.

@@ -217,6 +217,11 @@ func (p *plugin) Open(ctx context.Context, req *shim.Request) (shim.Result, erro
 	if !p.claims.match(req.Path) {
 		return shim.Next(), nil
 	}
+	if p.ready != nil {
+		// A deferred load still running is waited for before the clock starts: the counters
+		// time the plugin's calls, and the wait is start-up (decide returns its fault).
+		p.awaitLoad()
+	}
 	start := time.Now()
 	res, f := p.decide(req)
 	p.stats.record(time.Since(start), f)
@@ -426,7 +431,7 @@ func (p *plugin) run(inst *instance, req *shim.Request, op uint32) (shim.Result,
 	case v == verdictReal:
 		return shim.Real(), nil
 	case v == verdictServe:
-		return servedResult("scrim-plugin-"+p.spec.Name, inst, req.Op), nil
+		return servedResult(inst, req.Op), nil
 	case v == verdictFail:
 		msg := inst.errText
 		if msg == "" {
