@@ -231,7 +231,9 @@ type Stats struct {
 	Faults, Traps, Timeouts, Broken uint64
 	// Replaced counts instances discarded and started anew.
 	Replaced uint64
-	// Latency is the total and MaxLatency the longest time of a call.
+	// Latency is the total and MaxLatency the longest time of a call: the host's work for the
+	// decision and the plugin's code, not the wait for a plugin still loading in the
+	// background (Options.Deferred), which is start-up.
 	Latency, MaxLatency time.Duration
 }
 
