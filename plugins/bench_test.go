@@ -2,9 +2,12 @@ package plugins
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -65,31 +68,56 @@ func BenchmarkDecision(b *testing.B) {
 	cases := []struct {
 		name string
 		h    func(b *testing.B) shim.Handler
+		path string // "" is /etc/motd
 	}{
-		{"deny/go", func(*testing.B) shim.Handler { return goHandler{} }},
+		{"deny/go", func(*testing.B) shim.Handler { return goHandler{} }, ""},
 		{"deny/plugin-wat", func(b *testing.B) shim.Handler {
 			return load(b, Spec{Name: "deny", Path: testdata("deny"), Paths: []string{"/etc/motd"}})
-		}},
+		}, ""},
 		{"deny/plugin-go", func(b *testing.B) shim.Handler {
 			return load(b, Spec{Name: "denykeys", Path: example("denykeys"), Paths: []string{"/etc/motd"}})
-		}},
-		{"serve/go", func(*testing.B) shim.Handler { return goHandler{serve: true} }},
+		}, ""},
+		// The C SDK's probe plugin, the "minimal plugin written in C": it claims
+		// /probe/** and answers by the path.
+		{"deny/plugin-c", func(b *testing.B) shim.Handler {
+			return load(b, Spec{Name: "probe", Path: probeC})
+		}, "/probe/deny/13"},
+		{"serve/go", func(*testing.B) shim.Handler { return goHandler{serve: true} }, ""},
+		{"serve/plugin-c", func(b *testing.B) shim.Handler {
+			return load(b, Spec{Name: "probe", Path: probeC})
+		}, "/probe/greeting"},
 		{"serve/plugin-go", func(b *testing.B) shim.Handler {
 			return load(b, Spec{Name: "motd", Path: example("motd")})
-		}},
+		}, ""},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			h := c.h(b)
-			req := request("/etc/motd", unix.O_RDONLY)
+			path := cmp.Or(c.path, "/etc/motd")
+			req := request(path, unix.O_RDONLY)
 			b.ReportAllocs()
+			cpu := cpuTime(b)
 			for b.Loop() {
 				res, err := h.Open(ctx, req)
 				if err != nil || res.Action == shim.ActNext {
 					b.Fatal(res, err)
 				}
-
 			}
+			b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
+}
+
+// probeC is the C SDK's probe plugin.
+var probeC = wasmPath(filepath.Join("sdk", "c", "probe", "probe.wasm"))
+
+// cpuTime is the process's CPU time so far (user and system, every thread), so that a
+// benchmark can report CPU time per op next to wall time: on a machine busy with other
+// work the wall time counts the waits for a CPU, the CPU time only the work.
+func cpuTime(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
