@@ -210,7 +210,7 @@ func TestUsageErrors(t *testing.T) {
 		{name: "flag without value", args: []string{"run", "--cpus"}, wantCode: exitFailure, want: "scrim run: --cpus: needs a value; see 'scrim run --help'\n"},
 		{name: "bad flag value", args: []string{"run", "--memory", "lots", "--", "true"}, wantCode: exitFailure, want: "scrim run: --memory: \"lots\" is not a size; allowed: bytes as a whole number, or a number with K, M, G or T (powers of 1024), like 512M or 2G\n"},
 		{name: "missing config", args: []string{"run", "-c", "/nonexistent/scrim.toml", "--", "true"}, wantCode: exitFailure, want: "scrim run: -c /nonexistent/scrim.toml: no such file or directory; name an existing file (config.toml.example documents every key)\n"},
-		{name: "missing plugin", args: []string{"check", "--plugin", "/nonexistent/p.wasm"}, wantCode: exitFailure, want: "scrim check: --plugin: /nonexistent/p.wasm does not exist\n"},
+		{name: "missing plugin", args: []string{"check", "--plugin", "/nonexistent/p.wasm"}, wantCode: exitFailure, want: "scrim check: --plugin: /nonexistent/p.wasm does not exist; allowed: the path of an existing file\n"},
 		{name: "check with an argument", args: []string{"check", "extra"}, wantCode: exitFailure, want: "scrim check: unexpected argument \"extra\": check runs nothing; see 'scrim check --help'\n"},
 		{name: "version with an argument", args: []string{"version", "extra"}, wantCode: exitFailure, want: "scrim version: unexpected argument \"extra\"; see 'scrim version --help'\n"},
 		{name: "--version with an argument", args: []string{"--version", "extra"}, wantCode: exitFailure, want: "scrim --version: unexpected argument \"extra\"; see 'scrim --version --help'\n"},

@@ -346,7 +346,7 @@ func TestConfig_Flag(t *testing.T) {
 		{name: "negative cpus", flags: [][2]string{{"cpus", "-1"}}, wantErr: `--cpus: -1 is out of range; allowed: a whole number from 0 (keep the host's count) to 8192`},
 		{name: "bad memory", flags: [][2]string{{"memory", "lots"}}, wantErr: `--memory: "lots" is not a size; allowed: bytes as a whole number, or a number with K, M, G or T (powers of 1024), like 512M or 2G`},
 		{name: "bad hostname", flags: [][2]string{{"hostname", "a/b"}}, wantErr: `--hostname: "a/b" is not a valid host name: '/' is not allowed; allowed: letters, digits, '-' and '.', labels of 1 to 63 bytes not starting or ending with '-', at most 64 bytes`},
-		{name: "missing plugin", flags: [][2]string{{"plugin", "/nonexistent/x.wasm"}}, wantErr: `--plugin: /nonexistent/x.wasm does not exist`},
+		{name: "missing plugin", flags: [][2]string{{"plugin", "/nonexistent/x.wasm"}}, wantErr: `--plugin: /nonexistent/x.wasm does not exist; allowed: the path of an existing file`},
 		{name: "bad mode", flags: [][2]string{{"mode", "fastest"}}, wantErr: `--mode: "fastest" is not a mode; allowed: strict, fast`},
 		{name: "relative cwd", flags: [][2]string{{"cwd", "here"}}, wantErr: `--cwd: "here" is not an absolute path`},
 		{name: "bad seed", flags: [][2]string{{"random-seed", "-4"}}, wantErr: `--random-seed: "-4" is not a whole number from 0 to 18446744073709551615`},

@@ -248,8 +248,8 @@ func (c *Config) Check() error {
 		// With an image the directory is inside it, and the image's mounts may make it:
 		// launch checks it there.
 		if c.Cwd != "" {
-			if err := checkDir(c.Cwd); err != nil {
-				problem("cwd", err.Error()+"; allowed: an existing directory, or none for scrim's own")
+			if why := pathProblem(c.Cwd, false, true); why != "" {
+				problem("cwd", why+"; allowed: an existing directory, or none for scrim's own")
 			}
 		}
 	}

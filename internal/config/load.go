@@ -582,48 +582,48 @@ func nameFromPath(p string) string {
 	return strings.TrimSuffix(filepath.Base(p), ".wasm")
 }
 
-func checkFile(p string) error {
+// pathProblem says what keeps p from being what is wanted, "" when nothing does: it must exist,
+// and be a regular file (file) or a directory (dir) when asked.
+func pathProblem(p string, file, dir bool) string {
 	fi, err := os.Stat(p)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s does not exist", p)
-		}
-		return err
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return p + " does not exist"
+	case err != nil:
+		return err.Error()
+	case file && !fi.Mode().IsRegular():
+		return p + " is not a regular file"
+	case dir && !fi.IsDir():
+		return p + " is not a directory"
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", p)
+	return ""
+}
+
+func checkFile(p string) error {
+	if why := pathProblem(p, true, false); why != "" {
+		return fmt.Errorf("%s; allowed: the path of an existing file", why)
 	}
 	return nil
 }
 
 func checkDir(p string) error {
-	fi, err := os.Stat(p)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s does not exist", p)
-		}
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", p)
+	if why := pathProblem(p, false, true); why != "" {
+		return fmt.Errorf("%s; allowed: the path of an existing directory", why)
 	}
 	return nil
 }
 
 func checkExists(p string) error {
-	if _, err := os.Stat(p); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s does not exist", p)
-		}
-		return err
+	if why := pathProblem(p, false, false); why != "" {
+		return fmt.Errorf("%s; allowed: an existing path", why)
 	}
 	return nil
 }
 
 // checkParentDir checks that a file can be created at p: its directory exists.
 func checkParentDir(p string) error {
-	if err := checkDir(filepath.Dir(p)); err != nil {
-		return fmt.Errorf("directory of %s: %w", p, err)
+	if why := pathProblem(filepath.Dir(p), false, true); why != "" {
+		return fmt.Errorf("directory of %s: %s; allowed: a file in an existing directory", p, why)
 	}
 	return nil
 }
