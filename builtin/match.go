@@ -144,7 +144,35 @@ func procMounts(root string) []string {
 		return mounts
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	eachMount(f, func(m mountEntry) {
+		if m.fsType != "proc" {
+			return
+		}
+		mp := m.point
+		if root != "/" {
+			r := strings.TrimSuffix(root, "/")
+			if mp != r && !strings.HasPrefix(mp, r+"/") {
+				return
+			}
+			mp = "/" + strings.TrimLeft(strings.TrimPrefix(mp, r), "/")
+		}
+		if mp != "/proc" {
+			mounts = append(mounts, mp)
+		}
+	})
+	return mounts
+}
+
+// mountEntry is what scrim reads of one /proc/PID/mountinfo line: the root of the mount
+// within its filesystem and its mount point (unescaped), the filesystem type and the
+// superblock options.
+type mountEntry struct {
+	root, point, fsType, superOpts string
+}
+
+// eachMount calls fn for every well-formed line of the mountinfo r holds.
+func eachMount(r io.Reader, fn func(mountEntry)) {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
@@ -156,22 +184,12 @@ func procMounts(root string) []string {
 				break
 			}
 		}
-		if sep < 0 || sep+1 >= len(fields) || len(fields) < 5 || fields[sep+1] != "proc" {
+		if sep < 5 || sep+3 >= len(fields) {
 			continue
 		}
-		mp := unescapeMountinfo(fields[4])
-		if root != "/" {
-			r := strings.TrimSuffix(root, "/")
-			if mp != r && !strings.HasPrefix(mp, r+"/") {
-				continue
-			}
-			mp = "/" + strings.TrimLeft(strings.TrimPrefix(mp, r), "/")
-		}
-		if mp != "/proc" {
-			mounts = append(mounts, mp)
-		}
+		fn(mountEntry{root: unescapeMountinfo(fields[3]), point: unescapeMountinfo(fields[4]),
+			fsType: fields[sep+1], superOpts: fields[sep+3]})
 	}
-	return mounts
 }
 
 // unescapeMountinfo undoes the kernel's octal escapes (\040 for a space) in a mountinfo path.

@@ -1,7 +1,6 @@
 package builtin
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -425,40 +424,26 @@ func cgroupDirs(self, mountinfo []byte) []string {
 		}
 	}
 	var dirs []string
-	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 5 || sep+3 >= len(fields) {
-			continue
-		}
+	eachMount(bytes.NewReader(mountinfo), func(m mountEntry) {
 		var cg string
-		switch fields[sep+1] {
+		switch m.fsType {
 		case "cgroup2":
 			if !haveV2 {
-				continue
+				return
 			}
 			cg = v2
 		case "cgroup":
-			if !haveV1 || !hasOption(fields[sep+3], "memory") {
-				continue
+			if !haveV1 || !hasOption(m.superOpts, "memory") {
+				return
 			}
 			cg = v1
 		default:
-			continue
+			return
 		}
-		root, mp := unescapeMountinfo(fields[3]), unescapeMountinfo(fields[4])
+		root, mp := m.root, m.point
 		rel, ok := strings.CutPrefix(cg, strings.TrimSuffix(root, "/"))
 		if !ok || (rel != "" && rel[0] != '/') {
-			continue
+			return
 		}
 		for d := path.Clean("/" + rel); ; d = path.Dir(d) {
 			dirs = append(dirs, path.Join(mp, d))
@@ -466,7 +451,7 @@ func cgroupDirs(self, mountinfo []byte) []string {
 				break
 			}
 		}
-	}
+	})
 	return dirs
 }
 
