@@ -69,16 +69,7 @@ type parsed struct {
 // for -h/--help.
 func parseFlags(cmd, usage string, args []string, stdout io.Writer) (parsed, error) {
 	var p parsed
-	fs := flag.NewFlagSet("scrim "+cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	for _, o := range options {
-		if o.name == "config" {
-			fs.StringVar(&p.config, o.name, "", o.help)
-			fs.StringVar(&p.config, o.short, "", o.help)
-			continue
-		}
-		fs.Var(&recorder{name: o.name, boolean: o.arg == "", into: &p.settings}, o.name, o.help)
-	}
+	fs := runFlagSet(cmd, &p)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -89,6 +80,21 @@ func parseFlags(cmd, usage string, args []string, stdout io.Writer) (parsed, err
 	}
 	p.args = fs.Args()
 	return p, nil
+}
+
+// runFlagSet is a flag set for command cmd with every flag of run and check, recorded into p.
+func runFlagSet(cmd string, p *parsed) *flag.FlagSet {
+	fs := flag.NewFlagSet("scrim "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, o := range options {
+		if o.name == "config" {
+			fs.StringVar(&p.config, o.name, "", o.help)
+			fs.StringVar(&p.config, o.short, "", o.help)
+			continue
+		}
+		fs.Var(&recorder{name: o.name, boolean: o.arg == "", into: &p.settings}, o.name, o.help)
+	}
+	return fs
 }
 
 var errHelp = errors.New("help requested")

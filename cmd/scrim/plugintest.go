@@ -29,16 +29,7 @@ import (
 func pluginTest(args []string, stdout, stderr io.Writer) int {
 	const cmd = "plugin test"
 	var p parsed
-	fs := flag.NewFlagSet("scrim "+cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	for _, o := range options {
-		if o.name == "config" {
-			fs.StringVar(&p.config, o.name, "", o.help)
-			fs.StringVar(&p.config, o.short, "", o.help)
-			continue
-		}
-		fs.Var(&recorder{name: o.name, boolean: o.arg == "", into: &p.settings}, o.name, o.help)
-	}
+	fs := runFlagSet(cmd, &p)
 	path := fs.String("path", "", "")
 	flagsArg := fs.String("flags", "O_RDONLY", "")
 	uid := fs.Uint("uid", 0, "")
