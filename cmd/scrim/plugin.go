@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/scrim-sandbox/scrim/internal/config"
+	"github.com/scrim-sandbox/scrim/internal/logging"
 	"github.com/scrim-sandbox/scrim/plugins"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
@@ -74,8 +77,7 @@ func runPlugin(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, pluginUsage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "scrim plugin: unknown command %q\n\n%s", args[0], pluginUsage)
-	return exitFailure
+	return report(stderr, "plugin", fmt.Errorf("unknown command %s; see 'scrim plugin --help'", config.Quote(args[0])))
 }
 
 const pluginInspectUsage = `Usage: scrim plugin inspect FILE.wasm [--cache-dir DIR]
@@ -93,16 +95,14 @@ func pluginInspect(args []string, stdout, stderr io.Writer) int {
 	}
 	args, cacheDir, err := cutCacheDir(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "scrim plugin inspect: %s\n\n%s", err, pluginUsage)
-		return exitFailure
+		return usageError(stderr, "plugin inspect", err)
 	}
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintf(stderr, "scrim plugin inspect: want exactly one FILE.wasm\n\n%s", pluginUsage)
-		return exitFailure
+		return usageError(stderr, "plugin inspect", errors.New("want exactly one FILE.wasm"))
 	}
 	r, err := plugins.Inspect(context.Background(), args[0], plugins.Options{CacheDir: cacheDir})
 	if err != nil {
-		fmt.Fprintf(stderr, "scrim plugin inspect: %s\n", err)
+		logging.Report(stderr, "plugin inspect", err)
 		return 1
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)

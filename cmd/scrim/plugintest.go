@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/internal/config"
+	"github.com/scrim-sandbox/scrim/internal/logging"
 	"github.com/scrim-sandbox/scrim/plugins"
 	"github.com/scrim-sandbox/scrim/resolver"
 	"github.com/scrim-sandbox/scrim/supervisor"
@@ -78,25 +79,21 @@ func pluginTest(args []string, stdout, stderr io.Writer) int {
 		err = cfg.Check()
 	}
 	if err != nil {
-		printConfigError(stderr, cmd, err)
-		return exitFailure
+		return report(stderr, cmd, err)
 	}
 	log, err := newLogger(cfg, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "scrim %s: %s\n", cmd, err)
-		return exitFailure
+		return report(stderr, cmd, err)
 	}
 	ctx := context.Background()
 	h, err := buildHandlers(ctx, cfg, log, false)
 	if err != nil {
-		fmt.Fprintf(stderr, "scrim %s: %s\n", cmd, err)
-		return exitFailure
+		return report(stderr, cmd, err)
 	}
 	defer h.close(ctx, hclog.NewNullLogger())
 	chain, err := launch.Chain(launch.Config{Handlers: h.chain, Image: image(cfg)})
 	if err != nil {
-		fmt.Fprintf(stderr, "scrim %s: %s\n", cmd, err)
-		return exitFailure
+		return report(stderr, cmd, err)
 	}
 	root := "/"
 	if cfg.Chroot != "" {
@@ -106,14 +103,13 @@ func pluginTest(args []string, stdout, stderr io.Writer) int {
 	cleanup, err := provision(chain, h.syscalls, testSandbox{self: os.Getpid(), root: root}, log)
 	defer cleanup()
 	if err != nil {
-		fmt.Fprintf(stderr, "scrim %s: %s\n", cmd, err)
-		return exitFailure
+		return report(stderr, cmd, err)
 	}
 
 	fmt.Fprintf(stdout, "path: %s\n", *path)
 	res, errno, err := resolveAsRun(root, *path, flags, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "scrim %s: resolve %s: %s\n", cmd, *path, err)
+		logging.Report(stderr, cmd, fmt.Errorf("resolve %s: %w", config.Quote(*path), err))
 		return 1
 	}
 	if errno != 0 {
@@ -231,18 +227,6 @@ func addSubject(cfg *config.Config, subject string) (string, error) {
 		return "", err
 	}
 	return cfg.Plugins[len(cfg.Plugins)-1].Name, nil
-}
-
-// printConfigError prints a configuration problem the way loadConfig does.
-func printConfigError(stderr io.Writer, cmd string, err error) {
-	var errs config.Errors
-	if errors.As(err, &errs) {
-		for _, e := range errs {
-			fmt.Fprintf(stderr, "scrim %s: %s\n", cmd, e)
-		}
-		return
-	}
-	fmt.Fprintf(stderr, "scrim %s: %s\n", cmd, err)
 }
 
 func fileExists(p string) bool {
