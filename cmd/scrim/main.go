@@ -47,6 +47,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdShortVersion(rest, stdout, stderr)
 	case "plugin":
 		return runPlugin(rest, stdout, stderr)
+	case "oci":
+		return cmdOCI(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		return cmdHelp(rest, stdout, stderr)
 	default:
@@ -63,6 +65,7 @@ Commands:
   run      run a program in the sandbox:   scrim run [flags] -- CMD [ARGS...]
   check    check a configuration and show what would run, without running anything
   plugin   inspect and test WebAssembly plugins
+  oci      print the seccomp profile a container runtime needs: scrim oci profile --socket PATH
   version  print scrim's version, its Go version and the kernel features it found
   help     show help for a command:        scrim help run
 

@@ -41,6 +41,24 @@ var syscallNames = map[int]string{
 	unix.SYS_EXECVEAT: "execveat", unix.SYS_PIDFD_OPEN: "pidfd_open", unix.SYS_FCHMODAT2: "fchmodat2",
 	unix.SYS_FCNTL: "fcntl", unix.SYS_MKNOD: "mknod", unix.SYS_PRCTL: "prctl",
 	unix.SYS_MKNODAT: "mknodat",
+	// The calls the filter refuses, whole or for some arguments: a container runtime's seccomp
+	// profile names them (supervisor.Rules, scrim oci profile).
+	unix.SYS_IO_URING_SETUP: "io_uring_setup", unix.SYS_IO_URING_ENTER: "io_uring_enter",
+	unix.SYS_IO_URING_REGISTER: "io_uring_register", unix.SYS_CLONE3: "clone3",
+	unix.SYS_OPEN_BY_HANDLE_AT: "open_by_handle_at", unix.SYS_NAME_TO_HANDLE_AT: "name_to_handle_at",
+	unix.SYS_MOUNT: "mount", unix.SYS_UMOUNT2: "umount2", unix.SYS_FSOPEN: "fsopen",
+	unix.SYS_FSCONFIG: "fsconfig", unix.SYS_FSMOUNT: "fsmount", unix.SYS_FSPICK: "fspick",
+	unix.SYS_MOVE_MOUNT: "move_mount", unix.SYS_OPEN_TREE: "open_tree", 467: "open_tree_attr",
+	unix.SYS_MOUNT_SETATTR: "mount_setattr", unix.SYS_PIVOT_ROOT: "pivot_root", unix.SYS_CHROOT: "chroot",
+	unix.SYS_SETNS: "setns", unix.SYS_PTRACE: "ptrace", unix.SYS_PROCESS_VM_READV: "process_vm_readv",
+	unix.SYS_PROCESS_VM_WRITEV: "process_vm_writev", unix.SYS_BPF: "bpf", unix.SYS_USERFAULTFD: "userfaultfd",
+	unix.SYS_PERF_EVENT_OPEN: "perf_event_open", unix.SYS_KEXEC_LOAD: "kexec_load",
+	unix.SYS_KEXEC_FILE_LOAD: "kexec_file_load", unix.SYS_INIT_MODULE: "init_module",
+	unix.SYS_FINIT_MODULE: "finit_module", unix.SYS_DELETE_MODULE: "delete_module", unix.SYS_USELIB: "uselib",
+	unix.SYS_PIDFD_GETFD: "pidfd_getfd", unix.SYS_SYSLOG: "syslog", unix.SYS_FANOTIFY_INIT: "fanotify_init",
+	unix.SYS_ACCT: "acct", unix.SYS_KEYCTL: "keyctl", unix.SYS_ADD_KEY: "add_key",
+	unix.SYS_REQUEST_KEY: "request_key", unix.SYS_UNSHARE: "unshare", unix.SYS_SECCOMP: "seccomp",
+	unix.SYS_IOCTL: "ioctl",
 }
 
 // SyscallName returns the kernel's name for the x86_64 system call nr, or "syscall(N)" for one
