@@ -14,6 +14,9 @@ type Record struct {
 	PID     int    `json:"pid"`
 	TID     int    `json:"tid"`
 	Syscall string `json:"syscall"`
+	// Container is the id of the container the call came from when scrim serves containers
+	// as their runtime's seccomp agent; "" for scrim run, which leaves it out of the line.
+	Container string `json:"container,omitempty"`
 	// NoPath marks a call that names no path (uname, getdents64, kill): Spelled and Path are
 	// left out of its line.
 	NoPath bool `json:"-"`

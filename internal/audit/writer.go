@@ -196,6 +196,10 @@ func AppendJSON(b []byte, r Record) []byte {
 	b = strconv.AppendInt(b, int64(r.TID), 10)
 	b = append(b, `,"syscall":`...)
 	b = appendString(b, r.Syscall)
+	if r.Container != "" {
+		b = append(b, `,"container":`...)
+		b = appendString(b, r.Container)
+	}
 	if !r.NoPath {
 		b = append(b, `,"spelled":`...)
 		b = appendPath(b, r.Spelled)

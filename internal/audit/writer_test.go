@@ -61,6 +61,12 @@ func TestAppendJSON(t *testing.T) {
 			want: `{"time":"2026-01-02T03:04:05Z","seq":42,"pid":1,"tid":2,"syscall":"rename","spelled":"a","path":"/tmp/a","spelled2":"../b","path2":"/b","handler":"root","verdict":"real","us":9}`,
 		},
 		{
+			name: "a container's call",
+			rec: Record{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Seq: 3, PID: 1, TID: 1, Syscall: "openat", Container: "web-1",
+				Spelled: "/etc/hosts", Path: "/etc/hosts", Handler: "builtin.hosts", Verdict: "serve", Micros: 5},
+			want: `{"time":"2026-01-02T03:04:05Z","seq":3,"pid":1,"tid":1,"syscall":"openat","container":"web-1","spelled":"/etc/hosts","path":"/etc/hosts","handler":"builtin.hosts","verdict":"serve","us":5}`,
+		},
+		{
 			name: "escapes",
 			rec:  Record{Spelled: "a\"b\\c\nd\te\x01\x7f", Path: "/x\u2028y"},
 			want: `{"time":"0001-01-01T00:00:00Z","seq":0,"pid":0,"tid":0,"syscall":"","spelled":"a\"b\\c\nd\te\u0001\u007f","path":"/x\u2028y","handler":"","verdict":"","us":0}`,
