@@ -1,0 +1,272 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/audit"
+	"github.com/scrim-sandbox/scrim/internal/kernel/seccomp"
+	"github.com/scrim-sandbox/scrim/supervisor"
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
+)
+
+// The test binary doubles as a runtime: with childEnv set it installs the profile's filter on
+// its thread, sends the listener and its state to the agent as runc does, and executes a
+// shell script under the filter.
+const childEnv = "SCRIM_AGENT_TEST_RUNTIME"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runtimeChild())
+	}
+	os.Exit(m.Run())
+}
+
+func runtimeChild() int {
+	runtime.LockOSThread()
+	fail := func(what string, err error) int {
+		fmt.Fprintf(os.Stderr, "runtime child: %s: %v\n", what, err)
+		return 99
+	}
+	prog, err := supervisor.Filter(supervisor.FilterOptions{Stat: true, Changes: true})
+	if err != nil {
+		return fail("build filter", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fail("no_new_privs", err)
+	}
+	listener, e := seccomp.SetModeFilter(prog, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER)
+	if e != 0 {
+		return fail("install filter", e)
+	}
+	// Only raw calls on this thread from here: none of them is notified.
+	msg, _ := json.Marshal(ProcessState{Version: "1.0.2", Fds: []string{"seccompFd"}, Pid: os.Getpid(),
+		Metadata: os.Getenv("META"), State: State{Version: "1.0.2", ID: os.Getenv("ID"), Status: "creating",
+			Pid: os.Getpid(), Bundle: "/nonexistent"}})
+	sock, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fail("socket", err)
+	}
+	if err := unix.Connect(sock, &unix.SockaddrUnix{Name: os.Getenv("SOCK")}); err != nil {
+		return fail("connect", err)
+	}
+	if err := unix.Sendmsg(sock, msg, unix.UnixRights(listener), nil, 0); err != nil {
+		return fail("sendmsg", err)
+	}
+	unix.Close(listener)
+	unix.Close(sock)
+	err = syscall.Exec("/bin/sh", []string{"sh", "-c", os.Getenv("SCRIPT")}, []string{"PATH=/usr/bin:/bin"})
+	return fail("exec", err)
+}
+
+// runContainer runs script as a process of container id, whose listener reaches sock.
+func runContainer(t *testing.T, sock, id, script string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/proc/self/exe")
+	cmd.Env = append(os.Environ(), childEnv+"=1", "SOCK="+sock, "ID="+id, "SCRIPT="+script, "META=profile=test")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err := cmd.Run()
+	require.NoError(t, ctx.Err(), "the container did not end within 30s: %s", out.String())
+	return out.String(), err
+}
+
+// fileShim serves one path with fixed content and counts its cleanups.
+type fileShim struct {
+	path, data string
+	cleaned    *atomic.Int32
+}
+
+func (f *fileShim) ID() string { return "test.file" }
+func (f *fileShim) Open(_ context.Context, req *shim.Request) (shim.Result, error) {
+	if string(req.Path) == f.path {
+		return shim.ServeBytes(f.ID(), []byte(f.data)), nil
+	}
+	return shim.Next(), nil
+}
+func (f *fileShim) Cleanup() error { f.cleaned.Add(1); return nil }
+
+type memAudit struct {
+	mu   sync.Mutex
+	recs []audit.Record
+}
+
+func (m *memAudit) Record(r audit.Record) {
+	m.mu.Lock()
+	m.recs = append(m.recs, r)
+	m.mu.Unlock()
+}
+
+// testAgent starts an agent whose containers see /etc/hostname as "box-<id>".
+type testAgent struct {
+	*Agent
+	sock    string
+	built   []Container
+	mu      sync.Mutex
+	cleaned atomic.Int32
+	audit   memAudit
+	served  chan error
+	cancel  context.CancelFunc
+}
+
+func startAgent(t *testing.T) *testAgent {
+	t.Helper()
+	ta := &testAgent{sock: filepath.Join(t.TempDir(), "agent.sock"), served: make(chan error, 1)}
+	a, err := Listen(Config{Socket: ta.sock, Stat: true, Build: func(c Container) (*Handlers, error) {
+		ta.mu.Lock()
+		ta.built = append(ta.built, c)
+		ta.mu.Unlock()
+		h := &fileShim{path: "/etc/hostname", data: "box-" + c.ID + "\n", cleaned: &ta.cleaned}
+		return &Handlers{Chain: []shim.Registration{{Handler: h, Band: shim.BandVirtual}}, Audit: &ta.audit}, nil
+	}})
+	require.NoError(t, err)
+	ta.Agent = a
+	ctx, cancel := context.WithCancel(context.Background())
+	ta.cancel = cancel
+	go func() { ta.served <- a.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-ta.served:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Error("the agent did not drain within 30s")
+		}
+	})
+	return ta
+}
+
+// waitEnded waits until the agent serves no container, at most 10 s.
+func (ta *testAgent) waitEnded(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ta.Containers() != 0; {
+		require.True(t, time.Now().Before(deadline), "containers still served after 10s: %d", ta.Containers())
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestTwoListenersShareTheirContainer: a container's second listener (a runc exec) is served
+// with the state its first built, each container sees its own handlers, audit records carry
+// the container's id, and a container's state is released with its last listener.
+func TestTwoListenersShareTheirContainer(t *testing.T) {
+	// A child's parent-death signal follows the thread that forked it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ta := startAgent(t)
+	script := `cat /etc/hostname; while [ ! -e "$GO" ]; do sleep 0.01; done`
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "go")
+	results := make(chan string, 3)
+	for _, id := range []string{"web", "web", "db"} {
+		go func() {
+			out, err := runContainer(t, ta.sock, id, "GO="+gate+"; "+script)
+			if err != nil {
+				out += err.Error()
+			}
+			results <- id + ": " + out
+		}()
+	}
+	// All three run at once, so the two of "web" overlap.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ta.audit.mu.Lock()
+		n := 0
+		for _, r := range ta.audit.recs {
+			if r.Path == "/etc/hostname" {
+				n++
+			}
+		}
+		ta.audit.mu.Unlock()
+		if n == 3 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "three reads of /etc/hostname within 20s, got %d", n)
+	}
+	require.Equal(t, 2, ta.Containers())
+	require.NoError(t, os.WriteFile(gate, nil, 0o644))
+	var got []string
+	for range 3 {
+		got = append(got, <-results)
+	}
+	require.ElementsMatch(t, []string{"web: box-web\n", "web: box-web\n", "db: box-db\n"}, got)
+	ta.waitEnded(t)
+	ta.mu.Lock()
+	require.Len(t, ta.built, 2, "one state per container id")
+	ta.mu.Unlock()
+	require.EqualValues(t, 2, ta.cleaned.Load(), "each container's handlers cleaned up once")
+	ta.audit.mu.Lock()
+	defer ta.audit.mu.Unlock()
+	for _, r := range ta.audit.recs {
+		if r.Path == "/etc/hostname" {
+			require.Contains(t, []string{"web", "db"}, r.Container)
+		}
+		require.NotEmpty(t, r.Container)
+	}
+}
+
+// TestRefusedListenerFailsClosed: a listener the agent refuses (a message that names no
+// container) is closed, and the process behind it gets ENOSYS for every mediated call: it
+// cannot even load its shell, and nothing passes through unmediated.
+func TestRefusedListenerFailsClosed(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ta := startAgent(t)
+	out, err := runContainer(t, ta.sock, "", "cat /etc/hostname")
+	require.Error(t, err, out)
+	t.Log(out)
+	require.NotContains(t, out, "box-")
+	host, _ := os.ReadFile("/etc/hostname")
+	if len(host) > 0 {
+		require.NotContains(t, out, string(host))
+	}
+	require.Zero(t, ta.Containers())
+	require.Empty(t, ta.built)
+}
+
+// TestListen: the socket is its owner's alone; a live one is left alone, a stale one replaced,
+// anything else refused.
+func TestListen(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	build := func(Container) (*Handlers, error) { return &Handlers{}, nil }
+	a, err := Listen(Config{Socket: sock, Build: build})
+	require.NoError(t, err)
+	var st unix.Stat_t
+	require.NoError(t, unix.Stat(sock, &st))
+	require.EqualValues(t, 0o600, st.Mode&0o777)
+
+	_, err = Listen(Config{Socket: sock, Build: build})
+	require.ErrorContains(t, err, "another agent is listening there")
+	require.NoError(t, a.Close())
+	require.NoFileExists(t, sock, "closing removes the socket")
+
+	// A stale socket: bound, then its listener gone without removing it.
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	require.NoError(t, unix.Bind(fd, &unix.SockaddrUnix{Name: sock}))
+	require.NoError(t, unix.Close(fd))
+	a, err = Listen(Config{Socket: sock, Build: build})
+	require.NoError(t, err, "a stale socket is replaced")
+	require.NoError(t, a.Close())
+
+	file := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	_, err = Listen(Config{Socket: file, Build: build})
+	require.ErrorContains(t, err, "exists and is not a socket")
+}
