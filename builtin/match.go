@@ -252,6 +252,20 @@ const maxSymlinks = 40
 // resolver reports for an open of name. A missing directory on the way ends the walk there.
 func canonicalInRoot(root, name string) (string, error) {
 	cur := path.Clean("/" + name)
+	// Directories are named as scrim's /proc/self/fd links print them, and so is the root:
+	// a root given as a link ("/proc/<pid>/root", a container's) prints as its target.
+	rootHost := root
+	if root != "/" {
+		r, err := openInRoot(root, "/", unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			return "", err
+		}
+		rootHost, err = os.Readlink("/proc/self/fd/" + strconv.Itoa(int(r.Fd())))
+		r.Close()
+		if err != nil {
+			return "", fmt.Errorf("readlink %s: %w", root, err)
+		}
+	}
 	for i := 0; i <= maxSymlinks; i++ {
 		dir, base := path.Split(cur)
 		d, err := openInRoot(root, dir, unix.O_PATH|unix.O_DIRECTORY)
@@ -266,8 +280,8 @@ func canonicalInRoot(root, name string) (string, error) {
 			d.Close()
 			return "", fmt.Errorf("readlink %s in %s: %w", dir, root, err)
 		}
-		inside, ok := strings.CutPrefix(hostDir, strings.TrimSuffix(root, "/"))
-		if root == "/" {
+		inside, ok := strings.CutPrefix(hostDir, strings.TrimSuffix(rootHost, "/"))
+		if rootHost == "/" {
 			inside, ok = hostDir, true
 		}
 		if !ok || (inside != "" && inside[0] != '/') {

@@ -49,6 +49,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return runPlugin(rest, stdout, stderr)
 	case "oci":
 		return cmdOCI(rest, stdout, stderr)
+	case "agent":
+		return cmdAgent(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		return cmdHelp(rest, stdout, stderr)
 	default:
@@ -66,6 +68,7 @@ Commands:
   check    check a configuration and show what would run, without running anything
   plugin   inspect and test WebAssembly plugins
   oci      print the seccomp profile a container runtime needs: scrim oci profile --socket PATH
+  agent    serve containers as their runtime's seccomp agent:    scrim agent --socket PATH
   version  print scrim's version, its Go version and the kernel features it found
   help     show help for a command:        scrim help run
 
@@ -92,7 +95,7 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, helpUsage)
 		return 0
-	case "run", "check", "version":
+	case "run", "check", "version", "oci", "agent":
 		return dispatch([]string{args[0], "--help"}, stdout, stderr)
 	case "plugin":
 		sub := []string{"--help"}
