@@ -39,6 +39,10 @@ type Options struct {
 	// it, so a foreign process's root, cwd or fd magic links cannot carry a path out of the
 	// sandbox's view. nil hides only scrim's own process.
 	Visible func(pid int) bool
+	// ProcIDs maps a caller's pid and tid to the numbers the sandbox's procfs knows them by,
+	// for a sandbox in a pid namespace of its own (a container): /proc/self and
+	// /proc/thread-self mean those. nil means the numbers are the supervisor's.
+	ProcIDs func(pid, tid int) (int, int)
 }
 
 // Resolver resolves the paths of open-family calls as the kernel would for the calling
@@ -60,6 +64,7 @@ type Resolver struct {
 	procTask int
 	self     int // the supervisor's thread group id
 	visible  func(pid int) bool
+	procIDs  func(pid, tid int) (int, int)
 	// protectedSymlinks, protectedRegular and protectedFifos are the fs.protected_*
 	// sysctls, read once: the walk follows symlinks itself and the reopen of an existing file
 	// drops O_CREAT, so scrim applies may_follow_link and may_create_in_sticky like the kernel.
@@ -97,7 +102,7 @@ func New(opts Options) (*Resolver, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	r := &Resolver{log: log, root: -1, procFd: -1, procTask: -1, self: os.Getpid(), visible: opts.Visible}
+	r := &Resolver{log: log, root: -1, procFd: -1, procTask: -1, self: os.Getpid(), visible: opts.Visible, procIDs: opts.ProcIDs}
 	var err error
 	if r.root, err = unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 		return nil, fmt.Errorf("open root %s: %w", root, err)
@@ -300,4 +305,13 @@ func childErr(what string, err error) error {
 		return unix.EBADF
 	}
 	return fmt.Errorf("get %s of the caller: %w", what, err)
+}
+
+// procNumbers returns the caller's pid and tid as the sandbox's procfs numbers them
+// (Options.ProcIDs).
+func (r *Resolver) procNumbers(pid, tid int) (int, int) {
+	if r.procIDs == nil {
+		return pid, tid
+	}
+	return r.procIDs(pid, tid)
 }

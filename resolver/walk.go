@@ -461,11 +461,13 @@ func (w *walker) follow(h handle, st *unix.Statx_t, name, rest []byte, isLast bo
 	switch {
 	case proc && string(name) == "self":
 		// proc_self_get_link would name the supervisor: the caller is meant.
-		body = strconv.AppendInt(nil, int64(w.in.PID), 10)
+		pid, _ := w.r.procNumbers(w.in.PID, w.in.TID)
+		body = strconv.AppendInt(nil, int64(pid), 10)
 	case proc && string(name) == "thread-self":
-		body = strconv.AppendInt(nil, int64(w.in.PID), 10)
+		pid, tid := w.r.procNumbers(w.in.PID, w.in.TID)
+		body = strconv.AppendInt(nil, int64(pid), 10)
 		body = append(body, "/task/"...)
-		body = strconv.AppendInt(body, int64(w.in.TID), 10)
+		body = strconv.AppendInt(body, int64(tid), 10)
 	default:
 		var err error
 		if body, err = readlinkFd(h.fd, nil); err != nil {
@@ -567,6 +569,10 @@ func (w *walker) magicTarget(name []byte) (handle, error) {
 	}
 	pid, tid, fdDir := procOwner(dir)
 	own := (pid == w.in.PID || pid == w.in.TID) && (tid == 0 || tid == w.in.TID)
+	if !own && w.r.procIDs != nil {
+		p, t := w.r.procNumbers(w.in.PID, w.in.TID)
+		own = (pid == p || pid == t) && (tid == 0 || tid == t)
+	}
 	if own {
 		switch {
 		case fdDir:

@@ -55,6 +55,14 @@ type Members interface {
 	Pids() []int
 }
 
+// ProcNumbering is implemented by a membership whose processes live in a pid namespace of
+// their own (a container's): ProcIDs maps a caller's pid and tid, as the core receives them,
+// to the numbers the sandbox's procfs knows them by, which /proc/self and /proc/thread-self
+// mean.
+type ProcNumbering interface {
+	ProcIDs(pid, tid int) (int, int)
+}
+
 // Config is everything one core needs to mediate one sandbox.
 type Config struct {
 	Listener Listener
@@ -160,7 +168,11 @@ func New(cfg Config) (*Core, error) {
 			c.rootPath = ""
 		}
 	}
-	if c.resolver, err = resolver.New(resolver.Options{Root: cfg.Root, Log: log.Named("resolver"), Visible: cfg.Members.Contains}); err != nil {
+	ropts := resolver.Options{Root: cfg.Root, Log: log.Named("resolver"), Visible: cfg.Members.Contains}
+	if pn, ok := cfg.Members.(ProcNumbering); ok {
+		ropts.ProcIDs = pn.ProcIDs
+	}
+	if c.resolver, err = resolver.New(ropts); err != nil {
 		return fail(err)
 	}
 	if c.loop, err = newLoop(c, fd); err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
-// The runtime specification's shape of linux.seccomp (config-linux.md), kept apart from
+// The runtime specification's shape of linux.seccomp, kept apart from
 // oci.go's types so that a field oci.go misspells fails the strict decode below.
 type specSeccomp struct {
 	DefaultAction    string        `json:"defaultAction"`

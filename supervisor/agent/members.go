@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -76,14 +77,16 @@ func (m *members) add(pid int) {
 	}
 }
 
-// Contains reports whether pid is one of the container's processes.
+// Contains reports whether pid is one of the container's processes. In a pid namespace of
+// the container's own, pids are asked as the container numbers them (the names in its /proc,
+// the targets of its calls), and every one it can name is its own: the namespace hides the
+// rest.
 func (m *members) Contains(pid int) bool {
+	if m.pidns != 0 {
+		return pid > 0
+	}
 	if pid <= 0 || pid == os.Getpid() {
 		return false
-	}
-	if m.pidns != 0 {
-		ns, err := nsInode(strconv.Itoa(pid), "pid")
-		return err == nil && ns == m.pidns
 	}
 	m.mu.Lock()
 	roots := slices.Clone(m.roots)
@@ -106,7 +109,48 @@ func (m *members) Contains(pid int) bool {
 	return false
 }
 
-// Pids lists the container's processes.
+// ProcIDs maps a caller's pid and tid to the numbers the container's procfs knows them by:
+// the last NSpid entries of their status files (supervisor.ProcNumbering). A number that
+// cannot be read maps to 0, which names no process.
+func (m *members) ProcIDs(pid, tid int) (int, int) {
+	if m.pidns == 0 {
+		return pid, tid
+	}
+	return nsPid(pid), nsPid(tid)
+}
+
+// nsPid returns pid as its innermost pid namespace numbers it, 0 when it cannot tell.
+func nsPid(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 0 {
+				return 0
+			}
+			n, _ := strconv.Atoi(f[len(f)-1])
+			return n
+		}
+	}
+	return 0
+}
+
+// host reports whether pid, as the agent numbers it, is one of the container's processes.
+func (m *members) host(pid int) bool {
+	if pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	if m.pidns != 0 {
+		ns, err := nsInode(strconv.Itoa(pid), "pid")
+		return err == nil && ns == m.pidns
+	}
+	return m.Contains(pid)
+}
+
+// Pids lists the container's processes as the agent numbers them.
 func (m *members) Pids() []int {
 	d, err := os.Open("/proc")
 	if err != nil {
@@ -116,7 +160,7 @@ func (m *members) Pids() []int {
 	names, _ := d.Readdirnames(-1)
 	var out []int
 	for _, n := range names {
-		if pid, err := strconv.Atoi(n); err == nil && m.Contains(pid) {
+		if pid, err := strconv.Atoi(n); err == nil && m.host(pid) {
 			out = append(out, pid)
 		}
 	}
