@@ -106,7 +106,8 @@ func Inspect(ctx context.Context, path string, opts Options) (*Report, error) {
 			r.Cache = "unusable, compiled in memory: " + err.Error()
 		}
 	}
-	had := code != nil && code.hasEntry(wasm)
+	compiledBytes, _ := compiledForm(wasm)
+	had := code != nil && code.hasEntry(compiledBytes)
 	rts := newRuntimes(cache, code)
 	defer rts.close(ctx)
 	err = p.compile(ctx, wasm, rts)

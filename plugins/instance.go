@@ -30,9 +30,10 @@ type instance struct {
 	// instead of a timer and a context per call, and armed lazily (arm): a call stores its
 	// deadline, and the timer is reset only when it is not already due at or before it.
 	watchdog *time.Timer
-	deadline atomic.Int64 // the running call's deadline (monotime), 0 between calls
-	armedFor atomic.Int64 // when the watchdog fires (monotime), 0 when it is parked
-	wdMu     sync.Mutex   // orders arming against the watchdog's own re-arming
+	stop     api.MutableGlobal // scrim's stop checks' flag (stopcheck.go), nil for wazero's
+	deadline atomic.Int64      // the running call's deadline (monotime), 0 between calls
+	armedFor atomic.Int64      // when the watchdog fires (monotime), 0 when it is parked
+	wdMu     sync.Mutex        // orders arming against the watchdog's own re-arming
 	timedOut atomic.Bool
 	failed   bool
 	// overBudget is set when the memory's initial size did not fit in the host's total.
@@ -92,10 +93,20 @@ func (p *plugin) newInstance(ctx context.Context, first bool) (*instance, error)
 	}
 	inst.mod = mod
 	inst.fnOpen = mod.ExportedFunction(exportOpen)
+	if g, ok := mod.ExportedGlobal(stopExport).(api.MutableGlobal); ok {
+		inst.stop = g
+	}
 	inst.watchdog = time.AfterFunc(time.Hour, func() {
-		if inst.expired() {
-			mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
+		if !inst.expired() {
+			return
 		}
+		if inst.stop != nil {
+			// The plugin traps at its next loop iteration or call; the module stays open
+			// until the call has returned and the instance is retired.
+			inst.stop.Set(1)
+			return
+		}
+		mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
 	})
 	inst.watchdog.Stop()
 	if err := inst.setup(first); err != nil {

@@ -159,7 +159,9 @@ func (p *plugin) memoryPages() uint64 {
 // against the ABI.
 func (p *plugin) compile(ctx context.Context, wasm []byte, rts *runtimes) error {
 	pages := p.memoryPages()
-	rt, err := rts.get(ctx, pages)
+	// scrim's own stop checks when the module allows them, wazero's otherwise (stopcheck.go).
+	wasm, scrimChecks := compiledForm(wasm)
+	rt, err := rts.get(ctx, pages, !scrimChecks)
 	if err != nil {
 		return err
 	}

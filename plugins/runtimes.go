@@ -20,7 +20,7 @@ type runtimes struct {
 	mu      sync.Mutex
 	cache   wazero.CompilationCache
 	code    *codeCache // nil without a cache directory
-	byPages map[uint64]wazero.Runtime
+	byPages map[rtKey]wazero.Runtime
 	// compiling serialises compiles of the same module bytes, so that a module loaded under
 	// two names is read from the compilation cache once and then found in the runtime,
 	// instead of being decoded twice at the same time.
@@ -48,20 +48,28 @@ func (r *runtimes) compile(ctx context.Context, rt wazero.Runtime, wasm []byte) 
 // newRuntimes returns the runtimes of one host. code, when not nil, is the authenticated disk
 // cache, and cache must be its code.wz.
 func newRuntimes(cache wazero.CompilationCache, code *codeCache) *runtimes {
-	return &runtimes{cache: cache, code: code, byPages: map[uint64]wazero.Runtime{}, compiling: map[[32]byte]*sync.Mutex{}}
+	return &runtimes{cache: cache, code: code, byPages: map[rtKey]wazero.Runtime{}, compiling: map[[32]byte]*sync.Mutex{}}
+}
+
+// rtKey selects a runtime: the memory cap, and whether wazero compiles in its own stop checks
+// (WithCloseOnContextDone) because the module's code has none of scrim's (stopcheck.go).
+type rtKey struct {
+	pages        uint64
+	wazeroChecks bool
 }
 
 // get returns the runtime for a memory cap of pages, creating it with the three import
-// modules a plugin may use.
-func (r *runtimes) get(ctx context.Context, pages uint64) (wazero.Runtime, error) {
+// modules a plugin may use. wazeroChecks is for modules without scrim's stop checks.
+func (r *runtimes) get(ctx context.Context, pages uint64, wazeroChecks bool) (wazero.Runtime, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if rt, ok := r.byPages[pages]; ok {
+	key := rtKey{pages, wazeroChecks}
+	if rt, ok := r.byPages[key]; ok {
 		return rt, nil
 	}
 	cfg := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(uint32(pages)).
-		WithCloseOnContextDone(true)
+		WithCloseOnContextDone(wazeroChecks)
 	if r.cache != nil {
 		cfg = cfg.WithCompilationCache(r.cache)
 	}
@@ -71,7 +79,7 @@ func (r *runtimes) get(ctx context.Context, pages uint64) (wazero.Runtime, error
 		rt.Close(ctx)
 		return nil, err
 	}
-	r.byPages[pages] = rt
+	r.byPages[key] = rt
 	return rt, nil
 }
 
@@ -98,11 +106,11 @@ func (r *runtimes) close(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var errs []error
-	for pages, rt := range r.byPages {
+	for key, rt := range r.byPages {
 		if err := rt.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close plugin runtime: %w", err))
 		}
-		delete(r.byPages, pages)
+		delete(r.byPages, key)
 	}
 	return errors.Join(errs...)
 }
