@@ -16,11 +16,12 @@ const (
 	// budgetStrict: the poll that waits for the next notification, the RECV, ID_VALID and
 	// ADDFD+SEND ioctls, process_vm_readv for the path, tgkill to check the caller's thread
 	// group, openat2 and statx to resolve it, openat to reopen the object as the child asked,
-	// the two signal-mask changes around ADDFD, and two closes: 13. (The filesystem type of a
-	// block device's filesystem is cached, and the reopened descriptor is never wrapped in an
-	// *os.File, whose constructor asks for flags.) The half call of margin absorbs the Go
-	// runtime's calls that runtimeCalls does not name; one call more per open does not fit.
-	budgetStrict = 13.5
+	// and two closes: 11. (The filesystem type of a block device's filesystem is cached, the
+	// reopened descriptor is never wrapped in an *os.File, whose constructor asks for flags,
+	// and a worker keeps the asynchronous signals blocked for life instead of around each
+	// ADDFD.) The half call of margin absorbs the Go runtime's calls that runtimeCalls does
+	// not name; one call more per open does not fit.
+	budgetStrict = 11.5
 	// budgetFast: the same up to the decision, then SEND with CONTINUE: no reopen, no ADDFD,
 	// one close: 9.
 	budgetFast = 9.5

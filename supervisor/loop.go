@@ -280,6 +280,10 @@ func (l *loop) worker(ctx context.Context) {
 	// run other goroutines, and the runtime ends the thread when this goroutine returns.
 	runtime.LockOSThread()
 	t, err := newThread(l.s.self)
+	if err == nil {
+		// For the thread's life: no signal may interrupt ADDFD with SEND (AddfdSend).
+		err = seccomp.BlockAsyncSignals()
+	}
 	if err != nil {
 		l.log.Error("cannot start worker thread", "error", err)
 		l.idle.Add(-1)

@@ -91,27 +91,40 @@ func IDValid(fd int, id uint64) bool {
 }
 
 // AddfdSend installs src in the target and answers the call with the new fd number. The
-// caller must run on a goroutine locked to its thread: the thread's signal mask changes for
-// the length of the ioctl.
+// caller must run on a goroutine locked to its thread that blocked the asynchronous signals
+// (BlockAsyncSignals).
+//
+// With SEND the kernel marks the call answered before the child takes the descriptor. A signal
+// that interrupts the wait in between withdraws the descriptor but not the answer: the child's
+// call returns 0, a descriptor it never opened, and the retry fails with EINPROGRESS
+// (seccomp_notify_addfd in kernel/seccomp.c). So no signal may interrupt it.
 func AddfdSend(fd int, id uint64, src int, cloexec bool) (int, unix.Errno) {
 	a := NotifAddfd{ID: id, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, Srcfd: uint32(src)}
 	if cloexec {
 		a.NewfdFlags = unix.O_CLOEXEC
 	}
-	// With SEND the kernel marks the call answered before the child takes the descriptor. A
-	// signal that interrupts the wait in between withdraws the descriptor but not the answer:
-	// the child's call returns 0, a descriptor it never opened, and the retry fails with
-	// EINPROGRESS (seccomp_notify_addfd in kernel/seccomp.c). So no signal may interrupt it:
-	// they wait on this thread, a worker locked to it, for the length of the ioctl.
-	var old unix.Sigset_t
-	unix.PthreadSigmask(unix.SIG_BLOCK, &blockAll, &old)
-	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	for {
 		r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), ioctlNotifAddfd, uintptr(unsafe.Pointer(&a)))
 		if e != unix.EINTR {
 			return int(r), e
 		}
 	}
+}
+
+// BlockAsyncSignals blocks every signal on the calling thread but those the thread's own
+// faults raise (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS), which the kernel delivers
+// even when blocked, by resetting their handler: blocking them would turn a Go panic into a
+// crash. It is for a thread locked for life to a goroutine that answers notifications: no
+// signal can then interrupt ADDFD with SEND (AddfdSend), and the mask costs no system call per
+// answer. Signals meant for the process go to its other threads; the runtime's preemption
+// signal for this thread waits, and the goroutine is preempted at its next function call.
+func BlockAsyncSignals() error {
+	mask := blockAll
+	for _, sig := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS} {
+		n := uint(sig) - 1
+		mask.Val[n/64] &^= 1 << (n % 64)
+	}
+	return unix.PthreadSigmask(unix.SIG_SETMASK, &mask, nil)
 }
 
 // blockAll is every signal; the kernel ignores SIGKILL and SIGSTOP in a mask.
