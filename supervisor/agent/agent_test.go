@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -76,13 +77,18 @@ func runtimeChild() int {
 // runContainer runs script as a process of container id, whose listener reaches sock.
 func runContainer(t *testing.T, sock, id, script string) (string, error) {
 	t.Helper()
+	return runContainerAttr(t, sock, id, script, &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL})
+}
+
+func runContainerAttr(t *testing.T, sock, id, script string, attr *syscall.SysProcAttr) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	cmd.Env = append(os.Environ(), childEnv+"=1", "SOCK="+sock, "ID="+id, "SCRIPT="+script, "META=profile=test")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = attr
 	err := cmd.Run()
 	require.NoError(t, ctx.Err(), "the container did not end within 30s: %s", out.String())
 	return out.String(), err
@@ -269,4 +275,27 @@ func TestListen(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, nil, 0o644))
 	_, err = Listen(Config{Socket: file, Build: build})
 	require.ErrorContains(t, err, "exists and is not a socket")
+}
+
+// TestUserNamespaceRefused: a process in a user namespace of its own is not served (its
+// credentials mean nothing to the agent); its listener is closed and it fails closed.
+func TestUserNamespaceRefused(t *testing.T) {
+	if _, err := os.Stat("/proc/self/ns/user"); err != nil {
+		t.Skip("skipped: no user namespaces")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ta := startAgent(t)
+	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}}
+	out, err := runContainerAttr(t, ta.sock, "userns", "cat /etc/hostname", attr)
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Skipf("skipped: cannot start a process in a user namespace: %v", err)
+	}
+	require.Error(t, err, out)
+	require.Contains(t, out, "exec: function not implemented")
+	require.Empty(t, ta.built)
+	require.Zero(t, ta.Containers())
 }
