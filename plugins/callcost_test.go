@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tetratelabs/wazero"
 	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
@@ -179,4 +180,33 @@ func TestWazeroChecksFallback(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, shim.Deny(unix.EIO), res)
 	require.Equal(t, uint64(1), p.stats.snapshot("").Timeouts)
+}
+
+// FuzzStopChecks feeds the stop-check rewrite arbitrary bytes: it must never panic, and a
+// valid module must stay valid (wazero's validation, in its interpreter, is the judge).
+func FuzzStopChecks(f *testing.F) {
+	for _, name := range []string{"deny", "echo", "transform", "loop", "slowpath", "loopsimd", "meta"} {
+		wasm, err := os.ReadFile(testdata(name))
+		require.NoError(f, err)
+		f.Add(wasm)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	valid := func(wasm []byte) error {
+		m, err := rt.CompileModule(ctx, wasm)
+		if err == nil {
+			m.Close(ctx)
+		}
+		return err
+	}
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		out, err := addStopChecks(wasm)
+		if err != nil || valid(wasm) != nil {
+			return
+		}
+		if err := valid(out); err != nil {
+			t.Fatalf("a valid module became invalid: %v", err)
+		}
+	})
 }
