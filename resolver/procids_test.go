@@ -1,9 +1,13 @@
 package resolver
 
 import (
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -66,4 +70,104 @@ func TestProcIDsNumberSelf(t *testing.T) {
 			require.Equal(t, want.Ino, got.Ino)
 		})
 	}
+}
+
+// heldChild is a Child whose descriptors were taken before the test's thread dropped the
+// rights to take them.
+type heldChild struct {
+	procChild
+	fds map[int]*os.File
+}
+
+func (c heldChild) Fd(n int) (*os.File, error) {
+	f, ok := c.fds[n]
+	if !ok {
+		return nil, unix.EBADF
+	}
+	return os.NewFile(uintptr(dupFd(f)), ""), nil
+}
+
+func dupFd(f *os.File) int {
+	fd, _ := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	return fd
+}
+
+// TestOwnFdOfUndumpableCaller: a process that is not dumpable (one that changed its uid, as
+// runc's init does before it opens its exec FIFO /proc/self/fd/N) owns a /proc/<pid>/fd that
+// only root may search, yet the kernel lets the process itself through (proc_fd_permission).
+// The resolver, on a thread with the caller's uid and no capabilities, does the same for the
+// caller's own descriptors, and only for those. Root only: it needs a second uid.
+func TestOwnFdOfUndumpableCaller(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root to run a process as another uid")
+	}
+	const python = "/usr/bin/python3" // Debian's: one the other uid can execute
+	if _, err := os.Stat(python); err != nil {
+		t.Skip("skipped: /usr/bin/python3 makes the undumpable process")
+	}
+	root := t.TempDir()
+	file := filepath.Join(root, "f")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o644))
+	g, err := os.Open(file)
+	require.NoError(t, err)
+	defer g.Close()
+	const uid = 65534
+	cmd := exec.Command(python, "-c", "import ctypes,sys,time; ctypes.CDLL(None).prctl(4,0,0,0,0); print('ready', flush=True); time.sleep(60)")
+	cmd.ExtraFiles = []*os.File{g}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	buf := make([]byte, 6)
+	_, err = io.ReadFull(out, buf)
+	require.NoError(t, err)
+	pid := cmd.Process.Pid
+	var st unix.Stat_t
+	require.NoError(t, unix.Stat("/proc/"+strconv.Itoa(pid)+"/fd", &st))
+	require.Zero(t, st.Uid, "an undumpable process's fd directory is root's")
+	held, err := procChild{pid}.Fd(3)
+	require.NoError(t, err)
+	defer held.Close()
+	child := heldChild{procChild{pid}, map[int]*os.File{3: held}}
+	r := newResolver(t)
+
+	type result struct {
+		path string
+		err  error
+	}
+	results := make(chan []result, 1)
+	go func() {
+		// This thread becomes the caller and is never given back (the goroutine ends
+		// locked, so the runtime ends the thread).
+		runtime.LockOSThread()
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uid, uid, uid); e != 0 {
+			results <- []result{{err: e}}
+			return
+		}
+		var rs []result
+		for _, p := range []string{"/proc/self/fd/3", "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/0", "/proc/1/fd/0"} {
+			in := Input{Syscall: shim.SysOpenat, PID: pid, TID: pid, Dirfd: unix.AT_FDCWD, Path: []byte(p)}
+			f, res, err := ourOpen(r, child, in)
+			var got string
+			if err == nil {
+				got = string(res.Request.Path)
+				f.Close()
+			}
+			if res != nil {
+				res.Close()
+			}
+			rs = append(rs, result{got, err})
+		}
+		results <- rs
+	}()
+	rs := <-results
+	require.Len(t, rs, 3, "%v", rs)
+	require.NoError(t, rs[0].err)
+	require.Equal(t, file, rs[0].path)
+	require.ErrorIs(t, rs[1].err, unix.ENOENT, "scrim's own entries stay hidden")
+	require.ErrorIs(t, rs[2].err, unix.EACCES, "another process's fd directory stays closed")
 }

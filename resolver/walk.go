@@ -274,6 +274,21 @@ func (w *walker) walk(rest []byte) error {
 		if err == unix.ENOENT {
 			return w.missingFrom(name, rest, isLast, trailing)
 		}
+		if err == unix.EACCES && (!isLast || trailing || !look.NoFollow) && w.ownFdEntry(name) {
+			// proc_fd_permission: a process may always look into its own fd directory, also
+			// when it is not dumpable and the directory is root's (runc's init after it
+			// dropped to the container's uid, opening its exec FIFO /proc/self/fd/N).
+			if w.in.Resolve&resolveNoSymlinks != 0 {
+				return unix.ELOOP
+			}
+			if err := w.jumpMagic(name); err != nil {
+				return err
+			}
+			if len(skipSlashes(rest)) == 0 && trailing && !w.isDir() {
+				return unix.ENOTDIR
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -558,6 +573,37 @@ func (w *walker) jumpMagic(name []byte) error {
 	return nil
 }
 
+// ownFdEntry reports whether name is a descriptor number in the caller's own procfs fd
+// directory, w.cur.
+func (w *walker) ownFdEntry(name []byte) bool {
+	if n, err := strconv.Atoi(string(name)); err != nil || n < 0 || name[0] == '+' {
+		return false
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(w.cur.fd, &sfs); err != nil || sfs.Type != unix.PROC_SUPER_MAGIC {
+		return false
+	}
+	dir, err := w.r.fdPath(w.cur.fd, nil)
+	if err != nil {
+		return false
+	}
+	pid, tid, fdDir := procOwner(dir)
+	return fdDir && w.isCaller(pid, tid)
+}
+
+// isCaller reports whether the procfs directory of pid (and tid, 0 for none) is the
+// caller's, by the supervisor's numbers or the sandbox's (Options.ProcIDs).
+func (w *walker) isCaller(pid, tid int) bool {
+	if (pid == w.in.PID || pid == w.in.TID) && (tid == 0 || tid == w.in.TID) {
+		return true
+	}
+	if w.r.procIDs == nil {
+		return false
+	}
+	p, t := w.r.procNumbers(w.in.PID, w.in.TID)
+	return (pid == p || pid == t) && (tid == 0 || tid == t)
+}
+
 // magicTarget opens what the magic link name in w.cur points to. The caller's own
 // descriptors, cwd and root come from the Child: the supervisor's thread is not the caller,
 // so procfs would check (and show) the wrong task. Anything else is opened through procfs
@@ -568,11 +614,7 @@ func (w *walker) magicTarget(name []byte) (handle, error) {
 		return noHandle, err
 	}
 	pid, tid, fdDir := procOwner(dir)
-	own := (pid == w.in.PID || pid == w.in.TID) && (tid == 0 || tid == w.in.TID)
-	if !own && w.r.procIDs != nil {
-		p, t := w.r.procNumbers(w.in.PID, w.in.TID)
-		own = (pid == p || pid == t) && (tid == 0 || tid == t)
-	}
+	own := w.isCaller(pid, tid)
 	if own {
 		switch {
 		case fdDir:
