@@ -299,3 +299,53 @@ func TestUserNamespaceRefused(t *testing.T) {
 	require.Empty(t, ta.built)
 	require.Zero(t, ta.Containers())
 }
+
+// TestDrainServesRunningContainers: once Serve's context ends, the socket is gone and no new
+// container can connect, but a container already served keeps being served (its calls after
+// the drain began still get its virtual files) and Serve returns when it has ended.
+func TestDrainServesRunningContainers(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ta := startAgent(t)
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "go")
+	started := filepath.Join(dir, "started")
+	result := make(chan string, 1)
+	go func() {
+		out, err := runContainer(t, ta.sock, "late", "GO="+gate+"; : > "+started+
+			`; while [ ! -e "$GO" ]; do sleep 0.01; done; cat /etc/hostname`)
+		if err != nil {
+			out += err.Error()
+		}
+		result <- out
+	}()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the container did not start within 20s")
+	}
+	ta.cancel()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(ta.sock); os.IsNotExist(err) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the socket is still there 10s into the drain")
+	}
+	select {
+	case err := <-ta.served:
+		t.Fatalf("Serve returned while a container was served: %v", err)
+	default:
+	}
+	require.Equal(t, 1, ta.Containers())
+	require.NoError(t, os.WriteFile(gate, nil, 0o644))
+	require.Equal(t, "box-late\n", <-result)
+	select {
+	case err := <-ta.served:
+		require.NoError(t, err)
+		ta.served <- nil // for the cleanup's wait
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return within 30s of the last container's end")
+	}
+	require.Zero(t, ta.Containers())
+}
