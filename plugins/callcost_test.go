@@ -210,3 +210,18 @@ func FuzzStopChecks(f *testing.F) {
 		}
 	})
 }
+
+// TestTrimAfterIdle checks that the lazily armed trim timer (trimFire) still closes the
+// instances beyond the first once the calls have stopped.
+func TestTrimAfterIdle(t *testing.T) {
+	p := load(t, Spec{Name: "deny", Path: testdata("deny"), Instances: 2})
+	p.grow()
+	require.Eventually(t, func() bool { return p.live.Load() == 2 && len(p.pool) == 2 }, 10*time.Second, time.Millisecond)
+	for range 100 {
+		res, err := p.Open(context.Background(), request("/t/x", unix.O_RDONLY))
+		require.NoError(t, err)
+		require.Equal(t, shim.Deny(unix.EACCES), res)
+	}
+	require.Eventually(t, func() bool { return p.live.Load() == 1 }, 10*idleTrim, 10*time.Millisecond,
+		"the second instance is closed once the plugin is idle")
+}

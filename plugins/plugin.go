@@ -73,6 +73,10 @@ type plugin struct {
 	mem       *memBudget    // the host's memory total, nil for none
 	instBytes atomic.Uint64 // an instance's memory once started, what growing the pool costs
 	trim      *time.Timer   // closes idle instances beyond the first (trimIdle)
+	// trimAfter is when trim may run (monotime), idleTrim after the last call; trimArmed is
+	// set while the timer is due. A call only stores the time (trimFire).
+	trimAfter atomic.Int64
+	trimArmed atomic.Bool
 }
 
 var (
@@ -207,7 +211,7 @@ func (p *plugin) start(ctx context.Context) error {
 	if mem := first.mod.Memory(); mem != nil {
 		p.instBytes.Store(uint64(mem.Size()))
 	}
-	p.trim = time.AfterFunc(time.Hour, p.trimIdle)
+	p.trim = time.AfterFunc(time.Hour, p.trimFire)
 	p.trim.Stop()
 	p.live.Add(1)
 	p.pool <- first
@@ -312,7 +316,10 @@ func (p *plugin) decide(req *shim.Request) (shim.Result, *fault) {
 		}
 		p.pool <- inst
 		if p.trim != nil && (grown || p.live.Load() > 1) {
-			p.trim.Reset(idleTrim)
+			p.trimAfter.Store(monotime() + int64(idleTrim))
+			if !p.trimArmed.Load() && p.trimArmed.CompareAndSwap(false, true) {
+				p.trim.Reset(idleTrim)
+			}
 		}
 	}
 	return res, f
@@ -322,6 +329,24 @@ func (p *plugin) decide(req *shim.Request) (shim.Result, *fault) {
 // the last call: a burst of opens reuses them, and a program that has stopped opening gets
 // their memory back.
 const idleTrim = 2 * time.Second
+
+// trimFire runs when the trim timer fires: it trims once idleTrim has passed since the last
+// call, and otherwise fires again then. A call used to reset the timer, which takes the timer
+// heap's lock and may wake another thread (RATIONALE.md, "Why is a plugin call's watchdog
+// armed lazily?"); now a run of calls costs one firing per idleTrim.
+func (p *plugin) trimFire() {
+	if p.closing.Load() {
+		return
+	}
+	p.trimArmed.Store(false)
+	if wait := p.trimAfter.Load() - monotime(); wait > 0 {
+		if p.trimArmed.CompareAndSwap(false, true) {
+			p.trim.Reset(time.Duration(wait))
+		}
+		return
+	}
+	p.trimIdle()
+}
 
 // trimIdle closes idle instances until one is left, and replaces that one with a fresh
 // instance if its memory grew to more than twice a fresh one's: a WebAssembly memory never
