@@ -132,6 +132,7 @@ func TestTargets(t *testing.T) {
 	res.add("true", "bwrap", Sample{Value: 0.008})
 	res.add("python", "inject", Sample{Value: 1.0})
 	res.add("rss-p0", "strict", Sample{Value: 12})
+	res.PluginCallMicros = []float64{4, 9, 5}
 
 	want := map[string]string{
 		"strict passthrough open vs the C floor":                               "PASS",
@@ -160,6 +161,7 @@ func TestTargets(t *testing.T) {
 		"Python import workload, strict vs the C inject floor":                 "MISS",
 		"supervisor peak RSS, no plugin":                                       "PASS",
 		"supervisor peak RSS, the C, Rust and AssemblyScript probe plugins":    "NO DATA",
+		"C SDK probe plugin's own call (the audit log's mean_us)":              "PASS",
 	}
 	ts := targets(res)
 	require.Len(t, ts, len(want))

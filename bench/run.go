@@ -43,6 +43,10 @@ type Results struct {
 	Breakdowns    map[string]Breakdown
 	Counts        map[string]syscallCount
 	BreakdownSkip string
+	// PluginCallMicros holds the C SDK probe plugin's mean call time in each of a few runs,
+	// as the audit log's counters report it (pluginCalls); PluginCallSkip says why not.
+	PluginCallMicros []float64 `json:",omitempty"`
+	PluginCallSkip   string    `json:",omitempty"`
 }
 
 func (r *Results) add(s, c string, v Sample) {
@@ -173,6 +177,10 @@ func Run(ctx context.Context, cfg Config) error {
 	res.End = time.Now()
 	say("splitting opens into stages with perf")
 	res.breakdowns(ctx, e)
+	if cfg.Only == "" || contains(strings.Split(cfg.Only, ","), "strict") {
+		say("timing the C probe plugin's calls from the audit log")
+		res.pluginCalls(ctx, e)
+	}
 
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
