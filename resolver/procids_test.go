@@ -96,7 +96,9 @@ func dupFd(f *os.File) int {
 // runc's init does before it opens its exec FIFO /proc/self/fd/N) owns a /proc/<pid>/fd that
 // only root may search, yet the kernel lets the process itself through (proc_fd_permission).
 // The resolver, on a thread with the caller's uid and no capabilities, does the same for the
-// caller's own descriptors, and only for those. Root only: it needs a second uid.
+// caller's own descriptors, and only for those, and its target says when it is the caller's
+// own fd directory, which the supervisor then opens as procfs would let the caller. Root
+// only: it needs a second uid.
 func TestOwnFdOfUndumpableCaller(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: needs root to run a process as another uid")
@@ -162,10 +164,24 @@ func TestOwnFdOfUndumpableCaller(t *testing.T) {
 			}
 			rs = append(rs, result{got, err})
 		}
+		// The directories themselves: the caller's own may be opened as procfs lets it.
+		for _, p := range []string{"/proc/self/fd", "/proc/self/task/" + strconv.Itoa(pid) + "/fd", "/proc/self", "/proc/1/fd"} {
+			in := Input{Syscall: shim.SysOpenat, PID: pid, TID: pid, Dirfd: unix.AT_FDCWD, Path: []byte(p), Flags: unix.O_RDONLY | unix.O_DIRECTORY}
+			res, err := r.Resolve(&in, child)
+			if err != nil {
+				rs = append(rs, result{p, err})
+				continue
+			}
+			own := res.Request.Target.(interface{ CallerFdDir() bool }).CallerFdDir()
+			res.Close()
+			rs = append(rs, result{p + " " + strconv.FormatBool(own), nil})
+		}
 		results <- rs
 	}()
 	rs := <-results
-	require.Len(t, rs, 3, "%v", rs)
+	require.Len(t, rs, 7, "%v", rs)
+	require.Equal(t, []result{{path: "/proc/self/fd true"}, {path: "/proc/self/task/" + strconv.Itoa(pid) + "/fd true"},
+		{path: "/proc/self false"}, {path: "/proc/1/fd false"}}, rs[3:])
 	require.NoError(t, rs[0].err)
 	require.Equal(t, file, rs[0].path)
 	require.ErrorIs(t, rs[1].err, unix.ENOENT, "scrim's own entries stay hidden")

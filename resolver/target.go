@@ -32,6 +32,7 @@ func (w *walker) finish() error {
 		return w.dirs(t.parent.fd)
 	}
 	t.h = h
+	t.pid, t.tid = w.in.PID, w.in.TID
 	if w.parent.fd >= 0 {
 		// A parent lookup whose name exists: the call acts on the name in this directory.
 		t.parent, t.name, t.trailing = w.parent, w.last, w.trailing
@@ -208,6 +209,25 @@ type target struct {
 	// asked for O_CREAT.
 	dir        dirInfo
 	uid, fsuid uint32
+	// pid and tid are the caller's, for CallerFdDir.
+	pid, tid int
+}
+
+// CallerFdDir reports whether the object is the caller's own procfs fd directory, which
+// procfs lets the caller open whatever its credentials (proc_fd_permission), also when it is
+// not dumpable and the directory is root's.
+func (t *target) CallerFdDir() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || t.h.fd < 0 || !t.obj.Exists || t.obj.FsType != unix.PROC_SUPER_MAGIC || !t.obj.IsDir() {
+		return false
+	}
+	dir, err := t.r.fdPath(t.h.fd, nil)
+	if err != nil {
+		return false
+	}
+	pid, tid, fdDir := procOwner(dir)
+	return fdDir && t.r.isCaller(t.pid, t.tid, pid, tid)
 }
 
 var _ shim.Target = (*target)(nil)

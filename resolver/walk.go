@@ -593,15 +593,15 @@ func (w *walker) ownFdEntry(name []byte) bool {
 
 // isCaller reports whether the procfs directory of pid (and tid, 0 for none) is the
 // caller's, by the supervisor's numbers or the sandbox's (Options.ProcIDs).
-func (w *walker) isCaller(pid, tid int) bool {
-	if (pid == w.in.PID || pid == w.in.TID) && (tid == 0 || tid == w.in.TID) {
-		return true
-	}
-	if w.r.procIDs == nil {
-		return false
-	}
-	p, t := w.r.procNumbers(w.in.PID, w.in.TID)
-	return (pid == p || pid == t) && (tid == 0 || tid == t)
+func (w *walker) isCaller(pid, tid int) bool { return w.r.isCaller(w.in.PID, w.in.TID, pid, tid) }
+
+// isCaller reports whether the procfs directory of pid (and tid, 0 for none) belongs to the
+// caller callerPID, callerTID.
+// Where the sandbox numbers its processes itself (Options.ProcIDs) only its numbers count: the
+// supervisor's could name another of its processes by chance.
+func (r *Resolver) isCaller(callerPID, callerTID, pid, tid int) bool {
+	p, t := r.procNumbers(callerPID, callerTID)
+	return p > 0 && (pid == p || pid == t) && (tid == 0 || tid == t)
 }
 
 // magicTarget opens what the magic link name in w.cur points to. The caller's own

@@ -614,6 +614,18 @@ func (s *Core) openReal(c *opCall, req *shim.Request) {
 	} else if fo, ok := req.Target.(fdOpener); ok {
 		// The hot path: a bare descriptor, straight to the child.
 		fd, err := fo.OpenFd(flags, req.Mode)
+		if errors.Is(err, unix.EACCES) {
+			if own, ok := req.Target.(callerFdDir); ok && own.CallerFdDir() {
+				// proc_fd_permission: a process may open its own fd directory whatever its
+				// credentials; scrim's worker is not in its thread group, so it opens it
+				// with scrim's own.
+				err = c.t.asSupervisor(func() error {
+					var e error
+					fd, e = fo.OpenFd(flags, req.Mode)
+					return e
+				})
+			}
+		}
 		if err == nil {
 			s.injectFd(c, fd, nil, req.Flags, mode)
 			return
@@ -697,6 +709,12 @@ func (s *Core) openFifo(c *opCall, req *shim.Request, flags int) (*os.File, erro
 // fdOpener is a Target that can open to a bare descriptor (the resolver's).
 type fdOpener interface {
 	OpenFd(flags int, mode uint32) (int, error)
+}
+
+// callerFdDir is implemented by a resolver's target: whether it is the caller's own procfs fd
+// directory.
+type callerFdDir interface {
+	CallerFdDir() bool
 }
 
 // inject gives f to the child and answers the call with its number, then closes scrim's copy.

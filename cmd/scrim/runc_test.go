@@ -18,7 +18,9 @@ import (
 // TestRuncUnderTheAgent runs a busybox container with runc under `scrim agent`: its config
 // carries the section `scrim oci profile` prints. The container sees its bundle's /etc/hosts
 // seed plus loopback, the configured host name and no /proc/kcore, and a `runc exec` into it
-// is served with the same container's state. Root only: runc needs it.
+// is served with the same container's state (one state per container: two containers, two
+// states). A second container runs as uid 1000 and gets EACCES on a root-only file. Root
+// only: runc needs it.
 func TestRuncUnderTheAgent(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: runc runs containers as root only")
@@ -117,6 +119,25 @@ func TestRuncUnderTheAgent(t *testing.T) {
 		"head: /proc/kcore: Permission denied\nkcore=1\n", string(first))
 	require.NoError(t, exec.CommandContext(ctx, runc, "delete", id).Run())
 
+	// As uid 1000, which runc drops to after it installed the filter (noNewPrivileges false):
+	// the agent answers runc's init as that uid, and the container gets EACCES on a root-only
+	// file.
+	require.NoError(t, os.WriteFile(filepath.Join(rootfs, "secret"), []byte("s\n"), 0o600))
+	process["user"] = map[string]any{"uid": 1000, "gid": 1000}
+	process["noNewPrivileges"] = false
+	process["args"] = []string{"/bin/sh", "-c", "cat /secret; echo rc=$?; hostname"}
+	b, err = json.Marshal(cfg)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644))
+	id2 := id + "-uid"
+	defer exec.Command(runc, "delete", "-f", id2).Run()
+	run = exec.CommandContext(ctx, runc, "run", "--bundle", dir, id2)
+	var uidOut, uidErr bytes.Buffer
+	run.Stdout, run.Stderr = &uidOut, &uidErr
+	require.NoError(t, run.Run(), "runc run as uid 1000: %s; agent: %s", uidErr.String(), agentErr.String())
+	require.Equal(t, "rc=1\nagentbox\n", uidOut.String())
+	require.Equal(t, "cat: can't open '/secret': Permission denied\n", uidErr.String())
+
 	require.NoError(t, agent.Process.Signal(syscall.SIGTERM))
 	select {
 	case err := <-exited:
@@ -127,5 +148,5 @@ func TestRuncUnderTheAgent(t *testing.T) {
 	log, err := os.ReadFile(auditLog)
 	require.NoError(t, err)
 	require.Contains(t, string(log), `"container":"`+id+`"`)
-	require.Equal(t, 1, strings.Count(agentErr.String(), "container started"), "runc exec shares the container's state: %s", agentErr.String())
+	require.Equal(t, 2, strings.Count(agentErr.String(), "container started"), "runc exec shares the container's state: %s", agentErr.String())
 }
