@@ -567,8 +567,11 @@ func report(e *env, cs []*Contender, scs []*Scenario, res *Results) string {
 	p("- **scrim's configuration.** Each run gets a generated file with `plugin_dirs = []` and " +
 		"its own `cache_dir`, so nothing installed on the machine changes what is measured. " +
 		"Scenarios load no plugin except the plugin-served open loop (examples/motd), the " +
-		"start-up rows that say otherwise, the memory scenario (five) and the unclaimed open " +
-		"with ten plugins loaded.\n")
+		"start-up rows that say otherwise, the memory scenarios, the unclaimed open with ten " +
+		"plugins loaded, and the timing of the C probe plugin's calls (the three SDK probes, " +
+		"with `--audit`, five runs of the open loop on /probe/greeting after the main rounds). " +
+		"The plugin-served loop starts after one open of /etc/motd, which waits for the " +
+		"plugin to finish loading in the background.\n")
 	p("- **Alternation.** Each round runs every scenario once per contender, the contender " +
 		"order rotating from round to round. A warm-up round (page cache, Python bytecode, Go " +
 		"build cache, scrim's compile cache) is discarded; tables show medians of the measured " +
