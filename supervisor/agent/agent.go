@@ -17,6 +17,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -143,19 +144,35 @@ func (a *Agent) Serve(ctx context.Context) error {
 	for {
 		conn, err := a.ln.AcceptUnix()
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				a.log.Info("draining: no new containers", "containers", a.Containers())
 				a.wg.Wait()
 				return nil
 			}
-			a.ln.Close()
-			return fmt.Errorf("accept: %w", err)
+			// Out of descriptors, or a connection reset before it was taken: the containers
+			// served must not lose their agent over it.
+			a.log.Error("cannot accept a runtime's connection", "error", err)
+			time.Sleep(acceptBackoff)
+			continue
 		}
-		if err := a.accept(conn); err != nil {
-			a.log.Error("listener refused", "error", err)
-		}
+		// Each connection on its own: a runtime that connects and sends nothing must not
+		// keep the others waiting.
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := a.accept(conn); err != nil {
+				a.log.Error("listener refused", "error", err)
+			}
+		}()
 	}
 }
+
+// acceptBackoff is the pause after a failed accept, so that a lasting failure (no descriptors
+// left) does not spin.
+const acceptBackoff = 100 * time.Millisecond
+
+// readTimeout bounds how long a runtime may take to send its message once connected.
+const readTimeout = 30 * time.Second
 
 // Containers counts the containers being served.
 func (a *Agent) Containers() int {
@@ -168,6 +185,9 @@ func (a *Agent) Containers() int {
 func (a *Agent) accept(conn *net.UnixConn) error {
 	defer conn.Close()
 	if err := checkPeer(conn); err != nil {
+		return err
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(readTimeout)); err != nil {
 		return err
 	}
 	buf := make([]byte, maxMessage)
@@ -414,8 +434,8 @@ func (a *Agent) release(c *container) {
 	}
 }
 
-// Close stops accepting and removes the socket; containers being served keep being served
-// until Serve's drain ends.
+// Close stops accepting and removes the socket, as the end of Serve's context does: the
+// containers being served keep being served until Serve's drain ends.
 func (a *Agent) Close() error { return a.ln.Close() }
 
 type lifecycleItem struct {

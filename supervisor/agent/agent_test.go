@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -348,4 +349,19 @@ func TestDrainServesRunningContainers(t *testing.T) {
 		t.Fatal("Serve did not return within 30s of the last container's end")
 	}
 	require.Zero(t, ta.Containers())
+}
+
+// TestSilentRuntimeBlocksNoOne: a runtime that connects and sends nothing does not keep the
+// agent from serving the next container.
+func TestSilentRuntimeBlocksNoOne(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ta := startAgent(t)
+	silent, err := net.Dial("unix", ta.sock)
+	require.NoError(t, err)
+	defer silent.Close()
+	out, err := runContainer(t, ta.sock, "next", "cat /etc/hostname")
+	require.NoError(t, err, out)
+	require.Equal(t, "box-next\n", out)
+	silent.Close()
 }
