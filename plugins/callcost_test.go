@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"runtime"
@@ -224,4 +225,21 @@ func TestTrimAfterIdle(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return p.live.Load() == 1 }, 10*idleTrim, 10*time.Millisecond,
 		"the second instance is closed once the plugin is idle")
+}
+
+// TestCheckCost checks that a check charges for the code it covers (checkCost): a loop of
+// long straight-line code costs more than a tight one, so that fuelPeriod charges bound the
+// time between two visits to the Go runtime whatever the loops hold.
+func TestCheckCost(t *testing.T) {
+	nops := func(n int) []byte { return bytes.Repeat([]byte{0x01}, n) }
+	// loop (64 nops; loop (nop) end) end; block end; end
+	code := append(append([]byte{0x03, 0x40}, nops(64)...), 0x03, 0x40, 0x01, 0x0b, 0x0b, 0x02, 0x40, 0x0b, 0x0b)
+	sizes, ok := loopSizes(code)
+	require.True(t, ok)
+	require.Equal(t, []int{64 + 4 + 1, 2}, sizes, "each loop's body, its end included")
+	require.Equal(t, int32(1), checkCost(sizes[1]))
+	require.Equal(t, int32(3), checkCost(sizes[0]))
+	require.Equal(t, int32(fuelPeriod), checkCost(1<<30))
+	_, ok = loopSizes(code[:len(code)-2]) // a block left open
+	require.False(t, ok)
 }

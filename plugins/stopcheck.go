@@ -20,9 +20,10 @@ import (
 // stopExport names the global the checks read; 1 stops the instance.
 const stopExport = "scrim.stop"
 
-// fuelPeriod is how many function entries and loop iterations run between two visits to the
-// Go runtime: a few microseconds of the tightest loop, so that neither the collector nor the
-// watchdog waits long, and rare enough to cost nothing per call.
+// fuelPeriod is how many function entries and loop iterations (of at most 32 bytes of code;
+// longer ones count more, checkCost) run between two visits to the Go runtime: a few
+// microseconds of the tightest loop, so that neither the collector nor the watchdog waits
+// long, and rare enough to cost nothing per call.
 const fuelPeriod = 1 << 14
 
 // fuelConst is i32.const fuelPeriod.
@@ -106,16 +107,19 @@ func addStopChecks(wasm []byte) ([]byte, error) {
 	stop, fuel := importedGlobals+definedGlobals, importedGlobals+definedGlobals+1
 	s, f := uleb(stop), uleb(fuel)
 	// fuel = fuel - 1; if fuel == 0 { memory.grow 0; if stop { unreachable }; fuel = fuelPeriod }
-	var check []byte
-	check = append(append(append(check, 0x23), f...), 0x41, 0x01, 0x6b) // global.get fuel; i32.const 1; i32.sub
-	check = append(append(append(check, 0x24), f...), 0x23)             // global.set fuel; global.get fuel
-	check = append(append(check, f...), 0x45, 0x04, 0x40)               // i32.eqz; if
-	check = append(check, 0x41, 0x00, 0x40, 0x00, 0x1a)                 // i32.const 0; memory.grow 0; drop
-	check = append(append(append(check, 0x23), s...), 0x04, 0x40, 0x00) // global.get stop; if; unreachable
-	check = append(check, 0x0b)                                         // end
-	check = append(append(check, fuelConst...), 0x24)                   // i32.const fuelPeriod; global.set fuel
-	check = append(append(check, f...), 0x0b)                           // end
-	newGlobals := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}                  // stop: mutable i32, 0
+	// fuel -= cost; if fuel < 1 { memory.grow 0; if stop { unreachable }; fuel = fuelPeriod }
+	check := func(cost int32) []byte {
+		var c []byte
+		c = append(append(append(c, 0x23), f...), 0x41)                  // global.get fuel; i32.const
+		c = append(append(append(c, sleb32(cost)...), 0x6b, 0x24), f...) // cost; i32.sub; global.set fuel
+		c = append(append(append(c, 0x23), f...), 0x41, 0x01, 0x48)      // global.get fuel; i32.const 1; i32.lt_s
+		c = append(c, 0x04, 0x40, 0x41, 0x00, 0x40, 0x00, 0x1a)          // if; i32.const 0; memory.grow 0; drop
+		c = append(append(append(c, 0x23), s...), 0x04, 0x40, 0x00)      // global.get stop; if; unreachable
+		c = append(append(c, 0x0b), fuelConst...)                        // end; i32.const fuelPeriod
+		c = append(append(append(c, 0x24), f...), 0x0b)                  // global.set fuel; end
+		return c
+	}
+	newGlobals := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b} // stop: mutable i32, 0
 	newGlobals = append(append(append(newGlobals, 0x7f, 0x01), fuelConst...), 0x0b)
 	newExport := append(append(uleb(uint32(len(stopExport))), stopExport...), 0x03)
 	newExport = append(newExport, uleb(stop)...)
@@ -182,8 +186,9 @@ func addStopChecks(wasm []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// addChecksToCode inserts check after each function's locals and after each loop's block type.
-func addChecksToCode(body, check []byte) ([]byte, bool) {
+// addChecksToCode inserts a check after each function's locals and after each loop's block
+// type, each costing what the code it covers may run before the next check (checkCost).
+func addChecksToCode(body []byte, check func(cost int32) []byte) ([]byte, bool) {
 	r := wasmReader{b: body}
 	n := r.u32()
 	out := uleb(n)
@@ -205,7 +210,7 @@ func addChecksToCode(body, check []byte) ([]byte, bool) {
 	return out, true
 }
 
-func addChecksToFunc(fn, check []byte) ([]byte, bool) {
+func addChecksToFunc(fn []byte, check func(cost int32) []byte) ([]byte, bool) {
 	r := wasmReader{b: fn}
 	groups := r.u32()
 	for i := uint32(0); i < groups && !r.err; i++ {
@@ -215,21 +220,60 @@ func addChecksToFunc(fn, check []byte) ([]byte, bool) {
 	if r.err {
 		return nil, false
 	}
-	out := make([]byte, 0, len(fn)+len(check)*8)
-	out = append(append(out, fn[:r.off]...), check...)
-	for r.off < len(r.b) {
+	code := fn[r.off:]
+	loops, ok := loopSizes(code)
+	if !ok {
+		return nil, false
+	}
+	out := make([]byte, 0, len(fn)+64*(len(loops)+1))
+	out = append(append(out, fn[:r.off]...), check(checkCost(len(code)))...)
+	r = wasmReader{b: code}
+	for n := 0; r.off < len(r.b); {
 		start := r.off
 		op := r.byte()
-		loop := op == 0x03
 		if !skipImmediates(&r, op) {
 			return nil, false
 		}
-		out = append(out, fn[start:r.off]...)
-		if loop {
-			out = append(out, check...)
+		out = append(out, code[start:r.off]...)
+		if op == 0x03 {
+			out = append(out, check(checkCost(loops[n]))...)
+			n++
 		}
 	}
 	return out, !r.err
+}
+
+// checkCost is what a check charges for size bytes of code: one, and one more per 32 bytes, so
+// that a loop or function of a long run of straight-line code cannot stretch the time between
+// two visits to the Go runtime (fuelPeriod charges) by its length.
+func checkCost(size int) int32 { return int32(min(1+size/32, fuelPeriod)) }
+
+// loopSizes returns the length in bytes of each loop's body, in the order the loops start.
+func loopSizes(code []byte) ([]int, bool) {
+	var sizes, starts, open []int // open: the blocks entered and not ended, a loop's index or -1
+	r := wasmReader{b: code}
+	for r.off < len(r.b) {
+		op := r.byte()
+		if !skipImmediates(&r, op) {
+			return nil, false
+		}
+		switch op {
+		case 0x02, 0x04: // block, if
+			open = append(open, -1)
+		case 0x03:
+			open = append(open, len(sizes))
+			sizes, starts = append(sizes, 0), append(starts, r.off)
+		case 0x0b:
+			if len(open) == 0 {
+				continue // the function's own end
+			}
+			if i := open[len(open)-1]; i >= 0 {
+				sizes[i] = r.off - starts[i]
+			}
+			open = open[:len(open)-1]
+		}
+	}
+	return sizes, !r.err && len(open) == 0
 }
 
 // skipImmediates reads the immediates of op: the core instructions of WebAssembly 2.0 without
