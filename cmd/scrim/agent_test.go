@@ -63,20 +63,7 @@ func TestAgentServesAContainer(t *testing.T) {
 	profile := filepath.Join(dir, "profile.json")
 	require.NoError(t, os.WriteFile(profile, []byte(prof.stdout), 0o644))
 
-	agent := exec.Command(scrimBin, "agent", "--socket", sock, "-c", cfg)
-	agent.Env = testEnv(t)
-	var agentErr bytes.Buffer
-	agent.Stderr = &agentErr
-	require.NoError(t, agent.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- agent.Wait() }()
-	defer agent.Process.Kill()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "no socket within 20s: %s", agentErr.String())
-	}
+	agent, agentErr, exited := startAgent(t, sock, cfg)
 	fi, err := os.Stat(sock)
 	require.NoError(t, err)
 	require.EqualValues(t, 0o600, fi.Mode().Perm())
@@ -132,4 +119,26 @@ func TestAgentUsage(t *testing.T) {
 	r = scrim(t, "agent", "--help")
 	require.Equal(t, 0, r.code)
 	require.Contains(t, r.stdout, "Usage: scrim agent --socket PATH")
+}
+
+// startAgent starts `scrim agent` on sock with the configuration cfg and waits for its socket.
+// It returns the agent, its standard error and what its Wait returns; the agent is killed when
+// the test ends.
+func startAgent(t *testing.T, sock, cfg string) (*exec.Cmd, *bytes.Buffer, chan error) {
+	t.Helper()
+	agent := exec.Command(scrimBin, "agent", "--socket", sock, "-c", cfg)
+	agent.Env = testEnv(t)
+	var agentErr bytes.Buffer
+	agent.Stderr = &agentErr
+	require.NoError(t, agent.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- agent.Wait() }()
+	t.Cleanup(func() { agent.Process.Kill() })
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no socket within 20s: %s", agentErr.String())
+	}
+	return agent, &agentErr, exited
 }

@@ -75,20 +75,7 @@ func TestRuncUnderTheAgent(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644))
 
-	agent := exec.Command(scrimBin, "agent", "--socket", sock, "-c", cfgFile)
-	agent.Env = testEnv(t)
-	var agentErr bytes.Buffer
-	agent.Stderr = &agentErr
-	require.NoError(t, agent.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- agent.Wait() }()
-	defer agent.Process.Kill()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "no socket within 20s: %s", agentErr.String())
-	}
+	agent, agentErr, exited := startAgent(t, sock, cfgFile)
 
 	id := "scrim-test-" + filepath.Base(dir)
 	defer exec.Command(runc, "delete", "-f", id).Run()

@@ -1,10 +1,12 @@
-// Package procfs reads what scrim needs of /proc/<pid>/stat: the state, parent, process group
-// and session of a process or thread. The launcher uses it to find the sandbox's processes and
-// the supervisor to check a group kill.
+// Package procfs reads what scrim needs of /proc: the processes there, and of /proc/<pid>/stat
+// the state, parent, process group and session of a process or thread. The launcher uses it to
+// find the sandbox's processes and the supervisor to check a group kill.
 package procfs
 
 import (
 	"bytes"
+	"os"
+	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -53,4 +55,22 @@ func ReadStat(proc int, pid string) (Stat, bool) {
 	pgrp, err2 := strconv.Atoi(string(f[2]))
 	session, err3 := strconv.Atoi(string(f[3]))
 	return Stat{State: f[0][0], PPID: ppid, PGRP: pgrp, Session: session}, err1 == nil && err2 == nil && err3 == nil
+}
+
+// Pids lists, in order, the processes in /proc for which keep is true.
+func Pids(keep func(pid int) bool) []int {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	var out []int
+	for _, n := range names {
+		if pid, err := strconv.Atoi(n); err == nil && keep(pid) {
+			out = append(out, pid)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -151,22 +151,7 @@ func (m *members) host(pid int) bool {
 }
 
 // Pids lists the container's processes as the agent numbers them.
-func (m *members) Pids() []int {
-	d, err := os.Open("/proc")
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	names, _ := d.Readdirnames(-1)
-	var out []int
-	for _, n := range names {
-		if pid, err := strconv.Atoi(n); err == nil && m.host(pid) {
-			out = append(out, pid)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
+func (m *members) Pids() []int { return procfs.Pids(m.host) }
 
 // sandbox describes a container to its handlers.
 type sandbox struct {

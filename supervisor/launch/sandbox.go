@@ -1,8 +1,6 @@
 package launch
 
 import (
-	"os"
-	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -60,26 +58,7 @@ func descends(proc, pid, ancestor int) bool {
 }
 
 // Pids lists the sandbox's processes.
-func (s *sandbox) Pids() []int {
-	d, err := os.Open("/proc")
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	names, _ := d.Readdirnames(-1)
-	var out []int
-	for _, n := range names {
-		pid, err := strconv.Atoi(n)
-		if err != nil {
-			continue
-		}
-		if s.Contains(pid) {
-			out = append(out, pid)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
+func (s *sandbox) Pids() []int { return procfs.Pids(s.Contains) }
 
 // Root is the child's root directory on the host.
 func (s *sandbox) Root() string { return s.root }
