@@ -54,7 +54,7 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		return cmdHelp(rest, stdout, stderr)
 	default:
-		return report(stderr, "", fmt.Errorf("%s: unknown command; the commands are run, check, plugin, version and help ('scrim help')", config.Quote(cmd)))
+		return report(stderr, "", fmt.Errorf("%s: unknown command; the commands are run, check, plugin, oci, agent, version and help ('scrim help')", config.Quote(cmd)))
 	}
 }
 
@@ -104,5 +104,5 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 		}
 		return runPlugin(sub, stdout, stderr)
 	}
-	return report(stderr, "help", fmt.Errorf("%s: unknown command; the commands are run, check, plugin, version and help", config.Quote(args[0])))
+	return report(stderr, "help", fmt.Errorf("%s: unknown command; the commands are run, check, plugin, oci, agent, version and help", config.Quote(args[0])))
 }

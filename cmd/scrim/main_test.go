@@ -203,7 +203,7 @@ func TestUsageErrors(t *testing.T) {
 		want     string
 	}{
 		{name: "no command", args: nil, wantCode: exitFailure, want: mainUsage},
-		{name: "unknown command", args: []string{"frobnicate"}, wantCode: exitFailure, want: "scrim: \"frobnicate\": unknown command; the commands are run, check, plugin, version and help ('scrim help')\n"},
+		{name: "unknown command", args: []string{"frobnicate"}, wantCode: exitFailure, want: "scrim: \"frobnicate\": unknown command; the commands are run, check, plugin, oci, agent, version and help ('scrim help')\n"},
 		{name: "run without CMD", args: []string{"run"}, wantCode: exitFailure, want: "scrim run: missing CMD: scrim run [flags] -- CMD [ARGS...]; see 'scrim run --help'\n"},
 		{name: "run with only --", args: []string{"run", "--"}, wantCode: exitFailure, want: "scrim run: missing CMD: scrim run [flags] -- CMD [ARGS...]; see 'scrim run --help'\n"},
 		{name: "unknown flag", args: []string{"run", "--no-such-flag", "--", "true"}, wantCode: exitFailure, want: "scrim run: --no-such-flag: unknown flag; see 'scrim run --help'\n"},
@@ -214,7 +214,7 @@ func TestUsageErrors(t *testing.T) {
 		{name: "check with an argument", args: []string{"check", "extra"}, wantCode: exitFailure, want: "scrim check: unexpected argument \"extra\": check runs nothing; see 'scrim check --help'\n"},
 		{name: "version with an argument", args: []string{"version", "extra"}, wantCode: exitFailure, want: "scrim version: unexpected argument \"extra\"; see 'scrim version --help'\n"},
 		{name: "--version with an argument", args: []string{"--version", "extra"}, wantCode: exitFailure, want: "scrim --version: unexpected argument \"extra\"; see 'scrim --version --help'\n"},
-		{name: "help for an unknown command", args: []string{"help", "frobnicate"}, wantCode: exitFailure, want: "scrim help: \"frobnicate\": unknown command; the commands are run, check, plugin, version and help\n"},
+		{name: "help for an unknown command", args: []string{"help", "frobnicate"}, wantCode: exitFailure, want: "scrim help: \"frobnicate\": unknown command; the commands are run, check, plugin, oci, agent, version and help\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
