@@ -190,25 +190,10 @@ func TestRun_CtrlZStopsTheJob(t *testing.T) {
 	if err != nil {
 		t.Skip("skipped: bash is not installed")
 	}
-	controller, terminal := openPTY(t)
 	cmd := exec.Command(bash, "--norc", "--noprofile", "-i")
 	cmd.Env = append(testEnv(t), "PS1=job-prompt$ ", "TERM=dumb", "INPUTRC=/dev/null", "HISTFILE=/dev/null", "SCRIM="+scrimBin)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = terminal, terminal, terminal
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	require.NoError(t, cmd.Start())
-	terminal.Close()
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-waited
-	}()
-	var scr screen
-	go scr.read(controller)
-	press := func(s string) {
-		_, err := controller.WriteString(s)
-		require.NoError(t, err)
-	}
+	ts := onTerminal(t, cmd, nil)
+	scr, press := ts.screen, ts.press
 	at := scr.waitFor(t, 0, "job-prompt$ ")
 	press(`"$SCRIM" run -- sh -c 'echo run''ning; sleep 1; echo fin''ished'` + "\n")
 	at = scr.waitFor(t, at, "\nrunning")

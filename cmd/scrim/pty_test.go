@@ -32,6 +32,45 @@ func openPTY(t *testing.T) (controller, terminal *os.File) {
 	return ptmx, pts
 }
 
+// termSession is a command running on a pseudo-terminal (onTerminal).
+type termSession struct {
+	t *testing.T
+	// screen is everything the terminal has shown; controller is its other end, which the
+	// test types into and resizes; waited gets what the command's Wait returns.
+	screen     *screen
+	controller *os.File
+	waited     chan error
+}
+
+// press types s into the terminal.
+func (ts *termSession) press(s string) {
+	_, err := ts.controller.WriteString(s)
+	require.NoError(ts.t, err)
+}
+
+// onTerminal starts cmd as the leader of a new session whose controlling terminal is a fresh
+// pseudo-terminal of size (nil: the default), as a login shell would be. cmd is killed when
+// the test ends.
+func onTerminal(t *testing.T, cmd *exec.Cmd, size *unix.Winsize) *termSession {
+	t.Helper()
+	controller, terminal := openPTY(t)
+	if size != nil {
+		require.NoError(t, unix.IoctlSetWinsize(int(controller.Fd()), unix.TIOCSWINSZ, size))
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = terminal, terminal, terminal
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	require.NoError(t, cmd.Start())
+	terminal.Close()
+	ts := &termSession{t: t, screen: new(screen), controller: controller, waited: make(chan error, 1)}
+	go func() { ts.waited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-ts.waited
+	})
+	go ts.screen.read(controller)
+	return ts
+}
+
 // screen collects everything the terminal shows.
 type screen struct {
 	mu  sync.Mutex
@@ -79,29 +118,12 @@ func TestRun_InteractiveShell(t *testing.T) {
 	if err != nil {
 		t.Skip("skipped: bash is not installed")
 	}
-	controller, terminal := openPTY(t)
-	require.NoError(t, unix.IoctlSetWinsize(int(controller.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 101}))
-
-	cmd := exec.Command(scrimBin, "run", "--", bash, "--norc", "--noprofile", "-i")
-	cmd.Env = append(testEnv(t), "PS1=scrim-prompt$ ", "TERM=dumb", "INPUTRC=/dev/null", "HISTFILE=/dev/null")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = terminal, terminal, terminal
 	// scrim leads its own session with the terminal as its controlling terminal, as a login
 	// shell would; bash under it must still get job control.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	require.NoError(t, cmd.Start())
-	terminal.Close()
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-waited
-	}()
-	var scr screen
-	go scr.read(controller)
-	press := func(s string) {
-		_, err := controller.WriteString(s)
-		require.NoError(t, err)
-	}
+	cmd := exec.Command(scrimBin, "run", "--", bash, "--norc", "--noprofile", "-i")
+	cmd.Env = append(testEnv(t), "PS1=scrim-prompt$ ", "TERM=dumb", "INPUTRC=/dev/null", "HISTFILE=/dev/null")
+	ts := onTerminal(t, cmd, &unix.Winsize{Row: 33, Col: 101})
+	scr, press := ts.screen, ts.press
 
 	at := scr.waitFor(t, 0, "scrim-prompt$ ")
 
@@ -110,7 +132,7 @@ func TestRun_InteractiveShell(t *testing.T) {
 	at = scr.waitFor(t, at, "scrim-prompt$ ")
 
 	// A new window size reaches the child (SIGWINCH and TIOCGWINSZ).
-	require.NoError(t, unix.IoctlSetWinsize(int(controller.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}))
+	require.NoError(t, unix.IoctlSetWinsize(int(ts.controller.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}))
 	press("stty size\n")
 	at = scr.waitFor(t, at, "40 120")
 	at = scr.waitFor(t, at, "scrim-prompt$ ")
@@ -142,8 +164,8 @@ func TestRun_InteractiveShell(t *testing.T) {
 
 	press("exit 5\n")
 	select {
-	case err := <-waited:
-		waited <- err // for the deferred cleanup
+	case err := <-ts.waited:
+		ts.waited <- err // for the cleanup
 		var exit *exec.ExitError
 		require.ErrorAs(t, err, &exit)
 		require.Equal(t, 5, exit.ExitCode(), "terminal:\n%s", scr.String()[at:])
