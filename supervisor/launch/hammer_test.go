@@ -14,17 +14,7 @@ import (
 )
 
 // hammerOpens is the opens per thread: SCRIM_HAMMER_OPENS, 2000 by default, 200 with -short.
-func hammerOpens(t *testing.T) int {
-	if v := os.Getenv("SCRIM_HAMMER_OPENS"); v != "" {
-		n, err := strconv.Atoi(v)
-		require.NoError(t, err, "SCRIM_HAMMER_OPENS")
-		return n
-	}
-	if testing.Short() {
-		return 200
-	}
-	return 2000
-}
+func hammerOpens(t *testing.T) int { return knobInt(t, "SCRIM_HAMMER_OPENS", 2000, 200) }
 
 // openFds lists the supervisor's descriptors and what they refer to.
 func openFds(t *testing.T) map[string]string {

@@ -20,15 +20,11 @@ import (
 // fifoRaceSeconds is how long TestFifoCreateRace races: SCRIM_FIFO_RACE_SECONDS, 10 with
 // SCRIM_SOAK, 2 by default.
 func fifoRaceSeconds(t *testing.T) float64 {
-	if v := os.Getenv("SCRIM_FIFO_RACE_SECONDS"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		require.NoError(t, err, "SCRIM_FIFO_RACE_SECONDS")
-		return f
-	}
+	seconds := 2.0
 	if os.Getenv("SCRIM_SOAK") != "" {
-		return 10
+		seconds = 10
 	}
-	return 2
+	return knob(t, "SCRIM_FIFO_RACE_SECONDS", seconds, seconds)
 }
 
 // TestFifoCreateRace: one thread makes and unlinks a FIFO at a name while six open it with

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,17 +14,7 @@ import (
 )
 
 // raceSeconds is how long TestPathRace runs: SCRIM_RACE_SECONDS, 10 by default (CI).
-func raceSeconds(t *testing.T) float64 {
-	if v := os.Getenv("SCRIM_RACE_SECONDS"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		require.NoError(t, err, "SCRIM_RACE_SECONDS")
-		return f
-	}
-	if testing.Short() {
-		return 1
-	}
-	return 10
-}
+func raceSeconds(t *testing.T) float64 { return knob(t, "SCRIM_RACE_SECONDS", 10, 1) }
 
 // TestPathRace: a thread flips the path buffer between a benign file and two protected ones
 // (one served, one denied) while three threads open it through open, openat and openat2. The

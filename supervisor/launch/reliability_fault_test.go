@@ -431,17 +431,7 @@ func TestFaultGoAsyncPreemption(t *testing.T) {
 
 // shortLived is how many processes TestFaultManyShortLivedProcesses starts:
 // SCRIM_RELIABILITY_PROCS, 10,000 by default, 1,000 with -short.
-func shortLived(t *testing.T) int {
-	if v := os.Getenv("SCRIM_RELIABILITY_PROCS"); v != "" {
-		n, err := strconv.Atoi(v)
-		require.NoError(t, err, "SCRIM_RELIABILITY_PROCS")
-		return n
-	}
-	if testing.Short() {
-		return 1000
-	}
-	return 10000
-}
+func shortLived(t *testing.T) int { return knobInt(t, "SCRIM_RELIABILITY_PROCS", 10000, 1000) }
 
 // TestFaultManyShortLivedProcesses: thousands of processes that each open two files and exit,
 // their pids recycled under the supervisor's caches. Every answer right, nothing kept.

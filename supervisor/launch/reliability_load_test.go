@@ -20,15 +20,7 @@ func loadDuration(t *testing.T) time.Duration {
 	if os.Getenv("SCRIM_SOAK") != "" {
 		return 30 * time.Minute
 	}
-	if v := os.Getenv("SCRIM_LOAD_SECONDS"); v != "" {
-		n, err := strconv.ParseFloat(v, 64)
-		require.NoError(t, err, "SCRIM_LOAD_SECONDS")
-		return time.Duration(n * float64(time.Second))
-	}
-	if testing.Short() {
-		return 2 * time.Second
-	}
-	return 5 * time.Second
+	return time.Duration(knob(t, "SCRIM_LOAD_SECONDS", 5, 2) * float64(time.Second))
 }
 
 // TestLoad: 8 processes of 8 threads each open a real, a served and a missing file in a loop

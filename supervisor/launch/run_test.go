@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +28,29 @@ func runOut(t *testing.T, cfg Config) (int, string, string) {
 	t.Helper()
 	_, status, out, serr := supervise(t, cfg)
 	return status, out, serr
+}
+
+// knob returns the number in the environment variable name, which lets a soak or a quick run
+// change a test's length; unset, full, or short under -short.
+func knob(t *testing.T, name string, full, short float64) float64 {
+	t.Helper()
+	if v := os.Getenv(name); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		require.NoError(t, err, name)
+		return f
+	}
+	if testing.Short() {
+		return short
+	}
+	return full
+}
+
+// knobInt is knob for a count, which must be a whole number.
+func knobInt(t *testing.T, name string, full, short int) int {
+	t.Helper()
+	f := knob(t, name, float64(full), float64(short))
+	require.Equal(t, math.Trunc(f), f, "%s must be a whole number", name)
+	return int(f)
 }
 
 // testLogger logs warnings and errors, or the level SCRIM_TEST_LOG names.
