@@ -83,6 +83,11 @@ func runContainer(t *testing.T, sock, id, script string) (string, error) {
 
 func runContainerAttr(t *testing.T, sock, id, script string, attr *syscall.SysProcAttr) (string, error) {
 	t.Helper()
+	// A child's parent-death signal follows the thread that forked it, and the agent's worker
+	// threads end with their listener: hold this thread until the child is reaped, so that no
+	// worker can take it over and end it under the child.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
@@ -173,9 +178,6 @@ func (ta *testAgent) waitEnded(t *testing.T) {
 // with the state its first built, each container sees its own handlers, audit records carry
 // the container's id, and a container's state is released with its last listener.
 func TestTwoListenersShareTheirContainer(t *testing.T) {
-	// A child's parent-death signal follows the thread that forked it.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	ta := startAgent(t)
 	script := `cat /etc/hostname; while [ ! -e "$GO" ]; do sleep 0.01; done`
 	dir := t.TempDir()
@@ -216,6 +218,11 @@ func TestTwoListenersShareTheirContainer(t *testing.T) {
 	ta.mu.Lock()
 	require.Len(t, ta.built, 2, "one state per container id")
 	ta.mu.Unlock()
+	// A container leaves the count before its handlers are cleaned up: wait for the cleanups,
+	// then make sure no third one follows.
+	require.Eventually(t, func() bool { return ta.cleaned.Load() == 2 }, 10*time.Second, 5*time.Millisecond,
+		"each container's handlers cleaned up: %d of 2", ta.cleaned.Load())
+	time.Sleep(20 * time.Millisecond)
 	require.EqualValues(t, 2, ta.cleaned.Load(), "each container's handlers cleaned up once")
 	ta.audit.mu.Lock()
 	defer ta.audit.mu.Unlock()
@@ -231,8 +238,6 @@ func TestTwoListenersShareTheirContainer(t *testing.T) {
 // container) is closed, and the process behind it gets ENOSYS for every mediated call: it
 // cannot even load its shell, and nothing passes through unmediated.
 func TestRefusedListenerFailsClosed(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	ta := startAgent(t)
 	out, err := runContainer(t, ta.sock, "", "cat /etc/hostname")
 	require.Error(t, err, out)
@@ -284,8 +289,6 @@ func TestUserNamespaceRefused(t *testing.T) {
 	if _, err := os.Stat("/proc/self/ns/user"); err != nil {
 		t.Skip("skipped: no user namespaces")
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	ta := startAgent(t)
 	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: syscall.CLONE_NEWUSER,
 		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
@@ -305,8 +308,6 @@ func TestUserNamespaceRefused(t *testing.T) {
 // container can connect, but a container already served keeps being served (its calls after
 // the drain began still get its virtual files) and Serve returns when it has ended.
 func TestDrainServesRunningContainers(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	ta := startAgent(t)
 	dir := t.TempDir()
 	gate := filepath.Join(dir, "go")
@@ -354,8 +355,6 @@ func TestDrainServesRunningContainers(t *testing.T) {
 // TestSilentRuntimeBlocksNoOne: a runtime that connects and sends nothing does not keep the
 // agent from serving the next container.
 func TestSilentRuntimeBlocksNoOne(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	ta := startAgent(t)
 	silent, err := net.Dial("unix", ta.sock)
 	require.NoError(t, err)
