@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrim-sandbox/scrim/internal/testprog"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -70,6 +71,7 @@ func runScrim(t *testing.T, flags []string, args ...string) scrimResult {
 	cmd := exec.CommandContext(ctx, scrimBin, append(argv, args...)...)
 	cmd.Dir = scrimTmp
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	hang := testprog.DiagnoseHang(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -79,7 +81,7 @@ func runScrim(t *testing.T, flags []string, args ...string) scrimResult {
 		require.True(t, ok, "run scrim: %v", err)
 		code = ee.ExitCode()
 	}
-	return scrimResult{stdout.String(), stderr.String(), code}
+	return scrimResult{stdout.String(), stderr.String() + hang.String(), code}
 }
 
 // sh runs a shell script in the sandbox and requires it to succeed.
