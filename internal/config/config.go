@@ -68,6 +68,11 @@ type Config struct {
 	// Plugins are the WebAssembly shims in the order they were configured: [[plugin]] tables,
 	// then drop-ins, then --plugin flags.
 	Plugins []Plugin
+	// Profile is the name of the profile this configuration is, "" for the top level.
+	Profile string
+	// Profiles are the [profiles.NAME] tables, each a whole configuration: the top level with
+	// the profile's keys over it (profile.go). Only the top level has them.
+	Profiles map[string]Config
 
 	// lines holds the line of each key of File; flagged counts the flags applied per config
 	// key. Locate reads them to say where a value of the merged configuration came from.

@@ -209,6 +209,7 @@ func (c *Config) Locate(key string, index int) *Error {
 			}
 		}
 	}
+	key = c.profileKey(key)
 	if index >= 0 {
 		key = fmt.Sprintf("%s[%d]", key, index)
 	}
@@ -253,16 +254,30 @@ func (c *Config) Check() error {
 			}
 		}
 	}
+	errs = append(errs, c.uniquePlugins()...)
+	for _, name := range c.ProfileNames() {
+		errs = append(errs, c.Profiles[name].uniquePlugins()...)
+	}
+	return errs.err()
+}
+
+// uniquePlugins reports every plugin name configured twice.
+func (c Config) uniquePlugins() Errors {
+	var errs Errors
 	seen := map[string]Plugin{}
 	for _, p := range c.Plugins {
 		if first, dup := seen[p.Name]; dup {
+			key := "plugin " + strconv.Quote(p.Name)
+			if c.Profile != "" {
+				key = "profiles." + c.Profile + "." + key
+			}
 			errs = append(errs, &Error{
-				Key: "plugin " + strconv.Quote(p.Name),
+				Key: key,
 				Msg: fmt.Sprintf("configured twice, at %s (%s) and at %s (%s); plugin names must be unique", first.Source, first.Path, p.Source, p.Path),
 			})
 			continue
 		}
 		seen[p.Name] = p
 	}
-	return errs.err()
+	return errs
 }

@@ -150,6 +150,27 @@ func (ix *keyIndex) line(key string) int {
 	return 0
 }
 
+// has reports whether the document defines key itself ("hostname", "profiles.ci.hostname"),
+// not only a table around it.
+func (ix *keyIndex) has(key string) bool {
+	n := &ix.root
+	for rest := key; rest != ""; {
+		var step string
+		if c, ok := n.keys[rest]; ok {
+			step, rest = rest, ""
+			n = c
+			continue
+		}
+		step, rest = splitPath(rest)
+		c, ok := n.keys[step]
+		if !ok {
+			return false
+		}
+		n = c
+	}
+	return n != &ix.root
+}
+
 // splitPath splits the first step off a path: "a.b" → "a", "b"; "a[1].b" → "a", "[1].b";
 // "[1].b" → "[1]", "b".
 func splitPath(p string) (step, rest string) {

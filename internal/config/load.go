@@ -40,6 +40,10 @@ func Load(path string) (Config, error) {
 		if ok {
 			d.top(raw, &cfg)
 			cfg.lines = d.lines
+			for name, p := range cfg.Profiles {
+				p.lines = d.lines
+				cfg.Profiles[name] = p
+			}
 		}
 		if err := d.errs.err(); err != nil {
 			return Config{}, err
@@ -49,6 +53,7 @@ func Load(path string) (Config, error) {
 		return Config{}, err
 	}
 	cfg.rankDropIns()
+	cfg.spreadDropIns()
 	return cfg, nil
 }
 
@@ -257,6 +262,25 @@ func (d *decoder) pathString(key string, v any) (string, bool) {
 }
 
 func (d *decoder) top(raw map[string]any, cfg *Config) {
+	var profiles map[string]any
+	fields := append(d.fields(cfg), field{"profiles", func(key string, v any) {
+		t, ok := v.(map[string]any)
+		if !ok {
+			d.wrongType(key, "a table of profiles ([profiles.NAME])", v)
+			return
+		}
+		profiles = t
+	}})
+	d.table("", "the top level", raw, fields)
+	// After every top-level key, wherever the file puts them: a profile starts from them.
+	if profiles != nil {
+		d.profiles(profiles, cfg)
+	}
+}
+
+// fields lists the keys of a sandbox's configuration, decoded into cfg: the top level's, and
+// a profile's (less those notPerContainer names).
+func (d *decoder) fields(cfg *Config) []field {
 	set := func(dst *string, check func(string) error) func(string, any) {
 		return func(key string, v any) {
 			if s, ok := d.str(key, v); ok && (check == nil || d.check(key, check(s))) {
@@ -264,7 +288,7 @@ func (d *decoder) top(raw map[string]any, cfg *Config) {
 			}
 		}
 	}
-	d.table("", "the top level", raw, []field{
+	return []field{
 		{"mode", set(&cfg.Mode, checkMode)},
 		{"hostname", set(&cfg.Hostname, CheckHostname)},
 		{"cpus", func(key string, v any) {
@@ -412,13 +436,16 @@ func (d *decoder) top(raw map[string]any, cfg *Config) {
 			})
 		}},
 		{"plugin", func(key string, v any) {
+			// A new list: a profile's [[plugin]] tables replace the top level's.
+			var ps []Plugin
 			for i, t := range d.tables(key, v) {
 				if p, ok := d.plugin(fmt.Sprintf("%s[%d]", key, i), t, ""); ok {
-					cfg.Plugins = append(cfg.Plugins, p)
+					ps = append(ps, p)
 				}
 			}
+			cfg.Plugins = ps
 		}},
-	})
+	}
 }
 
 // tables decodes an array of tables, written as [[key]] sections or as an inline array.
