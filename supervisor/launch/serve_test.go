@@ -91,7 +91,7 @@ func TestServe(t *testing.T) {
 	}}
 	own := filepath.Join(t.TempDir(), "own")
 	require.NoError(t, os.WriteFile(own, nil, 0o600))
-	o := func(op, path, flags string) []string { return probeCase{op: op, path: path, flags: flags}.args() }
+	o := func(op, path, flags string) []string { return probeCase{Op: op, Path: path, Flags: flags}.Args() }
 	var args []string
 	cases := []struct {
 		args []string

@@ -39,19 +39,19 @@ func statSpellings(t *testing.T, target, links string) []statSpelling {
 	var out []statSpelling
 	seen := map[string]bool{}
 	for _, c := range spellings(t, target, links, "", "") {
-		if c.op == "chdir" || c.op == "creat" || strings.HasPrefix(c.name, "relative") || strings.Contains(c.name, "cwd") || c.resol != "" {
+		if c.Op == "chdir" || c.Op == "creat" || strings.HasPrefix(c.Name, "relative") || strings.Contains(c.Name, "cwd") || c.Resolve != "" {
 			continue
 		}
-		key := c.dir + "\x00" + c.path
+		key := c.Dir + "\x00" + c.Path
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
-		dir := c.dir
+		dir := c.Dir
 		if dir == "" {
 			dir = "-"
 		}
-		out = append(out, statSpelling{strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(c.name, "openat2 "), "openat "), "open "), dir, c.path})
+		out = append(out, statSpelling{strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(c.Name, "openat2 "), "openat "), "open "), dir, c.Path})
 	}
 	return append(out,
 		statSpelling{"magic fd link", filepath.Dir(target), "/proc/self/fd/@D"},
