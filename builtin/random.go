@@ -201,20 +201,19 @@ func readProcInfo(pid int) procInfo {
 	return info
 }
 
-// Syscalls are getrandom, and mmap to keep the vDSO getrandom out of use.
-func (r *random) Syscalls() []int { return []int{unix.SYS_GETRANDOM, unix.SYS_MMAP} }
+// Syscalls are getrandom.
+func (r *random) Syscalls() []int { return []int{unix.SYS_GETRANDOM} }
 
-// Syscall answers getrandom from the caller's stream. For mmap it refuses MAP_DROPPABLE
-// mappings and lets the kernel run every other one (the decision reads only registers): the
-// vDSO getrandom of Linux 6.11 runs without a system call, and its users, glibc ≥ 2.41 and
-// Go ≥ 1.24, fall back to the system call when they cannot map its droppable state.
+// FilterRefusals keep the vDSO getrandom out of use: the filter fails mmap of a MAP_DROPPABLE
+// mapping with ENOMEM, by its flags register alone, so no other mmap waits on scrim. The vDSO
+// getrandom of Linux 6.11 runs without a system call, and its users, glibc ≥ 2.41 and Go ≥
+// 1.24, fall back to the system call when they cannot map its droppable state.
+func (r *random) FilterRefusals() []shim.FilterRefusal {
+	return []shim.FilterRefusal{{Nr: unix.SYS_MMAP, Arg: 3, Mask: mapType, Value: mapDroppable, Errno: unix.ENOMEM}}
+}
+
+// Syscall answers getrandom from the caller's stream.
 func (r *random) Syscall(_ context.Context, call *shim.Call) (shim.SyscallResult, error) {
-	if call.Nr == unix.SYS_MMAP {
-		if call.Args[3]&mapType == mapDroppable {
-			return shim.Fail(unix.ENOMEM), nil
-		}
-		return shim.Continue(), nil
-	}
 	addr, count, flags := call.Args[0], call.Args[1], call.Args[2]
 	// drivers/char/random.c: unknown flags, and RANDOM with INSECURE, are invalid. This also
 	// refuses the flags ~0 query of the vDSO parameters, as a kernel without it would.

@@ -135,7 +135,18 @@ func Filter(o FilterOptions) ([]unix.SockFilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return buildFilter(notify, filterOptions{signals: o.Signals, keyring: o.Keyring, changes: o.Changes, statNull: o.Stat})
+	return buildFilter(notify, o.internal())
+}
+
+// internal is what buildFilter needs of o besides the calls it notifies.
+func (o FilterOptions) internal() filterOptions {
+	opts := filterOptions{signals: o.Signals, keyring: o.Keyring, changes: o.Changes, statNull: o.Stat}
+	for _, h := range o.SyscallHandlers {
+		if r, ok := h.(shim.FilterRefuser); ok {
+			opts.argRefusals = append(opts.argRefusals, r.FilterRefusals()...)
+		}
+	}
+	return opts
 }
 
 // handledCalls lists the calls Filter notifies for o beyond the open family, the credential
@@ -201,6 +212,8 @@ type filterOptions struct {
 	// statNull lets newfstatat and statx through when their path pointer is NULL (nullPathCalls),
 	// where they are in the notify list.
 	statNull bool
+	// argRefusals are the calls handlers have the filter refuse by one argument.
+	argRefusals []shim.FilterRefusal
 }
 
 // nullPathCalls are the stat calls that, since Linux 6.11, take a NULL path with AT_EMPTY_PATH
@@ -284,6 +297,10 @@ func (a *asm) jmp(op uint16, k uint32, jt, jf int) {
 	a.prog = append(a.prog, unix.SockFilter{Code: unix.BPF_JMP | op | unix.BPF_K, K: k, Jt: uint8(jt), Jf: uint8(jf)})
 }
 
+func (a *asm) and(k uint32) {
+	a.prog = append(a.prog, unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: k})
+}
+
 func (a *asm) ret(k uint32) {
 	a.prog = append(a.prog, unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: k})
 }
@@ -330,6 +347,14 @@ func buildFilter(notify []int, opts filterOptions) ([]unix.SockFilter, error) {
 	}
 	for _, nr := range argChecked {
 		if err := claim(nr, "argument-checked"); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range opts.argRefusals {
+		if err := checkRefusal(r); err != nil {
+			return nil, err
+		}
+		if err := claim(r.Nr, "refused by a handler"); err != nil {
 			return nil, err
 		}
 	}
@@ -467,6 +492,28 @@ func buildFilter(notify []int, opts filterOptions) ([]unix.SockFilter, error) {
 			a.ret(retAllow)
 		}
 	}
+	// Handlers' refusals: (arg & mask) == value, the low word and then, where the mask has
+	// any, the high word; a call that does not match is allowed.
+	for _, r := range opts.argRefusals {
+		lo, hi := uint32(r.Mask), uint32(r.Mask>>32)
+		n := 3 + 2
+		if hi != 0 {
+			n += 3
+		}
+		a.jmp(unix.BPF_JEQ, uint32(r.Nr), 0, n)
+		a.ldAbs(offArg0 + 8*uint32(r.Arg))
+		a.and(lo)
+		if hi != 0 {
+			a.jmp(unix.BPF_JEQ, uint32(r.Value), 0, 4)
+			a.ldAbs(offArg0 + 8*uint32(r.Arg) + 4)
+			a.and(hi)
+			a.jmp(unix.BPF_JEQ, uint32(r.Value>>32), 0, 1)
+		} else {
+			a.jmp(unix.BPF_JEQ, uint32(r.Value), 0, 1)
+		}
+		a.ret(retErrno(r.Errno))
+		a.ret(retAllow)
+	}
 	// prctl options that change the credentials a later execve grants.
 	n = len(credPrctls)
 	a.jmp(unix.BPF_JEQ, sysPrctl, 0, n+3)
@@ -482,6 +529,21 @@ func buildFilter(notify []int, opts filterOptions) ([]unix.SockFilter, error) {
 		return nil, err
 	}
 	return a.prog, nil
+}
+
+// checkRefusal refuses a handler's refusal the filter could not apply as written.
+func checkRefusal(r shim.FilterRefusal) error {
+	switch {
+	case r.Nr < 0 || r.Nr >= x32SyscallBit:
+		return fmt.Errorf("build filter: refusal of syscall %d: not an x86_64 syscall number", r.Nr)
+	case r.Arg < 0 || r.Arg > 5:
+		return fmt.Errorf("build filter: refusal of %s: argument %d: a call has arguments 0 to 5", shim.SyscallName(r.Nr), r.Arg)
+	case r.Mask == 0 || r.Value&^r.Mask != 0:
+		return fmt.Errorf("build filter: refusal of %s: value %#x outside mask %#x", shim.SyscallName(r.Nr), r.Value, r.Mask)
+	case r.Errno == 0 || uint32(r.Errno) > unix.SECCOMP_RET_DATA:
+		return fmt.Errorf("build filter: refusal of %s: errno %d", shim.SyscallName(r.Nr), int(r.Errno))
+	}
+	return nil
 }
 
 // validateFilter checks what the kernel's checker would: length, jump targets inside the
@@ -502,6 +564,10 @@ func validateFilter(prog []unix.SockFilter) error {
 				}
 			}
 		case unix.BPF_RET:
+		case unix.BPF_ALU:
+			if in.Code != unix.BPF_ALU|unix.BPF_AND|unix.BPF_K {
+				return fmt.Errorf("validate filter: instruction %d: opcode %#x not used", pc, in.Code)
+			}
 		case unix.BPF_LD:
 			if in.Code != unix.BPF_LD|unix.BPF_W|unix.BPF_ABS || in.K%4 != 0 || in.K >= 64 {
 				return fmt.Errorf("validate filter: instruction %d: bad load %#x of %d", pc, in.Code, in.K)

@@ -30,6 +30,8 @@ func bpfRun(t *testing.T, prog []unix.SockFilter, nr int32, arch uint32, args [6
 		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
 			require.Less(t, int(in.K)+4, len(data)+1, "load out of seccomp_data at %d", pc)
 			acc = binary.LittleEndian.Uint32(data[in.K:])
+		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
+			acc &= in.K
 		case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K:
 			pc += jump(acc == in.K, in)
 		case unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K:
@@ -240,6 +242,7 @@ func TestNotifiedMatchesFilter(t *testing.T) {
 		{Stat: true, Changes: true},
 		{Stat: true, Changes: true, Signals: true},
 		{Signals: true, SyscallHandlers: []shim.SyscallHandler{fakeSyscalls{unix.SYS_UNAME, unix.SYS_GETDENTS64}}},
+		{Stat: true, SyscallHandlers: []shim.SyscallHandler{fakeSyscalls{unix.SYS_GETRANDOM}, fakeRefuser{mmapDroppable}}},
 	} {
 		prog, err := Filter(o)
 		require.NoError(t, err)
@@ -280,4 +283,60 @@ func (f fakeSyscalls) ID() string      { return "fake" }
 func (f fakeSyscalls) Syscalls() []int { return f }
 func (f fakeSyscalls) Syscall(context.Context, *shim.Call) (shim.SyscallResult, error) {
 	return shim.Continue(), nil
+}
+
+// fakeRefuser claims nothing and has the filter refuse by argument.
+type fakeRefuser []shim.FilterRefusal
+
+func (f fakeRefuser) ID() string                           { return "fake.refuser" }
+func (f fakeRefuser) Syscalls() []int                      { return nil }
+func (f fakeRefuser) FilterRefusals() []shim.FilterRefusal { return f }
+func (f fakeRefuser) Syscall(context.Context, *shim.Call) (shim.SyscallResult, error) {
+	return shim.Continue(), nil
+}
+
+// mmapDroppable is the randomness shim's refusal: mmap with MAP_DROPPABLE (type 0x08).
+var mmapDroppable = shim.FilterRefusal{Nr: unix.SYS_MMAP, Arg: 3, Mask: 0x0f, Value: 0x08, Errno: unix.ENOMEM}
+
+// TestFilterRefusals: a handler's refusal fails exactly the calls whose argument matches, in
+// the filter, on the low word or both words as its mask says; the rest are let through.
+func TestFilterRefusals(t *testing.T) {
+	wide := shim.FilterRefusal{Nr: unix.SYS_MADVISE, Arg: 2, Mask: 1<<40 | 1, Value: 1 << 40, Errno: unix.EPERM}
+	prog, err := Filter(FilterOptions{SyscallHandlers: []shim.SyscallHandler{fakeRefuser{mmapDroppable, wide}}})
+	require.NoError(t, err)
+	for _, c := range []struct {
+		nr   int
+		args [6]uint64
+		want uint32
+	}{
+		{unix.SYS_MMAP, [6]uint64{3: 0x08 | unix.MAP_ANONYMOUS}, retErrno(unix.ENOMEM)},
+		{unix.SYS_MMAP, [6]uint64{3: 0x08 | 1<<40}, retErrno(unix.ENOMEM)},
+		{unix.SYS_MMAP, [6]uint64{3: unix.MAP_PRIVATE | unix.MAP_ANONYMOUS}, retAllow},
+		{unix.SYS_MMAP, [6]uint64{3: unix.MAP_SHARED_VALIDATE}, retAllow},
+		{unix.SYS_MMAP, [6]uint64{2: 0x08}, retAllow},
+		{unix.SYS_MADVISE, [6]uint64{2: 1 << 40}, retErrno(unix.EPERM)},
+		{unix.SYS_MADVISE, [6]uint64{2: 1<<40 | 1}, retAllow},
+		{unix.SYS_MADVISE, [6]uint64{2: 0}, retAllow},
+		{unix.SYS_MADVISE, [6]uint64{2: 1<<40 | 2}, retErrno(unix.EPERM)},
+		{unix.SYS_OPENAT, [6]uint64{}, retNotify},
+	} {
+		require.Equal(t, c.want, bpfRun(t, prog, int32(c.nr), auditArchX86_64, c.args), "%s %#x", shim.SyscallName(c.nr), c.args)
+	}
+	for _, bad := range []shim.FilterRefusal{
+		{Nr: unix.SYS_MMAP, Arg: 6, Mask: 1, Value: 1, Errno: unix.EPERM},
+		{Nr: unix.SYS_MMAP, Arg: 3, Mask: 1, Value: 2, Errno: unix.EPERM},
+		{Nr: unix.SYS_MMAP, Arg: 3, Mask: 0, Value: 0, Errno: unix.EPERM},
+		{Nr: unix.SYS_MMAP, Arg: 3, Mask: 1, Value: 1},
+		{Nr: unix.SYS_OPENAT, Arg: 3, Mask: 1, Value: 1, Errno: unix.EPERM},
+		{Nr: unix.SYS_CLONE, Arg: 3, Mask: 1, Value: 1, Errno: unix.EPERM},
+	} {
+		_, err := Filter(FilterOptions{SyscallHandlers: []shim.SyscallHandler{fakeRefuser{bad}}})
+		require.Error(t, err, "%+v", bad)
+		_, err = Rules(FilterOptions{SyscallHandlers: []shim.SyscallHandler{fakeRefuser{bad}}})
+		if bad.Nr != unix.SYS_OPENAT && bad.Nr != unix.SYS_CLONE {
+			require.Error(t, err, "%+v", bad)
+		}
+	}
+	_, err = Filter(FilterOptions{SyscallHandlers: []shim.SyscallHandler{fakeRefuser{mmapDroppable}, fakeSyscalls{unix.SYS_MMAP}}})
+	require.ErrorContains(t, err, "both")
 }

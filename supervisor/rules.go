@@ -66,7 +66,7 @@ func Rules(o FilterOptions) ([]Rule, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := filterOptions{signals: o.Signals, keyring: o.Keyring, changes: o.Changes, statNull: o.Stat}
+	opts := o.internal()
 	var out []Rule
 	notify := func(nr int, args ...ArgCond) {
 		out = append(out, Rule{Nr: nr, Action: RuleNotify, Args: args})
@@ -133,6 +133,12 @@ func Rules(o FilterOptions) ([]Rule, error) {
 	}
 	for _, opt := range credPrctls {
 		notify(sysPrctl, eq32(0, opt))
+	}
+	for _, r := range opts.argRefusals {
+		if err := checkRefusal(r); err != nil {
+			return nil, err
+		}
+		refuse(r.Nr, r.Errno, ArgCond{Index: r.Arg, Op: CmpMaskedEQ, Mask: r.Mask, Value: r.Value})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Nr < out[j].Nr })
 	return out, nil

@@ -50,6 +50,7 @@ func TestRulesMatchFilter(t *testing.T) {
 		{Stat: true, Changes: true},
 		{Stat: true, Changes: true, Signals: true, Keyring: true},
 		{Signals: true, SyscallHandlers: []shim.SyscallHandler{fakeSyscalls{unix.SYS_UNAME, unix.SYS_GETDENTS64}}},
+		{Stat: true, SyscallHandlers: []shim.SyscallHandler{fakeSyscalls{unix.SYS_GETRANDOM}, fakeRefuser{mmapDroppable}}},
 	} {
 		prog, err := Filter(o)
 		require.NoError(t, err)
