@@ -84,3 +84,10 @@ func testRuntimeUnderTheAgent(t *testing.T, rt *containerRuntime) {
 	require.Contains(t, string(log), `"container":"`+id+`"`)
 	require.Equal(t, 2, strings.Count(agentErr.String(), "container started"), "%s exec shares the container's state: %s", rt.name, agentErr.String())
 }
+
+// TestCrunUnderTheAgent is TestRuncUnderTheAgent with crun. crun 1.8.1 sends the listener of
+// each `crun exec` with pid 0 and bundle "."; the agent serves it with the running container's
+// state (the container has a pid namespace of its own).
+func TestCrunUnderTheAgent(t *testing.T) {
+	testRuntimeUnderTheAgent(t, findRuntime(t, "crun"))
+}

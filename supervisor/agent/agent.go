@@ -220,8 +220,6 @@ func (a *Agent) accept(conn *net.UnixConn) error {
 		err = fmt.Errorf("container %q: no seccompFd among the %d descriptors sent", msg.State.ID, len(fds))
 	case msg.State.ID == "":
 		err = errors.New("the runtime's message names no container")
-	case msg.Pid <= 0:
-		err = fmt.Errorf("container %q: no process id", msg.State.ID)
 	}
 	if err != nil {
 		if listener >= 0 {
@@ -281,6 +279,19 @@ func (a *Agent) serve(msg ProcessState, listener int) error {
 	log := a.log.With("container", id)
 	a.mu.Lock()
 	c, ok := a.containers[id]
+	switch {
+	case msg.Pid > 0:
+	case !ok:
+		a.mu.Unlock()
+		unix.Close(listener)
+		return fmt.Errorf("container %q: no process id", id)
+	case c.members.pidns == 0:
+		// crun 1.8.1 sends an exec's listener with pid 0: in the host's pid namespace the
+		// agent could not tell the exec's processes from the host's.
+		a.mu.Unlock()
+		unix.Close(listener)
+		return fmt.Errorf("container %q: an exec with no process id into a container in the host's pid namespace", id)
+	}
 	if !ok {
 		var err error
 		if c, err = a.newContainer(msg, log); err != nil {
@@ -318,7 +329,9 @@ func (a *Agent) serve(msg ProcessState, listener int) error {
 		a.release(c)
 		return fmt.Errorf("container %q: %w", id, err)
 	}
-	c.members.add(msg.Pid)
+	if msg.Pid > 0 {
+		c.members.add(msg.Pid)
+	}
 	core.Start(c.ctx)
 	log.Info("serving a listener", "pid", msg.Pid, "status", msg.State.Status, "metadata", msg.Metadata)
 	a.wg.Add(1)

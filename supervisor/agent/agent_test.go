@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,6 +45,13 @@ func runtimeChild() int {
 		fmt.Fprintf(os.Stderr, "runtime child: %s: %v\n", what, err)
 		return 99
 	}
+	// The pid as the agent numbers it: the host's procfs names it even from a pid namespace
+	// of the child's own. An exec as crun sends it names none.
+	self, _ := os.Readlink("/proc/self")
+	pid, _ := strconv.Atoi(self)
+	if os.Getenv(execEnv) != "" {
+		pid = 0
+	}
 	prog, err := supervisor.Filter(supervisor.FilterOptions{Stat: true, Changes: true})
 	if err != nil {
 		return fail("build filter", err)
@@ -56,9 +64,9 @@ func runtimeChild() int {
 		return fail("install filter", e)
 	}
 	// Only raw calls on this thread from here: none of them is notified.
-	msg, _ := json.Marshal(ProcessState{Version: "1.0.2", Fds: []string{"seccompFd"}, Pid: os.Getpid(),
+	msg, _ := json.Marshal(ProcessState{Version: "1.0.2", Fds: []string{"seccompFd"}, Pid: pid,
 		Metadata: os.Getenv("META"), State: State{Version: "1.0.2", ID: os.Getenv("ID"), Status: "creating",
-			Pid: os.Getpid(), Bundle: "/nonexistent"}})
+			Pid: pid, Bundle: "/nonexistent"}})
 	sock, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fail("socket", err)
