@@ -6,10 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
+	"unicode"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -18,7 +22,9 @@ import (
 	"github.com/scrim-sandbox/scrim/internal/config"
 	"github.com/scrim-sandbox/scrim/internal/kernel"
 	"github.com/scrim-sandbox/scrim/plugins"
+	"github.com/scrim-sandbox/scrim/supervisor"
 	"github.com/scrim-sandbox/scrim/supervisor/agent"
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 const agentUsage = `Usage: scrim agent --socket PATH [-c FILE]
@@ -30,6 +36,12 @@ run would, resolving paths in the container's root. Containers that share an id 
 then runc exec) share one state. Only containers without a user namespace of their own are
 served for now (docs/containers.md).
 
+A container gets the profile [profiles.NAME] of FILE that its listenerMetadata names
+("profile=NAME", from 'scrim oci profile --metadata profile=NAME'), else the one its
+annotation run.scrim.profile names, else FILE's top level. A container naming a profile FILE
+does not have is refused. Its host name is the profile's hostname if FILE sets one, else the
+hostname of its bundle's config.json.
+
 The socket is created readable and writable by its owner only; a live one is an error, a
 stale one is replaced. SIGTERM or SIGINT stops accepting containers and waits until those
 served have ended; a second one ends the agent at once, and the containers' mediated calls
@@ -37,7 +49,8 @@ then fail.
 
 Flags:
   --socket PATH       the socket to listen on (the profile's listenerPath)
-  -c, --config FILE   the configuration, the same keys as scrim run's (not chroot)
+  -c, --config FILE   the configuration, the same keys as scrim run's (not chroot), and
+                      the profiles (docs/config.md)
 `
 
 func cmdAgent(args []string, stdout, stderr io.Writer) int {
@@ -80,11 +93,10 @@ func cmdAgent(args []string, stdout, stderr io.Writer) int {
 	// Checked once before listening, as scrim check would: a bad plugin is an error now, not
 	// at the first container.
 	ctx := context.Background()
-	h, err := buildHandlers(ctx, cfg, log, false)
+	profiles, err := agentProfiles(ctx, cfg, log)
 	if err != nil {
 		return report(stderr, cmd, err)
 	}
-	h.close(ctx, hclog.NewNullLogger())
 
 	var sink audit.Sink
 	if cfg.Audit != "" {
@@ -97,11 +109,9 @@ func cmdAgent(args []string, stdout, stderr io.Writer) int {
 	}
 	a, err := agent.Listen(agent.Config{
 		Socket: socket,
-		Mode:   supervisorMode(cfg.Mode),
-		Stat:   cfg.MediateStat,
 		Log:    log.Named("agent"),
 		Build: func(c agent.Container) (*agent.Handlers, error) {
-			return containerHandlers(cfg, c, log, sink)
+			return profiles.handlers(c, log, sink)
 		},
 	})
 	if err != nil {
@@ -134,6 +144,176 @@ func cmdAgent(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// profileAnnotation is the container annotation that names a container's profile, for a
+// runtime whose seccomp profile carries no listenerMetadata (one profile file for every pod).
+const profileAnnotation = "run.scrim.profile"
+
+// agentProfile is one configuration the agent serves containers with: the top level or a
+// [profiles.NAME] table.
+type agentProfile struct {
+	cfg config.Config
+	// rules are its filter's, as 'scrim oci profile' prints them.
+	rules []supervisor.Rule
+	// notified are the calls its filter notifies, for any arguments.
+	notified map[int]bool
+}
+
+// agentConfig is every profile of the agent's configuration, by name ("" for the top level).
+type agentConfig struct {
+	byName map[string]*agentProfile
+	// notified are the calls the filter of any profile notifies.
+	notified map[int]bool
+}
+
+// agentProfiles builds every profile's handlers once, so that a bad plugin in any profile is
+// an error at start-up, and learns the filter each profile's containers run under.
+func agentProfiles(ctx context.Context, cfg config.Config, log hclog.Logger) (*agentConfig, error) {
+	ac := &agentConfig{byName: map[string]*agentProfile{}, notified: map[int]bool{}}
+	for _, name := range append([]string{""}, cfg.ProfileNames()...) {
+		pc, _ := cfg.ForProfile(name)
+		h, err := buildHandlers(ctx, pc, log, false)
+		if err != nil {
+			return nil, inProfile(name, err)
+		}
+		rules, err := supervisor.Rules(containerFilter(pc, h))
+		h.close(ctx, hclog.NewNullLogger())
+		if err != nil {
+			return nil, inProfile(name, err)
+		}
+		p := &agentProfile{cfg: pc, rules: rules, notified: map[int]bool{}}
+		for _, r := range rules {
+			if r.Action == supervisor.RuleNotify {
+				p.notified[r.Nr] = true
+				ac.notified[r.Nr] = true
+			}
+		}
+		ac.byName[name] = p
+	}
+	return ac, nil
+}
+
+func inProfile(name string, err error) error {
+	if name == "" {
+		return err
+	}
+	return fmt.Errorf("profile %s: %w", name, err)
+}
+
+// handlers builds the handlers of container c from the profile it names.
+func (ac *agentConfig) handlers(c agent.Container, log hclog.Logger, sink audit.Sink) (*agent.Handlers, error) {
+	name, from, err := containerProfile(c, log)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := ac.byName[name]
+	if !ok {
+		have := "none"
+		if names := slices.Sorted(maps.Keys(ac.byName)); len(names) > 1 {
+			have = strings.Join(names[1:], ", ")
+		}
+		return nil, fmt.Errorf("the %s names profile %s, which the agent's configuration does not have (it has: %s)", from, config.Quote(name), have)
+	}
+	cfg := p.cfg
+	hostFrom := "config"
+	switch {
+	case cfg.Sets("hostname") || c.Hostname == "":
+	case config.CheckHostname(c.Hostname) != nil:
+		log.Warn("the bundle's host name is not one scrim serves; the container gets the configured one", "container", c.ID,
+			"bundle", c.Bundle, "error", config.CheckHostname(c.Hostname))
+	default:
+		cfg.Hostname, hostFrom = c.Hostname, "bundle"
+	}
+	log.Info("container profile", "container", c.ID, "profile", orDefault(name, "(top level)"), "chosen_by", from,
+		"hostname", cfg.Hostname, "hostname_from", hostFrom)
+	h, err := containerHandlers(cfg, c, log, sink)
+	if err != nil {
+		return nil, err
+	}
+	// Another profile's filter may notify calls this one leaves to the kernel (an
+	// annotation chose a profile other than the one the filter was made for).
+	var extra []int
+	for nr := range ac.notified {
+		if !p.notified[nr] {
+			extra = append(extra, nr)
+		}
+	}
+	if len(extra) > 0 {
+		slices.Sort(extra)
+		h.Syscalls = append(h.Syscalls, &unnotified{nrs: extra, rules: p.rules})
+	}
+	return h, nil
+}
+
+// containerProfile returns the name of the profile container c asks for, "" for the top
+// level, and what named it. listenerMetadata wins over the annotation: it is the profile the
+// container's filter was made for.
+func containerProfile(c agent.Container, log hclog.Logger) (name, from string, err error) {
+	meta, err := metadataProfile(c.Metadata)
+	if err != nil {
+		return "", "", err
+	}
+	ann, annotated := c.Annotations[profileAnnotation]
+	switch {
+	case meta != "":
+		if annotated && ann != meta {
+			log.Warn("the container's annotation names another profile than its listenerMetadata; the metadata's is used",
+				"container", c.ID, "metadata", c.Metadata, "annotation", ann)
+		}
+		return meta, "listenerMetadata", nil
+	case annotated:
+		if ann == "" {
+			return "", "", fmt.Errorf("the annotation %s is empty; name a profile or leave the annotation out", profileAnnotation)
+		}
+		return ann, "annotation " + profileAnnotation, nil
+	}
+	return "", "default", nil
+}
+
+// metadataProfile reads the profile a listenerMetadata string names: KEY=VALUE fields
+// separated by commas or white space, of which scrim knows one, profile. Anything else is an
+// error, so that a mistyped key refuses the container rather than serve it with the top
+// level's configuration.
+func metadataProfile(meta string) (string, error) {
+	var profile string
+	seen := false
+	for _, f := range strings.FieldsFunc(meta, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+		k, v, ok := strings.Cut(f, "=")
+		switch {
+		case !ok:
+			return "", fmt.Errorf("listenerMetadata %s: field %s is not KEY=VALUE", config.Quote(meta), config.Quote(f))
+		case k != "profile":
+			return "", fmt.Errorf("listenerMetadata %s: unknown key %s; scrim reads profile=NAME", config.Quote(meta), config.Quote(k))
+		case seen:
+			return "", fmt.Errorf("listenerMetadata %s: profile is named twice", config.Quote(meta))
+		case v == "":
+			return "", fmt.Errorf("listenerMetadata %s: profile= names no profile", config.Quote(meta))
+		}
+		profile, seen = v, true
+	}
+	return profile, nil
+}
+
+// unnotified answers the calls another profile's filter notifies and the container's own
+// profile does not, as its own filter would have: the errno of its rule that refuses the
+// call, or the kernel's answer. Registers decide, never memory, so CONTINUE is sound.
+type unnotified struct {
+	nrs   []int
+	rules []supervisor.Rule
+}
+
+var _ shim.SyscallHandler = (*unnotified)(nil)
+
+func (u *unnotified) ID() string      { return "agent.profile" }
+func (u *unnotified) Syscalls() []int { return u.nrs }
+func (u *unnotified) Syscall(_ context.Context, call *shim.Call) (shim.SyscallResult, error) {
+	for _, r := range u.rules {
+		if r.Nr == call.Nr && r.Action == supervisor.RuleErrno && r.Match(call.Args) {
+			return shim.Fail(r.Errno), nil
+		}
+	}
+	return shim.Continue(), nil
+}
+
 // containerHandlers builds a container's handlers from the agent's configuration, as
 // buildHandlers does for scrim run, but read in the container's root: its own /etc/hosts is
 // the seed of the virtual one.
@@ -150,7 +330,7 @@ func containerHandlers(cfg config.Config, c agent.Container, log hclog.Logger, s
 		return nil, fmt.Errorf("load plugins: %w", err)
 	}
 	h := &handlers{chain: append(chain, host.Registrations()...), syscalls: syscalls, host: host}
-	return &agent.Handlers{Chain: h.chain, Syscalls: h.syscalls, Audit: sink, Close: func() {
+	return &agent.Handlers{Chain: h.chain, Syscalls: h.syscalls, Mode: supervisorMode(cfg.Mode), Stat: cfg.MediateStat, Audit: sink, Close: func() {
 		if sink != nil {
 			h.auditStats(sink)
 		}

@@ -23,11 +23,13 @@ Prints the linux.seccomp section (JSON) a container runtime needs to send each c
 seccomp listener to 'scrim agent --socket PATH': the calls scrim mediates as SCMP_ACT_NOTIFY,
 the calls scrim refuses as SCMP_ACT_ERRNO with scrim's errno, everything else allowed, for
 x86_64. It is derived from the same tables as the filter scrim run installs, for the
-configuration FILE (the agent must use the same one). docs/containers.md says how to use it.
+configuration FILE (the agent must use the same one), or for its profile NAME when STRING is
+"profile=NAME". docs/containers.md says how to use it.
 
 Flags:
   --socket PATH       the agent's socket, an absolute path (listenerPath)
-  --metadata STRING   passed to the agent with every listener (listenerMetadata)
+  --metadata STRING   passed to the agent with every listener (listenerMetadata);
+                      "profile=NAME" chooses the profile [profiles.NAME] of FILE
   -c, --config FILE   the configuration the agent runs with
 `
 
@@ -98,6 +100,15 @@ func cmdOCIProfile(args []string, stdout, stderr io.Writer) int {
 	cfg, ok := loadConfig(p, cmd, stderr)
 	if !ok {
 		return exitFailure
+	}
+	// The agent reads the same metadata: a string it would refuse is refused here first.
+	name, err := metadataProfile(metadata)
+	if err != nil {
+		return usageError(stderr, "oci", fmt.Errorf("--metadata: %w", err))
+	}
+	cfg, ok = cfg.ForProfile(name)
+	if !ok {
+		return report(stderr, cmd, fmt.Errorf("--metadata: profile %s: %s has no [profiles.%s]", config.Quote(name), orDefault(p.config, "the built-in configuration"), name))
 	}
 	ctx := context.Background()
 	h, err := buildHandlers(ctx, cfg, hclog.NewNullLogger(), false)

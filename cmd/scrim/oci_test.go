@@ -93,18 +93,23 @@ func rulesOf(t *testing.T, p specSeccomp) []supervisor.Rule {
 	return out
 }
 
-// TestOCIProfile: the profile is the filter's rules for the configuration, in the runtime
-// specification's shape: the same calls notified (always and for some arguments) as
-// supervisor.Notified lists, the same refusals with the same errnos, and the listener.
+// TestOCIProfile: the profile is the filter's rules for the configuration, or for the
+// profile its metadata names, in the runtime specification's shape: the same calls notified
+// (always and for some arguments) as supervisor.Notified lists, the same refusals with the
+// same errnos, and the listener.
 func TestOCIProfile(t *testing.T) {
-	nostat := filepath.Join(t.TempDir(), "nostat.toml")
-	require.NoError(t, os.WriteFile(nostat, []byte("mediate_stat = false\nkeyring = true\n"), 0o644))
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.toml")
+	require.NoError(t, os.WriteFile(plain, []byte("[profiles.ci]\n"), 0o644))
+	// The top level keeps the defaults: only the profile the metadata names differs.
+	nostat := filepath.Join(dir, "nostat.toml")
+	require.NoError(t, os.WriteFile(nostat, []byte("[profiles.ci]\nmediate_stat = false\nkeyring = true\n"), 0o644))
 	for _, tc := range []struct {
 		name string
 		args []string
 		o    supervisor.FilterOptions
 	}{
-		{"defaults", nil, supervisor.FilterOptions{Stat: true, Changes: true}},
+		{"defaults", []string{"-c", plain}, supervisor.FilterOptions{Stat: true, Changes: true}},
 		{"no stat, keyring", []string{"-c", nostat}, supervisor.FilterOptions{Changes: true, Keyring: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,4 +173,24 @@ func testHandlers(t *testing.T) *handlers {
 	require.NoError(t, err)
 	t.Cleanup(func() { h.close(context.Background(), hclog.NewNullLogger()) })
 	return h
+}
+
+// TestOCIProfileMetadata: metadata the agent would refuse (a profile the configuration does
+// not have, a key scrim does not read) is refused when the profile is made, not when a
+// container starts.
+func TestOCIProfileMetadata(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "agent.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte("[profiles.ci]\n"), 0o644))
+	for _, tc := range []struct{ meta, err string }{
+		{"profile=web", `profile "web": ` + cfg + ` has no [profiles.web]`},
+		{"profle=ci", `unknown key "profle"; scrim reads profile=NAME`},
+		{"ci", `field "ci" is not KEY=VALUE`},
+	} {
+		r := scrim(t, "oci", "profile", "--socket", "/run/scrim/agent.sock", "--metadata", tc.meta, "-c", cfg)
+		require.Equal(t, exitFailure, r.code, tc.meta)
+		require.Contains(t, r.stderr, tc.err, tc.meta)
+		require.Empty(t, r.stdout)
+	}
+	p := profileOf(t, "--socket", "/run/scrim/agent.sock", "--metadata", "profile=ci, ", "-c", cfg)
+	require.Equal(t, "profile=ci, ", p.ListenerMetadata, "passed through as written")
 }

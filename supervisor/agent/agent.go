@@ -58,6 +58,9 @@ type Container struct {
 	Pid int
 	// Root is the host path of the container's root: /proc/<Pid>/root.
 	Root string
+	// Hostname is the host name the bundle's config.json gives the container, "" when it
+	// gives none or cannot be read (the agent logs why).
+	Hostname string
 }
 
 // Handlers are one container's handlers, built by Config.Build when its first listener
@@ -65,6 +68,9 @@ type Container struct {
 type Handlers struct {
 	Chain    []shim.Registration
 	Syscalls []shim.SyscallHandler
+	// Mode and Stat are the container's, as its profile's filter notifies (supervisor.Config).
+	Mode supervisor.Mode
+	Stat bool
 	// Audit receives the container's records, tagged with its id; nil writes none.
 	Audit audit.Sink
 	// Close releases what Build made; nil when nothing needs it.
@@ -75,13 +81,10 @@ type Handlers struct {
 type Config struct {
 	// Socket is the unix socket runtimes send listeners to (linux.seccomp.listenerPath).
 	Socket string
-	// Build makes a container's handlers.
+	// Build makes a container's handlers. An error refuses the container: its listener is
+	// closed, which fails its mediated calls.
 	Build func(Container) (*Handlers, error)
-	Mode  supervisor.Mode
-	// Stat resolves the stat-like calls, as the profile's filter notifies them
-	// (supervisor.Config.Stat).
-	Stat bool
-	Log  hclog.Logger
+	Log   hclog.Logger
 }
 
 // maxMessage bounds a runtime's message; the state of a container with many annotations is
@@ -316,10 +319,10 @@ func (a *Agent) serve(msg ProcessState, listener int) error {
 		Listener:        supervisor.Listener{Fd: listener, NotifiesCredCalls: true},
 		Members:         c.members,
 		Root:            c.info.Root,
-		Mode:            a.cfg.Mode,
+		Mode:            c.h.Mode,
 		Handlers:        c.h.Chain,
 		SyscallHandlers: c.h.Syscalls,
-		Stat:            a.cfg.Stat,
+		Stat:            c.h.Stat,
 		Changes:         true,
 		Log:             log,
 		Audit:           c.audit,
@@ -387,6 +390,9 @@ func (a *Agent) newContainer(msg ProcessState, log hclog.Logger) (*container, er
 	m, err := newMembers(pid)
 	if err != nil {
 		return nil, fmt.Errorf("container %q: %w", info.ID, err)
+	}
+	if info.Hostname, err = bundleHostname(info.Bundle); err != nil {
+		log.Warn("cannot read the host name of the container's bundle", "bundle", info.Bundle, "error", err)
 	}
 	h, err := a.cfg.Build(info)
 	if err != nil {

@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(runtimeChild())
 	}
+	if os.Getenv(opensEnv) != "" {
+		os.Exit(openLoop())
+	}
 	os.Exit(m.Run())
 }
 
@@ -149,12 +152,12 @@ type testAgent struct {
 func startAgent(t *testing.T) *testAgent {
 	t.Helper()
 	ta := &testAgent{sock: filepath.Join(t.TempDir(), "agent.sock"), served: make(chan error, 1)}
-	a, err := Listen(Config{Socket: ta.sock, Stat: true, Build: func(c Container) (*Handlers, error) {
+	a, err := Listen(Config{Socket: ta.sock, Build: func(c Container) (*Handlers, error) {
 		ta.mu.Lock()
 		ta.built = append(ta.built, c)
 		ta.mu.Unlock()
 		h := &fileShim{path: "/etc/hostname", data: "box-" + c.ID + "\n", cleaned: &ta.cleaned}
-		return &Handlers{Chain: []shim.Registration{{Handler: h, Band: shim.BandVirtual}}, Audit: &ta.audit}, nil
+		return &Handlers{Chain: []shim.Registration{{Handler: h, Band: shim.BandVirtual}}, Stat: true, Audit: &ta.audit}, nil
 	}})
 	require.NoError(t, err)
 	ta.Agent = a

@@ -4,6 +4,9 @@
 // container process state to the section's listenerPath, and executes the command under it.
 //
 //	ociruntime PROFILE.json CONTAINER-ID CMD [ARGS...]
+//
+// OCIRUNTIME_BUNDLE names the state's bundle ("/nonexistent" without it) and
+// OCIRUNTIME_ANNOTATIONS holds its annotations as a JSON object.
 package main
 
 import (
@@ -126,6 +129,16 @@ func run() error {
 	}
 	prog = append(prog, stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_ALLOW))
 
+	bundle := os.Getenv("OCIRUNTIME_BUNDLE")
+	if bundle == "" {
+		bundle = "/nonexistent"
+	}
+	var annotations map[string]string
+	if a := os.Getenv("OCIRUNTIME_ANNOTATIONS"); a != "" {
+		if err := json.Unmarshal([]byte(a), &annotations); err != nil {
+			return fmt.Errorf("OCIRUNTIME_ANNOTATIONS: %w", err)
+		}
+	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return err
 	}
@@ -136,7 +149,7 @@ func run() error {
 	// Raw calls on this thread only from here: none of them is notified.
 	state := map[string]any{"ociVersion": "1.0.2", "fds": []string{"seccompFd"}, "pid": os.Getpid(),
 		"metadata": p.ListenerMetadata, "state": map[string]any{"ociVersion": "1.0.2", "id": os.Args[2],
-			"status": "creating", "pid": os.Getpid(), "bundle": "/nonexistent"}}
+			"status": "creating", "pid": os.Getpid(), "bundle": bundle, "annotations": annotations}}
 	msg, _ := json.Marshal(state)
 	sock, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
