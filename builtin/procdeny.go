@@ -75,6 +75,11 @@ func nodeOf(obj shim.Object) (devNode, bool) {
 	return devNode{typ, obj.Rdev}, true
 }
 
+// isNullDevice reports whether obj is a node of the null device (1:3).
+func isNullDevice(obj shim.Object) bool {
+	return obj.Exists && obj.Mode&unix.S_IFMT == unix.S_IFCHR && obj.Rdev == unix.Mkdev(1, 3)
+}
+
 // writeProtected are trees the sandbox may read but never open for writing: writing there
 // changes the host kernel, not the sandbox.
 var writeProtected = []string{"/proc/sys", "/sys"}
@@ -143,6 +148,13 @@ func (d *procDeny) Provision(env shim.Env) error {
 		obj, ok, err := objectInRoot(root, p)
 		if err != nil || !ok {
 			// A path that cannot be looked up now is still denied by name.
+			continue
+		}
+		if isNullDevice(obj) && p != "/dev/null" {
+			// A container runtime hides what it masks (runc and crun: maskedPaths, such as
+			// /proc/keys and /proc/timer_list) under a bind mount of the container's
+			// /dev/null. That is not the object the entry denies, and its identity and
+			// number are those of every /dev/null: the path stays denied by name only.
 			continue
 		}
 		d.ids[objectID(obj)] = p
