@@ -22,7 +22,8 @@ func charts(dir string, cs []*Contender, scs []*Scenario, res *Results) error {
 	}
 	var live []*Contender
 	for _, c := range cs {
-		if c.Skip == "" {
+		// The container contenders run their own scenarios only; the report's table has them.
+		if c.Skip == "" && !c.Container {
 			live = append(live, c)
 		}
 	}

@@ -3,6 +3,7 @@
 //
 //	go run ./bench -full     # every scenario, several rounds: reproduces docs/benchmarks.md
 //	go run ./bench -smoke    # tiny counts, one round, writes to a temporary directory
+//	go run ./bench -full -only containers   # the container scenarios alone, to a temporary directory
 //
 // Contenders run in alternation: every round runs every scenario once for every contender, in
 // an order that rotates from round to round, so that drift in the machine (page cache, CPU
@@ -32,6 +33,7 @@ func main() {
 		rounds = flag.Int("rounds", 0, "measured rounds after the warm-up round (default: 7 for -full, 1 for -smoke)")
 		only   = flag.String("contenders", "", "comma-separated contender keys to run (default: all present)")
 		base   = flag.String("baseline", "", "also measure scrim strict as built at this git revision (contender \"baseline\"), beside the working tree's, for a before-and-after in one run")
+		group  = flag.String("only", "", "run one scenario group alone: \"containers\" (a partial report, to a temporary directory unless -out)")
 	)
 	flag.Parse()
 	if *full == *smoke {
@@ -48,6 +50,12 @@ func main() {
 	}
 	cfg.Only = *only
 	cfg.Baseline = *base
+	// Only the container group has a report section of its own to stand on.
+	if *group != "" && *group != groupContainers {
+		fmt.Fprintf(os.Stderr, "bench: -only takes %q\n", groupContainers)
+		os.Exit(2)
+	}
+	cfg.Group = *group
 	root, err := moduleRoot()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -57,7 +65,7 @@ func main() {
 	switch {
 	case *out != "":
 		cfg.Out = *out
-	case *full:
+	case *full && *group == "":
 		cfg.Out = filepath.Join(root, "docs")
 	default:
 		dir, err := os.MkdirTemp("", "scrim-bench-smoke-")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,14 +92,25 @@ func median(xs []Sample, f func(Sample) float64) float64 {
 // Run builds the helpers, measures every scenario for every contender present, and writes
 // docs/benchmarks.md and the charts into cfg.Out. It fails when scrim could not run a scenario;
 // other contenders that fail are reported, not fatal.
-func Run(ctx context.Context, cfg Config) error {
+func Run(ctx context.Context, cfg Config) (err error) {
 	say := func(format string, args ...any) { fmt.Fprintf(cfg.Progress, "bench: "+format+"\n", args...) }
+	scs := scenarios(cfg)
+	if cfg.Group != "" {
+		scs = slices.DeleteFunc(scs, func(s *Scenario) bool { return s.Group != cfg.Group })
+		if len(scs) == 0 {
+			return fmt.Errorf("no scenario group %q", cfg.Group)
+		}
+	}
 	say("building helpers and scrim")
 	e, err := setup(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer e.cleanup()
+	defer func() {
+		if cerr := e.cleanup(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
 
 	var cs []*Contender
 	for _, c := range contenders() {
@@ -108,16 +120,18 @@ func Run(ctx context.Context, cfg Config) error {
 		if c.Key == "baseline" && e.baseline == "" {
 			continue
 		}
+		if !slices.ContainsFunc(scs, func(s *Scenario) bool { return s.appliesTo(c) }) {
+			continue
+		}
 		c.probe(ctx, e)
 		if c.Skip != "" {
-			if c.Scrim {
+			if c.Scrim && !c.Missing {
 				return fmt.Errorf("probe %s: %s", c.Name, c.Skip)
 			}
 			say("skipping %s: %s", c.Name, c.Skip)
 		}
 		cs = append(cs, c)
 	}
-	scs := scenarios(cfg)
 	res := &Results{Samples: map[string]map[string][]Sample{}, Failed: map[string]map[string]string{}}
 
 	perRound, cold := 0, 0
@@ -175,22 +189,29 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	res.End = time.Now()
-	say("splitting opens into stages with perf")
-	res.breakdowns(ctx, e)
-	if cfg.Only == "" || contains(strings.Split(cfg.Only, ","), "strict") {
+	if cfg.Group == "" {
+		say("splitting opens into stages with perf")
+		res.breakdowns(ctx, e)
+	}
+	if cfg.Group == "" && (cfg.Only == "" || contains(strings.Split(cfg.Only, ","), "strict")) {
 		say("timing the C probe plugin's calls from the audit log")
 		res.pluginCalls(ctx, e)
 	}
 
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.Out, chartDir), 0o755); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
 	}
-	md := report(e, cs, scs, res)
+	md := ""
+	if cfg.Group == "" {
+		md = report(e, cs, scs, res)
+		if err := charts(filepath.Join(cfg.Out, chartDir), cs, scs, res); err != nil {
+			return err
+		}
+	} else {
+		md = partialReport(e, cs, scs, res)
+	}
 	if err := os.WriteFile(filepath.Join(cfg.Out, "benchmarks.md"), []byte(md), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
-	}
-	if err := charts(filepath.Join(cfg.Out, chartDir), cs, scs, res); err != nil {
-		return err
 	}
 	// Every sample, not only the medians, for whoever wants to look at the spread.
 	raw, err := json.MarshalIndent(res, "", "  ")
@@ -229,6 +250,8 @@ func format(s *Scenario, v Sample) string {
 		return fmt.Sprintf("%.2f µs/open, %.0f opens/s", v.Value/1e3, v.Rate)
 	case KindRSS:
 		return fmt.Sprintf("%.1f MiB", v.Value)
+	case KindTimed:
+		return fmt.Sprintf("%.3f s inside", v.Value)
 	}
 	return fmt.Sprintf("%.3f s", v.Value)
 }
@@ -247,6 +270,11 @@ func measure(ctx context.Context, e *env, s *Scenario, c *Contender) (Sample, er
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	argv := c.wrap(e, s.ScrimCfg, s.argv(e))
+	if c.prepare != nil {
+		if err := c.prepare(e, s.argv(e)); err != nil {
+			return Sample{}, err
+		}
+	}
 	if s.CPU0 {
 		argv = append([]string{"taskset", "-c", "0"}, argv...)
 	}
@@ -295,6 +323,12 @@ func measure(ctx context.Context, e *env, s *Scenario, c *Contender) (Sample, er
 			return Sample{}, fmt.Errorf("only %d of %d opens of %s were denied", failed, ops, s.File)
 		}
 		return v, nil
+	case KindTimed:
+		ns, err := parseTimed(stdout.Bytes())
+		if err != nil {
+			return Sample{}, err
+		}
+		return Sample{Value: float64(ns) / 1e9}, nil
 	case KindRSS:
 		mib := <-peak
 		if mib <= 0 {
@@ -346,6 +380,17 @@ func readHWM(path string) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// parseTimed reads timeit's "ns=N" line.
+func parseTimed(out []byte) (int64, error) {
+	for _, line := range strings.Split(string(out), "\n") {
+		var ns int64
+		if n, _ := fmt.Sscanf(line, "ns=%d", &ns); n == 1 && ns > 0 {
+			return ns, nil
+		}
+	}
+	return 0, fmt.Errorf("parse timeit output %q", oneLine(out))
 }
 
 // parseOpenLoop reads openloop's "ops=N ns=N failed=N" line.

@@ -29,6 +29,15 @@ type Contender struct {
 	Version string
 	// Workloads, when set, are the only scenarios the contender runs.
 	Workloads []string
+	// Container marks the runc contenders, which run the container scenarios only and have
+	// their own section in the report.
+	Container bool
+	// Missing marks a skip for want of what the machine lacks (runc, root), which does not
+	// fail the run even for scrim's own contenders.
+	Missing bool
+	// prepare, when set, writes what the command line of wrap needs before each run (a
+	// container's config.json holding the command).
+	prepare func(e *env, argv []string) error
 }
 
 func contenders() []*Contender {
@@ -63,16 +72,32 @@ func contenders() []*Contender {
 		{Key: "firejail", Name: "firejail", wrap: func(e *env, _ string, argv []string) []string {
 			return append([]string{"firejail", "--quiet", "--noprofile", "--hosts-file=" + e.hosts}, argv...)
 		}},
+		{Key: keyRunc, Name: "runc", Container: true, Workloads: containerWorkloads,
+			wrap: containerWrap(keyRunc), prepare: prepareContainer(keyRunc)},
+		{Key: keyRuncAgent, Name: "runc + scrim agent", Scrim: true, Container: true, Workloads: containerWorkloads,
+			wrap: containerWrap(keyRuncAgent), prepare: prepareContainer(keyRuncAgent)},
 	}
 }
 
 // probe decides whether a contender can run here: it must be installed, and must run a
 // program that reads the hosts file and see the loopback-only content.
 func (c *Contender) probe(ctx context.Context, e *env) {
-	argv := c.wrap(e, "p0", []string{"cat", "/etc/hosts"})
+	if c.Container {
+		if c.probeContainer(ctx, e); c.Skip != "" {
+			return
+		}
+	}
+	probe := []string{"cat", "/etc/hosts"}
+	argv := c.wrap(e, "p0", probe)
 	if _, err := exec.LookPath(argv[0]); err != nil {
 		c.Skip = fmt.Sprintf("%s is not installed", argv[0])
 		return
+	}
+	if c.prepare != nil {
+		if err := c.prepare(e, probe); err != nil {
+			c.Skip = err.Error()
+			return
+		}
 	}
 	if !c.Scrim && c.Key != "native" && !c.isFloor() {
 		c.Version = version(ctx, argv[0])
@@ -131,6 +156,9 @@ const (
 	KindWall
 	// KindRSS runs a command and records the contender's supervisor's peak resident memory.
 	KindRSS
+	// KindTimed runs a command under timeit, which times it from fork to exit inside the
+	// sandbox, so that the sandbox's own start-up is not counted; the value is seconds.
+	KindTimed
 )
 
 // Scenario is one thing measured for every contender it applies to.
@@ -181,6 +209,8 @@ const (
 	filePass10 = "passthrough, 10 plugins loaded"
 	// filePassCPU0 is the passthrough file with the supervisor and the loop on CPU 0 alone.
 	filePassCPU0 = "passthrough, everything on CPU 0"
+	// fileCtrPass is the passthrough file in the container scenarios.
+	fileCtrPass = "passthrough, container scenarios"
 )
 
 // Scenario groups.
@@ -189,6 +219,8 @@ const (
 	groupMacro   = "macro"
 	groupStartup = "startup"
 	groupRSS     = "rss"
+	// groupContainers are the container scenarios (containerSection).
+	groupContainers = "containers"
 )
 
 var threadCounts = []int{1, 2, 4, 8}
@@ -278,6 +310,21 @@ func scenarios(cfg Config) []*Scenario {
 			Only: []string{"strict"}, argv: rssWorkload(cfg)},
 		&Scenario{Key: "rss-probes", Title: "scrim strict, the C, Rust and AssemblyScript probe plugins", Kind: KindRSS,
 			Group: groupRSS, ScrimCfg: "probes", Only: []string{"strict"}, argv: rssWorkload(cfg)},
+	)
+	// The container scenarios: the open loop, the Python workload and start-up, in a runc
+	// container with and without scrim's agent, and natively and under scrim run in the same
+	// rounds. Python times itself inside (KindTimed), so that a container's start-up, which
+	// ctr-true measures, is not counted in it.
+	ctr := []string{"native", "strict", keyRunc, keyRuncAgent}
+	out = append(out,
+		&Scenario{Key: "ctr-open", Title: "open+close passthrough, 1 thread (µs)", Kind: KindOpen, Group: groupContainers,
+			File: fileCtrPass, Threads: 1, ScrimCfg: "p0", Only: ctr,
+			argv: func(e *env) []string { return []string{e.openloop, e.passthrough, fmt.Sprint(cfg.Ops), "1"} }},
+		&Scenario{Key: "ctr-python", Title: "Python: " + pythonImports + " (s)", Kind: KindTimed, Group: groupContainers,
+			ScrimCfg: "p0", Only: ctr,
+			argv: func(e *env) []string { return []string{e.timeit, e.python, "-c", pythonImports} }},
+		&Scenario{Key: "ctr-true", Title: "start-up: `true` (ms)", Kind: KindWall, Group: groupContainers,
+			ScrimCfg: "p0", Only: ctr, argv: func(*env) []string { return []string{"true"} }},
 	)
 	return out
 }

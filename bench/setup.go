@@ -32,6 +32,12 @@ type Config struct {
 	// Baseline, when not empty, is a git revision whose scrim is measured too, as the
 	// contender "baseline": a change's before and after, side by side in one run.
 	Baseline string
+	// Group, when not empty, is the one scenario group to run ("containers"): a partial run,
+	// whose report holds that group's section only.
+	Group string
+	// AgentAudit, when not empty, is where scrim agent writes its audit log: the container
+	// test reads it to check that the agent served the opens.
+	AgentAudit string
 	// Progress receives one status line per measurement.
 	Progress io.Writer
 }
@@ -49,7 +55,7 @@ type env struct {
 	cfg  Config
 	work string
 	// Binaries built by the harness.
-	scrim, floor, openloop string
+	scrim, floor, openloop, timeit string
 	// baseline is scrim built at Config.Baseline, or "".
 	baseline string
 	// Programs the workloads need, resolved once.
@@ -64,6 +70,8 @@ type env struct {
 	tools map[string]string
 	// load is /proc/loadavg's first three fields before measuring starts.
 	load string
+	// ctr is what the container contenders share, once one of them was probed.
+	ctr *containers
 	// trapped are the calls scrim's default configuration sends to its supervisor, beyond the
 	// open family, by name and as the C floors' --trap argument.
 	trapped    []string
@@ -94,9 +102,11 @@ func setup(ctx context.Context, cfg Config) (*env, error) {
 	}
 	e.floor = filepath.Join(work, "floor")
 	e.openloop = filepath.Join(work, "openloop")
+	e.timeit = filepath.Join(work, "timeit")
 	for _, b := range []struct{ out, src string }{
 		{e.floor, "bench/cfloor/floor.c"},
 		{e.openloop, "bench/workload/openloop.c"},
+		{e.timeit, "bench/workload/timeit.c"},
 	} {
 		if err := run(ctx, cfg.Root, gcc, "-O2", "-Wall", "-pthread", "-o", b.out, filepath.Join(cfg.Root, b.src)); err != nil {
 			return nil, fmt.Errorf("build %s: %w", b.src, err)
@@ -285,7 +295,16 @@ func (e *env) writeScrimConfigs() error {
 	return nil
 }
 
-func (e *env) cleanup() { os.RemoveAll(e.work) }
+// cleanup stops what the container contenders started and removes the work directory. It
+// returns the agent's failure, which is scrim's.
+func (e *env) cleanup() error {
+	var err error
+	if e.ctr != nil {
+		err = e.ctr.close()
+	}
+	os.RemoveAll(e.work)
+	return err
+}
 
 // run runs a build step and returns its output in the error when it fails.
 func run(ctx context.Context, dir, name string, args ...string) error {
