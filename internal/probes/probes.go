@@ -140,3 +140,62 @@ func Lines(out string) []string {
 	}
 	return strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 }
+
+// The stat-like calls of the stat probe (supervisor/launch/testdata/statprobe.c): those that
+// follow a final symlink, and those that stop on it.
+var (
+	StatFollowOps   = []string{"stat", "fstatat", "statx", "empty", "statx_empty", "access", "faccessat", "access_w"}
+	StatNoFollowOps = []string{"lstat", "fstatat_nofollow", "statx_nofollow", "faccessat2_nofollow", "readlink", "readlinkat"}
+)
+
+// StatSpelling is one way of naming an object for the stat probe: a directory for the *at
+// calls ("-" for the working directory) and a path.
+type StatSpelling struct{ Name, Dir, Path string }
+
+// StatSpellings are the spellings of Spellings that name target from a fixed start, plus the
+// symlinks and magic links themselves, a missing file and a dangling symlink; links is as
+// for Spellings.
+func StatSpellings(target, links string) ([]StatSpelling, []Link) {
+	cases, ls := Spellings(target, links, "", "")
+	var out []StatSpelling
+	seen := map[string]bool{}
+	for _, c := range cases {
+		if c.Op == "chdir" || c.Op == "creat" || strings.HasPrefix(c.Name, "relative") || strings.Contains(c.Name, "cwd") || c.Resolve != "" {
+			continue
+		}
+		key := c.Dir + "\x00" + c.Path
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		dir := c.Dir
+		if dir == "" {
+			dir = "-"
+		}
+		out = append(out, StatSpelling{strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(c.Name, "openat2 "), "openat "), "open "), dir, c.Path})
+	}
+	ls = append(ls, Link{filepath.Join(links, "dangling"), filepath.Join(links, "nowhere")})
+	return append(out,
+		StatSpelling{"magic fd link", filepath.Dir(target), "/proc/self/fd/@D"},
+		StatSpelling{"dev fd link", filepath.Dir(target), "/dev/fd/@D"},
+		StatSpelling{"proc self exe", "-", "/proc/self/exe"},
+		StatSpelling{"proc self root", "-", "/proc/self/root"},
+		StatSpelling{"proc pid cwd", "-", "/proc/@P/cwd"},
+		StatSpelling{"proc self", "-", "/proc/self"},
+		StatSpelling{"missing", "-", filepath.Join(links, "no-such-file")},
+		StatSpelling{"missing dir", "-", filepath.Join(links, "no-such-dir", "f")},
+		StatSpelling{"dangling symlink", "-", filepath.Join(links, "dangling")},
+	), ls
+}
+
+// StatArgs are the stat probe's arguments for every op of StatFollowOps and StatNoFollowOps
+// on every spelling, in that order.
+func StatArgs(sps []StatSpelling) []string {
+	var args []string
+	for _, sp := range sps {
+		for _, op := range append(append([]string{}, StatFollowOps...), StatNoFollowOps...) {
+			args = append(args, op, sp.Dir, sp.Path)
+		}
+	}
+	return args
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/scrim-sandbox/scrim/internal/probes"
 	"github.com/scrim-sandbox/scrim/internal/testprog"
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
@@ -20,61 +21,27 @@ type denyAllOps struct{ denyShim }
 
 func (d *denyAllOps) Ops() shim.OpSet { return shim.AllOps }
 
-// Ops that follow a final symlink, and those that stop on it.
+// The stat-like calls and the spellings they name the target by are shared with the
+// container tests (internal/probes).
 var (
-	statFollowOps   = []string{"stat", "fstatat", "statx", "empty", "statx_empty", "access", "faccessat", "access_w"}
-	statNoFollowOps = []string{"lstat", "fstatat_nofollow", "statx_nofollow", "faccessat2_nofollow", "readlink", "readlinkat"}
+	statFollowOps   = probes.StatFollowOps
+	statNoFollowOps = probes.StatNoFollowOps
 )
 
 // readlinkat(fd, "") of a symlink needs an O_PATH|O_NOFOLLOW descriptor of the link, which
 // scrim's open does not give (an O_PATH open of a symlink is ELOOP, RATIONALE.md "Why is an
 // O_PATH open answered with a read-only descriptor?"): TestReadlinkEmptyPath covers the rest.
 
-// statSpelling is one way of naming an object: a directory for the *at calls and a path.
-type statSpelling struct{ name, dir, path string }
+type statSpelling = probes.StatSpelling
 
-// statSpellings are the spellings of the open-family spelling test (every case that names
-// target from a fixed start), plus the symlinks and magic links themselves.
+// statSpellings are probes.StatSpellings, with their symlinks made in links.
 func statSpellings(t *testing.T, target, links string) []statSpelling {
-	var out []statSpelling
-	seen := map[string]bool{}
-	for _, c := range spellings(t, target, links, "", "") {
-		if c.Op == "chdir" || c.Op == "creat" || strings.HasPrefix(c.Name, "relative") || strings.Contains(c.Name, "cwd") || c.Resolve != "" {
-			continue
-		}
-		key := c.Dir + "\x00" + c.Path
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
-		dir := c.Dir
-		if dir == "" {
-			dir = "-"
-		}
-		out = append(out, statSpelling{strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(c.Name, "openat2 "), "openat "), "open "), dir, c.Path})
-	}
-	return append(out,
-		statSpelling{"magic fd link", filepath.Dir(target), "/proc/self/fd/@D"},
-		statSpelling{"dev fd link", filepath.Dir(target), "/dev/fd/@D"},
-		statSpelling{"proc self exe", "-", "/proc/self/exe"},
-		statSpelling{"proc self root", "-", "/proc/self/root"},
-		statSpelling{"proc pid cwd", "-", "/proc/@P/cwd"},
-		statSpelling{"proc self", "-", "/proc/self"},
-		statSpelling{"missing", "-", filepath.Join(links, "no-such-file")},
-		statSpelling{"missing dir", "-", filepath.Join(links, "no-such-dir", "f")},
-		statSpelling{"dangling symlink", "-", filepath.Join(links, "dangling")},
-	)
+	sps, ls := probes.StatSpellings(target, links)
+	require.NoError(t, probes.MakeLinks("/", ls))
+	return sps
 }
 
-func statArgs(sps []statSpelling) []string {
-	var args []string
-	for _, sp := range sps {
-		for _, op := range append(append([]string{}, statFollowOps...), statNoFollowOps...) {
-			args = append(args, op, sp.dir, sp.path)
-		}
-	}
-	return args
-}
+var statArgs = probes.StatArgs
 
 // TestStatSpellings runs every stat-like call on every spelling natively and in the sandbox:
 // the kernel is the oracle. Without a handler the sandbox answers what the kernel answers;
@@ -89,7 +56,6 @@ func TestStatSpellings(t *testing.T) {
 	target := filepath.Join(dir, "target")
 	require.NoError(t, os.WriteFile(target, []byte("stat me\n"), 0o644))
 	links := t.TempDir()
-	require.NoError(t, os.Symlink(filepath.Join(links, "nowhere"), filepath.Join(links, "dangling")))
 	sps := statSpellings(t, target, links)
 	args := statArgs(sps)
 	ops := len(statFollowOps) + len(statNoFollowOps)
@@ -106,7 +72,7 @@ func TestStatSpellings(t *testing.T) {
 		require.Len(t, got, len(native), out)
 		for i := range native {
 			sp, op := sps[i/ops], args[3*i]
-			require.Equal(t, native[i], got[i], "%s of %q (%s)", op, sp.path, sp.name)
+			require.Equal(t, native[i], got[i], "%s of %q (%s)", op, sp.Path, sp.Name)
 		}
 	})
 
@@ -145,7 +111,7 @@ func TestStatSpellings(t *testing.T) {
 						want = "OPEN-EACCES"
 					}
 				}
-				require.Equal(t, want, got[i], "%s of %q (%s)", op, sps[s].path, sps[s].name)
+				require.Equal(t, want, got[i], "%s of %q (%s)", op, sps[s].Path, sps[s].Name)
 			}
 		}
 	})
