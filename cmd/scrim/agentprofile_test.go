@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
@@ -75,4 +81,130 @@ func TestUnnotifiedAnswersAsItsProfile(t *testing.T) {
 	res, err = u.Syscall(context.Background(), &shim.Call{Nr: unix.SYS_KEYCTL})
 	require.NoError(t, err)
 	require.Equal(t, shim.Fail(unix.ENOSYS), res, "without keyring, keyctl is refused as the profile's filter refuses it")
+}
+
+// TestAgentProfiles: containers served at once by one `scrim agent` each see their own
+// profile: the one their listenerMetadata names, else the one their annotation names, else
+// the top level; the host name comes from the bundle's config.json unless the config sets
+// one; a container naming a profile the agent does not have is refused and fails closed; and
+// a profile that leaves stat to the kernel works under a filter that notifies stat.
+func TestAgentProfiles(t *testing.T) {
+	rt := buildOCIRuntime(t)
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	sock := filepath.Join(dir, "agent.sock")
+	cfg := filepath.Join(dir, "agent.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte(`cpus = 1
+[log]
+level = "info"
+
+[profiles.ci]
+hostname = "ci-box"
+cpus = 3
+extra_hosts = ["10.1.1.1 ci-db"]
+
+[profiles.web]
+cpus = 2
+extra_hosts = ["10.2.2.2 web-db"]
+
+[profiles.nostat]
+hostname = "nostat-box"
+mediate_stat = false
+`), 0o644))
+	profile := func(meta string) string {
+		args := []string{"oci", "profile", "--socket", sock, "-c", cfg}
+		if meta != "" {
+			args = append(args, "--metadata", meta)
+		}
+		r := scrim(t, args...)
+		require.Equal(t, 0, r.code, r.stderr)
+		f := filepath.Join(dir, "profile-"+strings.TrimPrefix(meta, "profile=")+".json")
+		require.NoError(t, os.WriteFile(f, []byte(r.stdout), 0o644))
+		return f
+	}
+	ciProfile, webProfile, plainProfile := profile("profile=ci"), profile("profile=web"), profile("")
+	bundle := filepath.Join(dir, "bundle")
+	require.NoError(t, os.Mkdir(bundle, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(bundle, "config.json"), []byte(`{"ociVersion":"1.0.2","hostname":"web-from-bundle"}`), 0o644))
+
+	_, agentErr, _ := startAgent(t, sock, cfg)
+	gate := filepath.Join(dir, "go")
+	type box struct {
+		id, profile, bundle, annotations string
+	}
+	boxes := []box{
+		{id: "ci-1", profile: ciProfile, bundle: bundle},
+		{id: "web-1", profile: webProfile, bundle: bundle},
+		{id: "ann-1", profile: plainProfile, annotations: `{"run.scrim.profile":"ci"}`},
+		{id: "top-1", profile: plainProfile, bundle: bundle},
+		{id: "nostat-1", profile: plainProfile, annotations: `{"run.scrim.profile":"nostat"}`},
+	}
+	script := `cat /etc/hosts; cat /etc/hostname; grep -c ^processor /proc/cpuinfo; ls /etc/hostname; : > ` + dir + `/started-$ID; ` +
+		`while [ ! -e ` + gate + ` ]; do sleep 0.01; done; echo done`
+	outs := make(chan [2]string, len(boxes))
+	for _, b := range boxes {
+		go func() {
+			cmd := exec.Command(rt, b.profile, b.id, "/bin/sh", "-c", "ID="+b.id+"; "+script)
+			cmd.Env = append(os.Environ(), "OCIRUNTIME_BUNDLE="+b.bundle, "OCIRUNTIME_ANNOTATIONS="+b.annotations)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Start()
+			if err == nil {
+				timer := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
+				err = cmd.Wait()
+				timer.Stop()
+			}
+			if err != nil {
+				out.WriteString("error: " + err.Error())
+			}
+			outs <- [2]string{b.id, out.String()}
+		}()
+	}
+	// Every container has read its files before any ends: they are served at once.
+	for _, b := range boxes {
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(filepath.Join(dir, "started-"+b.id)); err == nil {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "container %s did not start within 60s; agent: %s", b.id, agentErr.String())
+		}
+	}
+	// A container naming a profile the agent does not have, while the others run.
+	refused := exec.Command(rt, plainProfile, "bad-1", "/bin/cat", "/etc/hostname")
+	refused.Env = append(os.Environ(), `OCIRUNTIME_ANNOTATIONS={"run.scrim.profile":"nope"}`)
+	refusedOut, err := refused.CombinedOutput()
+	require.Error(t, err, "a container with an unknown profile fails: %s", refusedOut)
+	require.NoError(t, os.WriteFile(gate, nil, 0o644))
+
+	got := map[string]string{}
+	for range boxes {
+		o := <-outs
+		got[o[0]] = o[1]
+	}
+	for id, want := range map[string]struct{ name, extra, cpus string }{
+		"ci-1":     {"ci-box", "10.1.1.1 ci-db", "3"},
+		"web-1":    {"web-from-bundle", "10.2.2.2 web-db", "2"},
+		"ann-1":    {"ci-box", "10.1.1.1 ci-db", "3"},
+		"top-1":    {"web-from-bundle", "", "1"},
+		"nostat-1": {"nostat-box", "", "1"},
+	} {
+		out := got[id]
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		require.GreaterOrEqual(t, len(lines), 4, "%s: %s", id, out)
+		// /etc/hosts, then the host name, the CPU count, what ls says of /etc/hostname.
+		require.Equal(t, []string{want.name, want.cpus, "/etc/hostname", "done"}, lines[len(lines)-4:], "%s: %s; agent: %s", id, out, agentErr.String())
+		hosts := strings.Join(lines[:len(lines)-4], "\n") + "\n"
+		require.Contains(t, hosts, "127.0.1.1 "+want.name+"\n", id)
+		for _, extra := range []string{"10.1.1.1 ci-db", "10.2.2.2 web-db"} {
+			if extra == want.extra {
+				require.Contains(t, hosts, extra+"\n", "%s: its profile's extra_hosts", id)
+			} else {
+				require.NotContains(t, hosts, extra, "%s: another profile's extra_hosts", id)
+			}
+		}
+	}
+	log := agentErr.String()
+	require.Contains(t, log, `names profile \"nope\", which the agent's configuration does not have (it has: ci, nostat, web)`)
+	require.NotContains(t, string(refusedOut), "ci-box")
+	require.NotContains(t, log, "unhandled syscall", "the nostat container's stat calls are answered, not refused")
 }
