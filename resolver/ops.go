@@ -78,13 +78,15 @@ func (res *Resolution) Readlink(buf []byte) (int, error) {
 	}
 	req := &res.Request
 	if req.Object.FsType == unix.PROC_SUPER_MAGIC && req.Object.Ino != 0 {
-		// Read by scrim, these would name scrim.
+		// Read by scrim, these would name scrim; the caller is meant, by the numbers its
+		// procfs knows it by (a container's own pid namespace), as the walk follows them.
+		pid, tid := res.t.r.procNumbers(req.PID, req.TID)
 		switch req.Object.Ino {
 		case res.t.r.selfIno:
-			return copy(buf, strconv.AppendInt(nil, int64(req.PID), 10)), nil
+			return copy(buf, strconv.AppendInt(nil, int64(pid), 10)), nil
 		case res.t.r.threadSelfIno:
-			text := strconv.AppendInt(nil, int64(req.PID), 10)
-			text = strconv.AppendInt(append(text, "/task/"...), int64(req.TID), 10)
+			text := strconv.AppendInt(nil, int64(pid), 10)
+			text = strconv.AppendInt(append(text, "/task/"...), int64(tid), 10)
 			return copy(buf, text), nil
 		}
 	}

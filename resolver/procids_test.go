@@ -17,7 +17,7 @@ import (
 )
 
 // TestProcIDsNumberSelf: with Options.ProcIDs, /proc/self and /proc/thread-self name the
-// caller by the numbers ProcIDs gives (a container's procfs numbers its processes in its own
+// caller by the numbers ProcIDs gives, followed or read with readlink (a container's procfs numbers its processes in its own
 // pid namespace), and the descriptors under that number are still the caller's own. Here the
 // caller a is "known" by the number of another process b, as a procfs of another namespace
 // would know it.
@@ -68,6 +68,22 @@ func TestProcIDsNumberSelf(t *testing.T) {
 			require.NoError(t, unix.Stat(tc.want, &want))
 			require.NoError(t, unix.Fstat(int(f.Fd()), &got))
 			require.Equal(t, want.Ino, got.Ino)
+		})
+	}
+	// readlink of the links themselves says what the walk follows them to.
+	for _, tc := range []struct{ path, want string }{
+		{"/proc/self", sb},
+		{"/proc/thread-self", sb + "/task/" + sb},
+	} {
+		t.Run("readlink "+tc.path, func(t *testing.T) {
+			in := Input{Syscall: shim.SysReadlink, PID: a, TID: a, Dirfd: unix.AT_FDCWD, Path: []byte(tc.path), Lookup: Lookup{NoFollow: true}}
+			res, err := r.Resolve(&in, procChild{a})
+			require.NoError(t, err)
+			defer res.Close()
+			buf := make([]byte, 64)
+			n, err := res.Readlink(buf)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, string(buf[:n]))
 		})
 	}
 }
