@@ -1,6 +1,8 @@
 // race flips a shared path buffer between a benign file and protected ones while other
 // threads open it, for argv[1] seconds. A protected file's real bytes must never be read.
-// Usage: race SECONDS BENIGN HOSTS SECRET REALPREFIX
+// Usage: race SECONDS BENIGN SERVED SECRET REALPREFIX [SERVEDPREFIX]
+// SERVED is a file a shim serves: its served bytes start with SERVEDPREFIX ("127.0.0.1
+// fixed-hosts" by default), its real ones with REALPREFIX.
 // It prints "opens=N benign=N served=N denied=N other=N leaks=N".
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 static char buf[4096];
 static const char *paths[3];
 static const char *realprefix;
+static const char *servedprefix = "127.0.0.1 fixed-hosts";
 static atomic_int stop;
 static atomic_long opens, benign, served, denied, other, leaks;
 
@@ -59,7 +62,7 @@ static void *opener(void *arg) {
 			fprintf(stderr, "LEAK: %s\n", got);
 		} else if (!strncmp(got, "BENIGN", 6)) {
 			atomic_fetch_add(&benign, 1);
-		} else if (!strncmp(got, "127.0.0.1 fixed-hosts", 21)) {
+		} else if (!strncmp(got, servedprefix, strlen(servedprefix))) {
 			atomic_fetch_add(&served, 1);
 		} else {
 			atomic_fetch_add(&other, 1);
@@ -69,10 +72,11 @@ static void *opener(void *arg) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 6) { fprintf(stderr, "usage\n"); return 2; }
+	if (argc != 6 && argc != 7) { fprintf(stderr, "usage\n"); return 2; }
 	double secs = atof(argv[1]);
 	paths[0] = argv[2]; paths[1] = argv[3]; paths[2] = argv[4];
 	realprefix = argv[5];
+	if (argc == 7) servedprefix = argv[6];
 	strcpy(buf, paths[0]);
 	pthread_t f, o[3];
 	pthread_create(&f, NULL, flipper, NULL);

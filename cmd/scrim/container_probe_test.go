@@ -1,0 +1,381 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/probes"
+	"github.com/scrim-sandbox/scrim/internal/testprog"
+)
+
+// launchTestdata holds the probe programs of scrim run's attack tests (supervisor/launch),
+// which the container tests run unchanged.
+const launchTestdata = "../../supervisor/launch/testdata"
+
+// probeBox is a busybox bundle whose container runs under `scrim agent`, with the probe
+// programs built static in its root (/probe), so that they need nothing of the host's.
+type probeBox struct {
+	rt       *containerRuntime
+	b        *testBundle
+	agentErr *bytes.Buffer
+	// runs counts the containers run, served those the agent served.
+	runs, served int
+}
+
+// program builds a probe source of launchTestdata and installs it in the root as /probe/NAME.
+func (p *probeBox) program(t *testing.T, name, src string) string {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(launchTestdata, src))
+	require.NoError(t, err)
+	var bin string
+	if strings.HasSuffix(src, ".go") {
+		bin = testprog.Go(t, string(text)) // static: CGO_ENABLED=0
+	} else {
+		bin = testprog.C(t, string(text), "-static")
+	}
+	exe, err := os.ReadFile(bin)
+	require.NoError(t, err)
+	p.b.file("/probe/"+name, string(exe), 0o755)
+	return "/probe/" + name
+}
+
+// run runs args as a new container under the agent and returns its standard output; it
+// must exit 0.
+func (p *probeBox) run(t *testing.T, args ...string) string {
+	t.Helper()
+	p.served++
+	return p.start(t, args)
+}
+
+// runNative is run without the seccomp section: the kernel's own answers in the same root.
+func (p *probeBox) runNative(t *testing.T, args ...string) string {
+	t.Helper()
+	linux := p.b.cfg["linux"].(map[string]any)
+	section := linux["seccomp"]
+	delete(linux, "seccomp")
+	defer func() { linux["seccomp"] = section }()
+	return p.start(t, args)
+}
+
+func (p *probeBox) start(t *testing.T, args []string) string {
+	t.Helper()
+	p.runs++
+	id := fmt.Sprintf("scrim-probe-%s-%d", filepath.Base(p.b.dir), p.runs)
+	p.b.args(args...)
+	p.b.write()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, serr, err := p.rt.run(ctx, p.b, id)
+	require.NoError(t, err, "%s run %s: %s\n%s; agent: %s", p.rt.name, args[0], out, serr, p.agentErr.String())
+	return out
+}
+
+// shown is the probe's line for a read of content: "OK " and its first 48 bytes, with what
+// is not printable as '.'.
+func shown(content string) string {
+	b := []byte(content[:min(len(content), 48)])
+	for i, c := range b {
+		if c < 32 || c > 126 {
+			b[i] = '.'
+		}
+	}
+	return "OK " + string(b)
+}
+
+// TestAttackProbesInAContainer runs the attack probes of scrim run (supervisor/launch
+// TestSpellings, TestStatSpellings, TestDenyByObject, TestPathRace, with their programs built
+// static) inside busybox containers that runc runs under `scrim agent`, with deny entries and
+// the built-in virtual files. They must give the answers scrim run gives: served content
+// through every spelling, /proc/<pid>/root of another process included; the denied objects
+// refused through every spelling, link and rename; the stat-like calls answered as the
+// kernel or as scrim run answers them; and no protected byte while a thread flips the path
+// being opened. Paths are the container's: the deny entries name them as the container sees
+// them, and the symlinks are made in its root. Root only: runc needs it.
+func TestAttackProbesInAContainer(t *testing.T) {
+	rt := findRuntime(t, "runc")
+	p := &probeBox{rt: rt, b: newTestBundle(t, rt)}
+	b := p.b
+	probeC := p.program(t, "probe", "probe.c")
+	probeGo := p.program(t, "probe-go", "probe.go")
+	race := p.program(t, "race", "race.c")
+	change := p.program(t, "change", "changeprobe.c")
+	statProbe := p.program(t, "stat", "statprobe.c")
+
+	const seed = "10.0.0.7 seeded\n"
+	b.file("/etc/hosts", seed, 0o644)
+	b.file("/etc/hostname", "real-hostname\n", 0o644)
+	// Denied: one file, as the sandbox's spelling test denies one; a directory with what it
+	// holds, as its deny-by-object test does, with a hard link made before the container ran.
+	b.file("/srv/secret/key", "SECRET-REAL\n", 0o644)
+	b.file("/srv/vault/dd/f", "#!/bin/sh\necho secret\n", 0o755)
+	b.file("/srv/vault/race", "SECRET\n", 0o644)
+	b.file("/race/benign", "BENIGN\n", 0o644)
+	// The stat spellings name their target by the same path on the host and in the
+	// container, so that relative spellings meet the same directories from /.
+	statDir, statLinks := t.TempDir(), t.TempDir()
+	require.NoError(t, os.Chmod(statDir, 0o755))
+	statTarget := filepath.Join(statDir, "target")
+	require.NoError(t, os.WriteFile(statTarget, []byte("stat me\n"), 0o644))
+	b.file(statTarget, "stat me\n", 0o644)
+	require.NoError(t, os.Link(filepath.Join(b.rootfs, "srv/vault/dd/f"), filepath.Join(b.rootfs, "srv/prelink")))
+	require.NoError(t, os.Chmod(filepath.Join(b.rootfs, "srv"), 0o777))
+
+	sock := filepath.Join(b.dir, "agent.sock")
+	cfgFile := filepath.Join(b.dir, "scrim.toml")
+	cfg := fmt.Sprintf(`hostname = "agentbox"
+cpus = 1
+deny = ["/srv/secret/key", "/srv/vault/dd", "/srv/vault/race", %q]
+[log]
+level = "info"
+`, statTarget)
+	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o644))
+	prof := scrim(t, "oci", "profile", "--socket", sock, "-c", cfgFile)
+	require.Equal(t, 0, prof.code, prof.stderr)
+	b.seccomp(prof.stdout)
+	_, p.agentErr, _ = startAgent(t, sock, cfgFile)
+
+	// sandboxed runs the probe program with args under scrim run on the host, with the
+	// agent's configuration: the answers the container's must equal.
+	sandboxed := func(t *testing.T, args []string) []string {
+		t.Helper()
+		r := scrim(t, append([]string{"run", "-c", cfgFile, "--", filepath.Join(b.rootfs, probeC)}, args...)...)
+		require.Equal(t, 0, r.code, r.stderr)
+		return probes.Lines(r.stdout)
+	}
+	args := func(cases []probes.Case) []string {
+		var out []string
+		for _, c := range cases {
+			out = append(out, c.Args()...)
+		}
+		return out
+	}
+
+	t.Run("spellings", func(t *testing.T) {
+		// What scrim run serves for /proc/cpuinfo with the same configuration.
+		cpuinfo := sandboxed(t, []string{"open", "-", "/proc/cpuinfo", "0", "0"})[0]
+		require.True(t, strings.HasPrefix(cpuinfo, "OK processor"), cpuinfo)
+		targets := []struct {
+			name, path, read, write string
+		}{
+			{"hosts", "/etc/hosts", shown(seed + "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 agentbox\n::1 agentbox\n"), "EROFS -"},
+			{"hostname", "/etc/hostname", shown("agentbox\n"), "EROFS -"},
+			{"cpuinfo", "/proc/cpuinfo", cpuinfo, "EROFS -"},
+			{"denied", "/srv/secret/key", "EACCES -", "EACCES -"},
+			// Denied by default, the same paths on the host and in the container, where runc
+			// masks them with its /dev/null when they exist: every line is what scrim run
+			// prints on the host.
+			{"kcore", "/proc/kcore", "", ""},
+			{"keys", "/proc/keys", "", ""},
+		}
+		for _, tg := range targets {
+			t.Run(tg.name, func(t *testing.T) {
+				cases, links := probes.Spellings(tg.path, "/links/"+tg.name, tg.read, tg.write)
+				require.NoError(t, probes.MakeLinks(b.rootfs, links))
+				if tg.read == "" {
+					hostLinks := t.TempDir()
+					hostCases, links := probes.Spellings(tg.path, hostLinks, "", "")
+					require.NoError(t, probes.MakeLinks("/", links))
+					want := sandboxed(t, args(hostCases))
+					require.Len(t, want, len(cases))
+					for i := range cases {
+						cases[i].Want = want[i]
+						if cases[i].Op != "chdir" {
+							require.NotContains(t, want[i], "OK", "scrim run: %s", cases[i].Name)
+						}
+					}
+				}
+				for _, prog := range []string{probeC, probeGo} {
+					lines := probes.Lines(p.run(t, append([]string{prog}, args(cases)...)...))
+					require.Len(t, lines, len(cases), "%s: %q", prog, lines)
+					for i, c := range cases {
+						require.Equal(t, c.Want, lines[i], "%s: case %q: %v", prog, c.Name, c.Args())
+					}
+				}
+			})
+		}
+	})
+	// runc masks /proc/keys and /proc/timer_list, which scrim denies, with a bind mount of
+	// the container's /dev/null: the paths stay denied and /dev/null stays usable, as under
+	// scrim run, where they are procfs files.
+	t.Run("masked paths", func(t *testing.T) {
+		cases := []probes.Case{
+			{Op: "open", Path: "/dev/null", Flags: "0x2", Want: "OK "},
+			{Op: "open", Path: "/proc/self/root/dev/null", Flags: "0x1", Want: "OK -"}, // write-only: no read
+			{Op: "open", Path: "/proc/keys", Want: "EACCES -"},
+			{Op: "open", Path: "/proc/timer_list", Want: "EACCES -"},
+			{Op: "openat", Dir: "/proc", Path: "keys", Want: "EACCES -"},
+		}
+		var want []string
+		for _, c := range cases {
+			want = append(want, c.Want)
+		}
+		require.Equal(t, want, sandboxed(t, args(cases)), "scrim run")
+		require.Equal(t, want, probes.Lines(p.run(t, append([]string{probeC}, args(cases)...)...)), "in the container")
+	})
+
+	// Another process's root and working directory (pid 1 is the shell here), and the whole
+	// served /proc/cpuinfo through several spellings: one processor, as cpus = 1 says.
+	t.Run("another process's root", func(t *testing.T) {
+		require.NoError(t, os.Symlink("busybox", filepath.Join(b.rootfs, "bin/grep")))
+		require.NoError(t, probes.MakeLinks(b.rootfs, []probes.Link{{Path: "/links/other/cpu", Target: "../../proc/cpuinfo"}}))
+		host, err := os.ReadFile("/proc/cpuinfo")
+		require.NoError(t, err)
+		cpus := strings.Count(string(host), "\nprocessor\t") + 1
+		script := probeC + " open - /proc/1/root/etc/hostname 0 0 open - /proc/1/root/srv/secret/key 0 0" +
+			" openat /proc/1/cwd srv/secret/key 0 0 openat2 /proc/1/root srv/secret/key 0 0x10;" +
+			" for p in /proc/cpuinfo /proc/1/root/proc/cpuinfo /links/other/cpu /proc/self/cwd/links/other/cpu; do grep -c ^processor $p; done"
+		out := p.run(t, "/bin/sh", "-c", script)
+		want := "OK agentbox.\nEACCES -\nEACCES -\nEACCES -\n"
+		if cpus < 2 {
+			t.Logf("one processor on the host: the counts cannot tell the view from the host's")
+		}
+		require.Equal(t, want+strings.Repeat("1\n", 4), out)
+	})
+
+	t.Run("links and renames", func(t *testing.T) {
+		const (
+			top    = "/srv"
+			parent = "/srv/vault"
+			d      = "/srv/vault/dd"
+			f      = "/srv/vault/dd/f"
+		)
+		host := func(p string) string { return filepath.Join(b.rootfs, p) }
+		before := map[string]string{d: objectState(t, host(d)), f: objectState(t, host(f))}
+		x := func(name string) string { return top + "/" + name }
+		calls := [][]string{
+			{"link", f, x("x")},
+			{"link", "/proc/self/root" + f, x("x2")},
+			{"rename", f, x("g")},
+			{"rename", "/proc/1/root" + f, x("g2")},
+			{"rename", d, x("moved")},
+			{"rename", parent, x("moved-parent")},
+			{"symlink", f, x("s")}, {"open", x("s")},
+			{"truncate", f}, {"chmod", f}, {"chown", f}, {"utimensat", f}, {"setxattr", f},
+			{"exec", f},
+			{"unlink", f}, {"rmdir", d}, {"mkdir", d + "/new"},
+			{"open", f}, {"open", "/proc/self/root" + f}, {"open", d + "/../dd/f"}, {"openat", d, "f"},
+			{"open", x("prelink")}, {"truncate", x("prelink")}, {"link", x("prelink"), x("y")},
+		}
+		var cargs []string
+		for _, c := range calls {
+			cargs = append(cargs, c...)
+		}
+		lines := probes.Lines(p.run(t, append([]string{change}, cargs...)...))
+		require.Len(t, lines, len(calls))
+		for i, c := range calls {
+			want := c[0] + " EACCES"
+			if c[0] == "symlink" {
+				want = "symlink OK" // a new name outside the denied directory; opening it reaches f
+			}
+			require.Equal(t, want, lines[i], "%v", c)
+		}
+		for p, st := range before {
+			require.Equal(t, st, objectState(t, host(p)), "%s changed", p)
+		}
+		for _, name := range []string{"x", "x2", "g", "g2", "moved", "moved-parent", "y"} {
+			_, err := os.Lstat(host(x(name)))
+			require.ErrorIs(t, err, os.ErrNotExist, name)
+		}
+	})
+
+	// The stat-like calls of every spelling of a denied file: each answers as the kernel
+	// does (in the container: the same root without the agent) where scrim run on the host
+	// does, and as scrim run does where it does not.
+	t.Run("stat spellings", func(t *testing.T) {
+		verdicts := func(native, mediated []string) []string {
+			require.Len(t, mediated, len(native))
+			out := make([]string, len(native))
+			for i := range native {
+				out[i] = mediated[i]
+				if mediated[i] == native[i] {
+					out[i] = "as the kernel"
+				}
+			}
+			return out
+		}
+		sps, links := probes.StatSpellings(statTarget, statLinks)
+		require.NoError(t, probes.MakeLinks("/", links))
+		require.NoError(t, probes.MakeLinks(b.rootfs, links))
+		args := append([]string{statProbe}, probes.StatArgs(sps)...)
+		hostProbe := filepath.Join(b.rootfs, statProbe)
+		// From /, the container's working directory: access and readlink take no dirfd, so
+		// the "dirfd root" spelling's relative path is looked up there.
+		native := exec.Command(hostProbe, args[1:]...)
+		native.Dir = "/"
+		nativeOut, err := native.Output()
+		require.NoError(t, err)
+		run := exec.Command(scrimBin, append([]string{"run", "-c", cfgFile, "--", hostProbe}, args[1:]...)...)
+		run.Dir, run.Env = "/", testEnv(t)
+		var runErr bytes.Buffer
+		run.Stderr = &runErr
+		runOut, err := run.Output()
+		require.NoError(t, err, runErr.String())
+		want := verdicts(probes.Lines(string(nativeOut)), probes.Lines(string(runOut)))
+		require.Contains(t, want, "EACCES", "scrim run denies some call of the denied file")
+		require.Contains(t, want, "as the kernel", "scrim run answers some call as the kernel does")
+
+		got := verdicts(probes.Lines(p.runNative(t, args...)), probes.Lines(p.run(t, args...)))
+		ops := len(probes.StatFollowOps) + len(probes.StatNoFollowOps)
+		for i := range want {
+			require.Equal(t, want[i], got[i], "%s of %q (%s)", args[1+3*i], sps[i/ops].Path, sps[i/ops].Name)
+		}
+	})
+
+	t.Run("path race", func(t *testing.T) {
+		secs := raceSeconds(t)
+		out := p.run(t, race, fmt.Sprint(secs), "/race/benign", "/etc/hostname", "/srv/vault/race", "real-hostname", "agentbox")
+		var opens, benign, served, denied, other, leaks int
+		_, err := fmt.Sscanf(out, "opens=%d benign=%d served=%d denied=%d other=%d leaks=%d", &opens, &benign, &served, &denied, &other, &leaks)
+		require.NoError(t, err, out)
+		t.Logf("%.1fs: %s", secs, out)
+		require.Zero(t, leaks)
+		require.Positive(t, benign, "the benign file was never opened: the race did not run")
+		require.Positive(t, served, "the served file was never opened: the race did not run")
+		require.Positive(t, denied, "the denied file was never refused: the race did not run")
+	})
+
+	// Every container above was one the agent served.
+	require.Equal(t, p.served, strings.Count(p.agentErr.String(), "container started"), p.agentErr.String())
+}
+
+// raceSeconds is how long the container's path race runs: SCRIM_RACE_SECONDS, else 2 (1 with
+// -short); each second is a few thousand opens on this machine.
+func raceSeconds(t *testing.T) float64 {
+	t.Helper()
+	if v := os.Getenv("SCRIM_RACE_SECONDS"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		require.NoError(t, err, "SCRIM_RACE_SECONDS")
+		return f
+	}
+	if testing.Short() {
+		return 1
+	}
+	return 2
+}
+
+// objectState is what must not change of a denied object: its bytes, mode, owner, times and
+// links.
+func objectState(t *testing.T, p string) string {
+	t.Helper()
+	var st unix.Stat_t
+	require.NoError(t, unix.Lstat(p, &st))
+	s := fmt.Sprintf("mode=%o uid=%d gid=%d nlink=%d mtime=%d.%d ino=%d", st.Mode, st.Uid, st.Gid, st.Nlink, st.Mtim.Sec, st.Mtim.Nsec, st.Ino)
+	if st.Mode&unix.S_IFMT == unix.S_IFREG {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		s += fmt.Sprintf(" sha256=%x", sha256.Sum256(b))
+	}
+	return s
+}
