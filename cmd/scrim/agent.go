@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"unicode"
@@ -190,6 +191,39 @@ func agentProfiles(ctx context.Context, cfg config.Config, log hclog.Logger) (*a
 		ac.byName[name] = p
 	}
 	return ac, nil
+}
+
+// describeProfiles prints the agent's profiles for scrim check, after loading each one's
+// plugins as the agent does at start-up.
+func describeProfiles(ctx context.Context, w io.Writer, cfg config.Config, log hclog.Logger) error {
+	names := cfg.ProfileNames()
+	if len(names) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nprofiles (scrim agent), each the top level with its own keys over it:")
+	for _, name := range names {
+		pc := cfg.Profiles[name]
+		h, err := buildHandlers(ctx, pc, log, false)
+		if err != nil {
+			return inProfile(name, err)
+		}
+		h.close(ctx, hclog.NewNullLogger())
+		cpus := "the host's"
+		if pc.CPUs > 0 {
+			cpus = strconv.Itoa(pc.CPUs)
+		}
+		plugins := make([]string, 0, len(pc.Plugins))
+		for _, p := range pc.Plugins {
+			plugins = append(plugins, p.Name)
+		}
+		host := pc.Hostname
+		if !pc.Sets("hostname") {
+			host = "the bundle's, else " + host
+		}
+		fmt.Fprintf(w, "     %-16s mode %s, hostname %s, cpus %s, mediate_stat %t, plugins %s\n",
+			name, pc.Mode, host, cpus, pc.MediateStat, orDefault(strings.Join(plugins, " "), "none"))
+	}
+	return nil
 }
 
 func inProfile(name string, err error) error {

@@ -208,3 +208,27 @@ mediate_stat = false
 	require.NotContains(t, string(refusedOut), "ci-box")
 	require.NotContains(t, log, "unhandled syscall", "the nostat container's stat calls are answered, not refused")
 }
+
+// TestCheckProfiles: scrim check loads every profile's plugins, as the agent does at start-up,
+// and lists the profiles; a profile's bad plugin is an error naming the profile.
+func TestCheckProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "agent.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte("cpus = 2\n[profiles.ci]\nhostname = \"ci-box\"\nmode = \"fast\"\n[profiles.web]\nmediate_stat = false\n"), 0o644))
+	r := scrim(t, "check", "-c", cfg)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "\nprofiles (scrim agent), each the top level with its own keys over it:\n"+
+		"     ci               mode fast, hostname ci-box, cpus 2, mediate_stat true, plugins none\n"+
+		"     web              mode strict, hostname the bundle's, else scrim, cpus 2, mediate_stat false, plugins none\n")
+
+	notWasm := filepath.Join(dir, "broken.wasm")
+	require.NoError(t, os.WriteFile(notWasm, []byte("not a module"), 0o644))
+	require.NoError(t, os.WriteFile(cfg, []byte("[profiles.ci]\n[[profiles.ci.plugin]]\npath = \"broken.wasm\"\n"), 0o644))
+	r = scrim(t, "check", "-c", cfg)
+	require.Equal(t, exitFailure, r.code)
+	require.Contains(t, r.stderr, "scrim check: profile ci: load plugins: ")
+	r = scrim(t, "agent", "--socket", filepath.Join(dir, "agent.sock"), "-c", cfg)
+	require.Equal(t, exitFailure, r.code)
+	require.Contains(t, r.stderr, "scrim agent: profile ci: load plugins: ")
+	require.NoFileExists(t, filepath.Join(dir, "agent.sock"), "the agent stops before it listens")
+}

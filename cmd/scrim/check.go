@@ -75,6 +75,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if err := describeNotified(stdout, cfg, h); err != nil {
 		return report(stderr, "check", err)
 	}
+	if err := describeProfiles(ctx, stdout, cfg, log); err != nil {
+		return report(stderr, "check", err)
+	}
 	for _, o := range overlaps(chain) {
 		fmt.Fprintf(stderr, "scrim check: warning: %s\n", o)
 	}
