@@ -96,15 +96,20 @@ func shown(content string) string {
 
 // TestAttackProbesInAContainer runs the attack probes of scrim run (supervisor/launch
 // TestSpellings, TestStatSpellings, TestDenyByObject, TestPathRace, with their programs built
-// static) inside busybox containers that runc runs under `scrim agent`, with deny entries and
+// static) inside busybox containers that runc and crun run under `scrim agent`, with deny entries and
 // the built-in virtual files. They must give the answers scrim run gives: served content
 // through every spelling, /proc/<pid>/root of another process included; the denied objects
 // refused through every spelling, link and rename; the stat-like calls answered as the
 // kernel or as scrim run answers them; and no protected byte while a thread flips the path
 // being opened. Paths are the container's: the deny entries name them as the container sees
-// them, and the symlinks are made in its root. Root only: runc needs it.
+// them, and the symlinks are made in its root. Root only: the runtimes need it.
 func TestAttackProbesInAContainer(t *testing.T) {
-	rt := findRuntime(t, "runc")
+	for _, name := range []string{"runc", "crun"} {
+		t.Run(name, func(t *testing.T) { attackProbes(t, findRuntime(t, name)) })
+	}
+}
+
+func attackProbes(t *testing.T, rt *containerRuntime) {
 	p := &probeBox{rt: rt, b: newTestBundle(t, rt)}
 	b := p.b
 	probeC := p.program(t, "probe", "probe.c")
