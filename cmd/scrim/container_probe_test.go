@@ -211,6 +211,35 @@ level = "info"
 			})
 		}
 	})
+	// A process that joins a running container (runc exec) is served with the container's
+	// state, and its spellings answer as those of the container's first process.
+	t.Run("exec", func(t *testing.T) {
+		denied, links := probes.Spellings("/srv/secret/key", "/links/exec-denied", "EACCES -", "EACCES -")
+		hostname, more := probes.Spellings("/etc/hostname", "/links/exec-hostname", "OK agentbox.", "EROFS -")
+		require.NoError(t, probes.MakeLinks(b.rootfs, append(links, more...)))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		p.runs++
+		p.served++
+		id := fmt.Sprintf("scrim-probe-%s-%d", filepath.Base(b.dir), p.runs)
+		b.args("/bin/sh", "-c", "while [ ! -e /tmp/exec-done ]; do sleep 0.05; done")
+		b.write()
+		_, err := rt.start(ctx, b, id)
+		require.NoError(t, err, "agent: %s", p.agentErr.String())
+		for _, cases := range [][]probes.Case{denied, hostname} {
+			out, err := rt.exec(ctx, id, append([]string{probeC}, args(cases)...)...)
+			require.NoError(t, err, "%s exec: %s; agent: %s", rt.name, out, p.agentErr.String())
+			lines := probes.Lines(string(out))
+			require.Len(t, lines, len(cases), "%q", lines)
+			for i, c := range cases {
+				require.Equal(t, c.Want, lines[i], "case %q: %v", c.Name, c.Args())
+			}
+		}
+		out, err := rt.exec(ctx, id, "/bin/touch", "/tmp/exec-done")
+		require.NoError(t, err, "%s", out)
+		rt.waitStopped(t, ctx, id)
+	})
+
 	// runc masks /proc/keys and /proc/timer_list, which scrim denies, with a bind mount of
 	// the container's /dev/null: the paths stay denied and /dev/null stays usable, as under
 	// scrim run, where they are procfs files.
