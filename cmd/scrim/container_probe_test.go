@@ -240,6 +240,25 @@ level = "info"
 		rt.waitStopped(t, ctx, id)
 	})
 
+	// As uid 1000, which the runtime changes to after it installed the filter: the agent
+	// opens as the caller, and the answers are those of scrim run for a user who is not root.
+	t.Run("as uid 1000", func(t *testing.T) {
+		hosts, links := probes.Spellings("/etc/hosts", "/links/uid-hosts", shown(seed+"127.0.0.1 localhost\n::1 localhost\n127.0.1.1 agentbox\n::1 agentbox\n"), "EROFS -")
+		denied, more := probes.Spellings("/srv/secret/key", "/links/uid-denied", "EACCES -", "EACCES -")
+		require.NoError(t, probes.MakeLinks(b.rootfs, append(links, more...)))
+		user, nnp := b.process()["user"], b.process()["noNewPrivileges"]
+		b.user(1000, 1000)
+		b.process()["noNewPrivileges"] = false
+		defer func() { b.process()["user"], b.process()["noNewPrivileges"] = user, nnp }()
+		for _, cases := range [][]probes.Case{hosts, denied} {
+			lines := probes.Lines(p.run(t, append([]string{probeC}, args(cases)...)...))
+			require.Len(t, lines, len(cases), "%q", lines)
+			for i, c := range cases {
+				require.Equal(t, c.Want, lines[i], "case %q: %v", c.Name, c.Args())
+			}
+		}
+	})
+
 	// runc masks /proc/keys and /proc/timer_list, which scrim denies, with a bind mount of
 	// the container's /dev/null: the paths stay denied and /dev/null stays usable, as under
 	// scrim run, where they are procfs files.
