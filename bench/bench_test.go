@@ -39,6 +39,12 @@ func TestSmoke(t *testing.T) {
 		// As root with perf, the breakdown must have been measured, not skipped.
 		require.Contains(t, string(md), "| strict, plugin (/etc/motd) |")
 	}
+	if _, err := exec.LookPath("runc"); err == nil && os.Geteuid() == 0 {
+		// As root with runc, the containers have their section and no column elsewhere.
+		require.Contains(t, string(md), "## Containers")
+		require.Contains(t, string(md), "| file | native | scrim strict |")
+		require.NotRegexp(t, `(?m)^\| file \|.*runc`, string(md))
+	}
 	for _, png := range []string{"open.png", "scaling.png", "macro.png", "startup.png"} {
 		b, err := os.ReadFile(filepath.Join(cfg.Out, chartDir, png))
 		require.NoError(t, err)
