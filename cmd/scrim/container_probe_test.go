@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -211,6 +213,35 @@ level = "info"
 			})
 		}
 	})
+	// A file no handler claims, through every spelling: scrim run's answers on the host for a
+	// file of the same path and bytes (the kernel's, but for O_PATH, which scrim answers with
+	// a read-only descriptor). The cases truncate and rewrite it, so each run starts from the
+	// same bytes.
+	t.Run("plain file", func(t *testing.T) {
+		dir, links := t.TempDir(), t.TempDir()
+		require.NoError(t, os.Chmod(dir, 0o755))
+		plain := filepath.Join(dir, "file")
+		cases, ls := probes.Spellings(plain, links, "", "")
+		require.NoError(t, probes.MakeLinks("/", ls))
+		require.NoError(t, probes.MakeLinks(b.rootfs, ls))
+		reset := func() {
+			require.NoError(t, os.WriteFile(plain, []byte("PLAIN\n"), 0o644))
+			b.file(plain, "PLAIN\n", 0o644)
+		}
+		reset()
+		want := sandboxed(t, args(cases))
+		require.Len(t, want, len(cases))
+		require.Equal(t, "OK PLAIN.", want[0], "scrim run's answer to %v", cases[0].Args())
+		for _, prog := range []string{probeC, probeGo} {
+			reset()
+			got := probes.Lines(p.run(t, append([]string{prog}, args(cases)...)...))
+			require.Len(t, got, len(cases), "%s: %q", prog, got)
+			for i, c := range cases {
+				require.Equal(t, want[i], got[i], "%s: case %q: %v", prog, c.Name, c.Args())
+			}
+		}
+	})
+
 	// A process that joins a running container (runc exec) is served with the container's
 	// state, and its spellings answer as those of the container's first process.
 	t.Run("exec", func(t *testing.T) {
@@ -281,7 +312,9 @@ level = "info"
 	// Another process's root and working directory (pid 1 is the shell here), and the whole
 	// served /proc/cpuinfo through several spellings: one processor, as cpus = 1 says.
 	t.Run("another process's root", func(t *testing.T) {
-		require.NoError(t, os.Symlink("busybox", filepath.Join(b.rootfs, "bin/grep")))
+		if err := os.Symlink("busybox", filepath.Join(b.rootfs, "bin/grep")); !errors.Is(err, fs.ErrExist) {
+			require.NoError(t, err)
+		}
 		require.NoError(t, probes.MakeLinks(b.rootfs, []probes.Link{{Path: "/links/other/cpu", Target: "../../proc/cpuinfo"}}))
 		host, err := os.ReadFile("/proc/cpuinfo")
 		require.NoError(t, err)
