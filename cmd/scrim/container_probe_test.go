@@ -139,6 +139,13 @@ func attackProbes(t *testing.T, rt *containerRuntime) {
 	require.NoError(t, os.Link(filepath.Join(b.rootfs, "srv/vault/dd/f"), filepath.Join(b.rootfs, "srv/prelink")))
 	require.NoError(t, os.Chmod(filepath.Join(b.rootfs, "srv"), 0o777))
 
+	// Other names by mount: the denied file's directory and the served /etc/hostname bound
+	// elsewhere in the container.
+	mounts, _ := b.cfg["mounts"].([]any)
+	b.cfg["mounts"] = append(mounts,
+		map[string]any{"destination": "/mnt/secret", "type": "bind", "source": filepath.Join(b.rootfs, "srv/secret"), "options": []string{"rbind", "ro"}},
+		map[string]any{"destination": "/mnt/hostname", "type": "bind", "source": filepath.Join(b.rootfs, "etc/hostname"), "options": []string{"bind", "ro"}})
+
 	sock := filepath.Join(b.dir, "agent.sock")
 	cfgFile := filepath.Join(b.dir, "scrim.toml")
 	cfg := fmt.Sprintf(`hostname = "agentbox"
@@ -239,6 +246,26 @@ level = "info"
 			for i, c := range cases {
 				require.Equal(t, want[i], got[i], "%s: case %q: %v", prog, c.Name, c.Args())
 			}
+		}
+	})
+
+	// The denied file and the served /etc/hostname by the names bind mounts give them: the
+	// object decides, not the name.
+	t.Run("bind mounts", func(t *testing.T) {
+		cases := []probes.Case{
+			{Op: "open", Path: "/mnt/secret/key", Want: "EACCES -"},
+			{Op: "openat", Dir: "/mnt/secret", Path: "key", Want: "EACCES -"},
+			{Op: "openat2", Dir: "/mnt", Path: "secret/key", Resolve: "0x8", Want: "EACCES -"},
+			{Op: "open", Path: "/proc/self/root/mnt/secret/key", Want: "EACCES -"},
+			{Op: "open", Path: "/mnt/hostname", Want: "OK agentbox."},
+			{Op: "open", Path: "/proc/self/root/mnt/hostname", Want: "OK agentbox."},
+		}
+		var want []string
+		for _, c := range cases {
+			want = append(want, c.Want)
+		}
+		for _, prog := range []string{probeC, probeGo} {
+			require.Equal(t, want, probes.Lines(p.run(t, append([]string{prog}, args(cases)...)...)), prog)
 		}
 	})
 
