@@ -188,6 +188,19 @@ func (b *testBundle) user(uid, gid int) { b.process()["user"] = map[string]any{"
 // hostname sets the host name the runtime gives the container's UTS namespace.
 func (b *testBundle) hostname(name string) { b.cfg["hostname"] = name }
 
+// shareNamespace drops the namespace of kind ("pid", "network", ...) from the config, so the
+// container shares the host's.
+func (b *testBundle) shareNamespace(kind string) {
+	linux := b.cfg["linux"].(map[string]any)
+	var kept []any
+	for _, ns := range linux["namespaces"].([]any) {
+		if ns.(map[string]any)["type"] != kind {
+			kept = append(kept, ns)
+		}
+	}
+	linux["namespaces"] = kept
+}
+
 // seccomp sets linux.seccomp to the JSON section (what `scrim oci profile` prints).
 func (b *testBundle) seccomp(section string) {
 	b.t.Helper()

@@ -91,3 +91,43 @@ func testRuntimeUnderTheAgent(t *testing.T, rt *containerRuntime) {
 func TestCrunUnderTheAgent(t *testing.T) {
 	testRuntimeUnderTheAgent(t, findRuntime(t, "crun"))
 }
+
+// TestExecInHostPidNamespace: an exec into a container that shares the host's pid namespace
+// is served with the container's state. runc names the exec's process; crun 1.8.1 names none
+// (pid 0), and the agent takes the children of the crun that sent the listener.
+func TestExecInHostPidNamespace(t *testing.T) {
+	for _, name := range []string{"runc", "crun"} {
+		t.Run(name, func(t *testing.T) {
+			rt := findRuntime(t, name)
+			b := newTestBundle(t, rt)
+			b.file("/etc/hosts", "10.0.0.7 seeded\n", 0o644)
+			dir := t.TempDir()
+			sock := filepath.Join(dir, "agent.sock")
+			cfgFile := filepath.Join(dir, "scrim.toml")
+			require.NoError(t, os.WriteFile(cfgFile, []byte("hostname = \"agentbox\"\n[log]\nlevel = \"info\"\n"), 0o644))
+			prof := scrim(t, "oci", "profile", "--socket", sock, "-c", cfgFile)
+			require.Equal(t, 0, prof.code, prof.stderr)
+			b.shareNamespace("pid")
+			b.args("/bin/sh", "-c", "while [ ! -e /tmp/done ]; do sleep 0.05; done")
+			b.seccomp(prof.stdout)
+			b.write()
+			_, agentErr, _ := startAgent(t, sock, cfgFile)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			id := "scrim-test-hostpid-" + name + "-" + filepath.Base(b.dir)
+			_, err := rt.start(ctx, b, id)
+			require.NoError(t, err, "%s run; agent: %s", name, agentErr.String())
+			// runc exec gives the process pipes of its own for stdout and stderr, which may
+			// arrive out of order: head's message goes to stdout.
+			got, err := rt.exec(ctx, id, "/bin/sh", "-c", "cat /etc/hosts; hostname; head -c 1 /proc/kcore 2>&1; echo kcore=$?; touch /tmp/done")
+			require.NoError(t, err, "%s exec: %s; agent: %s", name, got, agentErr.String())
+			require.Equal(t, "10.0.0.7 seeded\n127.0.0.1 localhost\n::1 localhost\n127.0.1.1 agentbox\n::1 agentbox\nagentbox\n"+
+				"head: /proc/kcore: Permission denied\nkcore=1\n", string(got))
+			rt.waitStopped(t, ctx, id)
+			require.Contains(t, agentErr.String(), "own_pid_namespace=false")
+			require.Equal(t, 1, strings.Count(agentErr.String(), "container started"), agentErr.String())
+			require.Equal(t, 2, strings.Count(agentErr.String(), "serving a listener"), agentErr.String())
+		})
+	}
+}

@@ -187,7 +187,8 @@ func (a *Agent) Containers() int {
 // accept reads one runtime message and serves its listener.
 func (a *Agent) accept(conn *net.UnixConn) error {
 	defer conn.Close()
-	if err := checkPeer(conn); err != nil {
+	peer, err := checkPeer(conn)
+	if err != nil {
 		return err
 	}
 	if err := conn.SetReadDeadline(time.Now().Add(readTimeout)); err != nil {
@@ -231,29 +232,30 @@ func (a *Agent) accept(conn *net.UnixConn) error {
 		}
 		return err
 	}
-	return a.serve(msg, listener)
+	return a.serve(msg, listener, peer)
 }
 
-// checkPeer admits runtimes running as root or as the agent's own user.
-func checkPeer(conn *net.UnixConn) error {
+// checkPeer admits runtimes running as root or as the agent's own user, and returns the
+// runtime's pid (0 when the kernel cannot name it in the agent's pid namespace).
+func checkPeer(conn *net.UnixConn) (int, error) {
 	raw, err := conn.SyscallConn()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var cred *unix.Ucred
 	var cerr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
-		return err
+		return 0, err
 	}
 	if cerr != nil {
-		return fmt.Errorf("read the runtime's credentials: %w", cerr)
+		return 0, fmt.Errorf("read the runtime's credentials: %w", cerr)
 	}
 	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
-		return fmt.Errorf("peer pid %d uid %d: only root or the agent's own user may send listeners", cred.Pid, cred.Uid)
+		return 0, fmt.Errorf("peer pid %d uid %d: only root or the agent's own user may send listeners", cred.Pid, cred.Uid)
 	}
-	return nil
+	return int(cred.Pid), nil
 }
 
 // rights returns the descriptors of an SCM_RIGHTS message.
@@ -276,24 +278,33 @@ func rights(oob []byte) ([]int, error) {
 }
 
 // serve builds a core for listener on its container's state, making the state for the
-// container's first listener.
-func (a *Agent) serve(msg ProcessState, listener int) error {
+// container's first listener. peer is the pid of the runtime that sent it.
+func (a *Agent) serve(msg ProcessState, listener, peer int) error {
 	id := msg.State.ID
 	log := a.log.With("container", id)
 	a.mu.Lock()
 	c, ok := a.containers[id]
+	roots := []int{msg.Pid}
 	switch {
 	case msg.Pid > 0:
 	case !ok:
 		a.mu.Unlock()
 		unix.Close(listener)
 		return fmt.Errorf("container %q: no process id", id)
-	case c.members.pidns == 0:
-		// crun 1.8.1 sends an exec's listener with pid 0: in the host's pid namespace the
-		// agent could not tell the exec's processes from the host's.
-		a.mu.Unlock()
-		unix.Close(listener)
-		return fmt.Errorf("container %q: an exec with no process id into a container in the host's pid namespace", id)
+	case c.members.pidns != 0:
+		// Every process in the container's own pid namespace is a member already.
+		roots = nil
+	default:
+		// crun 1.8.1 sends an exec's listener with pid 0, from the crun process whose child
+		// the exec's process is: the sender's children are the exec's processes.
+		if peer > 0 {
+			roots = children(peer)
+		}
+		if len(roots) == 0 {
+			a.mu.Unlock()
+			unix.Close(listener)
+			return fmt.Errorf("container %q: an exec with no process id whose runtime (pid %d) has no child, in the host's pid namespace", id, peer)
+		}
 	}
 	if !ok {
 		var err error
@@ -332,8 +343,8 @@ func (a *Agent) serve(msg ProcessState, listener int) error {
 		a.release(c)
 		return fmt.Errorf("container %q: %w", id, err)
 	}
-	if msg.Pid > 0 {
-		c.members.add(msg.Pid)
+	for _, p := range roots {
+		c.members.add(p)
 	}
 	core.Start(c.ctx)
 	log.Info("serving a listener", "pid", msg.Pid, "status", msg.State.Status, "metadata", msg.Metadata)

@@ -17,7 +17,8 @@ import (
 
 // members is a container's processes, by the agent's pid numbers: those in the container's
 // pid namespace when it has one of its own; otherwise the processes the runtime named (the
-// first process and each `runc exec`'s) and their descendants.
+// first process and each `runc exec`'s, or the children of the crun that sent a `crun exec`'s
+// listener) and their descendants.
 type members struct {
 	// pidns is the inode of the container's pid namespace, 0 when it is the agent's.
 	pidns uint64
@@ -66,6 +67,14 @@ func sameUserNamespace(pid int) error {
 		return errors.New("runs in a user namespace of its own, which the agent does not serve yet")
 	}
 	return nil
+}
+
+// children lists the processes whose parent is pid.
+func children(pid int) []int {
+	return procfs.Pids(func(p int) bool {
+		st, ok := procfs.ReadStat(unix.AT_FDCWD, strconv.Itoa(p))
+		return ok && st.PPID == pid
+	})
 }
 
 // add names another process the runtime started in the container.
