@@ -136,6 +136,15 @@ func attackProbes(t *testing.T, rt *containerRuntime) {
 	statTarget := filepath.Join(statDir, "target")
 	require.NoError(t, os.WriteFile(statTarget, []byte("stat me\n"), 0o644))
 	b.file(statTarget, "stat me\n", 0o644)
+	// So do the odd spellings, beside a denied directory.
+	odd, oddLinks := t.TempDir(), t.TempDir()
+	require.NoError(t, os.Chmod(odd, 0o755))
+	for _, f := range []string{"dd/key", "plain"} {
+		p := filepath.Join(odd, f)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(strings.ToUpper(filepath.Base(f))+"\n"), 0o644))
+		b.file(p, strings.ToUpper(filepath.Base(f))+"\n", 0o644)
+	}
 	require.NoError(t, os.Link(filepath.Join(b.rootfs, "srv/vault/dd/f"), filepath.Join(b.rootfs, "srv/prelink")))
 	require.NoError(t, os.Chmod(filepath.Join(b.rootfs, "srv"), 0o777))
 
@@ -150,10 +159,10 @@ func attackProbes(t *testing.T, rt *containerRuntime) {
 	cfgFile := filepath.Join(b.dir, "scrim.toml")
 	cfg := fmt.Sprintf(`hostname = "agentbox"
 cpus = 1
-deny = ["/srv/secret/key", "/srv/vault/dd", "/srv/vault/race", %q]
+deny = ["/srv/secret/key", "/srv/vault/dd", "/srv/vault/race", %q, %q]
 [log]
 level = "info"
-`, statTarget)
+`, statTarget, filepath.Join(odd, "dd"))
 	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o644))
 	prof := scrim(t, "oci", "profile", "--socket", sock, "-c", cfgFile)
 	require.Equal(t, 0, prof.code, prof.stderr)
@@ -266,6 +275,55 @@ level = "info"
 		}
 		for _, prog := range []string{probeC, probeGo} {
 			require.Equal(t, want, probes.Lines(p.run(t, append([]string{prog}, args(cases)...)...)), prog)
+		}
+	})
+
+	// Odd spellings of a denied directory's file and of a plain file, at the same paths on
+	// the host and in the container: magic links and symlinks refused by RESOLVE_ flags,
+	// O_TMPFILE, a name too long, symlink chains of 40 hops and of 41, a magic link inside a
+	// symlink. Every line is what scrim run prints on the host.
+	t.Run("odd spellings", func(t *testing.T) {
+		key, plain := filepath.Join(odd, "dd/key"), filepath.Join(odd, "plain")
+		links := []probes.Link{{Path: filepath.Join(oddLinks, "x"), Target: key}, {Path: filepath.Join(oddLinks, "m"), Target: "/proc/self/root" + key}}
+		for i := range 41 {
+			next := filepath.Join(oddLinks, fmt.Sprintf("h%d", i+1))
+			if i == 40 {
+				next = plain
+			}
+			links = append(links, probes.Link{Path: filepath.Join(oddLinks, fmt.Sprintf("h%d", i)), Target: next})
+		}
+		require.NoError(t, probes.MakeLinks("/", links))
+		require.NoError(t, probes.MakeLinks(b.rootfs, links))
+		cases := []probes.Case{
+			{Op: "open", Path: key},
+			{Op: "openat2", Path: "/proc/self/root" + key, Resolve: "0x2"},      // RESOLVE_NO_MAGICLINKS
+			{Op: "openat2", Path: filepath.Join(oddLinks, "x"), Resolve: "0x4"}, // RESOLVE_NO_SYMLINKS
+			{Op: "openat2", Dir: odd, Path: "dd/key", Resolve: "0x9"},           // RESOLVE_BENEATH|RESOLVE_NO_XDEV
+			{Op: "open", Path: filepath.Join(oddLinks, "m")},
+			{Op: "open", Path: filepath.Join(oddLinks, "x"), Flags: "0x20000"},  // O_NOFOLLOW
+			{Op: "open", Path: filepath.Join(oddLinks, "x"), Flags: "0x220000"}, // O_PATH|O_NOFOLLOW
+			{Op: "open", Path: key, Flags: "0x220000"},
+			{Op: "open", Path: filepath.Join(odd, "dd"), Flags: "0x410002"}, // O_TMPFILE|O_RDWR
+			{Op: "open", Path: odd, Flags: "0x410002"},
+			{Op: "creat", Path: filepath.Join(odd, "dd/new")},
+			{Op: "open", Path: key + "/."},
+			{Op: "open", Path: "/proc/self/cwd" + key},
+			{Op: "openat", Dir: odd, Path: "dd/../dd/key"},
+			{Op: "open", Path: "/proc/@P/fd/@D/key", Dir: filepath.Join(odd, "dd")},
+			{Op: "open", Path: "/" + strings.Repeat("./", 2100) + plain},
+			{Op: "open", Path: filepath.Join(oddLinks, "h1")}, // 40 hops
+			{Op: "open", Path: filepath.Join(oddLinks, "h0")}, // 41 hops
+			{Op: "open", Path: plain, Flags: "0x40"},          // O_CREAT
+		}
+		want := sandboxed(t, args(cases))
+		require.Len(t, want, len(cases))
+		require.Equal(t, "EACCES -", want[0])
+		require.Equal(t, "OK PLAIN.", want[len(want)-1])
+		t.Logf("scrim run: %q", want)
+		got := probes.Lines(p.run(t, append([]string{probeC}, args(cases)...)...))
+		require.Len(t, got, len(cases), "%q", got)
+		for i, c := range cases {
+			require.Equal(t, want[i], got[i], "case %v", c.Args())
 		}
 	})
 
