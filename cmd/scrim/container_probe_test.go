@@ -84,6 +84,32 @@ func (p *probeBox) start(t *testing.T, args []string) string {
 	return out
 }
 
+// runStdin runs args under the agent as a new container, detached, so that the runtime
+// hands it stdin itself (in the foreground runc copies through a pipe), and returns what it
+// wrote.
+func (p *probeBox) runStdin(t *testing.T, stdin *os.File, args ...string) string {
+	t.Helper()
+	p.runs++
+	p.served++
+	id := fmt.Sprintf("scrim-probe-%s-%d", filepath.Base(p.b.dir), p.runs)
+	p.b.args(args...)
+	p.b.write()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { p.rt.delete(id) })
+	outFile := filepath.Join(p.b.dir, id+".out")
+	f, err := os.Create(outFile)
+	require.NoError(t, err)
+	defer f.Close()
+	cmd := p.rt.command(ctx, "run", "-d", "--bundle", p.b.dir, id)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, f, f
+	require.NoError(t, cmd.Run(), "%s run -d %s; agent: %s", p.rt.name, args[0], p.agentErr.String())
+	p.rt.waitStopped(t, ctx, id)
+	out, err := os.ReadFile(outFile)
+	require.NoError(t, err)
+	return string(out)
+}
+
 // shown is the probe's line for a read of content: "OK " and its first 48 bytes, with what
 // is not printable as '.'.
 func shown(content string) string {
@@ -372,6 +398,22 @@ level = "info"
 			for i, c := range cases {
 				require.Equal(t, c.Want, lines[i], "case %q: %v", c.Name, c.Args())
 			}
+		}
+	})
+
+	// /dev/stdin, which the runtime hands the container open on the target itself, from
+	// outside its root: the object decides, as when scrim run's launcher redirects it.
+	t.Run("stdin", func(t *testing.T) {
+		for _, tc := range []struct{ path, want string }{
+			{"/etc/hosts", shown(seed + "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 agentbox\n::1 agentbox\n")},
+			{"/etc/hostname", "OK agentbox."},
+			{"/srv/secret/key", "EACCES -"},
+		} {
+			in, err := os.Open(filepath.Join(b.rootfs, tc.path))
+			require.NoError(t, err)
+			out := p.runStdin(t, in, probeC, "open", "-", "/dev/stdin", "0", "0", "open", "-", "/proc/self/fd/0", "0", "0")
+			in.Close()
+			require.Equal(t, tc.want+"\n"+tc.want+"\n", out, "/dev/stdin from %s", tc.path)
 		}
 	})
 
