@@ -71,12 +71,19 @@ func (p *probeBox) runNative(t *testing.T, args ...string) string {
 	return p.start(t, args)
 }
 
-func (p *probeBox) start(t *testing.T, args []string) string {
-	t.Helper()
+// next writes the bundle's config.json for args and names a new container.
+func (p *probeBox) next(args []string) string {
 	p.runs++
-	id := fmt.Sprintf("scrim-probe-%s-%d", filepath.Base(p.b.dir), p.runs)
 	p.b.args(args...)
 	p.b.write()
+	return fmt.Sprintf("scrim-probe-%s-%d", filepath.Base(p.b.dir), p.runs)
+}
+
+// start runs args as a new container in the foreground and returns its standard output; it
+// must exit 0.
+func (p *probeBox) start(t *testing.T, args []string) string {
+	t.Helper()
+	id := p.next(args)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, serr, err := p.rt.run(ctx, p.b, id)
@@ -89,11 +96,8 @@ func (p *probeBox) start(t *testing.T, args []string) string {
 // wrote.
 func (p *probeBox) runStdin(t *testing.T, stdin *os.File, args ...string) string {
 	t.Helper()
-	p.runs++
 	p.served++
-	id := fmt.Sprintf("scrim-probe-%s-%d", filepath.Base(p.b.dir), p.runs)
-	p.b.args(args...)
-	p.b.write()
+	id := p.next(args)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	t.Cleanup(func() { p.rt.delete(id) })
@@ -123,14 +127,16 @@ func shown(content string) string {
 }
 
 // TestAttackProbesInAContainer runs the attack probes of scrim run (supervisor/launch
-// TestSpellings, TestStatSpellings, TestDenyByObject, TestPathRace, with their programs built
-// static) inside busybox containers that runc and crun run under `scrim agent`, with deny entries and
-// the built-in virtual files. They must give the answers scrim run gives: served content
-// through every spelling, /proc/<pid>/root of another process included; the denied objects
-// refused through every spelling, link and rename; the stat-like calls answered as the
-// kernel or as scrim run answers them; and no protected byte while a thread flips the path
-// being opened. Paths are the container's: the deny entries name them as the container sees
-// them, and the symlinks are made in its root. Root only: the runtimes need it.
+// TestSpellings, TestStatSpellings, TestDenyByObject, TestPathRace, their programs built
+// static) in busybox containers that runc and crun run under `scrim agent`, with deny entries
+// and the built-in virtual files, and requires scrim run's answers: served content and denied
+// objects through every spelling (symlinks, magic links, /proc/<pid>/root of the caller and of
+// another process, bind mounts, /dev/stdin), as root, as uid 1000 and from an exec; link,
+// rename and the other changes refused; the stat-like calls as the kernel or scrim run answers
+// them; no protected byte while a thread flips the path being opened. Where an answer depends
+// on the kernel, the expected line is scrim run's own on the host for the same path. Paths are
+// the container's: the deny entries name them as it sees them, and the symlinks are made in
+// its root. Root only: the runtimes need it.
 func TestAttackProbesInAContainer(t *testing.T) {
 	for _, name := range []string{"runc", "crun"} {
 		t.Run(name, func(t *testing.T) { attackProbes(t, findRuntime(t, name)) })
@@ -361,11 +367,8 @@ level = "info"
 		require.NoError(t, probes.MakeLinks(b.rootfs, append(links, more...)))
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		p.runs++
 		p.served++
-		id := fmt.Sprintf("scrim-probe-%s-%d", filepath.Base(b.dir), p.runs)
-		b.args("/bin/sh", "-c", "while [ ! -e /tmp/exec-done ]; do sleep 0.05; done")
-		b.write()
+		id := p.next([]string{"/bin/sh", "-c", "while [ ! -e /tmp/exec-done ]; do sleep 0.05; done"})
 		_, err := rt.start(ctx, b, id)
 		require.NoError(t, err, "agent: %s", p.agentErr.String())
 		for _, cases := range [][]probes.Case{denied, hostname} {
