@@ -551,15 +551,25 @@ level = "info"
 
 	t.Run("path race", func(t *testing.T) {
 		secs := raceSeconds(t)
-		out := p.run(t, race, fmt.Sprint(secs), "/race/benign", "/etc/hostname", "/srv/vault/race", "real-hostname", "agentbox")
-		var opens, benign, served, denied, other, leaks int
-		_, err := fmt.Sscanf(out, "opens=%d benign=%d served=%d denied=%d other=%d leaks=%d", &opens, &benign, &served, &denied, &other, &leaks)
-		require.NoError(t, err, out)
-		t.Logf("%.1fs: %s", secs, out)
-		require.Zero(t, leaks)
-		require.Positive(t, benign, "the benign file was never opened: the race did not run")
-		require.Positive(t, served, "the served file was never opened: the race did not run")
-		require.Positive(t, denied, "the denied file was never refused: the race did not run")
+		// The path's bytes flip in memory; then, in a second run, the symlink the path names
+		// flips on disk between the benign and the denied file, rewritten by a shell loop.
+		for _, tc := range []struct{ name, benign, script string }{
+			{"memory", "/race/benign", "exec %s"},
+			{"symlink", "/race/flip", "ln -s /race/benign /race/flip; " +
+				"(while [ ! -e /tmp/race-done ]; do ln -sfn /srv/vault/race /race/flip; ln -sfn /race/benign /race/flip; done) & " +
+				"%s; touch /tmp/race-done; wait"},
+		} {
+			cmd := fmt.Sprintf("%s %g %s /etc/hostname /srv/vault/race real-hostname agentbox", race, secs, tc.benign)
+			out := p.run(t, "/bin/sh", "-c", fmt.Sprintf(tc.script, cmd))
+			var opens, benign, served, denied, other, leaks int
+			_, err := fmt.Sscanf(out, "opens=%d benign=%d served=%d denied=%d other=%d leaks=%d", &opens, &benign, &served, &denied, &other, &leaks)
+			require.NoError(t, err, out)
+			t.Logf("%s, %.1fs: %s", tc.name, secs, out)
+			require.Zero(t, leaks, tc.name)
+			require.Positive(t, benign, "%s: the benign file was never opened: the race did not run", tc.name)
+			require.Positive(t, served, "%s: the served file was never opened: the race did not run", tc.name)
+			require.Positive(t, denied, "%s: no open failed: the race did not run", tc.name)
+		}
 	})
 
 	// Every container above was one the agent served.
