@@ -359,6 +359,45 @@ level = "info"
 		}
 	})
 
+	// What the stat-like calls say of a served file: its served size and type, whatever the
+	// spelling, and no write access, as scrim run says on the host (the device and inode are
+	// those of the served copy, which differ from run to run).
+	t.Run("served metadata", func(t *testing.T) {
+		var sargs []string
+		for _, path := range []string{"/etc/hostname", "/proc/self/root/etc/hostname", "/etc/hosts", "/proc/@P/root/etc/hosts"} {
+			for _, op := range []string{"stat", "lstat", "statx", "fstatat", "empty", "access", "access_w"} {
+				sargs = append(sargs, op, "-", path)
+			}
+		}
+		shape := func(lines []string) []string {
+			for i, l := range lines {
+				if f := strings.SplitN(l, ":", 3); strings.HasPrefix(l, "OK ") && len(f) == 3 {
+					lines[i] = "OK " + f[2]
+				}
+			}
+			return lines
+		}
+		r := scrim(t, append([]string{"run", "-c", cfgFile, "--", filepath.Join(b.rootfs, statProbe)}, sargs...)...)
+		require.Equal(t, 0, r.code, r.stderr)
+		host := shape(probes.Lines(r.stdout))
+		got := shape(probes.Lines(p.run(t, append([]string{statProbe}, sargs...)...)))
+		require.Len(t, got, len(host), "%q", got)
+		hosts := seed + "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 agentbox\n::1 agentbox\n"
+		for i := range got {
+			op, path := sargs[3*i], sargs[3*i+2]
+			switch {
+			case strings.HasSuffix(path, "hostname"):
+				require.Equal(t, host[i], got[i], "%s %s", op, path)
+			case op == "access" || op == "access_w":
+				require.Equal(t, host[i], got[i], "%s %s", op, path)
+			default:
+				require.Equal(t, fmt.Sprintf("OK 100000:%d:1", len(hosts)), got[i], "%s %s", op, path)
+			}
+		}
+		require.Equal(t, "OK 100000:9:1", host[0], "scrim run: stat /etc/hostname")
+		require.Equal(t, "EROFS", host[6], "scrim run: access(W_OK) /etc/hostname")
+	})
+
 	// A process that joins a running container (runc exec) is served with the container's
 	// state, and its spellings answer as those of the container's first process.
 	t.Run("exec", func(t *testing.T) {
