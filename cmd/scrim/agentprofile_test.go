@@ -232,3 +232,72 @@ func TestCheckProfiles(t *testing.T) {
 	require.Contains(t, r.stderr, "scrim agent: profile ci: load plugins: ")
 	require.NoFileExists(t, filepath.Join(dir, "agent.sock"), "the agent stops before it listens")
 }
+
+// TestAgentPluginMemoryPerContainer: plugin_memory_total is a profile's, and bounds each
+// container's plugin instances apart: two containers at once each hold an instance of a plugin
+// whose one instance (2.1M here) fits in the profile's 3M but two would not. A profile whose
+// plugin cannot fit even once stops the agent at start-up, naming the profile.
+func TestAgentPluginMemoryPerContainer(t *testing.T) {
+	rt := buildOCIRuntime(t)
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	sock := filepath.Join(dir, "agent.sock")
+	cfg := filepath.Join(dir, "agent.toml")
+	motd := motdWasm(t)
+	require.NoError(t, os.WriteFile(cfg, []byte(`[profiles.tight]
+plugin_memory_total = "1M"
+[[profiles.tight.plugin]]
+path = "`+motd+`"
+`), 0o644))
+	r := scrim(t, "agent", "--socket", sock, "-c", cfg)
+	require.Equal(t, exitFailure, r.code)
+	require.Contains(t, r.stderr, "scrim agent: profile tight: load plugins: ")
+	require.Contains(t, r.stderr, "plugin_memory_total = 1M")
+
+	require.NoError(t, os.WriteFile(cfg, []byte(`[profiles.motd]
+plugin_memory_total = "3M"
+[[profiles.motd.plugin]]
+path = "`+motd+`"
+instances = 1
+[profiles.motd.plugin.config]
+text = "served to $ID\n"
+`), 0o644))
+	r = scrim(t, "oci", "profile", "--socket", sock, "--metadata", "profile=motd", "-c", cfg)
+	require.Equal(t, 0, r.code, r.stderr)
+	profile := filepath.Join(dir, "profile.json")
+	require.NoError(t, os.WriteFile(profile, []byte(r.stdout), 0o644))
+	_, agentErr, _ := startAgent(t, sock, cfg)
+
+	gate := filepath.Join(dir, "go")
+	outs := make(chan string, 2)
+	for _, id := range []string{"one", "two"} {
+		go func() {
+			cmd := exec.Command(rt, profile, id, "/bin/sh", "-c", "cat /etc/motd; : > "+dir+"/started-"+id+
+				"; while [ ! -e "+gate+" ]; do sleep 0.01; done; cat /etc/motd")
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Start()
+			if err == nil {
+				timer := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
+				err = cmd.Wait()
+				timer.Stop()
+			}
+			if err != nil {
+				out.WriteString("error: " + err.Error())
+			}
+			outs <- id + ": " + out.String()
+		}()
+	}
+	for _, id := range []string{"one", "two"} {
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(filepath.Join(dir, "started-"+id)); err == nil {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "container %s did not start within 60s; agent: %s", id, agentErr.String())
+		}
+	}
+	require.NoError(t, os.WriteFile(gate, nil, 0o644))
+	got := []string{<-outs, <-outs}
+	want := "served to $ID\nserved to $ID\n"
+	require.ElementsMatch(t, []string{"one: " + want, "two: " + want}, got, "agent: %s", agentErr.String())
+}
