@@ -15,12 +15,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/supervisor"
 )
 
 // opensEnv makes the test binary, executed inside a container, open /etc/hostname in a loop:
 // "hammer DIR" opens it from hammerThreads threads until DIR/stop exists, saying so in
 // DIR/hammering once it has; "quiet N" opens it N times, one at a time, and prints the
-// slowest.
+// slowest; "block DIR N" opens the FIFOs DIR/fifo-0 to fifo-N-1 for reading, all at once, each
+// open waiting for a writer.
 const opensEnv = "SCRIM_AGENT_TEST_OPENS"
 
 const hammerThreads = 4
@@ -67,6 +70,26 @@ func openLoop() int {
 		}
 		wg.Wait()
 		fmt.Printf("hammered %d\n", total.Load())
+	case "block":
+		fifos, count, _ := strings.Cut(arg, " ")
+		n, _ := strconv.Atoi(count)
+		var wg sync.WaitGroup
+		var opened atomic.Int64
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fd, err := unix.Open(filepath.Join(fifos, "fifo-"+strconv.Itoa(i)), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					fmt.Println("block:", err)
+					return
+				}
+				unix.Close(fd)
+				opened.Add(1)
+			}()
+		}
+		wg.Wait()
+		fmt.Printf("opened %d\n", opened.Load())
 	case "quiet":
 		n, _ := strconv.Atoi(arg)
 		var slowest time.Duration
@@ -163,4 +186,88 @@ func TestHammeringContainerStallsNoOther(t *testing.T) {
 		}
 	}
 	require.Equal(t, 200, quiet, "the quiet container's opens are its own in the audit log")
+}
+
+// threads counts the test process's threads: the agent's workers among them.
+func threads(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/status")
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^Threads:\s+(\d+)$`).FindSubmatch(b)
+	require.NotNil(t, m)
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+// TestBlockedContainerTakesNoOthersWorkers: a container whose calls all block (512 FIFO opens
+// waiting for writers) gets at most supervisor.MaxWorkers worker threads, not one per call,
+// and meanwhile another container's 200 opens are each answered within quietBound; once the
+// writers come, every one of the blocked container's opens is served, the ones that waited
+// for a worker too.
+func TestBlockedContainerTakesNoOthersWorkers(t *testing.T) {
+	const blocked = 2 * supervisor.MaxWorkers
+	ta := startAgent(t)
+	self, err := os.Executable()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	for i := range blocked {
+		require.NoError(t, unix.Mkfifo(filepath.Join(dir, "fifo-"+strconv.Itoa(i)), 0o666))
+		// Past the umask: the container may run as another user than the FIFOs' owner.
+		require.NoError(t, os.Chmod(filepath.Join(dir, "fifo-"+strconv.Itoa(i)), 0o666))
+	}
+	before := threads(t)
+	result := make(chan string, 1)
+	go func() {
+		out, err := runContainer(t, ta.sock, "blocked", opensEnv+"='block "+dir+" "+strconv.Itoa(blocked)+"' exec "+self)
+		if err != nil {
+			out += err.Error()
+		}
+		result <- out
+	}()
+	// Wait until the blocked container holds most of its workers.
+	for deadline := time.Now().Add(30 * time.Second); threads(t)-before < supervisor.MaxWorkers*3/4; time.Sleep(10 * time.Millisecond) {
+		select {
+		case out := <-result:
+			t.Fatalf("the blocked container ended early: %s", out)
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "the agent has %d threads more after 30s", threads(t)-before)
+	}
+
+	out, err := runContainer(t, ta.sock, "quiet", opensEnv+"='quiet 200' exec "+self)
+	require.NoError(t, err, out)
+	require.Contains(t, out, `read "box-quiet\n" 200`)
+	m := regexp.MustCompile(`slowest (\d+)`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	slowest, _ := strconv.Atoi(m[1])
+	require.Less(t, time.Duration(slowest)*time.Microsecond, quietBound, "the slowest of the quiet container's opens")
+	// Every blocked open has had time to reach the agent: the threads it added stay near
+	// the cap, not one per call. The margin covers the quiet container's own workers and
+	// the runtime's spare threads.
+	grown := threads(t) - before
+	t.Logf("while %d opens blocked: %d threads more in the agent; the quiet container's slowest open %d µs", blocked, grown, slowest)
+	require.Less(t, grown, supervisor.MaxWorkers+64, "the blocked container's workers are capped")
+
+	// Release them: a writer for every FIFO whose reader is waiting, until all were.
+	done := make([]bool, blocked)
+	for left, deadline := blocked, time.Now().Add(60*time.Second); left > 0; time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "%d FIFOs still without their reader after 60s", left)
+		for i := range blocked {
+			if done[i] {
+				continue
+			}
+			fd, err := unix.Open(filepath.Join(dir, "fifo-"+strconv.Itoa(i)), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err == nil {
+				unix.Close(fd)
+				done[i] = true
+				left--
+			}
+		}
+	}
+	select {
+	case out := <-result:
+		require.Equal(t, fmt.Sprintf("opened %d\n", blocked), out)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the blocked container did not end within 60s of its writers")
+	}
 }
