@@ -282,6 +282,18 @@ func rights(oob []byte) ([]int, error) {
 func (a *Agent) serve(msg ProcessState, listener, peer int) error {
 	id := msg.State.ID
 	log := a.log.With("container", id)
+	// A new container's bundle is read before taking the agent's lock: a config.json on a slow
+	// filesystem must not hold up other containers' listeners.
+	a.mu.Lock()
+	_, known := a.containers[id]
+	a.mu.Unlock()
+	var hostname string
+	if !known {
+		var err error
+		if hostname, err = bundleHostname(msg.State.Bundle); err != nil {
+			log.Warn("cannot read the host name of the container's bundle", "bundle", msg.State.Bundle, "error", err)
+		}
+	}
 	a.mu.Lock()
 	c, ok := a.containers[id]
 	roots := []int{msg.Pid}
@@ -308,7 +320,7 @@ func (a *Agent) serve(msg ProcessState, listener, peer int) error {
 	}
 	if !ok {
 		var err error
-		if c, err = a.newContainer(msg, log); err != nil {
+		if c, err = a.newContainer(msg, hostname, log); err != nil {
 			a.mu.Unlock()
 			unix.Close(listener)
 			return err
@@ -388,7 +400,7 @@ type container struct {
 }
 
 // newContainer builds and provisions a container's handlers. Called with a.mu held.
-func (a *Agent) newContainer(msg ProcessState, log hclog.Logger) (*container, error) {
+func (a *Agent) newContainer(msg ProcessState, hostname string, log hclog.Logger) (*container, error) {
 	pid := msg.State.Pid
 	if pid <= 0 {
 		pid = msg.Pid
@@ -402,9 +414,7 @@ func (a *Agent) newContainer(msg ProcessState, log hclog.Logger) (*container, er
 	if err != nil {
 		return nil, fmt.Errorf("container %q: %w", info.ID, err)
 	}
-	if info.Hostname, err = bundleHostname(info.Bundle); err != nil {
-		log.Warn("cannot read the host name of the container's bundle", "bundle", info.Bundle, "error", err)
-	}
+	info.Hostname = hostname
 	h, err := a.cfg.Build(info)
 	if err != nil {
 		return nil, fmt.Errorf("container %q: build handlers: %w", info.ID, err)
