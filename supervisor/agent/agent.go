@@ -99,6 +99,9 @@ type Agent struct {
 
 	mu         sync.Mutex
 	containers map[string]*container
+	// building holds the ids of containers whose first listener is being built; the channel
+	// closes when it is done.
+	building map[string]chan struct{}
 	// wg counts the listeners being served.
 	wg sync.WaitGroup
 }
@@ -135,7 +138,7 @@ func Listen(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Socket, err)
 	}
 	ln.SetUnlinkOnClose(true)
-	return &Agent{cfg: cfg, log: log, ln: ln, containers: map[string]*container{}}, nil
+	return &Agent{cfg: cfg, log: log, ln: ln, containers: map[string]*container{}, building: map[string]chan struct{}{}}, nil
 }
 
 // Serve accepts listeners until ctx ends, then stops accepting, removes the socket and waits
@@ -282,27 +285,42 @@ func rights(oob []byte) ([]int, error) {
 func (a *Agent) serve(msg ProcessState, listener, peer int) error {
 	id := msg.State.ID
 	log := a.log.With("container", id)
-	// A new container's bundle is read before taking the agent's lock: a config.json on a slow
-	// filesystem must not hold up other containers' listeners.
 	a.mu.Lock()
-	_, known := a.containers[id]
-	a.mu.Unlock()
-	var hostname string
-	if !known {
-		var err error
-		if hostname, err = bundleHostname(msg.State.Bundle); err != nil {
-			log.Warn("cannot read the host name of the container's bundle", "bundle", msg.State.Bundle, "error", err)
-		}
+	// A later listener of a container being built waits for it, then finds it (or, when the
+	// build failed, builds it again).
+	for ch, busy := a.building[id]; busy; ch, busy = a.building[id] {
+		a.mu.Unlock()
+		<-ch
+		a.mu.Lock()
 	}
-	a.mu.Lock()
 	c, ok := a.containers[id]
+	if !ok {
+		if msg.Pid <= 0 {
+			a.mu.Unlock()
+			unix.Close(listener)
+			return fmt.Errorf("container %q: no process id", id)
+		}
+		// Built outside the agent's lock: reading the bundle, loading plugins and
+		// provisioning shims in the container's root may be slow, and must hold up neither
+		// other containers' listeners nor their ends.
+		ch := make(chan struct{})
+		a.building[id] = ch
+		a.mu.Unlock()
+		built, err := a.newContainer(msg, log)
+		a.mu.Lock()
+		delete(a.building, id)
+		close(ch)
+		if err != nil {
+			a.mu.Unlock()
+			unix.Close(listener)
+			return err
+		}
+		c = built
+		a.containers[id] = c
+	}
 	roots := []int{msg.Pid}
 	switch {
 	case msg.Pid > 0:
-	case !ok:
-		a.mu.Unlock()
-		unix.Close(listener)
-		return fmt.Errorf("container %q: no process id", id)
 	case c.members.pidns != 0:
 		// Every process in the container's own pid namespace is a member already.
 		roots = nil
@@ -317,15 +335,6 @@ func (a *Agent) serve(msg ProcessState, listener, peer int) error {
 			unix.Close(listener)
 			return fmt.Errorf("container %q: an exec with no process id whose runtime (pid %d) has no child, in the host's pid namespace", id, peer)
 		}
-	}
-	if !ok {
-		var err error
-		if c, err = a.newContainer(msg, hostname, log); err != nil {
-			a.mu.Unlock()
-			unix.Close(listener)
-			return err
-		}
-		a.containers[id] = c
 	}
 	c.listeners++
 	a.mu.Unlock()
@@ -399,8 +408,9 @@ type container struct {
 	cleanup   func()
 }
 
-// newContainer builds and provisions a container's handlers. Called with a.mu held.
-func (a *Agent) newContainer(msg ProcessState, hostname string, log hclog.Logger) (*container, error) {
+// newContainer builds and provisions a container's handlers. Called without a.mu, once per
+// container at a time (Agent.building).
+func (a *Agent) newContainer(msg ProcessState, log hclog.Logger) (*container, error) {
 	pid := msg.State.Pid
 	if pid <= 0 {
 		pid = msg.Pid
@@ -414,7 +424,9 @@ func (a *Agent) newContainer(msg ProcessState, hostname string, log hclog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("container %q: %w", info.ID, err)
 	}
-	info.Hostname = hostname
+	if info.Hostname, err = bundleHostname(info.Bundle); err != nil {
+		log.Warn("cannot read the host name of the container's bundle", "bundle", info.Bundle, "error", err)
+	}
 	h, err := a.cfg.Build(info)
 	if err != nil {
 		return nil, fmt.Errorf("container %q: build handlers: %w", info.ID, err)

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/supervisor"
+	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
 // opensEnv makes the test binary, executed inside a container, open /etc/hostname in a loop:
@@ -270,4 +272,71 @@ func TestBlockedContainerTakesNoOthersWorkers(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the blocked container did not end within 60s of its writers")
 	}
+}
+
+// TestSlowBuildHoldsUpNoOther: while one container's handlers take long to build (a plugin
+// compiling, a slow root), another container starts, is served and ends; a second listener of
+// the slow container shares its one build (it waits for it when it comes during the build).
+func TestSlowBuildHoldsUpNoOther(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	release := make(chan struct{})
+	var builds sync.Map
+	a, err := Listen(Config{Socket: sock, Build: func(c Container) (*Handlers, error) {
+		n, _ := builds.LoadOrStore(c.ID, new(atomic.Int32))
+		n.(*atomic.Int32).Add(1)
+		if c.ID == "slow" {
+			<-release
+		}
+		h := &fileShim{path: "/etc/hostname", data: "box-" + c.ID + "\n", cleaned: new(atomic.Int32)}
+		return &Handlers{Chain: []shim.Registration{{Handler: h, Band: shim.BandVirtual}}, Stat: true}, nil
+	}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-served:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Error("the agent did not drain within 30s")
+		}
+	})
+
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "go")
+	slow := make(chan string, 2)
+	for range 2 {
+		go func() {
+			// Both stay until the gate, so the second never finds the container ended.
+			out, err := runContainer(t, sock, "slow", "cat /etc/hostname; while [ ! -e "+gate+" ]; do sleep 0.01; done")
+			if err != nil {
+				out += err.Error()
+			}
+			slow <- out
+		}()
+	}
+	// Both of slow's listeners have reached the agent: one builds, one waits.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		n, ok := builds.Load("slow")
+		if ok && n.(*atomic.Int32).Load() == 1 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the slow container's build did not start within 20s")
+	}
+	out, err := runContainer(t, sock, "fast", "cat /etc/hostname")
+	require.NoError(t, err, out)
+	require.Equal(t, "box-fast\n", out, "served while the other container's build waits")
+	select {
+	case out := <-slow:
+		t.Fatalf("the slow container ran before its build ended: %s", out)
+	default:
+	}
+	close(release)
+	require.NoError(t, os.WriteFile(gate, nil, 0o644))
+	require.Equal(t, "box-slow\n", <-slow)
+	require.Equal(t, "box-slow\n", <-slow)
+	n, _ := builds.Load("slow")
+	require.EqualValues(t, 1, n.(*atomic.Int32).Load(), "the slow container's two listeners share one build")
 }
