@@ -301,3 +301,82 @@ text = "served to $ID\n"
 	want := "served to $ID\nserved to $ID\n"
 	require.ElementsMatch(t, []string{"one: " + want, "two: " + want}, got, "agent: %s", agentErr.String())
 }
+
+// TestRuncProfiles: two runc containers at once under one agent, each with the seccomp
+// section of its own profile (listenerMetadata profile=NAME), each see their profile: the
+// host name the profile sets, or else their bundle's, its CPU count and extra hosts line; a
+// `runc exec` into each is served with the same profile. Root only: runc needs it.
+func TestRuncProfiles(t *testing.T) {
+	testRuntimeProfiles(t, findRuntime(t, "runc"))
+}
+
+// TestCrunProfiles is TestRuncProfiles with crun, whose exec listeners name no process.
+func TestCrunProfiles(t *testing.T) {
+	testRuntimeProfiles(t, findRuntime(t, "crun"))
+}
+
+func testRuntimeProfiles(t *testing.T, rt *containerRuntime) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	cfg := filepath.Join(dir, "scrim.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte(`[log]
+level = "info"
+[profiles.ci]
+hostname = "ci-box"
+cpus = 3
+extra_hosts = ["10.1.1.1 ci-db"]
+[profiles.web]
+cpus = 2
+extra_hosts = ["10.2.2.2 web-db"]
+`), 0o644))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	type box struct {
+		profile, bundleHost, wantHost, wantCPUs, wantExtra string
+		b                                                  *testBundle
+		id, out                                            string
+	}
+	boxes := []*box{
+		{profile: "ci", bundleHost: "ci-bundle", wantHost: "ci-box", wantCPUs: "3", wantExtra: "10.1.1.1 ci-db"},
+		{profile: "web", bundleHost: "web-bundle", wantHost: "web-bundle", wantCPUs: "2", wantExtra: "10.2.2.2 web-db"},
+	}
+	for _, x := range boxes {
+		prof := scrim(t, "oci", "profile", "--socket", sock, "--metadata", "profile="+x.profile, "-c", cfg)
+		require.Equal(t, 0, prof.code, prof.stderr)
+		x.b = newTestBundle(t, rt)
+		x.b.file("/etc/hosts", "10.0.0.7 seeded\n", 0o644)
+		x.b.hostname(x.bundleHost)
+		x.b.args("/bin/sh", "-c", "cat /etc/hosts; hostname; grep -c ^processor /proc/cpuinfo; "+
+			"while [ ! -e /tmp/done ]; do sleep 0.05; done")
+		x.b.seccomp(prof.stdout)
+		x.b.write()
+		x.id = "scrim-test-profile-" + rt.name + "-" + x.profile + "-" + filepath.Base(x.b.dir)
+	}
+	_, agentErr, _ := startAgent(t, sock, cfg)
+	for _, x := range boxes {
+		var err error
+		x.out, err = rt.start(ctx, x.b, x.id)
+		require.NoError(t, err, "%s run %s; agent: %s", rt.name, x.id, agentErr.String())
+	}
+	want := func(x *box) string {
+		return "10.0.0.7 seeded\n127.0.0.1 localhost\n::1 localhost\n127.0.1.1 " + x.wantHost + "\n::1 " + x.wantHost + "\n" +
+			x.wantExtra + "\n" + x.wantHost + "\n" + x.wantCPUs + "\n"
+	}
+	// Both run: each exec sees its own container's profile.
+	for _, x := range boxes {
+		got, err := rt.exec(ctx, x.id, "/bin/sh", "-c", "cat /etc/hosts; hostname; grep -c ^processor /proc/cpuinfo")
+		require.NoError(t, err, "%s exec: %s; agent: %s", rt.name, got, agentErr.String())
+		require.Equal(t, want(x), string(got), "exec into %s", x.id)
+	}
+	for _, x := range boxes {
+		got, err := rt.exec(ctx, x.id, "/bin/touch", "/tmp/done")
+		require.NoError(t, err, "%s exec: %s", rt.name, got)
+		rt.waitStopped(t, ctx, x.id)
+		first, err := os.ReadFile(x.out)
+		require.NoError(t, err)
+		require.Equal(t, want(x), string(first), "%s", x.id)
+		require.NoError(t, rt.delete(x.id))
+	}
+	require.Contains(t, agentErr.String(), "profile=ci chosen_by=listenerMetadata hostname=ci-box hostname_from=config")
+	require.Contains(t, agentErr.String(), "profile=web chosen_by=listenerMetadata hostname=web-bundle hostname_from=bundle")
+}
