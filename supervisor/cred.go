@@ -111,6 +111,10 @@ type thread struct {
 	self fsCred // the supervisor's own
 	cur  fsCred
 	perm uint64 // permitted capabilities, the ceiling for the effective set
+	// caps are the thread's capability sets as capset takes them. Only the effective set ever
+	// changes (by setCapEff, or by the kernel when fsuid crosses 0), so one capset of these
+	// with a new effective set changes it without a capget first.
+	caps [2]capData
 	// resign hands the loop's receiving to another worker if the call that started at
 	// leading still holds it; leading is 0 when the thread is not answering as the leader.
 	resign  func(leading int64)
@@ -150,7 +154,7 @@ func newThread(self fsCred) (*thread, error) {
 	if e != 0 {
 		return nil, fmt.Errorf("capget worker thread: %w", e)
 	}
-	t := &thread{self: self, cur: self, perm: uint64(d[0].Permitted) | uint64(d[1].Permitted)<<32}
+	t := &thread{self: self, cur: self, perm: uint64(d[0].Permitted) | uint64(d[1].Permitted)<<32, caps: d}
 	return t, nil
 }
 
@@ -182,13 +186,16 @@ func (t *thread) become(c *fsCred) error {
 }
 
 func (t *thread) apply(c *fsCred) error {
-	// Raise the effective set to everything permitted first: setgroups, setfsgid and setfsuid
-	// to another id need CAP_SETGID and CAP_SETUID.
-	if t.cur.CapEff != t.perm {
-		if err := setCapEff(t.perm); err != nil {
+	if c.CapEff&^t.perm != 0 {
+		return fmt.Errorf("capset worker thread: child has capabilities %#x scrim lacks: %w", c.CapEff&^t.perm, unix.EPERM)
+	}
+	ids := !slices.Equal(t.cur.Groups, c.Groups) || t.cur.FSGID != c.FSGID || t.cur.FSUID != c.FSUID
+	// setgroups, setfsgid and setfsuid to another id need CAP_SETGID and CAP_SETUID: raise the
+	// effective set to everything permitted first, when it lacks them.
+	if ids && t.cur.CapEff&capSetIDs != capSetIDs {
+		if err := t.setCapEff(t.perm); err != nil {
 			return err
 		}
-		t.cur.CapEff = t.perm
 	}
 	if !slices.Equal(t.cur.Groups, c.Groups) {
 		if e := setgroupsThread(c.Groups); e != 0 {
@@ -204,23 +211,22 @@ func (t *thread) apply(c *fsCred) error {
 		}
 		t.cur.FSGID = c.FSGID
 	}
-	if t.cur.FSUID != c.FSUID {
+	fsuidChanged := t.cur.FSUID != c.FSUID
+	if fsuidChanged {
 		unix.RawSyscall(unix.SYS_SETFSUID, uintptr(c.FSUID), 0, 0)
 		if got, _, _ := unix.RawSyscall(unix.SYS_SETFSUID, ^uintptr(0), 0, 0); uint32(got) != c.FSUID {
 			return fmt.Errorf("setfsuid worker thread to %d: %w", c.FSUID, unix.EPERM)
 		}
 		t.cur.FSUID = c.FSUID
 	}
-	// Changing fsuid to or from 0 also changes the file capabilities in the effective set,
-	// so the set is written last, to exactly the child's (what it has, within what we may).
-	want := c.CapEff & t.perm
-	if c.CapEff&^t.perm != 0 {
-		return fmt.Errorf("capset worker thread: child has capabilities %#x scrim lacks: %w", c.CapEff&^t.perm, unix.EPERM)
+	// Changing fsuid to or from 0 also changes the file capabilities in the effective set, so
+	// after it the set is written whatever it held, to exactly the child's (what it has,
+	// within what we may); otherwise only when it differs.
+	if want := c.CapEff & t.perm; fsuidChanged || t.cur.CapEff != want {
+		if err := t.setCapEff(want); err != nil {
+			return err
+		}
 	}
-	if err := setCapEff(want); err != nil {
-		return err
-	}
-	t.cur.CapEff = want
 	if t.cur.Umask != c.Umask {
 		unix.Umask(int(c.Umask))
 		t.cur.Umask = c.Umask
@@ -228,15 +234,18 @@ func (t *thread) apply(c *fsCred) error {
 	return nil
 }
 
-func setCapEff(eff uint64) error {
-	d, e := capGet()
-	if e != 0 {
-		return fmt.Errorf("capget worker thread: %w", e)
-	}
+// capSetIDs are the capabilities apply needs to change ids.
+const capSetIDs = 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID
+
+// setCapEff sets the thread's effective capabilities to eff, with one capset.
+func (t *thread) setCapEff(eff uint64) error {
+	d := t.caps
 	d[0].Effective, d[1].Effective = uint32(eff), uint32(eff>>32)
 	if e := capSet(d); e != 0 {
 		return fmt.Errorf("capset worker thread: %w", e)
 	}
+	t.caps = d
+	t.cur.CapEff = eff
 	return nil
 }
 

@@ -941,6 +941,11 @@ type child struct {
 	// execs is true for an exec: the credentials it is made with are the last before the
 	// kernel recomputes them for the new program, so they must not seed the cache.
 	execs bool
+	// read, cred and umask keep the credentials once read for this call: the caller is
+	// stopped in it and cannot change them, and handleOpen and the resolver both ask.
+	read  bool
+	cred  shim.Cred
+	umask uint32
 }
 
 var _ resolver.Child = (*child)(nil)
@@ -995,6 +1000,17 @@ func (c *child) Fd(n int) (*os.File, error) {
 // anywhere, calls that create read their own umask, and for the others the umask changes
 // nothing, so the first one read is reported. Without that promise every call reads its own.
 func (c *child) Cred() (shim.Cred, uint32, error) {
+	if c.read {
+		return c.cred, c.umask, nil
+	}
+	cred, umask, err := c.readCred()
+	if err == nil {
+		c.read, c.cred, c.umask = true, cred, umask
+	}
+	return cred, umask, err
+}
+
+func (c *child) readCred() (shim.Cred, uint32, error) {
 	cache := c.s.cfg.Listener.NotifiesCredCalls
 	if cache && !c.s.credDirty.Load() && (!c.creates || !c.s.umaskDirty.Load()) {
 		if b := c.s.baseCred.Load(); b != nil {
