@@ -164,14 +164,30 @@ type agentConfig struct {
 	byName map[string]*agentProfile
 	// notified are the calls the filter of any profile notifies.
 	notified map[int]bool
+	// state is scrim's own files of every profile: a container of one profile must not
+	// change the plugins another profile loads.
+	state builtin.State
 }
 
 // agentProfiles builds every profile's handlers once, so that a bad plugin in any profile is
 // an error at start-up, and learns the filter each profile's containers run under.
 func agentProfiles(ctx context.Context, cfg config.Config, log hclog.Logger) (*agentConfig, error) {
 	ac := &agentConfig{byName: map[string]*agentProfile{}, notified: map[int]bool{}}
+	seen := map[string]bool{}
 	for _, name := range append([]string{""}, cfg.ProfileNames()...) {
 		pc, _ := cfg.ForProfile(name)
+		st := stateOf(pc)
+		for _, p := range st.Paths {
+			if !seen[p] {
+				seen[p] = true
+				ac.state.Paths = append(ac.state.Paths, p)
+			}
+		}
+		for _, p := range st.Secret {
+			if !slices.Contains(ac.state.Secret, p) {
+				ac.state.Secret = append(ac.state.Secret, p)
+			}
+		}
 		h, err := buildHandlers(ctx, pc, log, false)
 		if err != nil {
 			return nil, inProfile(name, err)
@@ -259,7 +275,7 @@ func (ac *agentConfig) handlers(c agent.Container, log hclog.Logger, sink audit.
 	}
 	log.Info("container profile", "container", c.ID, "profile", orDefault(name, "(top level)"), "chosen_by", from,
 		"hostname", cfg.Hostname, "hostname_from", hostFrom)
-	h, err := containerHandlers(cfg, c, log, sink)
+	h, err := containerHandlers(cfg, c, ac.state, log, sink)
 	if err != nil {
 		return nil, err
 	}
@@ -348,12 +364,14 @@ func (u *unnotified) Syscall(_ context.Context, call *shim.Call) (shim.SyscallRe
 	return shim.Continue(), nil
 }
 
-// containerHandlers builds a container's handlers from the agent's configuration, as
+// containerHandlers builds a container's handlers from its profile's configuration, as
 // buildHandlers does for scrim run, but read in the container's root: its own /etc/hosts is
-// the seed of the virtual one.
-func containerHandlers(cfg config.Config, c agent.Container, log hclog.Logger, sink audit.Sink) (*agent.Handlers, error) {
+// the seed of the virtual one. state is what builtin.state protects: the agent's own files,
+// those of every profile.
+func containerHandlers(cfg config.Config, c agent.Container, state builtin.State, log hclog.Logger, sink audit.Sink) (*agent.Handlers, error) {
 	opts := builtinOptions(cfg)
 	opts.ImageRoot = c.Root
+	opts.State = state
 	chain, syscalls, err := builtin.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("build built-in shims: %w", err)

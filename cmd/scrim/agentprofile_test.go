@@ -380,3 +380,33 @@ extra_hosts = ["10.2.2.2 web-db"]
 	require.Contains(t, agentErr.String(), "profile=ci chosen_by=listenerMetadata hostname=ci-box hostname_from=config")
 	require.Contains(t, agentErr.String(), "profile=web chosen_by=listenerMetadata hostname=web-bundle hostname_from=bundle")
 }
+
+// TestAgentProtectsEveryProfilesFiles: a container may not change the plugin another profile
+// loads (builtin.state protects the agent's files of every profile), though its own profile
+// loads none.
+func TestAgentProtectsEveryProfilesFiles(t *testing.T) {
+	rt := buildOCIRuntime(t)
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	wasm, err := os.ReadFile(motdWasm(t))
+	require.NoError(t, err)
+	plugin := filepath.Join(dir, "motd.wasm")
+	require.NoError(t, os.WriteFile(plugin, wasm, 0o666))
+	sock := filepath.Join(dir, "agent.sock")
+	cfg := filepath.Join(dir, "agent.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte("[profiles.motd]\n[[profiles.motd.plugin]]\npath = \""+plugin+"\"\n"), 0o644))
+	r := scrim(t, "oci", "profile", "--socket", sock, "-c", cfg)
+	require.Equal(t, 0, r.code, r.stderr)
+	profile := filepath.Join(dir, "profile.json")
+	require.NoError(t, os.WriteFile(profile, []byte(r.stdout), 0o644))
+	_, agentErr, _ := startAgent(t, sock, cfg)
+
+	cmd := exec.Command(rt, profile, "plain-1", "/bin/sh", "-c", "echo x >> "+plugin+"; echo rc=$?")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s; agent: %s", out, agentErr.String())
+	require.Contains(t, string(out), "motd.wasm: Permission denied\n", "the other profile's plugin is not writable")
+	require.NotContains(t, string(out), "rc=0")
+	got, err := os.ReadFile(plugin)
+	require.NoError(t, err)
+	require.Equal(t, wasm, got, "the plugin is unchanged")
+}
