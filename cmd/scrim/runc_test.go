@@ -14,10 +14,10 @@ import (
 
 // TestRuncUnderTheAgent runs a busybox container with runc under `scrim agent`: its config
 // carries the section `scrim oci profile` prints. The container sees its bundle's /etc/hosts
-// seed plus loopback, the configured host name and no /proc/kcore, and a `runc exec` into it
-// is served with the same container's state (one state per container: two containers, two
-// states). A second container runs as uid 1000 and gets EACCES on a root-only file. Root
-// only: runc needs it.
+// seed plus loopback, the configured host name and CPU count and no /proc/kcore, and a `runc
+// exec` into it is served with the same container's state (one state per container: two
+// containers, two states). A second container runs as uid 1000, sees the same and gets EACCES
+// on a root-only file. Root only: runc needs it.
 func TestRuncUnderTheAgent(t *testing.T) {
 	testRuntimeUnderTheAgent(t, findRuntime(t, "runc"))
 }
@@ -31,13 +31,13 @@ func testRuntimeUnderTheAgent(t *testing.T, rt *containerRuntime) {
 	sock := filepath.Join(dir, "agent.sock")
 	auditLog := filepath.Join(dir, "audit.jsonl")
 	cfgFile := filepath.Join(dir, "scrim.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte("hostname = \"agentbox\"\naudit = \""+auditLog+"\"\n[log]\nlevel = \"info\"\n"), 0o644))
+	require.NoError(t, os.WriteFile(cfgFile, []byte("hostname = \"agentbox\"\ncpus = 1\naudit = \""+auditLog+"\"\n[log]\nlevel = \"info\"\n"), 0o644))
 	prof := scrim(t, "oci", "profile", "--socket", sock, "-c", cfgFile)
 	require.Equal(t, 0, prof.code, prof.stderr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	b.args("/bin/sh", "-c", "cat /etc/hosts; hostname; head -c 1 /proc/kcore; echo kcore=$?; "+
+	b.args("/bin/sh", "-c", "cat /etc/hosts; hostname; grep -c ^processor /proc/cpuinfo; head -c 1 /proc/kcore; echo kcore=$?; "+
 		"while [ ! -e /tmp/done ]; do sleep 0.05; done")
 	b.seccomp(prof.stdout)
 	b.write()
@@ -48,14 +48,14 @@ func testRuntimeUnderTheAgent(t *testing.T, rt *containerRuntime) {
 	outFile, err := rt.start(ctx, b, id)
 	require.NoError(t, err, "%s run; agent: %s", rt.name, agentErr.String())
 
-	got, err := rt.exec(ctx, id, "/bin/sh", "-c", "cat /etc/hosts; hostname; touch /tmp/done")
+	got, err := rt.exec(ctx, id, "/bin/sh", "-c", "cat /etc/hosts; hostname; grep -c ^processor /proc/cpuinfo; touch /tmp/done")
 	require.NoError(t, err, "%s exec: %s; agent: %s", rt.name, got, agentErr.String())
-	require.Equal(t, "10.0.0.7 seeded\n127.0.0.1 localhost\n::1 localhost\n127.0.1.1 agentbox\n::1 agentbox\nagentbox\n", string(got))
+	require.Equal(t, "10.0.0.7 seeded\n127.0.0.1 localhost\n::1 localhost\n127.0.1.1 agentbox\n::1 agentbox\nagentbox\n1\n", string(got))
 
 	rt.waitStopped(t, ctx, id)
 	first, err := os.ReadFile(outFile)
 	require.NoError(t, err)
-	require.Equal(t, "10.0.0.7 seeded\n127.0.0.1 localhost\n::1 localhost\n127.0.1.1 agentbox\n::1 agentbox\nagentbox\n"+
+	require.Equal(t, "10.0.0.7 seeded\n127.0.0.1 localhost\n::1 localhost\n127.0.1.1 agentbox\n::1 agentbox\nagentbox\n1\n"+
 		"head: /proc/kcore: Permission denied\nkcore=1\n", string(first))
 	require.NoError(t, rt.delete(id))
 
@@ -65,12 +65,14 @@ func testRuntimeUnderTheAgent(t *testing.T, rt *containerRuntime) {
 	b.file("/secret", "s\n", 0o600)
 	b.user(1000, 1000)
 	b.process()["noNewPrivileges"] = false
-	b.args("/bin/sh", "-c", "cat /secret; echo rc=$?; hostname")
+	b.args("/bin/sh", "-c", "cat /etc/hosts; hostname; grep -c ^processor /proc/cpuinfo; head -c 1 /proc/kcore; echo kcore=$?; "+
+		"cat /secret; echo rc=$?")
 	b.write()
 	uidOut, uidErr, err := rt.run(ctx, b, id+"-uid")
 	require.NoError(t, err, "%s run as uid 1000: %s; agent: %s", rt.name, uidErr, agentErr.String())
-	require.Equal(t, "rc=1\nagentbox\n", uidOut)
-	require.Equal(t, "cat: can't open '/secret': Permission denied\n", uidErr)
+	require.Equal(t, "10.0.0.7 seeded\n127.0.0.1 localhost\n::1 localhost\n127.0.1.1 agentbox\n::1 agentbox\nagentbox\n1\n"+
+		"kcore=1\nrc=1\n", uidOut)
+	require.Equal(t, "head: /proc/kcore: Permission denied\ncat: can't open '/secret': Permission denied\n", uidErr)
 
 	require.NoError(t, agent.Process.Signal(syscall.SIGTERM))
 	select {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -96,6 +97,8 @@ type Agent struct {
 	cfg Config
 	log hclog.Logger
 	ln  *net.UnixListener
+	// sock identifies the socket file the agent made, so that it removes that one only.
+	sock unix.Stat_t
 
 	mu         sync.Mutex
 	containers map[string]*container
@@ -129,23 +132,58 @@ func Listen(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("listen on %s: remove the stale socket: %w", cfg.Socket, err)
 		}
 	}
-	// Created without any permission for others from the start: a chmod after bind would
-	// leave a moment in which anyone could connect.
-	old := unix.Umask(0o177)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: cfg.Socket, Net: "unix"})
-	unix.Umask(old)
+	ln, err := listenAtomically(cfg.Socket)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Socket, err)
 	}
-	ln.SetUnlinkOnClose(true)
-	return &Agent{cfg: cfg, log: log, ln: ln, containers: map[string]*container{}, building: map[string]chan struct{}{}}, nil
+	a := &Agent{cfg: cfg, log: log, ln: ln, containers: map[string]*container{}, building: map[string]chan struct{}{}}
+	if err := unix.Stat(cfg.Socket, &a.sock); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Socket, err)
+	}
+	return a, nil
+}
+
+// listenAtomically listens on a socket that appears at path only once it accepts: bound and
+// listening under a temporary name beside it, then renamed into place. A socket file that
+// exists but does not listen yet would refuse a runtime that connects in that moment (its
+// container fails to start). Created without any permission for others from the start: a
+// chmod after bind would leave a moment in which anyone could connect.
+func listenAtomically(path string) (*net.UnixListener, error) {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.Itoa(os.Getpid()))
+	os.Remove(tmp) // left by an earlier agent of the same pid
+	old := unix.Umask(0o177)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	unix.Umask(old)
+	if err != nil {
+		return nil, err
+	}
+	// The agent removes its socket itself (closeListener), under the name it has.
+	ln.SetUnlinkOnClose(false)
+	if err := os.Rename(tmp, path); err != nil {
+		ln.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	return ln, nil
+}
+
+// closeListener stops accepting and removes the socket, unless another agent has put its own
+// in its place since.
+func (a *Agent) closeListener() error {
+	err := a.ln.Close()
+	var st unix.Stat_t
+	if unix.Stat(a.cfg.Socket, &st) == nil && st.Dev == a.sock.Dev && st.Ino == a.sock.Ino && st.Ctim == a.sock.Ctim {
+		os.Remove(a.cfg.Socket)
+	}
+	return err
 }
 
 // Serve accepts listeners until ctx ends, then stops accepting, removes the socket and waits
 // until every container it serves has ended: a container whose agent is gone fails every
 // mediated call, so the agent drains rather than leaves them.
 func (a *Agent) Serve(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { a.ln.Close() })
+	stop := context.AfterFunc(ctx, func() { a.closeListener() })
 	defer stop()
 	for {
 		conn, err := a.ln.AcceptUnix()
@@ -488,7 +526,7 @@ func (a *Agent) release(c *container) {
 
 // Close stops accepting and removes the socket, as the end of Serve's context does: the
 // containers being served keep being served until Serve's drain ends.
-func (a *Agent) Close() error { return a.ln.Close() }
+func (a *Agent) Close() error { return a.closeListener() }
 
 type lifecycleItem struct {
 	id string

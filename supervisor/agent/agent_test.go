@@ -386,3 +386,35 @@ func TestSilentRuntimeBlocksNoOne(t *testing.T) {
 	require.Equal(t, "box-next\n", out)
 	silent.Close()
 }
+
+// TestSocketAppearsListening: the socket's name appears only once it accepts (no moment in
+// which a runtime's connect would be refused), nothing else is left beside it, and closing
+// removes it unless another agent's socket has taken its place.
+func TestSocketAppearsListening(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	build := func(Container) (*Handlers, error) { return &Handlers{}, nil }
+	a, err := Listen(Config{Socket: sock, Build: build})
+	require.NoError(t, err)
+	names, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, names, 1)
+	require.Equal(t, "agent.sock", names[0].Name())
+	c, err := net.Dial("unix", sock)
+	require.NoError(t, err)
+	c.Close()
+	require.NoError(t, a.Close())
+	_, err = os.Stat(sock)
+	require.ErrorIs(t, err, os.ErrNotExist)
+
+	a, err = Listen(Config{Socket: sock, Build: build})
+	require.NoError(t, err)
+	// Another agent's socket put in its place (as a restart after a lost one does).
+	other, err := net.Listen("unix", filepath.Join(dir, "other.sock"))
+	require.NoError(t, err)
+	defer other.Close()
+	require.NoError(t, os.Rename(filepath.Join(dir, "other.sock"), sock))
+	a.Close()
+	_, err = os.Stat(sock)
+	require.NoError(t, err, "closing removed another agent's socket")
+}
