@@ -3,7 +3,6 @@ package supervisor
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -32,13 +31,36 @@ func fsCredOf(c shim.Cred, umask uint32) fsCred {
 	return fsCred{FSUID: c.FSUID, FSGID: c.FSGID, Groups: c.Groups, CapEff: c.CapEffective, Umask: umask}
 }
 
-// readStatus parses the credentials and umask of one thread from /proc/<tid>/status.
+// statusMax bounds /proc/<tid>/status: about 1.5 KiB on Linux 6.x. A file that fills the
+// buffer is read no further and its credentials are not trusted.
+const statusMax = 8 << 10
+
+// readStatus parses the credentials and umask of one thread from /proc/<tid>/status. It reads
+// with one open, one read and one close: os.ReadFile makes about ten system calls of a proc
+// file (a stat for its size, which proc gives as 0, reads in growing chunks, the poller's
+// registration), and this runs on every mediated call once anything in the sandbox has
+// changed its credentials.
 func readStatus(tid int) (shim.Cred, uint32, error) {
 	var c shim.Cred
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	var buf [statusMax]byte
+	var path [32]byte
+	name := strconv.AppendInt(append(path[:0], "/proc/"...), int64(tid), 10)
+	name = append(name, "/status"...)
+	fd, err := unix.Open(string(name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return c, 0, fmt.Errorf("read credentials of tid %d: %w", tid, err)
 	}
+	// One read: proc makes the whole file at the first read and copies what fits. A short
+	// file (a thread that exited meanwhile) lacks fields, and the parse below refuses it.
+	n, err := readOnce(fd, buf[:])
+	unix.Close(fd)
+	if err != nil {
+		return c, 0, fmt.Errorf("read credentials of tid %d: %w", tid, err)
+	}
+	if n == len(buf) {
+		return c, 0, fmt.Errorf("read credentials of tid %d: status larger than %d bytes", tid, statusMax)
+	}
+	data := buf[:n]
 	umask := uint32(0o022)
 	seen := 0
 	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
@@ -102,6 +124,16 @@ func readStatus(tid int) (shim.Cred, uint32, error) {
 	}
 	slices.Sort(c.Groups)
 	return c, umask, nil
+}
+
+// readOnce is one read of fd into b, retried if a signal interrupts it.
+func readOnce(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, b)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
 }
 
 // thread is a worker's OS thread with the credentials it currently carries. A worker goroutine
