@@ -345,13 +345,16 @@ func containerSection(res *Results, scs []*Scenario, cs []*Contender) string {
 			"program in this run: the same strict-mode work, with the agent reaching the container's "+
 			"files through its root (/proc/PID/root).\n\n", (a.Value-r.Value)/1e3, (s.Value-n.Value)/1e3)
 	}
-	p("Counted by hand with `perf stat` on the agent over 50,000 opens, the agent makes 17.2 system " +
-		"calls per open in a container with runc's default capabilities and 11.2 in one given every " +
-		"capability the agent holds, scrim run's budget (RATIONALE.md, \"What may a passthrough open " +
-		"cost the supervisor?\"). The six more are three capget and capset pairs: the container's " +
-		"process lacks CAP_SYS_PTRACE, so the agent's worker takes its own capabilities back to read " +
-		"the caller's memory and the caller's again to open. In alternation the two took the same " +
-		"time per open within the noise.\n\n")
+	p("What the agent does beyond scrim run's work, per open: runc's init changed its credentials " +
+		"before the container's program started, and scrim trusts its one cached copy of the " +
+		"sandbox's credentials only while nothing has changed them, so each call reads the caller's " +
+		"/proc/<tid>/status (an open, a read and a close); and the container's process lacks " +
+		"CAP_SYS_PTRACE, so the worker takes its own capabilities back to read the caller's memory " +
+		"and the caller's again to open (a capset each). Counted by hand with `perf stat` over " +
+		"10,000 opens under scrim run, scrim and the program together: 12.2 system calls per open " +
+		"for a program that changed nothing, 18.4 for one that dropped CAP_SYS_PTRACE after a " +
+		"credential change, down from 27.5 before the status file was read in one go and each " +
+		"switch became one capset.\n\n")
 	var skipped []*Contender
 	for _, c := range []*Contender{plain, agent} {
 		if c != nil && c.Skip != "" {
