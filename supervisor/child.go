@@ -27,6 +27,10 @@ type memory struct {
 	id       uint64
 	tid      int
 	procMem  bool // process_vm_readv is unavailable; use /proc/<tid>/mem
+	// t, when set, is the worker thread reading: a read the kernel refuses for want of
+	// CAP_SYS_PTRACE, which the thread may have dropped for its previous caller, is retried
+	// once the thread has taken the supervisor's capabilities back.
+	t *thread
 }
 
 var _ shim.Memory = (*memory)(nil)
@@ -52,6 +56,13 @@ func (m *memory) read(p []byte, addr uint64) (int, error) {
 			n, err = m.procRead(p[:chunk], addr)
 		} else {
 			n, err = processVMRead(m.tid, p[:chunk], addr)
+		}
+		if (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) && m.t != nil && m.t.mayRaiseTrace() {
+			// Another user's memory, or an undumpable program's, takes CAP_SYS_PTRACE.
+			if err := m.t.canTrace(); err != nil {
+				return total, err
+			}
+			continue
 		}
 		n = max(n, 0)
 		total += n

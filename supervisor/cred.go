@@ -285,6 +285,12 @@ func (t *thread) setCapEff(eff uint64) error {
 // when the child runs as another user.
 const capSysPtrace = 1 << unix.CAP_SYS_PTRACE
 
+// mayRaiseTrace reports whether canTrace would change the thread: it lacks CAP_SYS_PTRACE
+// and the supervisor holds it.
+func (t *thread) mayRaiseTrace() bool {
+	return t.cur.CapEff&capSysPtrace == 0 && t.self.CapEff&capSysPtrace != 0
+}
+
 // canTrace makes sure the thread may read any child's memory: if scrim holds CAP_SYS_PTRACE
 // but the thread dropped it for the previous caller, the thread becomes scrim again.
 func (t *thread) canTrace() error {

@@ -115,13 +115,10 @@ func (s *Core) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif, sys 
 	}
 	c.tgid = tgid
 	// Reading another user's memory takes CAP_SYS_PTRACE, which the thread may have dropped
-	// for the previous caller.
-	if err := t.canTrace(); err != nil {
-		s.fail(c, err)
-		return
-	}
+	// for the previous caller: the read takes it back only if the kernel asks for it, so a
+	// run of calls from one caller switches no credentials at all.
 	mem := &sc.mem
-	*mem = memory{listener: s.listener, id: n.ID, tid: tid, procMem: s.procMem}
+	*mem = memory{listener: s.listener, id: n.ID, tid: tid, procMem: s.procMem, t: t}
 	in := &sc.in
 	*in, err = resolver.Decode(int(n.Data.Nr), n.Data.Args, tgid, tid, mem)
 	c.spelled, c.spelled2 = in.Path, in.Path2
@@ -1018,6 +1015,15 @@ func (c *child) readCred() (shim.Cred, uint32, error) {
 		}
 	}
 	cred, umask, err := readStatus(c.tid)
+	if err != nil && !c.t.cur.equal(&c.t.self) {
+		// The thread may still carry its previous caller's credentials, and a /proc mounted
+		// with hidepid shows another user's threads only to scrim's own.
+		err = c.t.asSupervisor(func() error {
+			var e error
+			cred, umask, e = readStatus(c.tid)
+			return e
+		})
+	}
 	if err != nil {
 		return cred, 0, err
 	}
