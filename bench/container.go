@@ -348,13 +348,11 @@ func containerSection(res *Results, scs []*Scenario, cs []*Contender) string {
 	p("What the agent does beyond scrim run's work, per open: runc's init changed its credentials " +
 		"before the container's program started, and scrim trusts its one cached copy of the " +
 		"sandbox's credentials only while nothing has changed them, so each call reads the caller's " +
-		"/proc/<tid>/status (an open, a read and a close); and the container's process lacks " +
-		"CAP_SYS_PTRACE, so the worker takes its own capabilities back to read the caller's memory " +
-		"and the caller's again to open (a capset each). Counted by hand with `perf stat` over " +
+		"/proc/<tid>/status (an open, a read and a close). Counted by hand with `perf stat` over " +
 		"10,000 opens under scrim run, scrim and the program together: 12.2 system calls per open " +
-		"for a program that changed nothing, 18.4 for one that dropped CAP_SYS_PTRACE after a " +
-		"credential change, down from 27.5 before the status file was read in one go and each " +
-		"switch became one capset.\n\n")
+		"for a program that changed nothing, 16.3 for one that dropped CAP_SYS_PTRACE after a " +
+		"credential change, down from 27.5 before the status file was read in one go and the worker " +
+		"stopped switching capabilities to read a caller's memory that needs none.\n\n")
 	var skipped []*Contender
 	for _, c := range []*Contender{plain, agent} {
 		if c != nil && c.Skip != "" {
