@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/internal/probes"
 	"github.com/scrim-sandbox/scrim/internal/testprog"
@@ -630,17 +628,10 @@ func raceSeconds(t *testing.T) float64 {
 	return 2
 }
 
-// objectState is what must not change of a denied object: its bytes, mode, owner, times and
-// links.
+// objectState is probes.ObjectState, which must succeed.
 func objectState(t *testing.T, p string) string {
 	t.Helper()
-	var st unix.Stat_t
-	require.NoError(t, unix.Lstat(p, &st))
-	s := fmt.Sprintf("mode=%o uid=%d gid=%d nlink=%d mtime=%d.%d ino=%d", st.Mode, st.Uid, st.Gid, st.Nlink, st.Mtim.Sec, st.Mtim.Nsec, st.Ino)
-	if st.Mode&unix.S_IFMT == unix.S_IFREG {
-		b, err := os.ReadFile(p)
-		require.NoError(t, err)
-		s += fmt.Sprintf(" sha256=%x", sha256.Sum256(b))
-	}
+	s, err := probes.ObjectState(p)
+	require.NoError(t, err)
 	return s
 }

@@ -6,10 +6,13 @@
 package probes
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Case is one call of the probe program; Want is the line it must print.
@@ -198,4 +201,23 @@ func StatArgs(sps []StatSpelling) []string {
 		}
 	}
 	return args
+}
+
+// ObjectState is what must not change of a denied object: its bytes, mode, owner, times, links
+// and extended attributes, as one comparable line.
+func ObjectState(p string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return "", err
+	}
+	s := fmt.Sprintf("mode=%o uid=%d gid=%d nlink=%d mtime=%d.%d ino=%d", st.Mode, st.Uid, st.Gid, st.Nlink, st.Mtim.Sec, st.Mtim.Nsec, st.Ino)
+	if st.Mode&unix.S_IFMT == unix.S_IFREG {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", err
+		}
+		s += fmt.Sprintf(" sha256=%x", sha256.Sum256(b))
+	}
+	sz, _ := unix.Llistxattr(p, nil)
+	return s + fmt.Sprintf(" xattrs=%d", sz), nil
 }

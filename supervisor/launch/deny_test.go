@@ -1,34 +1,24 @@
 package launch
 
 import (
-	"crypto/sha256"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/scrim-sandbox/scrim/builtin"
+	"github.com/scrim-sandbox/scrim/internal/probes"
 	"github.com/scrim-sandbox/scrim/internal/testprog"
 )
 
-// objectState is what must not change of a denied object: its bytes, mode, owner, times, links
-// and xattrs.
+// objectState is probes.ObjectState, which must succeed.
 func objectState(t *testing.T, p string) string {
 	t.Helper()
-	var st unix.Stat_t
-	require.NoError(t, unix.Lstat(p, &st))
-	s := fmt.Sprintf("mode=%o uid=%d gid=%d nlink=%d mtime=%d.%d ino=%d", st.Mode, st.Uid, st.Gid, st.Nlink, st.Mtim.Sec, st.Mtim.Nsec, st.Ino)
-	if st.Mode&unix.S_IFMT == unix.S_IFREG {
-		b, err := os.ReadFile(p)
-		require.NoError(t, err)
-		s += fmt.Sprintf(" sha256=%x", sha256.Sum256(b))
-	}
-	sz, _ := unix.Llistxattr(p, nil)
-	return s + fmt.Sprintf(" xattrs=%d", sz)
+	s, err := probes.ObjectState(p)
+	require.NoError(t, err)
+	return s
 }
 
 // TestDenyByObject: with a denied directory D holding f, every route that would move, copy,
