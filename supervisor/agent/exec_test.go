@@ -78,12 +78,7 @@ func TestExecWithoutPidInOwnPidNamespace(t *testing.T) {
 	require.Equal(t, "box-web\n", out.String())
 	require.Equal(t, 1, ta.Containers())
 
-	require.NoError(t, os.WriteFile(gate, nil, 0o644))
-	require.Equal(t, "box-web\n", <-result)
-	ta.waitEnded(t)
-	ta.mu.Lock()
-	defer ta.mu.Unlock()
-	require.Len(t, ta.built, 1, "the exec shares the container's state")
+	ta.releaseWeb(t, gate, result, "the exec shares the container's state")
 }
 
 // TestExecWithoutPidInHostPidNamespace: crun sends an exec's listener with pid 0 from the
@@ -135,12 +130,7 @@ func TestExecWithoutPidInHostPidNamespace(t *testing.T) {
 
 	require.NoError(t, cmd.Wait(), out.String())
 	require.Equal(t, "box-web\n", out.String())
-	require.NoError(t, os.WriteFile(gate, nil, 0o644))
-	require.Equal(t, "box-web\n", <-result)
-	ta.waitEnded(t)
-	ta.mu.Lock()
-	defer ta.mu.Unlock()
-	require.Len(t, ta.built, 1, "the exec shares the container's state")
+	ta.releaseWeb(t, gate, result, "the exec shares the container's state")
 }
 
 // TestExecWithoutPidRefused: a listener without a process id is refused, and fails closed,
@@ -161,10 +151,17 @@ func TestExecWithoutPidRefused(t *testing.T) {
 	out, err = runContainer(t, ta.sock, "web", "cat /etc/hostname")
 	require.Error(t, err, out)
 	require.Contains(t, out, "exec: function not implemented")
+	ta.releaseWeb(t, gate, result, "only web got a state")
+}
+
+// releaseWeb lets the gated "web" container of startGated end, checks what it printed, and
+// that the agent built one state in all (msg says why) and holds none once it ended.
+func (ta *testAgent) releaseWeb(t *testing.T, gate string, result <-chan string, msg string) {
+	t.Helper()
 	require.NoError(t, os.WriteFile(gate, nil, 0o644))
 	require.Equal(t, "box-web\n", <-result)
 	ta.waitEnded(t)
 	ta.mu.Lock()
 	defer ta.mu.Unlock()
-	require.Len(t, ta.built, 1, "only web got a state")
+	require.Len(t, ta.built, 1, msg)
 }
