@@ -136,10 +136,12 @@ func (r *random) proc(pid int) *randomProc {
 // exited. Forgetting an exited process changes nothing: its pid, if reused, is a new process.
 const randomMaxProcs = 4096
 
-// forgetExited drops the processes that are no longer the sandbox's.
+// forgetExited drops the processes that are no longer the sandbox's, and those that have
+// ended (or whose pid a new process holds), which a sandbox that answers by pid namespace
+// alone (a container's, under scrim agent) still counts as its own.
 func (r *random) forgetExited() {
-	for pid := range r.procs {
-		if r.sandbox == nil || !r.sandbox.Contains(pid) {
+	for pid, p := range r.procs {
+		if r.sandbox == nil || !r.sandbox.Contains(pid) || readProcInfo(pid).start != p.start {
 			delete(r.procs, pid)
 		}
 	}

@@ -377,3 +377,21 @@ func TestRandomStreamsFollowTheProcessTree(t *testing.T) {
 	require.NotEqual(t, first[a], first[b])
 	require.NotEqual(t, first[a], draw(r1, a2), "an identical sibling gets its own stream")
 }
+
+// TestRandomForgetsEndedProcesses: when the shim prunes, a process that has ended is dropped
+// even where the sandbox still counts its pid as its own (a container's pid namespace), and a
+// live one is kept.
+func TestRandomForgetsEndedProcesses(t *testing.T) {
+	seed := uint64(7)
+	ended := exec.Command("true")
+	require.NoError(t, ended.Run())
+	dead := ended.Process.Pid
+	live := os.Getpid()
+	sb := &fakeSandbox{pids: []int{live, dead}}
+	r := build(t, Options{RandomSeed: &seed}, idRandom, sb).(*random)
+	r.proc(live)
+	r.procs[dead] = &randomProc{start: 12345}
+	r.forgetExited()
+	require.Contains(t, r.procs, live)
+	require.NotContains(t, r.procs, dead)
+}
