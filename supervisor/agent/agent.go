@@ -168,15 +168,15 @@ func listenAtomically(path string) (*net.UnixListener, error) {
 	return ln, nil
 }
 
-// closeListener stops accepting and removes the socket, unless another agent has put its own
-// in its place since.
+// closeListener removes the socket, unless another agent has put its own in its place since,
+// and stops accepting. The removal comes first: Serve returns once accepting fails, and the
+// agent may exit right after, so the socket must be gone by then.
 func (a *Agent) closeListener() error {
-	err := a.ln.Close()
 	var st unix.Stat_t
 	if unix.Stat(a.cfg.Socket, &st) == nil && st.Dev == a.sock.Dev && st.Ino == a.sock.Ino && st.Ctim == a.sock.Ctim {
 		os.Remove(a.cfg.Socket)
 	}
-	return err
+	return a.ln.Close()
 }
 
 // Serve accepts listeners until ctx ends, then stops accepting, removes the socket and waits

@@ -418,3 +418,20 @@ func TestSocketAppearsListening(t *testing.T) {
 	_, err = os.Stat(sock)
 	require.NoError(t, err, "closing removed another agent's socket")
 }
+
+// TestSocketGoneWhenServeReturns: once Serve has returned after its context ended, the socket
+// is gone, so an agent that exits right after leaves none behind.
+func TestSocketGoneWhenServeReturns(t *testing.T) {
+	for range 50 {
+		sock := filepath.Join(t.TempDir(), "agent.sock")
+		a, err := Listen(Config{Socket: sock, Build: func(Container) (*Handlers, error) { return &Handlers{}, nil }})
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan error, 1)
+		go func() { served <- a.Serve(ctx) }()
+		cancel()
+		require.NoError(t, <-served)
+		_, err = os.Stat(sock)
+		require.ErrorIs(t, err, os.ErrNotExist)
+	}
+}
