@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/scrim-sandbox/scrim/internal/procfs"
 )
 
 // HangReport is what DiagnoseHang saw of a command that outlived its context.
@@ -51,29 +54,26 @@ func DiagnoseHang(cmd *exec.Cmd) *HangReport {
 // ProcessTree describes root and its descendants, one line a thread.
 func ProcessTree(root int) string {
 	children := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+	procfs.Pids(func(pid int) bool {
+		if st, ok := procfs.ReadStat(unix.AT_FDCWD, strconv.Itoa(pid)); ok {
+			children[st.PPID] = append(children[st.PPID], pid)
 		}
-		if st, ok := readStat(filepath.Join("/proc", e.Name(), "stat")); ok {
-			children[st.ppid] = append(children[st.ppid], pid)
-		}
-	}
+		return false
+	})
 	var b strings.Builder
 	var walk func(pid, depth int)
 	walk = func(pid, depth int) {
-		dir := "/proc/" + strconv.Itoa(pid)
-		tasks, _ := os.ReadDir(dir + "/task")
+		dir := strconv.Itoa(pid)
+		tasks, _ := os.ReadDir("/proc/" + dir + "/task")
 		for _, task := range tasks {
 			tdir := dir + "/task/" + task.Name()
-			st, ok := readStat(tdir + "/stat")
+			st, ok := procfs.ReadStat(unix.AT_FDCWD, tdir)
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(&b, "%spid %d tid %s %s state %s wchan %s syscall %s\n", strings.Repeat("  ", depth),
-				pid, task.Name(), st.comm, st.state, readTrim(tdir+"/wchan"), firstField(readTrim(tdir+"/syscall")))
+			tdir = "/proc/" + tdir
+			fmt.Fprintf(&b, "%spid %d tid %s %s state %c wchan %s syscall %s\n", strings.Repeat("  ", depth),
+				pid, task.Name(), readTrim(tdir+"/comm"), st.State, readTrim(tdir+"/wchan"), firstField(readTrim(tdir+"/syscall")))
 			if stack := readTrim(tdir + "/stack"); stack != "" {
 				for _, line := range strings.Split(stack, "\n") {
 					fmt.Fprintf(&b, "%s    %s\n", strings.Repeat("  ", depth), line)
@@ -88,31 +88,6 @@ func ProcessTree(root int) string {
 	}
 	walk(root, 0)
 	return b.String()
-}
-
-type stat struct {
-	comm, state string
-	ppid        int
-}
-
-// readStat parses the fields of a stat file that follow the command name, which may hold
-// spaces and parentheses of its own.
-func readStat(path string) (stat, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return stat{}, false
-	}
-	s := string(b)
-	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || end < open {
-		return stat{}, false
-	}
-	f := strings.Fields(s[end+1:])
-	if len(f) < 2 {
-		return stat{}, false
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return stat{comm: s[open+1 : end], state: f[0], ppid: ppid}, true
 }
 
 func readTrim(path string) string {
