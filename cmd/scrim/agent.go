@@ -173,21 +173,18 @@ type agentConfig struct {
 // an error at start-up, and learns the filter each profile's containers run under.
 func agentProfiles(ctx context.Context, cfg config.Config, log hclog.Logger) (*agentConfig, error) {
 	ac := &agentConfig{byName: map[string]*agentProfile{}, notified: map[int]bool{}}
-	seen := map[string]bool{}
+	addNew := func(to *[]string, paths []string) {
+		for _, p := range paths {
+			if !slices.Contains(*to, p) {
+				*to = append(*to, p)
+			}
+		}
+	}
 	for _, name := range append([]string{""}, cfg.ProfileNames()...) {
 		pc, _ := cfg.ForProfile(name)
 		st := stateOf(pc)
-		for _, p := range st.Paths {
-			if !seen[p] {
-				seen[p] = true
-				ac.state.Paths = append(ac.state.Paths, p)
-			}
-		}
-		for _, p := range st.Secret {
-			if !slices.Contains(ac.state.Secret, p) {
-				ac.state.Secret = append(ac.state.Secret, p)
-			}
-		}
+		addNew(&ac.state.Paths, st.Paths)
+		addNew(&ac.state.Secret, st.Secret)
 		h, err := buildHandlers(ctx, pc, log, false)
 		if err != nil {
 			return nil, inProfile(name, err)
