@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -139,12 +140,36 @@ func (c *cpuView) Provision(env shim.Env) error {
 		}
 	}
 	c.dirInos = map[uint64]string{}
-	for dir, prefix := range cpuDirs {
+	dirs := maps.Clone(cpuDirs)
+	if ents, err := os.ReadDir(memoryNodeDir); err == nil {
+		for _, e := range ents {
+			if num, ok := strings.CutPrefix(e.Name(), "node"); ok && isDecimal(num) {
+				dirs[memoryNodeDir+"/"+e.Name()] = "cpu" // a link per CPU of the node
+			}
+		}
+	}
+	for dir, prefix := range dirs {
 		if obj, ok, err := objectInRoot(root, dir); err == nil && ok && obj.FsType == unix.SYSFS_MAGIC {
 			c.dirInos[obj.Ino] = prefix
 		}
 	}
 	return nil
+}
+
+// perCPUEntries are the directories below which an entry named prefix+K stands for CPU K,
+// other than sysCPU itself: a CPU outside the view has none, whatever call looks.
+var perCPUEntries = []struct{ dir, prefix string }{
+	{sysClockevents, "clockevent"},
+	{sysMachinecheck, "machinecheck"},
+	{"/sys/bus/cpu/devices", "cpu"},
+	{"/sys/bus/clockevents/devices", "clockevent"},
+	{"/sys/bus/machinecheck/devices", "machinecheck"},
+}
+
+// isDecimal says whether s is a number as sysfs names spell it: digits, no leading zero.
+func isDecimal(s string) bool {
+	k, err := strconv.Atoi(s)
+	return err == nil && k >= 0 && strconv.Itoa(k) == s
 }
 
 // cpuDirs are the sysfs directories that hold one entry per CPU, and the entries' prefix.
@@ -218,16 +243,16 @@ func (c *cpuView) Open(_ context.Context, req *shim.Request) (shim.Result, error
 		return c.cgroup(req)
 	case onSys && strings.HasPrefix(p, sysWorkqueue+"/"):
 		return c.workqueue(p)
-	case !onSys || !strings.HasPrefix(p, "/sys/devices/system/"):
+	case !onSys || !strings.HasPrefix(p, "/sys/devices/system/") && !strings.HasPrefix(p, "/sys/bus/"):
 		return shim.Next(), nil
 	}
-	for _, dir := range []string{sysClockevents, sysMachinecheck} {
-		rest, ok := strings.CutPrefix(p, dir+"/"+cpuDirs[dir])
+	for _, e := range perCPUEntries {
+		rest, ok := strings.CutPrefix(p, e.dir+"/"+e.prefix)
 		if !ok {
 			continue
 		}
 		num, _, _ := strings.Cut(rest, "/")
-		if k, err := strconv.Atoi(num); err == nil && strconv.Itoa(k) == num && k >= c.n {
+		if k, _ := strconv.Atoi(num); isDecimal(num) && k >= c.n {
 			return shim.Deny(unix.ENOENT), nil
 		}
 		return shim.Next(), nil
@@ -252,10 +277,21 @@ func (c *cpuView) Open(_ context.Context, req *shim.Request) (shim.Result, error
 				return shim.ServeBytes(file, []byte(cpuSet(c.n, k, t.own, t.list)+"\n")), nil
 			}
 		}
+		if cache, ok := strings.CutPrefix(sub, "cache/"); ok {
+			if _, file, _ := strings.Cut(cache, "/"); file == "shared_cpu_map" || file == "shared_cpu_list" {
+				return c.cacheShared(p, k, file == "shared_cpu_list")
+			}
+		}
 		return shim.Next(), nil
 	}
 	if rest, ok := strings.CutPrefix(p, "/sys/devices/system/node/node"); ok {
 		num, file, _ := strings.Cut(rest, "/")
+		if cpu, ok := strings.CutPrefix(file, "cpu"); ok && isDecimal(cpu) {
+			if k, _ := strconv.Atoi(cpu); k >= c.n {
+				return shim.Deny(unix.ENOENT), nil
+			}
+			return shim.Next(), nil
+		}
 		if file != "cpulist" && file != "cpumap" {
 			return shim.Next(), nil
 		}
@@ -273,8 +309,24 @@ func (c *cpuView) Open(_ context.Context, req *shim.Request) (shim.Result, error
 	return shim.Next(), nil
 }
 
+// cacheShared serves the CPUs that share a cache of CPU k, as the view is one package with one
+// thread per core: the CPU alone where the host's cache is one CPU's, else every CPU of the
+// view (lscpu and hwloc count cache instances from these).
+func (c *cpuView) cacheShared(p string, k int, list bool) (shim.Result, error) {
+	host, err := c.readHost(p)
+	if err != nil {
+		return shim.Next(), nil // the real open says why
+	}
+	bits, ok := parseCPUs(strings.TrimSpace(string(host)), list)
+	if !ok {
+		return shim.Result{}, fmt.Errorf("cpu: parse host %s: %q", p, host)
+	}
+	return shim.ServeBytes(p[strings.LastIndexByte(p, '/')+1:], []byte(cpuSet(c.n, k, len(bits) <= 1, list)+"\n")), nil
+}
+
 // filter hides the entries of CPUs outside the view in the directories of cpuDirs: cpuK of
-// sysCPU and /sys/bus/cpu/devices, clockeventK of the clockevents directories.
+// sysCPU and /sys/bus/cpu/devices, clockeventK of the clockevents directories, and the cpuK
+// links of each NUMA node directory.
 func (c *cpuView) filter(st *unix.Stat_t, fs int64) func(name []byte) bool {
 	prefix, ok := c.dirInos[st.Ino]
 	if fs != unix.SYSFS_MAGIC || !ok {

@@ -259,6 +259,10 @@ func TestE2ECPUCounters(t *testing.T) {
 		grep Cpus_allowed /proc/self/status
 		test -e /sys/devices/system/cpu/cpu1 && echo "cpu1 exists"
 		test -e /sys/devices/system/clockevents/clockevent1/current_device && echo "clockevent1 exists"
+		echo "bus cpus $(ls /sys/bus/cpu/devices | grep -c '^cpu[0-9]')"
+		test -L /sys/bus/cpu/devices/cpu1 && echo "cpu1 link exists"
+		echo "node links beyond cpu0 $(ls /sys/devices/system/node/node0 2>/dev/null | grep -c '^cpu[1-9]')"
+		echo "caches shared beyond cpu0 $(cat /sys/devices/system/cpu/cpu0/cache/index*/shared_cpu_list 2>/dev/null | grep -cvx 0)"
 		true`)
 	require.Equal(t, `cpuinfo 1
 stat 1
@@ -271,6 +275,9 @@ default_smp_affinity 1
 workqueue 1
 Cpus_allowed:	1
 Cpus_allowed_list:	0
+bus cpus 1
+node links beyond cpu0 0
+caches shared beyond cpu0 0
 `, out)
 }
 
@@ -338,4 +345,71 @@ func TestE2ECPUCgroup(t *testing.T) {
 			require.Equal(t, "cpu.cfs_quota_us 200000", line)
 		}
 	}
+}
+
+// TestCPUEntriesOutsideTheView: the other directories that hold an entry per CPU, the bus
+// links and the NUMA node's links, agree with the CPU directories: a CPU outside the view has
+// no entry there either, to a listing, a stat or a readlink.
+func TestCPUEntriesOutsideTheView(t *testing.T) {
+	h := build(t, Options{CPUs: 1}, idCPU, &fakeSandbox{pids: []int{os.Getpid()}}).(*cpuView)
+	h.limit = false // do not pin the test's own threads
+	for _, p := range []string{"/sys/bus/cpu/devices/cpu1", "/sys/bus/clockevents/devices/clockevent1",
+		"/sys/bus/machinecheck/devices/machinecheck1", "/sys/devices/system/node/node0/cpu1",
+		"/sys/devices/system/node/node1/cpu3"} {
+		require.Equal(t, shim.Deny(unix.ENOENT), open(t, h, p, unix.O_RDONLY), p)
+	}
+	for _, p := range []string{"/sys/bus/cpu/devices/cpu0", "/sys/devices/system/node/node0/cpu0",
+		"/sys/devices/system/node/node0/meminfo", "/sys/bus/clockevents/devices/broadcast"} {
+		require.Equal(t, shim.ActNext, open(t, h, p, unix.O_RDONLY).Action, p)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/sys/devices/system/node/node0", &st); err != nil {
+		t.Skip("skipped: this kernel has no NUMA node directories")
+	}
+	keep := h.filter(&st, unix.SYSFS_MAGIC)
+	require.NotNil(t, keep, "the node's listing is filtered")
+	require.True(t, keep([]byte("cpu0")))
+	require.False(t, keep([]byte("cpu1")))
+	require.True(t, keep([]byte("cpulist")))
+	require.True(t, keep([]byte("meminfo")))
+}
+
+// TestCPUCacheShared: a cache the host shares between CPUs is shared by every CPU of the view,
+// as the view is one package; a cache of one CPU stays its own.
+func TestCPUCacheShared(t *testing.T) {
+	host := map[string]string{
+		"index0/shared_cpu_map": "1\n", "index0/shared_cpu_list": "0\n",
+		"index3/shared_cpu_map": "f\n", "index3/shared_cpu_list": "0-3\n",
+	}
+	for _, tt := range []struct {
+		n    int
+		path string
+		want string
+	}{
+		{1, "cpu0/cache/index3/shared_cpu_map", "1\n"},
+		{1, "cpu0/cache/index3/shared_cpu_list", "0\n"},
+		{1, "cpu0/cache/index0/shared_cpu_list", "0\n"},
+		{2, "cpu1/cache/index3/shared_cpu_map", "3\n"},
+		{2, "cpu1/cache/index3/shared_cpu_list", "0-1\n"},
+		{2, "cpu1/cache/index0/shared_cpu_map", "2\n"},
+		{2, "cpu1/cache/index0/shared_cpu_list", "1\n"},
+	} {
+		c := &cpuView{n: tt.n, hostCPUs: []int{0, 1, 2, 3}, readHost: func(name string) ([]byte, error) {
+			_, rest, _ := strings.Cut(name, "/cache/")
+			if s, ok := host[rest]; ok {
+				return []byte(s), nil
+			}
+			return nil, os.ErrNotExist
+		}}
+		req := &shim.Request{Path: []byte(sysCPU + "/" + tt.path), Object: shim.Object{Exists: true, Mode: unix.S_IFREG, FsType: unix.SYSFS_MAGIC}}
+		res, err := c.Open(context.Background(), req)
+		require.NoError(t, err)
+		require.Equal(t, shim.ActServe, res.Action, "%d %s", tt.n, tt.path)
+		require.Equal(t, tt.want, string(res.Content.(shim.Bytes).Data), "%d %s", tt.n, tt.path)
+	}
+	c := &cpuView{n: 1, hostCPUs: []int{0}, readHost: func(string) ([]byte, error) { return nil, os.ErrNotExist }}
+	req := &shim.Request{Path: []byte(sysCPU + "/cpu0/cache/index9/shared_cpu_map"), Object: shim.Object{FsType: unix.SYSFS_MAGIC}}
+	res, err := c.Open(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, shim.ActNext, res.Action, "a cache the host lacks: the real open says so")
 }
