@@ -164,7 +164,7 @@ func (c *Config) flag(name, value string) error {
 	case "audit":
 		p, err := abs(value)
 		if err == nil && p != "" {
-			err = checkParentDir(p)
+			err = checkAppendable(p)
 		}
 		if err != nil {
 			return fail(err)
@@ -249,7 +249,11 @@ func (c *Config) Check() error {
 		// With an image the directory is inside it, and the image's mounts may make it:
 		// launch checks it there.
 		if c.Cwd != "" {
-			if why := pathProblem(c.Cwd, false, true); why != "" {
+			why := pathProblem(c.Cwd, false, true)
+			if why == "" {
+				why = enterable(c.Cwd)
+			}
+			if why != "" {
 				problem("cwd", why+"; allowed: an existing directory, or none for scrim's own")
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
 )
 
 // Load reads the config file at path, or starts from Defaults when path is "", and adds the
@@ -385,7 +386,7 @@ func (d *decoder) fields(cfg *Config) []field {
 			}
 		}},
 		{"audit", func(key string, v any) {
-			if p, ok := d.pathString(key, v); ok && (p == "" || d.check(key, checkParentDir(p))) {
+			if p, ok := d.pathString(key, v); ok && (p == "" || d.check(key, checkAppendable(p))) {
 				cfg.Audit = p
 			}
 		}},
@@ -647,12 +648,42 @@ func checkExists(p string) error {
 	return nil
 }
 
-// checkParentDir checks that a file can be created at p: its directory exists.
-func checkParentDir(p string) error {
-	if why := pathProblem(filepath.Dir(p), false, true); why != "" {
+// checkAppendable checks that scrim can append to the file at p, as scrim run will before it
+// starts the program: p is no directory and scrim's user may write it, or p does not exist and
+// scrim's user may create it in its directory.
+func checkAppendable(p string) error {
+	fi, err := os.Stat(p)
+	if err == nil {
+		if fi.IsDir() {
+			return fmt.Errorf("%s is a directory; allowed: a file, or a path where one can be created", p)
+		}
+		if err := access(p, unix.W_OK); err != nil {
+			return fmt.Errorf("%s cannot be written: %v; allowed: a file scrim's user may write", p, err)
+		}
+		return nil
+	}
+	dir := filepath.Dir(p)
+	if why := pathProblem(dir, false, true); why != "" {
 		return fmt.Errorf("directory of %s: %s; allowed: a file in an existing directory", p, why)
 	}
+	if err := access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("directory of %s: %s cannot be written: %v; allowed: a file in a directory scrim's user may write", p, dir, err)
+	}
 	return nil
+}
+
+// enterable says why scrim's user may not make dir its working directory, "" when it may.
+func enterable(dir string) string {
+	if err := access(dir, unix.X_OK); err != nil {
+		return fmt.Sprintf("%s cannot be entered: %v", dir, err)
+	}
+	return ""
+}
+
+// access checks p for mode with scrim's effective ids, as the kernel will when scrim opens p or
+// its keeper enters it.
+func access(p string, mode uint32) error {
+	return unix.Faccessat(unix.AT_FDCWD, p, mode, unix.AT_EACCESS)
 }
 
 func checkDigest(p, want string) error {
