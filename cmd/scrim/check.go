@@ -132,9 +132,9 @@ type claimed struct {
 }
 
 // overlaps describes every pair of handlers in the virtual band of chain (in chain order)
-// that claim a path in common, and which of the two decides it. Built-in shims are described
-// by builtin.Served, plugins by their claims. Two patterns that may match a common path count
-// as an overlap: the warning errs on the side of saying too much.
+// that claim a path in common, and which of the two decides it, but for two built-in shims.
+// Built-in shims are described by builtin.Served, plugins by their claims. Two patterns that
+// may match a common path count as an overlap: the warning errs on the side of saying too much.
 func overlaps(chain []shim.Registration) []string {
 	var hs []claimed
 	for _, r := range chain {
@@ -153,6 +153,11 @@ func overlaps(chain []shim.Registration) []string {
 	var out []string
 	for i, a := range hs {
 		for _, b := range hs[i+1:] {
+			if strings.HasPrefix(a.id, "builtin.") && strings.HasPrefix(b.id, "builtin.") {
+				// scrim's own shims share some files by design (a cgroup's files, a NUMA
+				// node's), each deciding only its own; nothing a user configured is at stake.
+				continue
+			}
 			common := sharedClaims(a, b)
 			if len(common) == 0 {
 				continue
@@ -196,7 +201,9 @@ func sharedClaims(a, b claimed) []string {
 				continue
 			}
 			prefix := max(pa.Prefix, pb.Prefix) // the longer, as one starts the other
-			common = append(common, "paths under "+prefix)
+			if d := "paths under " + prefix; !slices.Contains(common, d) {
+				common = append(common, d)
+			}
 		}
 	}
 	return common
