@@ -12,12 +12,16 @@ import (
 // operating system, and keeps the line's end, where the message says what to do.
 const MaxMessage = 1024
 
+// MaxProblems bounds the lines of one Report: a config file with thousands of mistakes (a
+// generated one, the wrong file) gives the first MaxProblems and how many more there are.
+const MaxProblems = 20
+
 // Report prints err to w in the one style of everything scrim tells its user,
 //
 //	scrim COMMAND: WHAT: WHY; WHAT TO DO
 //
 // one line per problem (an error that unwraps to several, such as config.Errors, gives one line
-// each). It is not a log line: it is printed whatever the log level and format, because it
+// each, up to MaxProblems). It is not a log line: it is printed whatever the log level and format, because it
 // says why scrim stopped. cmd is the subcommand ("run", "plugin test"), "" for scrim itself.
 // Control characters are escaped, so a value cannot forge lines or move the terminal's cursor,
 // and a line longer than MaxMessage is shortened in its middle.
@@ -27,7 +31,12 @@ func Report(w io.Writer, cmd string, err error) {
 		prefix = "scrim " + cmd + ": "
 	}
 	var b strings.Builder
-	for _, e := range split(err) {
+	errs := split(err)
+	for i, e := range errs {
+		if i == MaxProblems && len(errs) > MaxProblems+1 {
+			fmt.Fprintf(&b, "%s%d more problems not shown; correct the ones above and run again\n", prefix, len(errs)-i)
+			break
+		}
 		b.WriteString(prefix)
 		b.WriteString(Abbreviate(oneLine(e.Error()), MaxMessage))
 		b.WriteByte('\n')

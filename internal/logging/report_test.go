@@ -3,6 +3,7 @@ package logging
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -41,6 +42,25 @@ func TestReport(t *testing.T) {
 			require.Equal(t, tc.want, buf.String())
 		})
 	}
+
+	t.Run("problems bounded", func(t *testing.T) {
+		var many several
+		for i := range 100000 {
+			many = append(many, fmt.Errorf("a.toml:%d: k%d: unknown key", i+1, i))
+		}
+		var buf bytes.Buffer
+		Report(&buf, "check", many)
+		lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+		require.Len(t, lines, MaxProblems+1)
+		require.Equal(t, "scrim check: a.toml:1: k0: unknown key", lines[0])
+		require.Equal(t, fmt.Sprintf("scrim check: a.toml:%d: k%d: unknown key", MaxProblems, MaxProblems-1), lines[MaxProblems-1])
+		require.Equal(t, fmt.Sprintf("scrim check: %d more problems not shown; correct the ones above and run again", 100000-MaxProblems), lines[MaxProblems])
+
+		// One more than the bound is shown whole: a line saying so would be no shorter.
+		buf.Reset()
+		Report(&buf, "check", many[:MaxProblems+1])
+		require.Equal(t, MaxProblems+1, strings.Count(buf.String(), "unknown key\n"))
+	})
 
 	t.Run("long line shortened, its end kept", func(t *testing.T) {
 		var buf bytes.Buffer
