@@ -62,7 +62,8 @@ const (
 )
 
 // denied lists the calls that would bypass mediation and the errno each gets. ENOSYS goes
-// to calls programs probe and fall back from (io_uring to read/write, clone3 to clone); the
+// to calls programs probe and fall back from (io_uring to read/write, clone3 to clone, the
+// newest xattr calls to the older ones); the
 // rest get EPERM, what an unprivileged process would see, except name_to_handle_at, whose
 // callers already handle EOPNOTSUPP from filesystems without handles.
 var denied = []struct {
@@ -100,6 +101,16 @@ var denied = []struct {
 	{unix.SYS_FINIT_MODULE, unix.EPERM},
 	{unix.SYS_DELETE_MODULE, unix.EPERM},
 	{unix.SYS_USELIB, unix.EPERM},
+	// The *at forms of the xattr calls (Linux 6.13) and file_getattr and file_setattr (6.17)
+	// reach an object by a path scrim does not read, so a denied object's attributes could
+	// be changed through them: refused as on a kernel without them, so that programs use the
+	// older calls, which scrim mediates.
+	{unix.SYS_SETXATTRAT, unix.ENOSYS},
+	{unix.SYS_GETXATTRAT, unix.ENOSYS},
+	{unix.SYS_LISTXATTRAT, unix.ENOSYS},
+	{unix.SYS_REMOVEXATTRAT, unix.ENOSYS},
+	{unix.SYS_FILE_GETATTR, unix.ENOSYS},
+	{unix.SYS_FILE_SETATTR, unix.ENOSYS},
 	// Channels to what lies outside the sandbox (docs/security.md): another process's
 	// descriptors, the kernel log, kernel-opened descriptors of watched files, and accounting
 	// written to any file.

@@ -20,6 +20,8 @@ var syscallNames = map[int]string{
 	unix.SYS_STATFS: "statfs", unix.SYS_FSTATFS: "fstatfs",
 	unix.SYS_READLINK: "readlink", unix.SYS_READLINKAT: "readlinkat",
 	unix.SYS_ACCESS: "access", unix.SYS_FACCESSAT: "faccessat", unix.SYS_FACCESSAT2: "faccessat2",
+	unix.SYS_GETXATTR: "getxattr", unix.SYS_LGETXATTR: "lgetxattr",
+	unix.SYS_LISTXATTR: "listxattr", unix.SYS_LLISTXATTR: "llistxattr",
 	// The calls that change names and objects, credentials and signals, which the filter
 	// notifies too (supervisor.Notified).
 	unix.SYS_EXECVE: "execve", unix.SYS_KILL: "kill", unix.SYS_TRUNCATE: "truncate",
@@ -58,7 +60,10 @@ var syscallNames = map[int]string{
 	unix.SYS_PIDFD_GETFD: "pidfd_getfd", unix.SYS_SYSLOG: "syslog", unix.SYS_FANOTIFY_INIT: "fanotify_init",
 	unix.SYS_ACCT: "acct", unix.SYS_KEYCTL: "keyctl", unix.SYS_ADD_KEY: "add_key",
 	unix.SYS_REQUEST_KEY: "request_key", unix.SYS_UNSHARE: "unshare", unix.SYS_SECCOMP: "seccomp",
-	unix.SYS_IOCTL: "ioctl",
+	unix.SYS_IOCTL:      "ioctl",
+	unix.SYS_SETXATTRAT: "setxattrat", unix.SYS_GETXATTRAT: "getxattrat",
+	unix.SYS_LISTXATTRAT: "listxattrat", unix.SYS_REMOVEXATTRAT: "removexattrat",
+	unix.SYS_FILE_GETATTR: "file_getattr", unix.SYS_FILE_SETATTR: "file_setattr",
 }
 
 // SyscallName returns the kernel's name for the x86_64 system call nr, or "syscall(N)" for one

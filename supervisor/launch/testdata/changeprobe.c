@@ -1,13 +1,15 @@
 // changeprobe makes the calls its arguments name and prints one line per call: "<op> <errno
 // name or OK>". Each call is an op and its paths:
 //   open P | link P Q | rename P Q | symlink TEXT Q | truncate P | chmod P | chown P |
-//   utimensat P | setxattr P | exec P | unlink P | mkdir P | rmdir P | openat DIR NAME
+//   utimensat P | setxattr P | setxattrat P | removexattrat P | file_setattr P | exec P |
+//   unlink P | mkdir P | rmdir P | openat DIR NAME
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -49,6 +51,15 @@ int main(int argc, char **argv) {
 			report(op, utimensat(AT_FDCWD, p, ts, 0));
 		} else if (!strcmp(op, "setxattr")) {
 			report(op, setxattr(p, "user.scrim", "x", 1, 0));
+		} else if (!strcmp(op, "setxattrat")) {
+			struct { unsigned long long value; unsigned size, flags; } a = {(unsigned long)"x", 1, 0};
+			report(op, syscall(463, AT_FDCWD, p, 0, "user.scrim", &a, sizeof a));
+		} else if (!strcmp(op, "removexattrat")) {
+			report(op, syscall(466, AT_FDCWD, p, 0, "user.scrim"));
+		} else if (!strcmp(op, "file_setattr")) {
+			// FS_XFLAG_NODUMP, which the file's owner may set.
+			struct { unsigned long long xflags; unsigned extsize, nextents, projid, cowextsize; } fa = {0x80};
+			report(op, syscall(469, AT_FDCWD, p, &fa, sizeof fa, 0));
 		} else if (!strcmp(op, "exec")) {
 			pid_t pid = fork();
 			if (pid == 0) {
