@@ -119,8 +119,18 @@ const (
 	phaseOpenReal
 )
 
-// abiSyscall maps the contract's syscall to the ABI's number; they happen to agree.
-func abiSyscall(s shim.Syscall) uint32 { return uint32(s) }
+// abiSyscall maps the contract's syscall to the ABI's number; they agree up to chdir (14).
+// The extended-attribute look-ups, which the ABI does not name, are asked as the stat or lstat
+// of the path they look up.
+func abiSyscall(s shim.Syscall) uint32 {
+	switch s {
+	case shim.SysGetxattr, shim.SysListxattr:
+		return uint32(shim.SysStat)
+	case shim.SysLgetxattr, shim.SysLlistxattr:
+		return uint32(shim.SysLstat)
+	}
+	return uint32(s)
+}
 
 // encodeRequest writes req's ABI form into buf (reusing its storage) and returns it. real
 // describes the result of READ_REAL in phase 1; op is what the request asks about.

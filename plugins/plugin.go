@@ -466,9 +466,15 @@ func (p *plugin) run(inst *instance, req *shim.Request, op uint32) (shim.Result,
 		}
 		return shim.Result{}, faultf(faultInvalid, "plugin could not decide: %s", msg)
 	case v < 0 && v >= -maxErrno:
-		if req.Op != shim.OpOpen {
+		switch req.Op {
+		case shim.OpOpen:
+		case shim.OpXattr:
+			// A denied object shows no extended attributes, whose values are contents
+			// too: the supervisor answers a deny of these look-ups with none.
+			return shim.Deny(unix.EACCES), nil
+		default:
 			// A plugin's deny refuses opens, not look-ups: the object is shown as it is
-			// (ABI.md §7, the same as for every handler that only decides opens).
+			// (ABI.md §6, the same as for every handler that only decides opens).
 			return shim.Next(), nil
 		}
 		return shim.Deny(unix.Errno(-v)), nil

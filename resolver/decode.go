@@ -135,22 +135,28 @@ type statCall struct {
 	sys                          shim.Syscall
 	dirfd, path, flags, arg, out int
 	outLen                       int
+	// name holds the xattr name the call reads (getxattr), into Input.Data.
+	name int
 	// flags0 are the AT_* flags the call implies (lstat's AT_SYMLINK_NOFOLLOW).
 	flags0 int
 }
 
 // statFamily are the stat-like calls by x86_64 number.
 var statFamily = map[int]statCall{
-	unix.SYS_STAT:       {sys: shim.SysStat, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, outLen: -1},
-	unix.SYS_LSTAT:      {sys: shim.SysLstat, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, outLen: -1, flags0: unix.AT_SYMLINK_NOFOLLOW},
-	unix.SYS_NEWFSTATAT: {sys: shim.SysNewfstatat, dirfd: 0, path: 1, flags: 3, arg: -1, out: 2, outLen: -1},
-	unix.SYS_STATX:      {sys: shim.SysStatx, dirfd: 0, path: 1, flags: 2, arg: 3, out: 4, outLen: -1},
-	unix.SYS_ACCESS:     {sys: shim.SysAccess, dirfd: -1, path: 0, flags: -1, arg: 1, out: -1, outLen: -1},
-	unix.SYS_FACCESSAT:  {sys: shim.SysFaccessat, dirfd: 0, path: 1, flags: -1, arg: 2, out: -1, outLen: -1},
-	unix.SYS_FACCESSAT2: {sys: shim.SysFaccessat2, dirfd: 0, path: 1, flags: 3, arg: 2, out: -1, outLen: -1},
-	unix.SYS_READLINK:   {sys: shim.SysReadlink, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, outLen: 2},
-	unix.SYS_READLINKAT: {sys: shim.SysReadlinkat, dirfd: 0, path: 1, flags: -1, arg: -1, out: 2, outLen: 3},
-	unix.SYS_CHDIR:      {sys: shim.SysChdir, dirfd: -1, path: 0, flags: -1, arg: -1, out: -1, outLen: -1},
+	unix.SYS_STAT:       {sys: shim.SysStat, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: -1},
+	unix.SYS_LSTAT:      {sys: shim.SysLstat, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: -1, flags0: unix.AT_SYMLINK_NOFOLLOW},
+	unix.SYS_NEWFSTATAT: {sys: shim.SysNewfstatat, dirfd: 0, path: 1, flags: 3, arg: -1, out: 2, name: -1, outLen: -1},
+	unix.SYS_STATX:      {sys: shim.SysStatx, dirfd: 0, path: 1, flags: 2, arg: 3, out: 4, name: -1, outLen: -1},
+	unix.SYS_ACCESS:     {sys: shim.SysAccess, dirfd: -1, path: 0, flags: -1, arg: 1, out: -1, name: -1, outLen: -1},
+	unix.SYS_FACCESSAT:  {sys: shim.SysFaccessat, dirfd: 0, path: 1, flags: -1, arg: 2, out: -1, name: -1, outLen: -1},
+	unix.SYS_FACCESSAT2: {sys: shim.SysFaccessat2, dirfd: 0, path: 1, flags: 3, arg: 2, out: -1, name: -1, outLen: -1},
+	unix.SYS_READLINK:   {sys: shim.SysReadlink, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: 2},
+	unix.SYS_READLINKAT: {sys: shim.SysReadlinkat, dirfd: 0, path: 1, flags: -1, arg: -1, out: 2, name: -1, outLen: 3},
+	unix.SYS_CHDIR:      {sys: shim.SysChdir, dirfd: -1, path: 0, flags: -1, arg: -1, out: -1, name: -1, outLen: -1},
+	unix.SYS_GETXATTR:   {sys: shim.SysGetxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 2, name: 1, outLen: 3},
+	unix.SYS_LGETXATTR:  {sys: shim.SysLgetxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 2, name: 1, outLen: 3, flags0: unix.AT_SYMLINK_NOFOLLOW},
+	unix.SYS_LISTXATTR:  {sys: shim.SysListxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: 2},
+	unix.SYS_LLISTXATTR: {sys: shim.SysLlistxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: 2, flags0: unix.AT_SYMLINK_NOFOLLOW},
 }
 
 // SyscallOf names the mediated call nr, an open or a stat-like call, or reports that Decode
@@ -225,6 +231,18 @@ func decodeStat(in Input, c statCall, args [6]uint64, mem shim.Memory) (Input, e
 			return Input{}, unix.EINVAL
 		}
 		emptyOK = true
+	case shim.OpXattr:
+		// The name is read before the path, and must be 1 to 255 bytes (import_xattr_name).
+		if c.name >= 0 {
+			name, err := readPath(mem, args[c.name], true)
+			if errors.Is(err, unix.ENAMETOOLONG) || err == nil && (len(name) == 0 || len(name) > xattrNameMax) {
+				return Input{}, unix.ERANGE
+			}
+			if err != nil {
+				return Input{}, err
+			}
+			in.Data = name
+		}
 	}
 	pathAddr := args[c.path]
 	var path []byte

@@ -120,6 +120,27 @@ func (res *Resolution) Chdir() error {
 	return unix.Faccessat2(fd, "", unix.X_OK, unix.AT_EMPTY_PATH|unix.AT_EACCESS)
 }
 
+// Getxattr reads the object's extended attribute name into buf, or reports its size when buf
+// is empty, as getxattr(2) and lgetxattr(2) would: through scrim's /proc/self/fd of the walk's
+// descriptor, which reaches exactly that inode, a symbolic link itself included.
+func (res *Resolution) Getxattr(name, buf []byte) (int, error) {
+	_, n, err := res.procName()
+	if err != nil {
+		return 0, err
+	}
+	return unix.Getxattr("/proc/self/fd/"+n, string(name), buf)
+}
+
+// Listxattr reads the names of the object's extended attributes into buf, or reports their
+// size when buf is empty, as listxattr(2) and llistxattr(2) would.
+func (res *Resolution) Listxattr(buf []byte) (int, error) {
+	_, n, err := res.procName()
+	if err != nil {
+		return 0, err
+	}
+	return unix.Listxattr("/proc/self/fd/"+n, buf)
+}
+
 // The calls that change names and objects. Those that act on a name do it in the directory
 // the walk found (a parent lookup keeps it open), so a rename of the directory since changes
 // nothing; those that act on an object do it on the walk's descriptor of it, or through

@@ -203,6 +203,11 @@ func (s *Core) handleOpen(ctx context.Context, t *thread, n *seccomp.Notif, sys 
 	switch d.res.Action {
 	case shim.ActDeny:
 		c.verdict = "deny"
+		if req.Op == shim.OpXattr && d.res.Errno != unix.ENOENT {
+			// A denied object shows as it is, but for its attributes (see shim.OpHandler).
+			s.answerNoXattrs(c, in)
+			return
+		}
 		s.answerErrno(c, d.res.Errno)
 	case shim.ActServe:
 		c.verdict = "serve"
@@ -328,12 +333,43 @@ func (s *Core) answerOp(c *opCall, res *resolver.Resolution, in *resolver.Input)
 			s.respond(c.n.ID, 0, 0, true)
 			return
 		}
+	case shim.OpXattr:
+		var small [256]byte
+		var buf []byte
+		if size := min(in.OutLen, xattrMax); size > uint64(len(small)) {
+			buf = make([]byte, size)
+		} else {
+			buf = small[:size]
+		}
+		var n int
+		if in.Data != nil {
+			n, err = res.Getxattr(in.Data, buf)
+		} else {
+			n, err = res.Listxattr(buf)
+		}
+		if err == nil {
+			out, val = buf[:min(n, len(buf))], int64(n)
+		}
 	}
 	if err != nil {
 		s.answerErr(c, err)
 		return
 	}
 	s.writeAnswer(c, in, out, val)
+}
+
+// xattrMax is the largest value or list of names the kernel reads for getxattr and listxattr
+// (XATTR_SIZE_MAX, XATTR_LIST_MAX): a larger buffer is used only up to it.
+const xattrMax = 65536
+
+// answerNoXattrs answers getxattr or listxattr of an object that shows no extended
+// attributes: a served file, or a denied object, whose attributes' values are contents too.
+func (s *Core) answerNoXattrs(c *opCall, in *resolver.Input) {
+	if in.Data != nil {
+		s.answerErrno(c, unix.ENODATA)
+		return
+	}
+	s.respond(c.n.ID, 0, 0, false)
 }
 
 // servedLink returns the text of the magic link req resolved to: the path scrim served a
@@ -393,6 +429,9 @@ func (s *Core) answerServed(ctx context.Context, c *opCall, res *resolver.Resolu
 		}
 		c.verdict = "real"
 		s.answerOp(c, res, in)
+	case shim.OpXattr:
+		closeContent(content)
+		s.answerNoXattrs(c, in)
 	case shim.OpStat:
 		out, err := s.servedStat(ctx, req, in, content, d)
 		if err != nil {

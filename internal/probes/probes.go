@@ -147,8 +147,8 @@ func Lines(out string) []string {
 // The stat-like calls of the stat probe (supervisor/launch/testdata/statprobe.c): those that
 // follow a final symlink, and those that stop on it.
 var (
-	StatFollowOps   = []string{"stat", "fstatat", "statx", "empty", "statx_empty", "access", "faccessat", "access_w"}
-	StatNoFollowOps = []string{"lstat", "fstatat_nofollow", "statx_nofollow", "faccessat2_nofollow", "readlink", "readlinkat"}
+	StatFollowOps   = []string{"stat", "fstatat", "statx", "empty", "statx_empty", "access", "faccessat", "access_w", "getxattr", "listxattr"}
+	StatNoFollowOps = []string{"lstat", "fstatat_nofollow", "statx_nofollow", "faccessat2_nofollow", "readlink", "readlinkat", "lgetxattr", "llistxattr"}
 )
 
 // StatSpelling is one way of naming an object for the stat probe: a directory for the *at

@@ -97,7 +97,7 @@ enum scrim_syscall {
  */
 enum scrim_op {
 	SCRIM_OP_OPEN = 0,
-	SCRIM_OP_STAT = 1,   /* stat, lstat, newfstatat, statx, readlink, chdir, a listing */
+	SCRIM_OP_STAT = 1,   /* stat, lstat, newfstatat, statx, readlink, chdir, getxattr, listxattr, a listing */
 	SCRIM_OP_ACCESS = 2, /* access, faccessat, faccessat2 */
 };
 

@@ -88,7 +88,7 @@ type Op uint32
 // Serve, or ServeSize without building the content.
 const (
 	OpOpen   Op = 0
-	OpStat   Op = 1 // stat, lstat, newfstatat, statx, readlink, chdir, a listing of the parent
+	OpStat   Op = 1 // stat, lstat, newfstatat, statx, readlink, chdir, getxattr, listxattr, a listing of the parent
 	OpAccess Op = 2 // access, faccessat, faccessat2
 )
 

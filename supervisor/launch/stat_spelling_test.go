@@ -55,6 +55,7 @@ func TestStatSpellings(t *testing.T) {
 	require.NoError(t, os.Chmod(dir, 0o755))
 	target := filepath.Join(dir, "target")
 	require.NoError(t, os.WriteFile(target, []byte("stat me\n"), 0o644))
+	require.NoError(t, unix.Setxattr(target, "user.scrim", []byte("xattr value"), 0))
 	links := t.TempDir()
 	sps := statSpellings(t, target, links)
 	args := statArgs(sps)
@@ -91,6 +92,7 @@ func TestStatSpellings(t *testing.T) {
 			"stat": "stat", "access": "stat", "access_w": "stat",
 			"fstatat": "fstatat", "statx": "fstatat", "empty": "fstatat", "statx_empty": "fstatat", "faccessat": "fstatat",
 			"lstat": "lstat", "readlink": "lstat",
+			"getxattr": "stat", "listxattr": "stat", "lgetxattr": "lstat", "llistxattr": "lstat",
 			"fstatat_nofollow": "fstatat_nofollow", "statx_nofollow": "fstatat_nofollow",
 			"faccessat2_nofollow": "fstatat_nofollow", "readlinkat": "fstatat_nofollow",
 		}
@@ -106,9 +108,17 @@ func TestStatSpellings(t *testing.T) {
 				ref, ok := reference[op]
 				require.True(t, ok, op)
 				if strings.HasPrefix(row[ref], id) {
-					want = "EACCES"
-					if op == "empty" || op == "statx_empty" {
+					switch op {
+					case "empty", "statx_empty":
 						want = "OPEN-EACCES"
+					case "getxattr", "lgetxattr":
+						// A denied object has no attributes to show: their values are
+						// contents too.
+						want = "ENODATA"
+					case "listxattr", "llistxattr":
+						want = "OK 0"
+					default:
+						want = "EACCES"
 					}
 				}
 				require.Equal(t, want, got[i], "%s of %q (%s)", op, sps[s].Path, sps[s].Name)
@@ -117,9 +127,9 @@ func TestStatSpellings(t *testing.T) {
 	})
 }
 
-// TestStatHidesOutsiders: stat, access, readlink and chdir of /proc/<pid> of a process outside
-// the sandbox answer as for a pid that does not exist, while the sandbox's own pids answer
-// normally.
+// TestStatHidesOutsiders: stat, access, readlink, getxattr, listxattr and chdir of /proc/<pid>
+// of a process outside the sandbox answer as for a pid that does not exist, while the
+// sandbox's own pids answer normally.
 func TestStatHidesOutsiders(t *testing.T) {
 	src, err := os.ReadFile("testdata/statprobe.c")
 	require.NoError(t, err)
@@ -127,24 +137,28 @@ func TestStatHidesOutsiders(t *testing.T) {
 	host := strconv.Itoa(hostProcess(t))
 	var args []string
 	for _, p := range []string{"/proc/" + host, "/proc/" + host + "/exe", "/proc/" + host + "/status", "/proc/@P", "/proc/@P/status"} {
-		for _, op := range []string{"stat", "lstat", "statx", "access", "readlink"} {
+		for _, op := range []string{"stat", "lstat", "statx", "access", "readlink", "getxattr", "listxattr"} {
 			args = append(args, op, "-", p)
 		}
 	}
 	status, out, serr := runOut(t, Config{Args: append([]string{probe}, args...)})
 	require.Equal(t, 0, status, serr)
 	got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	require.Len(t, got, 25, out)
-	for i, line := range got[:15] {
+	require.Len(t, got, 35, out)
+	for i, line := range got[:21] {
 		require.Equal(t, "ENOENT", line, "%s %s", args[3*i], args[3*i+2])
 	}
-	for i, line := range got[15:] {
-		i += 15
-		if args[3*i] == "readlink" {
+	for i, line := range got[21:] {
+		i += 21
+		switch args[3*i] {
+		case "readlink":
 			require.Equal(t, "EINVAL", line, "%s %s", args[3*i], args[3*i+2])
-			continue
+		case "getxattr":
+			// procfs keeps no attributes.
+			require.Equal(t, "EOPNOTSUPP", line, "%s %s", args[3*i], args[3*i+2])
+		default:
+			require.True(t, strings.HasPrefix(line, "OK"), "%s %s: %s", args[3*i], args[3*i+2], line)
 		}
-		require.True(t, strings.HasPrefix(line, "OK"), "%s %s: %s", args[3*i], args[3*i+2], line)
 	}
 
 	// scrim kills what its keeper leaves behind, which in a test process includes the test's

@@ -73,6 +73,10 @@ const (
 	SysLremovexattr
 	SysExecve
 	SysExecveat
+	SysGetxattr
+	SysLgetxattr
+	SysListxattr
+	SysLlistxattr
 )
 
 var syscallInfo = [...]struct {
@@ -98,6 +102,8 @@ var syscallInfo = [...]struct {
 	SysSetxattr: {"setxattr", OpModify}, SysLsetxattr: {"lsetxattr", OpModify},
 	SysRemovexattr: {"removexattr", OpModify}, SysLremovexattr: {"lremovexattr", OpModify},
 	SysExecve: {"execve", OpExec}, SysExecveat: {"execveat", OpExec},
+	SysGetxattr: {"getxattr", OpXattr}, SysLgetxattr: {"lgetxattr", OpXattr},
+	SysListxattr: {"listxattr", OpXattr}, SysLlistxattr: {"llistxattr", OpXattr},
 }
 
 // String returns the kernel's name for the call.
@@ -149,6 +155,9 @@ const (
 	// OpExec executes the object (execve, execveat). It can only be let through or refused:
 	// the kernel must run the program itself.
 	OpExec
+	// OpXattr reads one of the object's extended attributes or their names (getxattr,
+	// listxattr and their l forms).
+	OpXattr
 )
 
 // Changes reports whether the op changes the filesystem: a name or an object's data or
@@ -186,6 +195,8 @@ func (o Op) String() string {
 		return "modify"
 	case OpExec:
 		return "exec"
+	case OpXattr:
+		return "xattr"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -204,7 +215,7 @@ func Ops(ops ...Op) OpSet {
 
 // AllOps is every op: what a handler that denies or hides an object answers.
 const AllOps = OpSet(1<<OpOpen | 1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<OpChdir |
-	1<<OpRemove | 1<<OpRename | 1<<OpLink | 1<<OpCreate | 1<<OpModify | 1<<OpExec)
+	1<<OpRemove | 1<<OpRename | 1<<OpLink | 1<<OpCreate | 1<<OpModify | 1<<OpExec | 1<<OpXattr)
 
 // Has reports whether o is in the set.
 func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
@@ -214,12 +225,14 @@ func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
 //
 // A Handler that does not implement OpHandler is asked about opens and, so that every call
 // that looks at a path agrees with what an open of it serves, about the look-up ops (OpStat,
-// OpAccess, OpReadlink, OpChdir) as if they were read-only opens: the Request keeps its Op and
+// OpAccess, OpReadlink, OpChdir, OpXattr) as if they were read-only opens: the Request keeps its Op and
 // Syscall, its Flags are O_RDONLY. Its answers then mean:
 //
 //   - Serve: the path is what an open would serve (see "Metadata of served content" below);
 //   - Deny: the open would be refused, not the look-up: the object is shown as it is (existence
-//     is not the secret, and `ls -l`, `find` must not fail on it);
+//     is not the secret, and `ls -l`, `find` must not fail on it), except for its extended
+//     attributes, whose values are contents too: it has none (getxattr ENODATA, listxattr an
+//     empty list). Deny with ENOENT hides the object from every call;
 //   - Next and Real: the real object answers.
 //
 // It is never asked about the ops that change names or objects, nor exec: those act on the
@@ -228,8 +241,8 @@ func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
 // # Metadata of served content
 //
 // For every path a handler serves, the supervisor answers stat, lstat, newfstatat, statx,
-// access, faccessat, faccessat2, readlink, readlinkat and chdir from the served content, and
-// nothing else is needed from a handler:
+// access, faccessat, faccessat2, readlink, readlinkat, chdir, getxattr, listxattr and their l
+// forms from the served content, and nothing else is needed from a handler:
 //
 //   - Bytes: a regular, read-only file. stat says st_dev and st_ino of the sealed memfd an open
 //     of the path returns (the supervisor keeps one per path and content, so stat(path) and
@@ -245,8 +258,9 @@ func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
 //     otherwise asks the same handler about the path as a read-only open (Op OpOpen) and
 //     answers from that content.
 //
-// access answers 0 for F_OK and R_OK, EROFS for W_OK and EACCES for X_OK unless the mode has
-// an execute bit; readlink answers EINVAL (a served file is no link); chdir answers ENOTDIR for
+// A served file has no extended attributes: getxattr answers ENODATA and listxattr an empty
+// list, as for a memfd. access answers 0 for F_OK and R_OK, EROFS for W_OK and EACCES for
+// X_OK unless the mode has an execute bit; readlink answers EINVAL (a served file is no link); chdir answers ENOTDIR for
 // a file. readlink of /proc/PID/fd/N of a served descriptor reads as the canonical path the
 // program opened, never as the memfd's name.
 //
@@ -269,7 +283,7 @@ type Lister interface {
 
 // LookupOps are the ops that look a path up and describe what they find without changing
 // it: what a handler that is not an OpHandler is asked about besides OpOpen.
-const LookupOps = OpSet(1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<OpChdir)
+const LookupOps = OpSet(1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<OpChdir | 1<<OpXattr)
 
 // Cred is the calling thread's credentials at the time of the call, read by the supervisor.
 type Cred struct {
@@ -457,8 +471,8 @@ type Bytes struct {
 }
 
 // Meta describes content a handler would serve, without the content: an OpHandler's answer
-// to a look-up op (OpStat, OpAccess, OpReadlink, OpChdir) where saying what an open would
-// serve is cheaper than building it. See OpHandler for how the supervisor answers it. Meta
+// to a look-up op (OpStat, OpAccess, OpReadlink, OpChdir, OpXattr) where saying what an open
+// would serve is cheaper than building it. See OpHandler for how the supervisor answers it. Meta
 // answers no open: Serve(Meta) for OpOpen is a handler error.
 type Meta struct {
 	// Size is the length in bytes of the content an open would serve.
@@ -493,7 +507,7 @@ func (Meta) content()   {}
 type Handler interface {
 	// ID is the handler's namespaced name: "builtin.hosts", "plugin.motd".
 	ID() string
-	// Open decides req: an open, a look-up op (OpStat, OpAccess, OpReadlink, OpChdir), or
+	// Open decides req: an open, a look-up op (OpStat, OpAccess, OpReadlink, OpChdir, OpXattr), or
 	// another op where the handler implements OpHandler (see OpHandler for what each answer
 	// means for each op). Serve for an op that changes names or objects, or for exec, is a
 	// handler error.

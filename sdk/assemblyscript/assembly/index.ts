@@ -118,7 +118,7 @@ export namespace Syscall {
  * which needs only what the served file is (Verdict.serveSize, Verdict.serveDir). */
 export namespace Op {
   export const OPEN: u32 = 0;
-  /** stat, lstat, newfstatat, statx, readlink, chdir, a listing of the parent directory */
+  /** stat, lstat, newfstatat, statx, readlink, chdir, getxattr, listxattr, a listing of the parent directory */
   export const STAT: u32 = 1;
   /** access, faccessat, faccessat2 */
   export const ACCESS: u32 = 2;

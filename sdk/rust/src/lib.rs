@@ -117,7 +117,7 @@ pub mod flags {
 pub enum Op {
     /// An open: the content is needed.
     Open,
-    /// stat, lstat, newfstatat, statx, readlink, chdir, or a listing of the parent directory:
+    /// stat, lstat, newfstatat, statx, readlink, chdir, getxattr, listxattr, or a listing of the parent directory:
     /// only what the served file is (see [`Verdict::serve_size`]).
     Stat,
     /// access, faccessat, faccessat2.

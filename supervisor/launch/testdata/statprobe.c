@@ -3,7 +3,9 @@
 //   op    stat | lstat | fstatat | fstatat_nofollow | statx | statx_nofollow | empty (open
 //         path O_PATH, then newfstatat(fd, "", AT_EMPTY_PATH)) | statx_empty | access | faccessat |
 //         faccessat2_nofollow | access_w | readlink | readlinkat | readlink_empty (open path
-//         O_PATH|O_NOFOLLOW, then readlinkat(fd, "")) | fchdir0 (fchdir(0); dir and path unused)
+//         O_PATH|O_NOFOLLOW, then readlinkat(fd, "")) | getxattr | lgetxattr (of "user.scrim":
+//         its value) | listxattr | llistxattr (the list's length) | fchdir0 (fchdir(0); dir
+//         and path unused). The xattr calls take no dir: their path is from the cwd.
 //   dir   "-" for AT_FDCWD, or a directory opened O_PATH for this case
 //   path  the path; "@D" is replaced by the dir's fd number, "@P" by getpid()
 // A stat answers "dev:ino:type:size:nlink", which is the same object however it was named;
@@ -138,6 +140,18 @@ int main(int argc, char **argv) {
 				link_line(syscall(SYS_readlinkat, fd, "", buf, sizeof buf), buf);
 				close(fd);
 			}
+		} else if (!strcmp(op, "getxattr") || !strcmp(op, "lgetxattr")) {
+			long n = syscall(op[0] == 'l' ? SYS_lgetxattr : SYS_getxattr, path, "user.scrim", buf, sizeof buf);
+			if (n < 0)
+				printf("%s\n", strerrorname_np(errno));
+			else
+				printf("OK %.*s\n", (int)n, buf);
+		} else if (!strcmp(op, "listxattr") || !strcmp(op, "llistxattr")) {
+			long n = syscall(op[0] == 'l' ? SYS_llistxattr : SYS_listxattr, path, buf, sizeof buf);
+			if (n < 0)
+				printf("%s\n", strerrorname_np(errno));
+			else
+				printf("OK %ld\n", n);
 		} else if (!strcmp(op, "fchdir0")) {
 			// Make standard input, a directory the test opened, the working directory.
 			long r = fchdir(0);
