@@ -369,9 +369,7 @@ extra_hosts = ["10.2.2.2 web-db"]
 		require.Equal(t, want(x), string(got), "exec into %s", x.id)
 	}
 	for _, x := range boxes {
-		got, err := rt.exec(ctx, x.id, "/bin/touch", "/tmp/done")
-		require.NoError(t, err, "%s exec: %s", rt.name, got)
-		rt.waitStopped(t, ctx, x.id)
+		rt.touchToEnd(t, ctx, x.id, "/tmp/done")
 		first, err := os.ReadFile(x.out)
 		require.NoError(t, err)
 		require.Equal(t, want(x), string(first), "%s", x.id)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,6 +102,21 @@ func (rt *containerRuntime) status(ctx context.Context, id string) (string, erro
 	var st struct{ Status string }
 	err = json.Unmarshal(out, &st)
 	return st.Status, err
+}
+
+// touchToEnd creates path in the container, which ends a container whose program waits for
+// it, and waits until it has stopped. The container may end, and the kernel kill the rest of
+// its pid namespace, before touch itself has exited: the exec then reports SIGKILL (137),
+// which is the end asked for.
+func (rt *containerRuntime) touchToEnd(t *testing.T, ctx context.Context, id, path string) {
+	t.Helper()
+	out, err := rt.exec(ctx, id, "/bin/touch", path)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 128+int(unix.SIGKILL) {
+		err = nil
+	}
+	require.NoError(t, err, "%s exec touch %s: %s", rt.name, path, out)
+	rt.waitStopped(t, ctx, id)
 }
 
 // waitStopped polls the container's status until it is stopped or ctx ends.

@@ -417,9 +417,7 @@ level = "info"
 				require.Equal(t, c.Want, lines[i], "case %q: %v", c.Name, c.Args())
 			}
 		}
-		out, err := rt.exec(ctx, id, "/bin/touch", "/tmp/exec-done")
-		require.NoError(t, err, "%s", out)
-		rt.waitStopped(t, ctx, id)
+		rt.touchToEnd(t, ctx, id, "/tmp/exec-done")
 	})
 
 	// As uid 1000, which the runtime changes to after it installed the filter: the agent
