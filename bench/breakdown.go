@@ -66,7 +66,9 @@ type event struct {
 func measureBreakdown(ctx context.Context, perf, work string, argv []string, n int) (Breakdown, error) {
 	data := filepath.Join(work, "breakdown.perf")
 	defer os.Remove(data)
-	rec := append([]string{"record", "-q", "-o", data, "-e", "raw_syscalls:sys_enter,raw_syscalls:sys_exit", "--"}, argv...)
+	// A ring buffer of 16 MiB per CPU, not perf's default of a few hundred KiB: on a busy
+	// machine perf falls behind and drops events, and with them the opens they belong to.
+	rec := append([]string{"record", "-q", "-m", "16M", "-o", data, "-e", "raw_syscalls:sys_enter,raw_syscalls:sys_exit", "--"}, argv...)
 	if out, err := exec.CommandContext(ctx, perf, rec...).CombinedOutput(); err != nil {
 		return Breakdown{}, fmt.Errorf("perf record: %w: %s", err, oneLine(out))
 	}
