@@ -61,7 +61,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	defer h.close(ctx, hclog.NewNullLogger())
 	// What scrim run checks before it starts the program, from the same launch.Config.
 	if err := launch.Check(launchConfig(cfg, h, hclog.NewNullLogger())); err != nil {
-		return report(stderr, "check", launchProblem(cfg, err))
+		return report(stderr, "check", launchProblem("check", cfg, err))
 	}
 	if err := checkAudit(cfg.Audit); err != nil {
 		return report(stderr, "check", placed(cfg, "audit", err))

@@ -77,7 +77,7 @@ func runPlugin(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, pluginUsage)
 		return 0
 	}
-	return report(stderr, "plugin", fmt.Errorf("unknown command %s; see 'scrim plugin --help'", config.Quote(args[0])))
+	return report(stderr, "plugin", fmt.Errorf("%s: unknown command; the commands are inspect and test ('scrim plugin --help')", config.Quote(args[0])))
 }
 
 const pluginInspectUsage = `Usage: scrim plugin inspect FILE.wasm [--cache-dir DIR]

@@ -58,7 +58,7 @@ func TestPluginCommands(t *testing.T) {
 		{"test without a path", []string{"test", example("motd")}, 125, nil, "want --path P"},
 		{"test with a relative path", []string{"test", example("motd"), "--path", "etc/motd"}, 125, nil, "want an absolute path"},
 		{"test help", []string{"test", "--help"}, 0, []string{"Usage: scrim plugin test"}, ""},
-		{"unknown command", []string{"frob"}, 125, nil, `unknown command "frob"`},
+		{"unknown command", []string{"frob"}, 125, nil, `scrim plugin: "frob": unknown command; the commands are inspect and test ('scrim plugin --help')` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -83,7 +83,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	lc.Closed = closedStdio()
 	sup, err := launch.New(lc)
 	if err != nil {
-		return report(stderr, "run", launchProblem(cfg, err))
+		return report(stderr, "run", launchProblem("run", cfg, err))
 	}
 	log.Debug("open chain", "handlers", strings.Join(chainIDs(sup.Chain()), " "))
 	status, err := sup.Run(ctx)
@@ -127,8 +127,8 @@ func kernelProblem(err error) error {
 }
 
 // launchProblem says what launch.New or launch.Check found wrong, placed at the flag or key at
-// fault where one is.
-func launchProblem(cfg config.Config, err error) error {
+// fault where one is. cmd is the command that asked: check's advice cannot be to run check.
+func launchProblem(cmd string, cfg config.Config, err error) error {
 	var entry *builtin.EntryError
 	var errno unix.Errno
 	switch {
@@ -140,6 +140,9 @@ func launchProblem(cfg config.Config, err error) error {
 		e := cfg.Locate("cwd", -1)
 		e.Msg = fmt.Sprintf("%s: %v in the image %s; allowed: a directory of the image or of a mount, or none for the image's root", cfg.Cwd, errno, cfg.Chroot)
 		return e
+	}
+	if cmd == "check" {
+		return hint(err, "correct the configuration; --log-level debug shows what led to it")
 	}
 	return hint(err, "check the configuration ('scrim check' with the same flags), or run again with --log-level debug")
 }
