@@ -206,6 +206,7 @@ func TestUsageErrors(t *testing.T) {
 		{name: "unknown command", args: []string{"frobnicate"}, wantCode: exitFailure, want: "scrim: \"frobnicate\": unknown command; the commands are run, check, plugin, oci, agent, version and help ('scrim help')\n"},
 		{name: "run without CMD", args: []string{"run"}, wantCode: exitFailure, want: "scrim run: missing CMD: scrim run [flags] -- CMD [ARGS...]; see 'scrim run --help'\n"},
 		{name: "run with only --", args: []string{"run", "--"}, wantCode: exitFailure, want: "scrim run: missing CMD: scrim run [flags] -- CMD [ARGS...]; see 'scrim run --help'\n"},
+		{name: "run with an empty CMD", args: []string{"run", "--", ""}, wantCode: 127, want: "scrim run: \"\": command not found: the command name is empty; name the program to run\n"},
 		{name: "unknown flag", args: []string{"run", "--no-such-flag", "--", "true"}, wantCode: exitFailure, want: "scrim run: --no-such-flag: unknown flag; see 'scrim run --help'\n"},
 		{name: "flag without value", args: []string{"run", "--cpus"}, wantCode: exitFailure, want: "scrim run: --cpus: needs a value; see 'scrim run --help'\n"},
 		{name: "bad flag value", args: []string{"run", "--memory", "lots", "--", "true"}, wantCode: exitFailure, want: "scrim run: --memory: \"lots\" is not a size; allowed: bytes as a whole number, or a number with K, M, G or T (powers of 1024), like 512M or 2G\n"},

@@ -102,7 +102,7 @@ func pluginInspect(args []string, stdout, stderr io.Writer) int {
 	}
 	r, err := plugins.Inspect(context.Background(), args[0], plugins.Options{CacheDir: cacheDir})
 	if err != nil {
-		logging.Report(stderr, "plugin inspect", err)
+		logging.Report(stderr, "plugin inspect", hint(err, "give the path of a WebAssembly module (.wasm) scrim can read"))
 		return 1
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)

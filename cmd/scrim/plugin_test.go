@@ -58,6 +58,8 @@ func TestPluginCommands(t *testing.T) {
 		{"test without a path", []string{"test", example("motd")}, 125, nil, "want --path P"},
 		{"test with a relative path", []string{"test", example("motd"), "--path", "etc/motd"}, 125, nil, "want an absolute path"},
 		{"test help", []string{"test", "--help"}, 0, []string{"Usage: scrim plugin test"}, ""},
+		{"inspect a file that cannot be read", []string{"inspect", "/nonexistent.wasm"}, 1, nil,
+			"scrim plugin inspect: inspect plugin /nonexistent.wasm: open /nonexistent.wasm: no such file or directory; give the path of a WebAssembly module (.wasm) scrim can read\n"},
 		{"unknown command", []string{"frob"}, 125, nil, `scrim plugin: "frob": unknown command; the commands are inspect and test ('scrim plugin --help')` + "\n"},
 	}
 	for _, tt := range tests {

@@ -41,6 +41,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if len(p.args) == 0 {
 		return usageError(stderr, "run", errors.New("missing CMD: scrim run [flags] -- CMD [ARGS...]"))
 	}
+	if p.args[0] == "" {
+		// As a shell and env(1) answer an empty command name: not found, 127.
+		report(stderr, "run", errors.New(`"": command not found: the command name is empty; name the program to run`))
+		return 127
+	}
 	cfg, ok := loadConfig(p, "run", stderr)
 	if !ok {
 		return exitFailure
