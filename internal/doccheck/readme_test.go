@@ -131,6 +131,9 @@ func TestREADME(t *testing.T) {
 	for _, want := range []string{"127.0.0.1 localhost", "ci-box\n2\nWelcome to the build sandbox.\n10.1.4.20 build-cache.corp\n", "config  "} {
 		require.Contains(t, out.String(), want, "stdout:\n%s\nstderr:\n%s", out.String(), serr.String())
 	}
+	// The examples configure nothing that overlaps or is demoted: scrim check has no warning
+	// for them (it once warned about two built-in shims sharing cgroup files).
+	require.NotContains(t, serr.String(), "scrim check: warning:")
 	require.FileExists(t, filepath.Join(clone, "opens.jsonl"))
 	require.FileExists(t, filepath.Join(clone, "audit.jsonl"))
 }
