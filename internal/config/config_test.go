@@ -348,8 +348,8 @@ func TestConfig_Flag(t *testing.T) {
 		{name: "bad hostname", flags: [][2]string{{"hostname", "a/b"}}, wantErr: `--hostname: "a/b" is not a valid host name: '/' is not allowed; allowed: letters, digits, '-' and '.', labels of 1 to 63 bytes not starting or ending with '-', at most 64 bytes`},
 		{name: "missing plugin", flags: [][2]string{{"plugin", "/nonexistent/x.wasm"}}, wantErr: `--plugin: /nonexistent/x.wasm does not exist; allowed: the path of an existing file`},
 		{name: "bad mode", flags: [][2]string{{"mode", "fastest"}}, wantErr: `--mode: "fastest" is not a mode; allowed: strict, fast`},
-		{name: "relative cwd", flags: [][2]string{{"cwd", "here"}}, wantErr: `--cwd: "here" is not an absolute path`},
-		{name: "bad seed", flags: [][2]string{{"random-seed", "-4"}}, wantErr: `--random-seed: "-4" is not a whole number from 0 to 18446744073709551615`},
+		{name: "relative cwd", flags: [][2]string{{"cwd", "here"}}, wantErr: `--cwd: "here" is not an absolute path; allowed: a path starting with /`},
+		{name: "bad seed", flags: [][2]string{{"random-seed", "-4"}}, wantErr: `--random-seed: "-4" is not a whole number; allowed: 0 to 18446744073709551615`},
 		{name: "bad mount", flags: [][2]string{{"mount", "/tmp:rel"}}, wantErr: `--mount: "/tmp:rel": "rel" is not an absolute path; allowed: HOST:INSIDE or HOST:INSIDE:ro, INSIDE an absolute path`},
 	}
 	for _, tc := range tests {

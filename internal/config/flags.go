@@ -83,7 +83,7 @@ func (c *Config) flag(name, value string) error {
 	case "random-seed":
 		n, err := strconv.ParseUint(value, 10, 64)
 		if err != nil {
-			return fail(fmt.Errorf("%s is not a whole number from 0 to %d", Quote(value), uint64(1<<64-1)))
+			return fail(fmt.Errorf("%s is not a whole number; allowed: 0 to %d", Quote(value), uint64(1<<64-1)))
 		}
 		c.RandomSeed = &n
 	case "net-allow":

@@ -191,10 +191,10 @@ func checkExtraHost(v string) error {
 
 func checkAbsPath(v string) error {
 	if !filepath.IsAbs(v) {
-		return fmt.Errorf("%s is not an absolute path", Quote(v))
+		return fmt.Errorf("%s is not an absolute path; allowed: a path starting with /", Quote(v))
 	}
 	if strings.IndexByte(v, 0) >= 0 {
-		return fmt.Errorf("%s holds a NUL byte", Quote(v))
+		return fmt.Errorf("%s holds a NUL byte; allowed: a path without one", Quote(v))
 	}
 	return nil
 }
