@@ -89,13 +89,13 @@ func cmdOCIProfile(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, ociUsage)
 			return 0
 		}
-		return usageError(stderr, "oci", err)
+		return usageError(stderr, cmd, err)
 	}
 	if fs.NArg() > 0 {
-		return usageError(stderr, "oci", fmt.Errorf("unexpected argument %s", config.Quote(fs.Arg(0))))
+		return usageError(stderr, cmd, fmt.Errorf("unexpected argument %s", config.Quote(fs.Arg(0))))
 	}
 	if socket == "" || !filepath.IsAbs(socket) {
-		return usageError(stderr, "oci", errors.New("--socket: name the agent's socket by an absolute path"))
+		return usageError(stderr, cmd, errors.New("--socket: name the agent's socket by an absolute path"))
 	}
 	cfg, ok := loadConfig(p, cmd, stderr)
 	if !ok {
@@ -104,7 +104,7 @@ func cmdOCIProfile(args []string, stdout, stderr io.Writer) int {
 	// The agent reads the same metadata: a string it would refuse is refused here first.
 	name, err := metadataProfile(metadata)
 	if err != nil {
-		return usageError(stderr, "oci", fmt.Errorf("--metadata: %w", err))
+		return usageError(stderr, cmd, fmt.Errorf("--metadata: %w", err))
 	}
 	cfg, ok = cfg.ForProfile(name)
 	if !ok {

@@ -159,9 +159,13 @@ func TestOCIProfileNeedsAbsoluteSocket(t *testing.T) {
 	for _, args := range [][]string{{"oci", "profile"}, {"oci", "profile", "--socket", "agent.sock"}} {
 		r := scrim(t, args...)
 		require.Equal(t, exitFailure, r.code)
-		require.Contains(t, r.stderr, "--socket: name the agent's socket by an absolute path")
+		require.Equal(t, "scrim oci profile: --socket: name the agent's socket by an absolute path; see 'scrim oci profile --help'\n", r.stderr)
 		require.Empty(t, r.stdout)
 	}
+	// Every message of oci profile names it, as its -c and --metadata messages do.
+	r := scrim(t, "oci", "profile", "--socket", "/run/agent.sock", "--bogus")
+	require.Equal(t, exitFailure, r.code)
+	require.Equal(t, "scrim oci profile: --bogus: unknown flag; see 'scrim oci profile --help'\n", r.stderr)
 }
 
 // testHandlers builds the handlers of the built-in defaults, as the commands do.
