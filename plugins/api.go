@@ -157,7 +157,7 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 			p.mem = h.mem
 			key, code := "", h.code
 			if code != nil {
-				key = describeKey(wasm, p.config, p.memoryPages())
+				key = describeKey(wasm, p.config, p.memoryPages(), h.mem.limit)
 			}
 			if opts.Deferred && key != "" {
 				if doc, ok := code.storedDescribe(key); ok {

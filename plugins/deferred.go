@@ -20,12 +20,13 @@ const loadWait = 30 * time.Second
 
 // describeFormat names the layout of a stored describe document and the key's recipe;
 // changing either changes it, so that old entries are never read.
-const describeFormat = "scrim-describe-v1"
+const describeFormat = "scrim-describe-v2"
 
 // describeKey is the name of the stored describe document of a module and its configuration:
-// the sha256 of everything that decides what describe and init see. The memory cap is part of
-// it because the same module may fail to instantiate under a lower one.
-func describeKey(wasm, config []byte, pages uint64) string {
+// the sha256 of everything that decides what describe and init see. The memory cap and the
+// plugins' memory total are part of it because the same module may fail to instantiate under a
+// lower one: a run under a lower total loads it before the program starts, and stops there.
+func describeKey(wasm, config []byte, pages, total uint64) string {
 	h := sha256.New()
 	h.Write([]byte(describeFormat))
 	sum := sha256.Sum256(wasm)
@@ -35,6 +36,8 @@ func describeKey(wasm, config []byte, pages uint64) string {
 	h.Write(n[:])
 	h.Write(config)
 	binary.LittleEndian.PutUint64(n[:], pages)
+	h.Write(n[:])
+	binary.LittleEndian.PutUint64(n[:], total)
 	h.Write(n[:])
 	return hex.EncodeToString(h.Sum(nil))
 }

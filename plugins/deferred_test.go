@@ -127,13 +127,14 @@ func TestDeferredLoad(t *testing.T) {
 			"a plugin dropped while loading must release itself")
 	})
 
-	t.Run("a different configuration or memory cap is a different key", func(t *testing.T) {
+	t.Run("a different configuration, memory cap or memory total is a different key", func(t *testing.T) {
 		wasm := []byte("module")
-		base := describeKey(wasm, []byte(`{}`), 256)
-		require.NotEqual(t, base, describeKey(wasm, []byte(`{"a":1}`), 256))
-		require.NotEqual(t, base, describeKey(wasm, []byte(`{}`), 255))
-		require.NotEqual(t, base, describeKey([]byte("modulf"), []byte(`{}`), 256))
-		require.Equal(t, base, describeKey(wasm, []byte(`{}`), 256))
+		base := describeKey(wasm, []byte(`{}`), 256, 512<<20)
+		require.NotEqual(t, base, describeKey(wasm, []byte(`{"a":1}`), 256, 512<<20))
+		require.NotEqual(t, base, describeKey(wasm, []byte(`{}`), 255, 512<<20))
+		require.NotEqual(t, base, describeKey(wasm, []byte(`{}`), 256, 1<<20))
+		require.NotEqual(t, base, describeKey([]byte("modulf"), []byte(`{}`), 256, 512<<20))
+		require.Equal(t, base, describeKey(wasm, []byte(`{}`), 256, 512<<20))
 	})
 }
 
