@@ -194,6 +194,11 @@ func TestLoad_DropIns(t *testing.T) {
 			name: "two tables in one file", dirs: []string{"broken"},
 			wantErr: `{{dropins}}/broken/two.toml:1: plugin: holds 2 [[plugin]] tables; allowed: exactly one per drop-in file`,
 		},
+		{
+			// One problem, one message: not also "holds 0 [[plugin]] tables".
+			name: "a [plugin] table", dirs: []string{"single"},
+			wantErr: `{{dropins}}/single/motd.toml:1: plugin: wrong type: want an array of tables ([[plugin]]), got a table`,
+		},
 	}
 	dropins, err := filepath.Abs("testdata/dropins")
 	require.NoError(t, err)

@@ -760,7 +760,11 @@ func dropIn(file string) (Plugin, Errors) {
 	}
 	var p Plugin
 	d.table("", "a plugin drop-in file", raw, []field{{"plugin", func(key string, v any) {
+		before := len(d.errs)
 		tables := d.tables(key, v)
+		if len(d.errs) > before {
+			return // not an array of tables, said once
+		}
 		if len(tables) != 1 {
 			d.errorf(key, "holds %d [[plugin]] tables; allowed: exactly one per drop-in file", len(tables))
 			return
