@@ -103,3 +103,41 @@ func TestCheckRunParity_Access(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	require.True(t, strings.Contains(r.stdout, "audit"), r.stdout)
 }
+
+// TestCheckRunParity_ImageMountPoints: an image without /proc (or a mount's target) that the
+// stub cannot create, being read-only or not writable by scrim's user, stops scrim check as it
+// stops scrim run, placed at --chroot; run used to fail in the stub, after starting, and
+// check said OK.
+func TestCheckRunParity_ImageMountPoints(t *testing.T) {
+	base, err := os.MkdirTemp("", "scrim-image-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.Chmod(filepath.Join(base, "closed"), 0o755); os.RemoveAll(base) })
+	require.NoError(t, os.Chmod(base, 0o755))
+	img := filepath.Join(base, "img")
+	require.NoError(t, os.MkdirAll(filepath.Join(img, "bin"), 0o755))
+	closed := filepath.Join(base, "closed")
+	require.NoError(t, os.MkdirAll(filepath.Join(closed, "bin"), 0o755))
+	require.NoError(t, os.Chmod(closed, 0o555)) // scrim's user may not create /proc in it
+
+	tests := []struct {
+		name  string
+		flags []string
+		want  string
+	}{
+		{name: "read-only image", flags: []string{"--chroot", img, "--chroot-readonly"},
+			want: "--chroot: mount point /proc: the read-only image " + img + " has none; create it in the image, or make the image writable\n"},
+		{name: "image scrim's user may not write", flags: []string{"--chroot", closed},
+			want: "--chroot: mount point /proc: the image " + closed + " has none, and scrim cannot create it in /: permission denied; create it in the image, or run scrim as a user who may\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			check := scrimUnprivileged(t, append([]string{"check"}, tc.flags...)...)
+			run := scrimUnprivileged(t, append(append([]string{"run"}, tc.flags...), "--", "/bin/true")...)
+			require.Equal(t, exitFailure, check.code, check.stderr)
+			require.Equal(t, exitFailure, run.code, run.stderr)
+			require.Equal(t, "scrim check: "+tc.want, check.stderr)
+			require.Equal(t, "scrim run: "+tc.want, run.stderr)
+		})
+	}
+	require.NoDirExists(t, filepath.Join(img, "proc"), "the read-only image was left as it was")
+}

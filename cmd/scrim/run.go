@@ -141,6 +141,12 @@ func launchProblem(cmd string, cfg config.Config, err error) error {
 		e := cfg.Locate(entry.Key, entry.Index)
 		e.Msg = fmt.Sprintf("%s: %v; pin its address (%s=IP) or correct the name", config.Quote(entry.Entry), entry.Err, entry.Entry)
 		return e
+	case errors.Is(err, launch.ErrMountPoint):
+		// The image's fault: placed at chroot, the message after launch's "new supervisor: ".
+		e := cfg.Locate("chroot", -1)
+		_, e.Msg, _ = strings.Cut(err.Error(), launch.ErrMountPoint.Error()+" ")
+		e.Msg = "mount point " + e.Msg
+		return e
 	case errors.Is(err, launch.ErrNoCwd) && errors.As(err, &errno) && cfg.Chroot != "":
 		e := cfg.Locate("cwd", -1)
 		e.Msg = fmt.Sprintf("%s: %v in the image %s; allowed: a directory of the image or of a mount, or none for the image's root", cfg.Cwd, errno, cfg.Chroot)

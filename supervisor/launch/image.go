@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -104,6 +105,9 @@ func prepareImage(cfg *Config) error {
 	if err := checkImageCwd(out); err != nil {
 		return err
 	}
+	if err := checkMountPoints(out); err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		if err := probeUserNS(); err != nil {
 			return err
@@ -142,6 +146,72 @@ func checkImageCwd(img *ImageConfig) error {
 	}
 	unix.Close(fd)
 	return nil
+}
+
+// ErrMountPoint is wrapped by New's and Check's error for a mount point the image lacks and the
+// stub could not create: scrim check finds it before anything starts, as scrim run does.
+var ErrMountPoint = errors.New("mount point")
+
+// checkMountPoints reports a mount point the stub would have to create in the image and cannot:
+// in a read-only image any missing one, else one whose nearest existing directory scrim's user
+// may not write (the stub creates it as that user).
+func checkMountPoints(img *ImageConfig) error {
+	made := []string{"/proc", "/dev", "/tmp"}
+	points := slices.Clone(made)
+	for _, m := range img.Mounts {
+		points = append(points, m.Inside)
+	}
+	for _, inside := range points {
+		if !slices.Contains(made, inside) && slices.ContainsFunc(made, func(d string) bool { return strings.HasPrefix(inside, d+"/") }) {
+			continue // inside what the stub mounts there itself
+		}
+		if err := checkMountPoint(img, inside); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkMountPoint(img *ImageConfig, inside string) error {
+	// Where the stub will look for it: in the image, or in the mount that covers it.
+	root, rel, best := img.Dir, inside, ""
+	for _, m := range img.Mounts {
+		if strings.HasPrefix(inside, m.Inside+"/") && len(m.Inside) > len(best) {
+			root, rel, best = m.Host, strings.TrimPrefix(inside, m.Inside), m.Inside
+		}
+	}
+	dir, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil // the stub says what is wrong
+	}
+	defer unix.Close(dir)
+	how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	for cur := rel; ; cur = filepath.Dir(cur) {
+		fd, err := unix.Openat2(dir, "."+cur, how)
+		if errors.Is(err, unix.ENOENT) && cur != "/" {
+			continue
+		}
+		if err != nil {
+			return nil // the stub says what is wrong
+		}
+		defer unix.Close(fd)
+		if cur == rel {
+			return nil // it exists
+		}
+		parent := filepath.Join(best, cur)
+		if img.ReadOnly {
+			return fmt.Errorf("%w %s: the read-only image %s has none; create it in the image, or make the image writable", ErrMountPoint, inside, img.Dir)
+		}
+		if err := mayCreateIn(fd); err != nil {
+			return fmt.Errorf("%w %s: the image %s has none, and scrim cannot create it in %s: %w; create it in the image, or run scrim as a user who may", ErrMountPoint, inside, img.Dir, parent, err)
+		}
+		return nil
+	}
+}
+
+// mayCreateIn reports whether the stub may create an entry in the directory fd.
+func mayCreateIn(fd int) error {
+	return unix.Faccessat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.W_OK|unix.X_OK, unix.AT_EACCESS)
 }
 
 // checkImageDir returns dir as an absolute path with symlinks resolved, or an error that says

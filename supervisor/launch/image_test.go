@@ -410,6 +410,11 @@ func TestImageBadInput(t *testing.T) {
 	shBytes, err := os.ReadFile(sh)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(img, "bin/dyn"), shBytes, 0o755))
+	bare := filepath.Join(outer, "bare")
+	require.NoError(t, os.MkdirAll(filepath.Join(bare, "bin"), 0o755))
+	probe, err := os.ReadFile(filepath.Join(img, "bin/probe"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(bare, "bin/probe"), probe, 0o755))
 
 	t.Run("config errors", func(t *testing.T) {
 		for _, tt := range []struct {
@@ -424,26 +429,25 @@ func TestImageBadInput(t *testing.T) {
 			{"missing mount source", ImageConfig{Dir: img, Mounts: []ImageMount{{Host: filepath.Join(outer, "nope"), Inside: "/mnt"}}}, "no such file or directory"},
 			{"missing cwd", ImageConfig{Dir: img, Cwd: "/nope"}, "chroot cwd /nope: working directory in the image: no such file or directory"},
 			{"cwd under a mount", ImageConfig{Dir: img, Cwd: "/mnt/nope", Mounts: []ImageMount{{Host: outer, Inside: "/mnt"}}}, "chroot cwd /mnt/nope: working directory in the image: no such file or directory"},
+			// Found before anything starts, so that scrim check finds it too; the stub
+			// refuses it as well.
+			{"read-only image without /proc", ImageConfig{Dir: bare, ReadOnly: true}, "mount point /proc: the read-only image " + bare + " has none"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
+				before := snapshot(t, bare)
 				_, err := New(Config{Args: []string{"/bin/probe"}, Image: &tt.img})
 				require.ErrorContains(t, err, tt.want)
+				require.Equal(t, before, snapshot(t, bare))
 			})
 		}
 	})
 	t.Run("start errors", func(t *testing.T) {
-		bare := filepath.Join(outer, "bare")
-		require.NoError(t, os.MkdirAll(filepath.Join(bare, "bin"), 0o755))
-		probe, err := os.ReadFile(filepath.Join(img, "bin/probe"))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(bare, "bin/probe"), probe, 0o755))
 		for _, tt := range []struct {
 			name string
 			img  ImageConfig
 			want string
 		}{
 			{"cwd made by the stub", ImageConfig{Dir: img, Cwd: "/tmp/nope"}, "change to /tmp/nope in the image: no such file or directory"},
-			{"read-only image without /proc", ImageConfig{Dir: bare, ReadOnly: true}, "the read-only image has no /proc to mount on"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				before := snapshot(t, tt.img.Dir)
