@@ -116,7 +116,7 @@ func cmdAgent(args []string, stdout, stderr io.Writer) int {
 		},
 	})
 	if err != nil {
-		return report(stderr, cmd, err)
+		return report(stderr, cmd, hint(err, "give --socket a path in an existing directory scrim may write, where no other agent listens"))
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
