@@ -40,7 +40,7 @@ func TestSDKExamples_ReleaseDecides(t *testing.T) {
 // TestSDKExamples_ReleaseUnderScrim checks that a file examples/release serves where the disk
 // has none is there for every call a program makes: test -f, Python's os.path.exists, a listing
 // of its directory, stat's size against the bytes read, ls -l (which reads its extended
-// attributes) without an error, and readlink of /proc/self/fd/N of an open of it, which names
+// attributes) without an error, statfs (the memfd's filesystem), and readlink of /proc/self/fd/N of an open of it, which names
 // the path and not the memfd behind it.
 func TestSDKExamples_ReleaseUnderScrim(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
@@ -57,12 +57,13 @@ ls "$(dirname "$p")"
 echo "size $(stat -c %s "$p") $(wc -c < "$p")"
 echo "ls -l errors $( (ls -l "$p"; ls -la "$(dirname "$p")") 2>&1 >/dev/null | wc -l)"
 /usr/bin/python3 -c 'import os, sys; print("xattrs", os.listxattr(sys.argv[1]))' "$p"
+echo "fs $(stat -f -c %T "$p")"
 exec 3< "$p"
 echo "fd $(readlink /proc/self/fd/3)"
 cat <&3`
 	r := sdkScrimRun(t, "-c", cfg, "--", "sh", "-c", script, "sh", path)
 	require.Equal(t, 0, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
-	require.Equal(t, "test-f\nexists True True\nvendor-release\nsize 15 15\nls -l errors 0\nxattrs []\nfd "+path+"\nACME Linux 4.2\n", r.stdout,
+	require.Equal(t, "test-f\nexists True True\nvendor-release\nsize 15 15\nls -l errors 0\nxattrs []\nfs tmpfs\nfd "+path+"\nACME Linux 4.2\n", r.stdout,
 		"stderr: %s", r.stderr)
 	_, err := os.Stat(path)
 	require.ErrorIs(t, err, os.ErrNotExist, "the file exists only in the sandbox")

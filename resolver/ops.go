@@ -49,6 +49,15 @@ func (res *Resolution) Statx(flags int, mask uint32, st *unix.Statx_t) error {
 	return unix.Statx(fd, "", unix.AT_EMPTY_PATH|flags&atStatxSyncType, int(mask), st)
 }
 
+// Statfs fills st as statfs would for the object's filesystem.
+func (res *Resolution) Statfs(st *unix.Statfs_t) error {
+	fd, err := res.object()
+	if err != nil {
+		return err
+	}
+	return unix.Fstatfs(fd, st)
+}
+
 // Access checks mode on the object as faccessat2 with AT_EACCESS would: against the calling
 // thread's fsuid, fsgid and effective capabilities. access(2)'s use of the real ids is the
 // supervisor's to set up.

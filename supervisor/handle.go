@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -300,7 +301,12 @@ func (s *Core) answerOp(c *opCall, res *resolver.Resolution, in *resolver.Input)
 	case shim.OpStat:
 		// A descriptor scrim served (fstat through newfstatat or statx with AT_EMPTY_PATH)
 		// is a memfd, which the kernel shows unlinked; it is shown as the file it stands for.
-		if in.Syscall == shim.SysStatx {
+		if in.Syscall == shim.SysStatfs {
+			var st unix.Statfs_t
+			if err = res.Statfs(&st); err == nil {
+				out = statfsBytes(&st)
+			}
+		} else if in.Syscall == shim.SysStatx {
 			var st unix.Statx_t
 			if err = res.Statx(in.AtFlags, uint32(in.Arg), &st); err == nil {
 				if st.Nlink == 0 && s.memfds.served(unix.Mkdev(st.Dev_major, st.Dev_minor), st.Ino) {
@@ -357,6 +363,21 @@ func (s *Core) answerOp(c *opCall, res *resolver.Resolution, in *resolver.Input)
 	}
 	s.writeAnswer(c, in, out, val)
 }
+
+// memfdStatfs is what statfs says of the filesystem every memfd lives on, the same for all of
+// them: it is read once.
+var memfdStatfs = sync.OnceValues(func() (unix.Statfs_t, error) {
+	var st unix.Statfs_t
+	fd, err := unix.MemfdCreate("scrim-statfs", unix.MFD_CLOEXEC)
+	if err != nil {
+		return st, fmt.Errorf("memfd for statfs: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return st, fmt.Errorf("fstatfs of a memfd: %w", err)
+	}
+	return st, nil
+})
 
 // xattrMax is the largest value or list of names the kernel reads for getxattr and listxattr
 // (XATTR_SIZE_MAX, XATTR_LIST_MAX): a larger buffer is used only up to it.
@@ -433,6 +454,18 @@ func (s *Core) answerServed(ctx context.Context, c *opCall, res *resolver.Resolu
 		closeContent(content)
 		s.answerNoXattrs(c, in)
 	case shim.OpStat:
+		if in.Syscall == shim.SysStatfs {
+			// What fstatfs of the descriptor an open returns says: the filesystem of
+			// scrim's memfds, for every served path.
+			closeContent(content)
+			st, err := memfdStatfs()
+			if err != nil {
+				s.fail(c, err)
+				return
+			}
+			s.writeAnswer(c, in, statfsBytes(&st), 0)
+			return
+		}
 		out, err := s.servedStat(ctx, req, in, content, d)
 		if err != nil {
 			s.answerErr(c, err)

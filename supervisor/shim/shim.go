@@ -77,6 +77,7 @@ const (
 	SysLgetxattr
 	SysListxattr
 	SysLlistxattr
+	SysStatfs
 )
 
 var syscallInfo = [...]struct {
@@ -104,6 +105,7 @@ var syscallInfo = [...]struct {
 	SysExecve: {"execve", OpExec}, SysExecveat: {"execveat", OpExec},
 	SysGetxattr: {"getxattr", OpXattr}, SysLgetxattr: {"lgetxattr", OpXattr},
 	SysListxattr: {"listxattr", OpXattr}, SysLlistxattr: {"llistxattr", OpXattr},
+	SysStatfs: {"statfs", OpStat},
 }
 
 // String returns the kernel's name for the call.
@@ -131,7 +133,7 @@ type Op uint8
 const (
 	// OpOpen opens the object (open, openat, openat2, creat).
 	OpOpen Op = iota
-	// OpStat describes the object (stat, lstat, newfstatat, statx).
+	// OpStat describes the object (stat, lstat, newfstatat, statx) or its filesystem (statfs).
 	OpStat
 	// OpAccess checks a permission on it (access, faccessat, faccessat2).
 	OpAccess
@@ -241,8 +243,8 @@ func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
 // # Metadata of served content
 //
 // For every path a handler serves, the supervisor answers stat, lstat, newfstatat, statx,
-// access, faccessat, faccessat2, readlink, readlinkat, chdir, getxattr, listxattr and their l
-// forms from the served content, and nothing else is needed from a handler:
+// access, faccessat, faccessat2, readlink, readlinkat, chdir, statfs, getxattr, listxattr and
+// their l forms from the served content, and nothing else is needed from a handler:
 //
 //   - Bytes: a regular, read-only file. stat says st_dev and st_ino of the sealed memfd an open
 //     of the path returns (the supervisor keeps one per path and content, so stat(path) and
@@ -259,7 +261,7 @@ func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
 //     answers from that content.
 //
 // A served file has no extended attributes: getxattr answers ENODATA and listxattr an empty
-// list, as for a memfd. access answers 0 for F_OK and R_OK, EROFS for W_OK and EACCES for
+// list, as for a memfd; statfs describes the memfds' filesystem. access answers 0 for F_OK and R_OK, EROFS for W_OK and EACCES for
 // X_OK unless the mode has an execute bit; readlink answers EINVAL (a served file is no link); chdir answers ENOTDIR for
 // a file. readlink of /proc/PID/fd/N of a served descriptor reads as the canonical path the
 // program opened, never as the memfd's name.

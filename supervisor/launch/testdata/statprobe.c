@@ -3,7 +3,8 @@
 //   op    stat | lstat | fstatat | fstatat_nofollow | statx | statx_nofollow | empty (open
 //         path O_PATH, then newfstatat(fd, "", AT_EMPTY_PATH)) | statx_empty | access | faccessat |
 //         faccessat2_nofollow | access_w | readlink | readlinkat | readlink_empty (open path
-//         O_PATH|O_NOFOLLOW, then readlinkat(fd, "")) | getxattr | lgetxattr (of "user.scrim":
+//         O_PATH|O_NOFOLLOW, then readlinkat(fd, "")) | statfs (f_type:f_bsize) | getxattr |
+//         lgetxattr (of "user.scrim":
 //         its value) | listxattr | llistxattr (the list's length) | fchdir0 (fchdir(0); dir
 //         and path unused). The xattr calls take no dir: their path is from the cwd.
 //   dir   "-" for AT_FDCWD, or a directory opened O_PATH for this case
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -140,6 +142,12 @@ int main(int argc, char **argv) {
 				link_line(syscall(SYS_readlinkat, fd, "", buf, sizeof buf), buf);
 				close(fd);
 			}
+		} else if (!strcmp(op, "statfs")) {
+			struct statfs sf;
+			if (syscall(SYS_statfs, path, &sf) < 0)
+				printf("%s\n", strerrorname_np(errno));
+			else
+				printf("OK %lx:%ld\n", (unsigned long)sf.f_type, (long)sf.f_bsize);
 		} else if (!strcmp(op, "getxattr") || !strcmp(op, "lgetxattr")) {
 			long n = syscall(op[0] == 'l' ? SYS_lgetxattr : SYS_getxattr, path, "user.scrim", buf, sizeof buf);
 			if (n < 0)
