@@ -29,7 +29,8 @@ func statSection(res *Results, scs []*Scenario, cs []*Contender) string {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("## The stat-like calls: mediate_stat on and off\n\n")
 	p("scrim strict mediates `stat`, `lstat`, `newfstatat`, `statx`, `access`, `faccessat`, " +
-		"`faccessat2`, `readlink`, `readlinkat`, `chdir`, `statfs`, `getxattr`, `listxattr` and their `l` forms " +
+		"`faccessat2`, `readlink`, `readlinkat`, `chdir`, `statfs`, `inotify_add_watch`, `getxattr`, " +
+		"`listxattr` and their `l` forms " +
 		"like opens by default " +
 		"(`mediate_stat = true`), so that they agree with what a served file's open returns, and " +
 		"a hidden process stays hidden. glibc's `fstat` is `newfstatat(fd, \"\", AT_EMPTY_PATH)`, " +

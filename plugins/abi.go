@@ -120,11 +120,11 @@ const (
 )
 
 // abiSyscall maps the contract's syscall to the ABI's number; they agree up to chdir (14).
-// The extended-attribute look-ups and statfs, which the ABI does not name, are asked as the
-// stat or lstat of the path they look up.
+// The extended-attribute look-ups, statfs and inotify_add_watch, which the ABI does not name,
+// are asked as the stat or lstat of the path they look up.
 func abiSyscall(s shim.Syscall) uint32 {
 	switch s {
-	case shim.SysGetxattr, shim.SysListxattr, shim.SysStatfs:
+	case shim.SysGetxattr, shim.SysListxattr, shim.SysStatfs, shim.SysInotifyAddWatch:
 		return uint32(shim.SysStat)
 	case shim.SysLgetxattr, shim.SysLlistxattr:
 		return uint32(shim.SysLstat)

@@ -472,6 +472,9 @@ func (p *plugin) run(inst *instance, req *shim.Request, op uint32) (shim.Result,
 			// A denied object shows no extended attributes, whose values are contents
 			// too: the supervisor answers a deny of these look-ups with none.
 			return shim.Deny(unix.EACCES), nil
+		case shim.OpWatch:
+			// Nor can it be watched: a watch reports changes to its contents and names.
+			return shim.Deny(unix.Errno(-v)), nil
 		default:
 			// A plugin's deny refuses opens, not look-ups: the object is shown as it is
 			// (ABI.md §6, the same as for every handler that only decides opens).

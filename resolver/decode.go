@@ -143,21 +143,22 @@ type statCall struct {
 
 // statFamily are the stat-like calls by x86_64 number.
 var statFamily = map[int]statCall{
-	unix.SYS_STAT:       {sys: shim.SysStat, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: -1},
-	unix.SYS_LSTAT:      {sys: shim.SysLstat, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: -1, flags0: unix.AT_SYMLINK_NOFOLLOW},
-	unix.SYS_NEWFSTATAT: {sys: shim.SysNewfstatat, dirfd: 0, path: 1, flags: 3, arg: -1, out: 2, name: -1, outLen: -1},
-	unix.SYS_STATX:      {sys: shim.SysStatx, dirfd: 0, path: 1, flags: 2, arg: 3, out: 4, name: -1, outLen: -1},
-	unix.SYS_ACCESS:     {sys: shim.SysAccess, dirfd: -1, path: 0, flags: -1, arg: 1, out: -1, name: -1, outLen: -1},
-	unix.SYS_FACCESSAT:  {sys: shim.SysFaccessat, dirfd: 0, path: 1, flags: -1, arg: 2, out: -1, name: -1, outLen: -1},
-	unix.SYS_FACCESSAT2: {sys: shim.SysFaccessat2, dirfd: 0, path: 1, flags: 3, arg: 2, out: -1, name: -1, outLen: -1},
-	unix.SYS_READLINK:   {sys: shim.SysReadlink, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: 2},
-	unix.SYS_READLINKAT: {sys: shim.SysReadlinkat, dirfd: 0, path: 1, flags: -1, arg: -1, out: 2, name: -1, outLen: 3},
-	unix.SYS_CHDIR:      {sys: shim.SysChdir, dirfd: -1, path: 0, flags: -1, arg: -1, out: -1, name: -1, outLen: -1},
-	unix.SYS_GETXATTR:   {sys: shim.SysGetxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 2, name: 1, outLen: 3},
-	unix.SYS_LGETXATTR:  {sys: shim.SysLgetxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 2, name: 1, outLen: 3, flags0: unix.AT_SYMLINK_NOFOLLOW},
-	unix.SYS_LISTXATTR:  {sys: shim.SysListxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: 2},
-	unix.SYS_STATFS:     {sys: shim.SysStatfs, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: -1},
-	unix.SYS_LLISTXATTR: {sys: shim.SysLlistxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: 2, flags0: unix.AT_SYMLINK_NOFOLLOW},
+	unix.SYS_STAT:              {sys: shim.SysStat, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: -1},
+	unix.SYS_LSTAT:             {sys: shim.SysLstat, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: -1, flags0: unix.AT_SYMLINK_NOFOLLOW},
+	unix.SYS_NEWFSTATAT:        {sys: shim.SysNewfstatat, dirfd: 0, path: 1, flags: 3, arg: -1, out: 2, name: -1, outLen: -1},
+	unix.SYS_STATX:             {sys: shim.SysStatx, dirfd: 0, path: 1, flags: 2, arg: 3, out: 4, name: -1, outLen: -1},
+	unix.SYS_ACCESS:            {sys: shim.SysAccess, dirfd: -1, path: 0, flags: -1, arg: 1, out: -1, name: -1, outLen: -1},
+	unix.SYS_FACCESSAT:         {sys: shim.SysFaccessat, dirfd: 0, path: 1, flags: -1, arg: 2, out: -1, name: -1, outLen: -1},
+	unix.SYS_FACCESSAT2:        {sys: shim.SysFaccessat2, dirfd: 0, path: 1, flags: 3, arg: 2, out: -1, name: -1, outLen: -1},
+	unix.SYS_READLINK:          {sys: shim.SysReadlink, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: 2},
+	unix.SYS_READLINKAT:        {sys: shim.SysReadlinkat, dirfd: 0, path: 1, flags: -1, arg: -1, out: 2, name: -1, outLen: 3},
+	unix.SYS_CHDIR:             {sys: shim.SysChdir, dirfd: -1, path: 0, flags: -1, arg: -1, out: -1, name: -1, outLen: -1},
+	unix.SYS_GETXATTR:          {sys: shim.SysGetxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 2, name: 1, outLen: 3},
+	unix.SYS_LGETXATTR:         {sys: shim.SysLgetxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 2, name: 1, outLen: 3, flags0: unix.AT_SYMLINK_NOFOLLOW},
+	unix.SYS_LISTXATTR:         {sys: shim.SysListxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: 2},
+	unix.SYS_INOTIFY_ADD_WATCH: {sys: shim.SysInotifyAddWatch, dirfd: -1, path: 1, flags: -1, arg: 2, out: -1, name: -1, outLen: -1},
+	unix.SYS_STATFS:            {sys: shim.SysStatfs, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: -1},
+	unix.SYS_LLISTXATTR:        {sys: shim.SysLlistxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: 2, flags0: unix.AT_SYMLINK_NOFOLLOW},
 }
 
 // SyscallOf names the mediated call nr, an open or a stat-like call, or reports that Decode
@@ -188,6 +189,12 @@ func StatFamily() []int {
 	}
 	return nrs
 }
+
+// allInotifyBits are the mask bits inotify_add_watch knows (ALL_INOTIFY_BITS): a mask with
+// none of them is EINVAL.
+const allInotifyBits = unix.IN_ALL_EVENTS | unix.IN_UNMOUNT | unix.IN_Q_OVERFLOW | unix.IN_IGNORED |
+	unix.IN_ONLYDIR | unix.IN_DONT_FOLLOW | unix.IN_EXCL_UNLINK | unix.IN_MASK_CREATE | unix.IN_MASK_ADD |
+	unix.IN_ISDIR | unix.IN_ONESHOT
 
 // AT_* flags the stat-like calls accept (fs/stat.c, fs/open.c).
 const (
@@ -232,6 +239,14 @@ func decodeStat(in Input, c statCall, args [6]uint64, mem shim.Memory) (Input, e
 			return Input{}, unix.EINVAL
 		}
 		emptyOK = true
+	case shim.OpWatch:
+		// inotify_add_watch's own checks; the descriptor's, which come before the path in
+		// the kernel, are the supervisor's, when it fetches the descriptor to add the watch
+		// to. Arg2 is that descriptor's number.
+		if in.Arg&unix.IN_MASK_ADD != 0 && in.Arg&unix.IN_MASK_CREATE != 0 || in.Arg&allInotifyBits == 0 {
+			return Input{}, unix.EINVAL
+		}
+		in.Arg2 = uint64(int32(args[0]))
 	case shim.OpXattr:
 		// The name is read before the path, and must be 1 to 255 bytes (import_xattr_name).
 		if c.name >= 0 {
@@ -262,7 +277,7 @@ func decodeStat(in Input, c statCall, args [6]uint64, mem shim.Memory) (Input, e
 	}
 	in.Path = path
 	in.Lookup = Lookup{
-		NoFollow:  flags&unix.AT_SYMLINK_NOFOLLOW != 0 || op == shim.OpReadlink,
+		NoFollow:  flags&unix.AT_SYMLINK_NOFOLLOW != 0 || op == shim.OpReadlink || op == shim.OpWatch && in.Arg&unix.IN_DONT_FOLLOW != 0,
 		EmptyPath: emptyOK,
 	}
 	return in, nil

@@ -150,6 +150,18 @@ func (res *Resolution) Listxattr(buf []byte) (int, error) {
 	return unix.Listxattr("/proc/self/fd/"+n, buf)
 }
 
+// Watch adds a watch for mask on the object to the inotify instance ifd and returns its
+// number, as inotify_add_watch(2) would: through scrim's /proc/self/fd of the walk's
+// descriptor, which reaches exactly that inode, a symbolic link itself included (the caller's
+// IN_DONT_FOLLOW was the walk's to follow).
+func (res *Resolution) Watch(ifd int, mask uint32) (int, error) {
+	_, n, err := res.procName()
+	if err != nil {
+		return 0, err
+	}
+	return unix.InotifyAddWatch(ifd, "/proc/self/fd/"+n, mask&^unix.IN_DONT_FOLLOW)
+}
+
 // The calls that change names and objects. Those that act on a name do it in the directory
 // the walk found (a parent lookup keeps it open), so a rename of the directory since changes
 // nothing; those that act on an object do it on the walk's descriptor of it, or through

@@ -339,6 +339,14 @@ func (s *Core) answerOp(c *opCall, res *resolver.Resolution, in *resolver.Input)
 			s.respond(c.n.ID, 0, 0, true)
 			return
 		}
+	case shim.OpWatch:
+		var ifd *os.File
+		if ifd, err = c.t.call.child.Fd(int(int32(in.Arg2))); err == nil {
+			var wd int
+			wd, err = res.Watch(int(ifd.Fd()), uint32(in.Arg))
+			val = int64(wd)
+			ifd.Close()
+		}
 	case shim.OpXattr:
 		var small [256]byte
 		var buf []byte
@@ -453,6 +461,8 @@ func (s *Core) answerServed(ctx context.Context, c *opCall, res *resolver.Resolu
 	case shim.OpXattr:
 		closeContent(content)
 		s.answerNoXattrs(c, in)
+	case shim.OpWatch:
+		s.answerServedWatch(c, res, in, content)
 	case shim.OpStat:
 		if in.Syscall == shim.SysStatfs {
 			// What fstatfs of the descriptor an open returns says: the filesystem of
@@ -476,6 +486,45 @@ func (s *Core) answerServed(ctx context.Context, c *opCall, res *resolver.Resolu
 		closeContent(content)
 		s.fail(c, fmt.Errorf("serve for a %s call", in.Op()))
 	}
+}
+
+// answerServedWatch adds an inotify watch for a served path: on the memfd an open of it
+// returns, whose content never changes, or on a handler's own File. Other content has no
+// descriptor to watch, and the real object answers.
+func (s *Core) answerServedWatch(c *opCall, res *resolver.Resolution, in *resolver.Input, content shim.Content) {
+	b, isBytes := bytesOf(content)
+	f, isFile := content.(shim.File)
+	if !isBytes && (!isFile || f.F == nil) {
+		closeContent(content)
+		c.verdict = "real"
+		s.answerOp(c, res, in)
+		return
+	}
+	if isFile {
+		defer f.F.Close()
+	}
+	ifd, err := c.t.call.child.Fd(int(int32(in.Arg2)))
+	if err != nil {
+		s.answerErr(c, err)
+		return
+	}
+	defer ifd.Close()
+	var wd int
+	watch := func(fd int) error {
+		var err error
+		wd, err = unix.InotifyAddWatch(int(ifd.Fd()), "/proc/self/fd/"+strconv.Itoa(fd), uint32(in.Arg)&^unix.IN_DONT_FOLLOW)
+		return err
+	}
+	if isBytes {
+		err = s.memfds.stat(res.Request.Path, b, watch)
+	} else {
+		err = watch(int(f.F.Fd()))
+	}
+	if err != nil {
+		s.answerErr(c, err)
+		return
+	}
+	s.respond(c.n.ID, int64(wd), 0, false)
 }
 
 // servedMode is the st_mode of served content.

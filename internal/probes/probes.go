@@ -147,7 +147,7 @@ func Lines(out string) []string {
 // The stat-like calls of the stat probe (supervisor/launch/testdata/statprobe.c): those that
 // follow a final symlink, and those that stop on it.
 var (
-	StatFollowOps   = []string{"stat", "fstatat", "statx", "empty", "statx_empty", "access", "faccessat", "access_w", "getxattr", "listxattr", "statfs"}
+	StatFollowOps   = []string{"stat", "fstatat", "statx", "empty", "statx_empty", "access", "faccessat", "access_w", "getxattr", "listxattr", "statfs", "inotify"}
 	StatNoFollowOps = []string{"lstat", "fstatat_nofollow", "statx_nofollow", "faccessat2_nofollow", "readlink", "readlinkat", "lgetxattr", "llistxattr"}
 )
 

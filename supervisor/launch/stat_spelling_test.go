@@ -92,7 +92,7 @@ func TestStatSpellings(t *testing.T) {
 			"stat": "stat", "access": "stat", "access_w": "stat",
 			"fstatat": "fstatat", "statx": "fstatat", "empty": "fstatat", "statx_empty": "fstatat", "faccessat": "fstatat",
 			"lstat": "lstat", "readlink": "lstat",
-			"getxattr": "stat", "listxattr": "stat", "lgetxattr": "lstat", "llistxattr": "lstat", "statfs": "stat",
+			"getxattr": "stat", "listxattr": "stat", "lgetxattr": "lstat", "llistxattr": "lstat", "statfs": "stat", "inotify": "stat",
 			"fstatat_nofollow": "fstatat_nofollow", "statx_nofollow": "fstatat_nofollow",
 			"faccessat2_nofollow": "fstatat_nofollow", "readlinkat": "fstatat_nofollow",
 		}
@@ -127,8 +127,8 @@ func TestStatSpellings(t *testing.T) {
 	})
 }
 
-// TestStatHidesOutsiders: stat, access, readlink, getxattr, listxattr, statfs and chdir of
-// /proc/<pid> of a process outside the sandbox answer as for a pid that does not exist, while
+// TestStatHidesOutsiders: stat, access, readlink, getxattr, listxattr, statfs,
+// inotify_add_watch and chdir of /proc/<pid> of a process outside the sandbox answer as for a pid that does not exist, while
 // the sandbox's own pids answer normally.
 func TestStatHidesOutsiders(t *testing.T) {
 	src, err := os.ReadFile("testdata/statprobe.c")
@@ -137,19 +137,19 @@ func TestStatHidesOutsiders(t *testing.T) {
 	host := strconv.Itoa(hostProcess(t))
 	var args []string
 	for _, p := range []string{"/proc/" + host, "/proc/" + host + "/exe", "/proc/" + host + "/status", "/proc/@P", "/proc/@P/status"} {
-		for _, op := range []string{"stat", "lstat", "statx", "access", "readlink", "getxattr", "listxattr", "statfs"} {
+		for _, op := range []string{"stat", "lstat", "statx", "access", "readlink", "getxattr", "listxattr", "statfs", "inotify"} {
 			args = append(args, op, "-", p)
 		}
 	}
 	status, out, serr := runOut(t, Config{Args: append([]string{probe}, args...)})
 	require.Equal(t, 0, status, serr)
 	got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	require.Len(t, got, 40, out)
-	for i, line := range got[:24] {
+	require.Len(t, got, 45, out)
+	for i, line := range got[:27] {
 		require.Equal(t, "ENOENT", line, "%s %s", args[3*i], args[3*i+2])
 	}
-	for i, line := range got[24:] {
-		i += 24
+	for i, line := range got[27:] {
+		i += 27
 		switch args[3*i] {
 		case "readlink":
 			require.Equal(t, "EINVAL", line, "%s %s", args[3*i], args[3*i+2])

@@ -78,6 +78,7 @@ const (
 	SysListxattr
 	SysLlistxattr
 	SysStatfs
+	SysInotifyAddWatch
 )
 
 var syscallInfo = [...]struct {
@@ -105,7 +106,7 @@ var syscallInfo = [...]struct {
 	SysExecve: {"execve", OpExec}, SysExecveat: {"execveat", OpExec},
 	SysGetxattr: {"getxattr", OpXattr}, SysLgetxattr: {"lgetxattr", OpXattr},
 	SysListxattr: {"listxattr", OpXattr}, SysLlistxattr: {"llistxattr", OpXattr},
-	SysStatfs: {"statfs", OpStat},
+	SysStatfs: {"statfs", OpStat}, SysInotifyAddWatch: {"inotify_add_watch", OpWatch},
 }
 
 // String returns the kernel's name for the call.
@@ -160,6 +161,9 @@ const (
 	// OpXattr reads one of the object's extended attributes or their names (getxattr,
 	// listxattr and their l forms).
 	OpXattr
+	// OpWatch watches the object for changes (inotify_add_watch): what happens to its
+	// contents and, for a directory, the names beneath it.
+	OpWatch
 )
 
 // Changes reports whether the op changes the filesystem: a name or an object's data or
@@ -199,6 +203,8 @@ func (o Op) String() string {
 		return "exec"
 	case OpXattr:
 		return "xattr"
+	case OpWatch:
+		return "watch"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -217,7 +223,7 @@ func Ops(ops ...Op) OpSet {
 
 // AllOps is every op: what a handler that denies or hides an object answers.
 const AllOps = OpSet(1<<OpOpen | 1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<OpChdir |
-	1<<OpRemove | 1<<OpRename | 1<<OpLink | 1<<OpCreate | 1<<OpModify | 1<<OpExec | 1<<OpXattr)
+	1<<OpRemove | 1<<OpRename | 1<<OpLink | 1<<OpCreate | 1<<OpModify | 1<<OpExec | 1<<OpXattr | 1<<OpWatch)
 
 // Has reports whether o is in the set.
 func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
@@ -227,14 +233,16 @@ func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
 //
 // A Handler that does not implement OpHandler is asked about opens and, so that every call
 // that looks at a path agrees with what an open of it serves, about the look-up ops (OpStat,
-// OpAccess, OpReadlink, OpChdir, OpXattr) as if they were read-only opens: the Request keeps its Op and
-// Syscall, its Flags are O_RDONLY. Its answers then mean:
+// OpAccess, OpReadlink, OpChdir, OpXattr, OpWatch) as if they were read-only opens: the Request
+// keeps its Op and Syscall, its Flags are O_RDONLY. Its answers then mean:
 //
 //   - Serve: the path is what an open would serve (see "Metadata of served content" below);
 //   - Deny: the open would be refused, not the look-up: the object is shown as it is (existence
 //     is not the secret, and `ls -l`, `find` must not fail on it), except for its extended
 //     attributes, whose values are contents too: it has none (getxattr ENODATA, listxattr an
-//     empty list). Deny with ENOENT hides the object from every call;
+//     empty list); and it cannot be watched (inotify_add_watch gets the errno), since a watch
+//     reports changes to its contents and the names beneath it. Deny with ENOENT hides the
+//     object from every call;
 //   - Next and Real: the real object answers.
 //
 // It is never asked about the ops that change names or objects, nor exec: those act on the
@@ -261,7 +269,8 @@ func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
 //     answers from that content.
 //
 // A served file has no extended attributes: getxattr answers ENODATA and listxattr an empty
-// list, as for a memfd; statfs describes the memfds' filesystem. access answers 0 for F_OK and R_OK, EROFS for W_OK and EACCES for
+// list, as for a memfd; statfs describes the memfds' filesystem; inotify_add_watch watches the
+// memfd an open returns, which never changes. access answers 0 for F_OK and R_OK, EROFS for W_OK and EACCES for
 // X_OK unless the mode has an execute bit; readlink answers EINVAL (a served file is no link); chdir answers ENOTDIR for
 // a file. readlink of /proc/PID/fd/N of a served descriptor reads as the canonical path the
 // program opened, never as the memfd's name.
@@ -285,7 +294,7 @@ type Lister interface {
 
 // LookupOps are the ops that look a path up and describe what they find without changing
 // it: what a handler that is not an OpHandler is asked about besides OpOpen.
-const LookupOps = OpSet(1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<OpChdir | 1<<OpXattr)
+const LookupOps = OpSet(1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<OpChdir | 1<<OpXattr | 1<<OpWatch)
 
 // Cred is the calling thread's credentials at the time of the call, read by the supervisor.
 type Cred struct {
@@ -473,9 +482,9 @@ type Bytes struct {
 }
 
 // Meta describes content a handler would serve, without the content: an OpHandler's answer
-// to a look-up op (OpStat, OpAccess, OpReadlink, OpChdir, OpXattr) where saying what an open
-// would serve is cheaper than building it. See OpHandler for how the supervisor answers it. Meta
-// answers no open: Serve(Meta) for OpOpen is a handler error.
+// to a look-up op (OpStat, OpAccess, OpReadlink, OpChdir, OpXattr, OpWatch) where saying what
+// an open would serve is cheaper than building it. See OpHandler for how the supervisor answers
+// it. Meta answers no open: Serve(Meta) for OpOpen is a handler error.
 type Meta struct {
 	// Size is the length in bytes of the content an open would serve.
 	Size int64
@@ -509,10 +518,10 @@ func (Meta) content()   {}
 type Handler interface {
 	// ID is the handler's namespaced name: "builtin.hosts", "plugin.motd".
 	ID() string
-	// Open decides req: an open, a look-up op (OpStat, OpAccess, OpReadlink, OpChdir, OpXattr), or
-	// another op where the handler implements OpHandler (see OpHandler for what each answer
-	// means for each op). Serve for an op that changes names or objects, or for exec, is a
-	// handler error.
+	// Open decides req: an open, a look-up op (OpStat, OpAccess, OpReadlink, OpChdir, OpXattr,
+	// OpWatch), or another op where the handler implements OpHandler (see OpHandler for what
+	// each answer means for each op). Serve for an op that changes names or objects, or for
+	// exec, is a handler error.
 	Open(ctx context.Context, req *Request) (Result, error)
 }
 

@@ -22,6 +22,7 @@ var syscallNames = map[int]string{
 	unix.SYS_ACCESS: "access", unix.SYS_FACCESSAT: "faccessat", unix.SYS_FACCESSAT2: "faccessat2",
 	unix.SYS_GETXATTR: "getxattr", unix.SYS_LGETXATTR: "lgetxattr",
 	unix.SYS_LISTXATTR: "listxattr", unix.SYS_LLISTXATTR: "llistxattr",
+	unix.SYS_INOTIFY_ADD_WATCH: "inotify_add_watch",
 	// The calls that change names and objects, credentials and signals, which the filter
 	// notifies too (supervisor.Notified).
 	unix.SYS_EXECVE: "execve", unix.SYS_KILL: "kill", unix.SYS_TRUNCATE: "truncate",

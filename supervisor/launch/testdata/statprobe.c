@@ -3,7 +3,8 @@
 //   op    stat | lstat | fstatat | fstatat_nofollow | statx | statx_nofollow | empty (open
 //         path O_PATH, then newfstatat(fd, "", AT_EMPTY_PATH)) | statx_empty | access | faccessat |
 //         faccessat2_nofollow | access_w | readlink | readlinkat | readlink_empty (open path
-//         O_PATH|O_NOFOLLOW, then readlinkat(fd, "")) | statfs (f_type:f_bsize) | getxattr |
+//         O_PATH|O_NOFOLLOW, then readlinkat(fd, "")) | statfs (f_type:f_bsize) | inotify |
+//         inotify_nofollow (inotify_add_watch on a new instance, IN_DONT_FOLLOW) | getxattr |
 //         lgetxattr (of "user.scrim":
 //         its value) | listxattr | llistxattr (the list's length) | fchdir0 (fchdir(0); dir
 //         and path unused). The xattr calls take no dir: their path is from the cwd.
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -142,6 +145,14 @@ int main(int argc, char **argv) {
 				link_line(syscall(SYS_readlinkat, fd, "", buf, sizeof buf), buf);
 				close(fd);
 			}
+		} else if (!strcmp(op, "inotify") || !strcmp(op, "inotify_nofollow")) {
+			// The watch's number depends on what the instance watched before: only
+			// whether it was added is printed.
+			int in = inotify_init1(IN_CLOEXEC);
+			uint32_t mask = IN_ALL_EVENTS | (op[7] == '_' ? IN_DONT_FOLLOW : 0);
+			long wd = syscall(SYS_inotify_add_watch, in, path, mask);
+			printf("%s\n", wd < 0 ? strerrorname_np(errno) : "OK");
+			close(in);
 		} else if (!strcmp(op, "statfs")) {
 			struct statfs sf;
 			if (syscall(SYS_statfs, path, &sf) < 0)
