@@ -118,6 +118,12 @@ var denied = []struct {
 	{unix.SYS_SYSLOG, unix.EPERM},
 	{unix.SYS_FANOTIFY_INIT, unix.EPERM},
 	{unix.SYS_ACCT, unix.EPERM},
+	// Calls that make the kernel use a file given by path (a swap area, a quota file),
+	// which scrim does not see: root could turn a denied file into either.
+	{unix.SYS_SWAPON, unix.EPERM},
+	{unix.SYS_SWAPOFF, unix.EPERM},
+	{unix.SYS_QUOTACTL, unix.EPERM},
+	{unix.SYS_QUOTACTL_FD, unix.EPERM},
 }
 
 // keyringCalls read and change the kernel keyrings, which /proc/keys is denied for; refused

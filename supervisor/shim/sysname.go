@@ -65,6 +65,8 @@ var syscallNames = map[int]string{
 	unix.SYS_SETXATTRAT: "setxattrat", unix.SYS_GETXATTRAT: "getxattrat",
 	unix.SYS_LISTXATTRAT: "listxattrat", unix.SYS_REMOVEXATTRAT: "removexattrat",
 	unix.SYS_FILE_GETATTR: "file_getattr", unix.SYS_FILE_SETATTR: "file_setattr",
+	unix.SYS_SWAPON: "swapon", unix.SYS_SWAPOFF: "swapoff", unix.SYS_QUOTACTL: "quotactl",
+	unix.SYS_QUOTACTL_FD: "quotactl_fd",
 }
 
 // SyscallName returns the kernel's name for the x86_64 system call nr, or "syscall(N)" for one

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/fanotify.h>
 #include <sys/ioctl.h>
+#include <sys/quota.h>
 #include <sys/klog.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -204,6 +205,13 @@ int main(int argc, char **argv) {
 	// A path that does not exist: were acct let through, root would get ENOENT.
 	snprintf(path, sizeof path, "%s/no-such-dir/acct", dir);
 	report("acct", acct(path));
+	// swapon and quotactl's Q_QUOTAON make the kernel use a file it is given by path, a
+	// denied one included; the same missing path shows whether the kernel was reached.
+	snprintf(path, sizeof path, "%s/no-such-dir/swap", dir);
+	report("swapon", syscall(SYS_swapon, path, 0));
+	report("swapoff", syscall(SYS_swapoff, path));
+	report("quotactl", syscall(SYS_quotactl, QCMD(Q_QUOTAON, USRQUOTA), path, 0, path));
+	report("quotactl_fd", syscall(443 /* quotactl_fd */, 0, QCMD(Q_QUOTAON, USRQUOTA), 0, path));
 	snprintf(path, sizeof path, "%s/kmsg-made-inside", dir);
 	report("mknod_char", mknod(path, S_IFCHR | 0600, makedev(1, 11)));
 	snprintf(path, sizeof path, "%s/sda-made-inside", dir);
