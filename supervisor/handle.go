@@ -492,33 +492,23 @@ func (s *Core) answerServed(ctx context.Context, c *opCall, res *resolver.Resolu
 // returns, whose content never changes, or on a handler's own File. Other content has no
 // descriptor to watch, and the real object answers.
 func (s *Core) answerServedWatch(c *opCall, res *resolver.Resolution, in *resolver.Input, content shim.Content) {
-	b, isBytes := bytesOf(content)
-	f, isFile := content.(shim.File)
-	if !isBytes && (!isFile || f.F == nil) {
-		closeContent(content)
-		c.verdict = "real"
-		s.answerOp(c, res, in)
-		return
-	}
-	if isFile {
-		defer f.F.Close()
-	}
 	ifd, err := c.t.call.child.Fd(int(int32(in.Arg2)))
 	if err != nil {
+		closeContent(content)
 		s.answerErr(c, err)
 		return
 	}
 	defer ifd.Close()
 	var wd int
-	watch := func(fd int) error {
+	ok, err := s.onServedFd(res.Request.Path, content, func(fd int) error {
 		var err error
 		wd, err = unix.InotifyAddWatch(int(ifd.Fd()), "/proc/self/fd/"+strconv.Itoa(fd), uint32(in.Arg)&^unix.IN_DONT_FOLLOW)
 		return err
-	}
-	if isBytes {
-		err = s.memfds.stat(res.Request.Path, b, watch)
-	} else {
-		err = watch(int(f.F.Fd()))
+	})
+	if !ok && err == nil {
+		c.verdict = "real"
+		s.answerOp(c, res, in)
+		return
 	}
 	if err != nil {
 		s.answerErr(c, err)
@@ -605,15 +595,25 @@ func (s *Core) servedStat(ctx context.Context, req *shim.Request, in *resolver.I
 			}
 		}
 	}
+	if ok, err := s.onServedFd(req.Path, content, statFd); ok || err != nil {
+		return out, err
+	}
+	return nil, fmt.Errorf("serve content of type %T for a stat", content)
+}
+
+// onServedFd calls fn with the descriptor an open of path serving content returns: the memfd
+// scrim keeps for Bytes (pinned as a stat pins it), or a handler's own File. For content with
+// none (a Meta, a Stream) it reports false. It closes content either way.
+func (s *Core) onServedFd(path []byte, content shim.Content, fn func(fd int) error) (bool, error) {
 	if b, ok := bytesOf(content); ok {
-		return out, s.memfds.stat(req.Path, b, statFd)
+		return true, s.memfds.stat(path, b, fn)
 	}
 	if f, ok := content.(shim.File); ok && f.F != nil {
 		defer f.F.Close()
-		return out, statFd(int(f.F.Fd()))
+		return true, fn(int(f.F.Fd()))
 	}
 	closeContent(content)
-	return nil, fmt.Errorf("serve content of type %T for a stat", content)
+	return false, nil
 }
 
 // atStatxSyncType is AT_STATX_SYNC_TYPE: the flags of statx that are passed on.
