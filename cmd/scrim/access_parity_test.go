@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,17 +32,7 @@ func scrimUnprivileged(t *testing.T, args ...string) result {
 		cmd.Dir = "/"
 	}
 	cmd.Env = []string{"HOME=/nonexistent", "PATH=/usr/bin:/bin"}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
-	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	return runResult(t, cmd)
 }
 
 // TestCheckRunParity_Access: a working directory scrim's user may not enter and an audit log it

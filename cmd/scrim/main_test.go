@@ -53,6 +53,13 @@ func scrimEnv(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(scrimBin, args...)
 	cmd.Env = env
+	return runResult(t, cmd)
+}
+
+// runResult runs cmd, a start of scrim, to its end within 60 seconds, and returns its exit
+// status and output.
+func runResult(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	done := make(chan error, 1)
@@ -63,7 +70,7 @@ func scrimEnv(t *testing.T, env []string, args ...string) result {
 	case err = <-done:
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Fatalf("scrim %q did not finish within 60s; stderr: %s", args, stderr.String())
+		t.Fatalf("scrim %q did not finish within 60s; stderr: %s", cmd.Args[1:], stderr.String())
 	}
 	code := 0
 	var exit *exec.ExitError
