@@ -28,7 +28,7 @@ import (
 	"github.com/scrim-sandbox/scrim/supervisor/shim"
 )
 
-const agentUsage = `Usage: scrim agent --socket PATH [-c FILE]
+const agentUsage = `Usage: scrim agent --socket PATH [-c FILE] [--log-level LEVEL] [--log-format FORMAT]
 
 Serves containers as their runtime's seccomp agent: a runtime whose container config carries
 the seccomp section 'scrim oci profile --socket PATH' prints sends each container's listener
@@ -52,6 +52,9 @@ Flags:
   --socket PATH       the socket to listen on (the profile's listenerPath)
   -c, --config FILE   the configuration, the same keys as scrim run's (not chroot), and
                       the profiles (docs/config.md)
+  --log-level LEVEL   trace, debug, info, warn, error or off, over the log.level key
+                      (default: warn)
+  --log-format FORMAT text or json, over the log.format key (default: text)
 `
 
 func cmdAgent(args []string, stdout, stderr io.Writer) int {
@@ -63,6 +66,9 @@ func cmdAgent(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&socket, "socket", "", "")
 	fs.StringVar(&p.config, "config", "", "")
 	fs.StringVar(&p.config, "c", "", "")
+	for _, name := range []string{"log-level", "log-format"} {
+		fs.Var(&recorder{name: name, into: &p.settings}, name, "")
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, agentUsage)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,14 +120,33 @@ func TestAgentUsage(t *testing.T) {
 	r = scrim(t, "agent", "--help")
 	require.Equal(t, 0, r.code)
 	require.Contains(t, r.stdout, "Usage: scrim agent --socket PATH")
+	require.Contains(t, r.stdout, "--log-level LEVEL")
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	r = scrim(t, "agent", "--socket", sock, "--log-level", "loud")
+	require.Equal(t, exitFailure, r.code)
+	require.Contains(t, r.stderr, `scrim agent: --log-level: "loud" is not a log level; allowed:`)
+
+	// The log flags govern the agent's log as they do scrim run's.
+	agent, agentErr, exited := startAgent(t, sock, "", "--log-level", "info", "--log-format", "json")
+	require.NoError(t, agent.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, <-exited)
+	first, _, _ := strings.Cut(agentErr.String(), "\n")
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal([]byte(first), &rec), agentErr.String())
+	require.Equal(t, "info", rec["@level"])
+	require.Equal(t, "agent listening", rec["@message"])
 }
 
-// startAgent starts `scrim agent` on sock with the configuration cfg and waits for its socket.
-// It returns the agent, its standard error and what its Wait returns; the agent is killed when
-// the test ends.
-func startAgent(t *testing.T, sock, cfg string) (*exec.Cmd, *bytes.Buffer, chan error) {
+// startAgent starts `scrim agent` on sock with the configuration cfg (none when "") and the
+// flags extra, and waits for its socket. It returns the agent, its standard error and what its
+// Wait returns; the agent is killed when the test ends.
+func startAgent(t *testing.T, sock, cfg string, extra ...string) (*exec.Cmd, *bytes.Buffer, chan error) {
 	t.Helper()
-	agent := exec.Command(scrimBin, "agent", "--socket", sock, "-c", cfg)
+	args := []string{"agent", "--socket", sock}
+	if cfg != "" {
+		args = append(args, "-c", cfg)
+	}
+	agent := exec.Command(scrimBin, append(args, extra...)...)
 	agent.Env = testEnv(t)
 	var agentErr bytes.Buffer
 	agent.Stderr = &agentErr
