@@ -140,6 +140,7 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 	// compete with the program for the CPU, and one at a time keeps the compilers' peak
 	// memory to one module's.
 	later := make([]func(), len(specs))
+	wasms, keys := make([][]byte, len(specs)), make([]string, len(specs))
 	turn := make(chan struct{}, 1)
 	bg, rts := context.WithoutCancel(ctx), h.rts
 	var wg sync.WaitGroup
@@ -163,7 +164,7 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 				if doc, ok := code.storedDescribe(key); ok {
 					if claims, err := newClaimSet(append(append([]string(nil), doc.Claims...), s.Paths...)); err == nil && !claims.empty() {
 						p.claims, p.promised, p.ready = claims, doc, make(chan struct{})
-						loaded[i] = p
+						loaded[i], wasms[i], keys[i] = p, wasm, key
 						later[i] = func() { p.loadLater(bg, wasm, rts, code, key, turn) }
 						return
 					}
@@ -178,6 +179,22 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 		}()
 	}
 	wg.Wait()
+	if errors.Join(errs...) == nil && h.mem != nil && overTotal(loaded, h.mem.limit) {
+		// The stored documents say the deferred plugins will not fit in the memory total
+		// beside the rest: load them now, so that the one that does not fit stops start-up
+		// as scrim check stops, rather than failing its opens after the program started.
+		for i, p := range loaded {
+			if later[i] == nil {
+				continue
+			}
+			later[i], p.ready = nil, nil
+			if errs[i] = p.loadNow(ctx, wasms[i], h.rts); errs[i] != nil {
+				loaded[i] = nil
+				break
+			}
+			h.code.storeDescribe(p, keys[i])
+		}
+	}
 	if errors.Join(errs...) == nil {
 		for _, f := range later {
 			if f != nil {
@@ -203,6 +220,23 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// overTotal reports whether the plugins loaded so far and the deferred ones, at the memory
+// their stored documents recorded, need more than limit. A document that recorded none (an
+// older one) counts for nothing: its plugin loads in the background and is checked there.
+func overTotal(loaded []*plugin, limit uint64) bool {
+	var need uint64
+	for _, p := range loaded {
+		switch {
+		case p == nil:
+		case p.ready != nil:
+			need += p.promised.Memory
+		default:
+			need += p.instBytes.Load()
+		}
+	}
+	return need > limit
 }
 
 func where(s Spec) string {

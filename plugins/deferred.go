@@ -60,7 +60,9 @@ func (c *codeCache) storedDescribe(key string) (describeDoc, bool) {
 
 // storeDescribe records p's describe document under key after it loaded synchronously.
 func (c *codeCache) storeDescribe(p *plugin, key string) {
-	raw, err := json.Marshal(p.doc)
+	doc := p.doc
+	doc.Memory = p.instBytes.Load()
+	raw, err := json.Marshal(doc)
 	if err != nil {
 		p.log.Warn("storing the plugin's describe document failed", "shim", p.id, "error", err)
 		return

@@ -95,6 +95,10 @@ type describeDoc struct {
 	Version  string   `json:"version"`
 	ABIMinor int      `json:"abi_minor"`
 	Claims   []string `json:"claims"`
+	// Memory is no part of what a plugin describes: a stored document records in it the
+	// bytes of linear memory the first instance held once started, which count against the
+	// plugins' memory total.
+	Memory uint64 `json:"memory,omitempty"`
 }
 
 // ID implements shim.Handler.
