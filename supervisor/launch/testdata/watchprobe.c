@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -30,7 +31,9 @@ int main(int argc, char **argv) {
 				snprintf(path, sizeof path, "%s/new", p);
 				close(open(path, O_CREAT | O_WRONLY, 0644));
 				char buf[4096] __attribute__((aligned(8)));
-				ssize_t n = read(in, buf, sizeof buf);
+				// At most 10 s: a watch that reports nothing must not hang the test.
+				struct pollfd pfd = {in, POLLIN, 0};
+				ssize_t n = poll(&pfd, 1, 10000) == 1 ? read(in, buf, sizeof buf) : -1;
 				struct inotify_event *ev = (struct inotify_event *)buf;
 				if (n > 0 && ev->len > 0)
 					printf("event %s\n", ev->name);
