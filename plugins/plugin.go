@@ -470,19 +470,15 @@ func (p *plugin) run(inst *instance, req *shim.Request, op uint32) (shim.Result,
 		}
 		return shim.Result{}, faultf(faultInvalid, "plugin could not decide: %s", msg)
 	case v < 0 && v >= -maxErrno:
-		switch req.Op {
-		case shim.OpOpen:
-		case shim.OpXattr:
-			// A denied object shows no extended attributes, whose values are contents
-			// too: the supervisor answers a deny of these look-ups with none.
-			return shim.Deny(unix.EACCES), nil
-		case shim.OpWatch:
-			// Nor can it be watched: a watch reports changes to its contents and names.
-			return shim.Deny(unix.Errno(-v)), nil
-		default:
+		switch {
+		case shim.ShownOps.Has(req.Op):
 			// A plugin's deny refuses opens, not look-ups: the object is shown as it is
 			// (ABI.md §6, the same as for every handler that only decides opens).
 			return shim.Next(), nil
+		case req.Op == shim.OpXattr:
+			// But it shows no extended attributes, whose values are contents too: the
+			// supervisor answers a deny of these look-ups, but ENOENT, with none.
+			return shim.Deny(unix.EACCES), nil
 		}
 		return shim.Deny(unix.Errno(-v)), nil
 	case v < 0:

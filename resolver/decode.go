@@ -156,9 +156,9 @@ var statFamily = map[int]statCall{
 	unix.SYS_GETXATTR:          {sys: shim.SysGetxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 2, name: 1, outLen: 3},
 	unix.SYS_LGETXATTR:         {sys: shim.SysLgetxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 2, name: 1, outLen: 3, flags0: unix.AT_SYMLINK_NOFOLLOW},
 	unix.SYS_LISTXATTR:         {sys: shim.SysListxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: 2},
-	unix.SYS_INOTIFY_ADD_WATCH: {sys: shim.SysInotifyAddWatch, dirfd: -1, path: 1, flags: -1, arg: 2, out: -1, name: -1, outLen: -1},
-	unix.SYS_STATFS:            {sys: shim.SysStatfs, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: -1},
 	unix.SYS_LLISTXATTR:        {sys: shim.SysLlistxattr, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: 2, flags0: unix.AT_SYMLINK_NOFOLLOW},
+	unix.SYS_STATFS:            {sys: shim.SysStatfs, dirfd: -1, path: 0, flags: -1, arg: -1, out: 1, name: -1, outLen: -1},
+	unix.SYS_INOTIFY_ADD_WATCH: {sys: shim.SysInotifyAddWatch, dirfd: -1, path: 1, flags: -1, arg: 2, out: -1, name: -1, outLen: -1},
 }
 
 // SyscallOf names the mediated call nr, an open or a stat-like call, or reports that Decode

@@ -177,10 +177,9 @@ func (c *chain) run(ctx context.Context, req *shim.Request) decision {
 			if res.Errno == 0 {
 				return decision{res: shim.Deny(unix.EIO), handler: r.Handler.ID(), err: errors.New("deny without an errno")}
 			}
-			if c.asOpen[i] && req.Op != shim.OpOpen && req.Op != shim.OpXattr && req.Op != shim.OpWatch && res.Errno != unix.ENOENT {
-				// An open it would refuse: the look-up shows the object as it is, but for
-				// its extended attributes, which the supervisor then shows none of, and a
-				// watch of it, refused. ENOENT hides the object from every call.
+			if c.asOpen[i] && shim.ShownOps.Has(req.Op) && res.Errno != unix.ENOENT {
+				// An open it would refuse: the look-up shows the object as it is. ENOENT
+				// hides the object from every call.
 				continue
 			}
 			return decision{res: res, handler: r.Handler.ID(), by: r.Handler}

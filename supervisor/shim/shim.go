@@ -296,6 +296,11 @@ type Lister interface {
 // it: what a handler that is not an OpHandler is asked about besides OpOpen.
 const LookupOps = OpSet(1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<OpChdir | 1<<OpXattr | 1<<OpWatch)
 
+// ShownOps are the look-up ops that show an object whose open a handler refuses as it is:
+// its existence is not the secret. The others of LookupOps, its extended attributes and a
+// watch of it, reach what the refusal keeps (see OpHandler).
+const ShownOps = OpSet(1<<OpStat | 1<<OpAccess | 1<<OpReadlink | 1<<OpChdir)
+
 // Cred is the calling thread's credentials at the time of the call, read by the supervisor.
 type Cred struct {
 	UID, EUID, FSUID uint32
